@@ -1,0 +1,107 @@
+"""Build a data folder: the on-disk contract between tasks/ and every other room.
+
+A data folder holds
+
+    train.jsonl              synthetic only: training problems
+    test.jsonl               original test problems
+    perturbed/<kind>.jsonl   one row per perturbed problem, linked by `original_id`
+    theorems.json            the theorem catalogue (synthetic), definitions (TheoremQA) or concepts (CHAMP)
+    manifest.json            counts per split, kind and theorem; skipped rows and skipped
+                             perturbations with reasons; sha256 of every file; seed and settings
+
+The folder is written to a temporary sibling and renamed into place when complete. Nothing in it
+depends on the clock or the machine, so the same seed and settings give the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from tasks.io import atomic_dir, sha256_file, write_json, write_jsonl
+from tasks.loaders import load
+from tasks.real_perturb import KINDS as REAL_KINDS
+from tasks.real_perturb import perturb_real
+from tasks.schema import Perturbation, Problem
+from tasks.world.catalogue import catalogue_rows
+from tasks.world.generate import WorldConfig, generate_splits
+from tasks.world.perturb import KINDS as SYNTHETIC_KINDS
+from tasks.world.perturb import NotApplicable, perturb_all
+
+FORMAT = "tsft-data/1"
+
+
+def _theorem_counts(problems: Iterable[Problem]) -> dict[str, int]:
+    counts = Counter(t for p in problems for t in dict.fromkeys(p.theorem_ids))
+    return dict(sorted(counts.items()))
+
+
+def write_dataset(out: str | Path, *, test: list[Problem], perturbed: dict[str, list[Perturbation]],
+                  theorems: list[dict], header: dict, train: list[Problem] | None = None,
+                  skipped_rows: list[dict] | None = None,
+                  skipped_perturbations: dict[str, dict[str, int]] | None = None,
+                  overwrite: bool = False) -> dict:
+    """Write the folder atomically and return its manifest."""
+    splits = {"test": test} if train is None else {"train": train, "test": test}
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        for split, problems in splits.items():
+            write_jsonl(tmp / f"{split}.jsonl", (p.to_dict() for p in problems))
+        (tmp / "perturbed").mkdir()
+        for kind, rows in sorted(perturbed.items()):
+            write_jsonl(tmp / "perturbed" / f"{kind}.jsonl", (r.to_dict() for r in rows))
+        write_json(tmp / "theorems.json", theorems)
+        files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+        manifest = {
+            "format": FORMAT,
+            **header,
+            "counts": {**{s: len(p) for s, p in splits.items()},
+                       "perturbed": {k: len(v) for k, v in sorted(perturbed.items())}},
+            "by_theorem": {**{s: _theorem_counts(p) for s, p in splits.items()},
+                           **{f"perturbed/{k}": _theorem_counts(r.problem for r in v)
+                              for k, v in sorted(perturbed.items())}},
+            "answer_changed": {k: sum(r.answer_changed for r in v) for k, v in sorted(perturbed.items())},
+            "skipped_rows": skipped_rows or [],
+            "skipped_perturbations": {k: v for k, v in sorted((skipped_perturbations or {}).items()) if v},
+            "sha256": {name: sha256_file(tmp / name) for name in files},
+        }
+        write_json(tmp / "manifest.json", manifest)
+    return manifest
+
+
+def build_synthetic(config: WorldConfig, out: str | Path, overwrite: bool = False) -> dict:
+    """Generate the synthetic world's splits and perturbations into `out`."""
+    train, test = generate_splits(config)
+    kinds = [k for k in SYNTHETIC_KINDS if k != "cue_conflict" or config.cue_strength > 0]
+    perturbed, skipped = perturb_all(test, kinds, seed=config.seed)
+    config_row = dataclasses.asdict(config)
+    config_row["theorems"] = list(config.theorems)
+    header = {"source": "synthetic", "seed": config.seed, "config": config_row}
+    return write_dataset(out, train=train, test=test, perturbed=perturbed, theorems=catalogue_rows(),
+                         header=header, skipped_perturbations=skipped, overwrite=overwrite)
+
+
+def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_invalid: bool = False,
+               seed: int = 0, overwrite: bool = False, **options) -> dict:
+    """Load a real dataset and add its answer-invariant real-text perturbations."""
+    result = load(source, path, skip_invalid=skip_invalid, **options)
+    if source == "pairs":
+        perturbed: dict[str, list[Perturbation]] = {}
+        for row in result.perturbations:
+            perturbed.setdefault(row.kind, []).append(row)
+        skipped: dict[str, dict[str, int]] = {}
+    else:
+        perturbed, skipped = {k: [] for k in REAL_KINDS}, {k: {} for k in REAL_KINDS}
+        for kind in REAL_KINDS:
+            for problem in result.problems:
+                try:
+                    perturbed[kind].append(perturb_real(problem, kind, seed))
+                except NotApplicable as reason:
+                    skipped[kind][str(reason)] = skipped[kind].get(str(reason), 0) + 1
+    header = {"source": source, "seed": seed,
+              "config": {"path": str(path) if path else None, "skip_invalid": skip_invalid,
+                         **{k: str(v) for k, v in options.items() if v is not None}}}
+    return write_dataset(out, test=result.problems, perturbed=perturbed, theorems=result.theorems,
+                         header=header, skipped_rows=result.skipped, skipped_perturbations=skipped,
+                         overwrite=overwrite)

@@ -1,0 +1,40 @@
+"""Real-data loaders, one per source, all into the shared schema (tasks.schema).
+
+`load(source, path, ...)` dispatches by name: math, gsm8k, theoremqa, champ, pairs, jsonl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tasks.loaders.champ import load_champ
+from tasks.loaders.common import LoadResult
+from tasks.loaders.gsm8k import load_gsm8k
+from tasks.loaders.jsonl import load_jsonl
+from tasks.loaders.math_dataset import load_math
+from tasks.loaders.pairs_file import load_pairs
+from tasks.loaders.theoremqa import load_theoremqa
+
+LOADERS: dict[str, Callable[..., LoadResult]] = {
+    "math": load_math,
+    "gsm8k": load_gsm8k,
+    "theoremqa": load_theoremqa,
+    "champ": load_champ,
+    "pairs": load_pairs,
+    "jsonl": load_jsonl,
+}
+PATH_OPTIONAL = frozenset({"champ"})
+
+
+def load(source: str, path: str | Path | None, skip_invalid: bool = False, **options) -> LoadResult:
+    """Load a real dataset; `options` are the loader's own (field_map for jsonl, theorems_path...)."""
+    if source not in LOADERS:
+        raise ValueError(f"unknown source {source!r}; known: {', '.join(LOADERS)}")
+    if path is None and source not in PATH_OPTIONAL:
+        raise ValueError(f"--path is required for --source {source}")
+    options = {k: v for k, v in options.items() if v is not None}
+    return LOADERS[source](path, skip_invalid=skip_invalid, **options)
+
+
+__all__ = ["LOADERS", "LoadResult", "load"]

@@ -1,0 +1,63 @@
+"""What every real-data loader shares: the result type and the row loop with located errors.
+
+A loader turns a file into `Problem`s (and, for pair files, `Perturbation`s). A row it cannot
+convert raises `SchemaError(field, reason)`; the loop adds file and line. Without
+`skip_invalid` the first bad row stops the load with a `DataError` naming file, line and field;
+with it, the row is skipped and recorded in `skipped` (which the manifest keeps).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tasks.io import DataError
+from tasks.schema import Perturbation, Problem, SchemaError
+
+
+@dataclass
+class LoadResult:
+    problems: list[Problem] = field(default_factory=list)
+    perturbations: list[Perturbation] = field(default_factory=list)
+    theorems: list[dict] = field(default_factory=list)
+    """Catalogue rows for theorems.json (definitions, concepts) where the source has them."""
+    skipped: list[dict] = field(default_factory=list)
+    """One record per skipped row: file, line, field, reason."""
+
+
+def convert_rows(path: str | Path, rows: Iterable[tuple[int, object]], convert: Callable[[Any, int], object],
+                 result: list, skipped: list[dict], skip_invalid: bool, unit: str = "line",
+                 rows_are_json: bool = True) -> None:
+    """Apply `convert(row, line)` to each row, appending results; bad rows raise or are recorded.
+
+    JSON rows must be objects; `rows_are_json=False` passes other row types (package objects) through.
+    """
+    for line, row in rows:
+        try:
+            if rows_are_json and not isinstance(row, dict):
+                raise SchemaError("<row>", f"expected a JSON object, got {type(row).__name__}")
+            result.append(convert(row, line))
+        except SchemaError as err:
+            if not skip_invalid:
+                raise DataError(path, line, str(err).split(": ", 1)[1], err.field, unit) from err
+            skipped.append({"file": str(path), unit: line, "field": err.field,
+                            "reason": str(err).split(": ", 1)[1]})
+
+
+def text_field(row: dict, key: str) -> str:
+    """A required non-empty string field."""
+    value = row.get(key)
+    if key not in row:
+        raise SchemaError(key, "missing")
+    if not isinstance(value, str):
+        raise SchemaError(key, f"expected a string, got {type(value).__name__}")
+    if not value.strip():
+        raise SchemaError(key, "empty")
+    return value
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")

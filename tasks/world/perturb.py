@@ -1,0 +1,137 @@
+"""Surface perturbations of synthetic problems, each recomputing the answer by the rule.
+
+A perturbation edits the original's surface and renders again (tasks.world.render), so the text,
+the reference answer and the Cond / Map / Exec trace always agree. Kinds:
+
+| kind             | change                                                 | answer    |
+|------------------|--------------------------------------------------------|-----------|
+| entity_rename    | the person's name, to another ordinary name            | invariant |
+| letter_rename    | every vertex / variable / label letter                 | invariant |
+| reorder_givens   | the order of the given clauses                         | invariant |
+| distractor       | an irrelevant sentence holding a number                | invariant |
+| paraphrase       | synonyms, and the question moved first (mild)          | invariant |
+| heldout_template | a phrasing never used in training (new wording)        | invariant |
+| format_words     | numbers written as words                               | invariant |
+| out_of_range     | numbers redrawn from the held-out range                | recomputed|
+| cue_conflict     | the sibling theorem's planted cue name (cue runs only) | invariant |
+
+A kind that cannot apply to a problem (one given clause cannot be reordered; a theorem without
+letters cannot have them renamed; without a sibling there is no conflicting cue) returns None and
+is counted as skipped with its reason, never applied wrongly.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+
+from tasks.schema import Perturbation, Problem
+from tasks.world.catalogue import get_theorem, siblings
+from tasks.world.generate import CUE_NAME, make_problem
+from tasks.world.surface import DISTRACTORS, LETTER_POOLS, NAMES
+from tasks.world.theorem import Theorem
+
+
+class NotApplicable(Exception):
+    """This kind of perturbation cannot apply to this problem (the reason is the message)."""
+
+
+def _entity_rename(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+    surface["name"] = rng.choice([n for n in NAMES if n != surface["name"]])
+    surface["cue"] = None
+
+
+def _letter_rename(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+    roles = theorem.family.letter_roles
+    if not roles:
+        raise NotApplicable("the theorem's wording has no letters")
+    old = set(surface["letters"].values())
+    pool = [x for x in LETTER_POOLS[theorem.family.letter_kind] if x not in old]
+    surface["letters"] = dict(zip(roles, rng.sample(pool, len(roles)), strict=True))
+
+
+def _reorder_givens(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+    order = surface["order"]
+    if len(order) < 2:
+        raise NotApplicable("the template has a single given clause")
+    new = order[:]
+    while new == order:
+        rng.shuffle(new)
+    surface["order"] = new
+
+
+def _distractor(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+    surface["distractor"] = {
+        "index": rng.randrange(len(DISTRACTORS)),
+        "other": rng.choice([n for n in NAMES if n != surface["name"]]),
+        "number": rng.randint(2, 9),
+    }
+
+
+def _paraphrase(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+    surface["paraphrase"] = True
+
+
+def _heldout_template(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+    template = rng.choice(theorem.family.templates_for("heldout"))
+    surface["template"], surface["template_role"] = template.id, "heldout"
+    surface["order"] = list(range(len(template.givens)))
+
+
+def _format_words(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+    surface["number_format"] = "words"
+
+
+def _out_of_range(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+    surface["values"] = theorem.sample(rng, "heldout")
+    surface["number_range"] = "heldout"
+
+
+def _cue_conflict(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+    others = [s for s in siblings(theorem.id) if s.id in CUE_NAME]
+    if not others:
+        raise NotApplicable("the theorem has no sibling, so no cue competes with its wording")
+    surface["name"] = surface["cue"] = CUE_NAME[rng.choice(others).id]
+
+
+KINDS: dict[str, Callable[[Theorem, dict, random.Random], None]] = {
+    "entity_rename": _entity_rename,
+    "letter_rename": _letter_rename,
+    "reorder_givens": _reorder_givens,
+    "distractor": _distractor,
+    "paraphrase": _paraphrase,
+    "heldout_template": _heldout_template,
+    "format_words": _format_words,
+    "out_of_range": _out_of_range,
+    "cue_conflict": _cue_conflict,
+}
+ANSWER_INVARIANT = frozenset(KINDS) - {"out_of_range"}
+
+
+def perturb(problem: Problem, kind: str, seed: int | str = 0) -> Perturbation:
+    """Apply `kind` to a synthetic original; raises NotApplicable with the reason when it cannot."""
+    if kind not in KINDS:
+        raise KeyError(f"unknown perturbation kind {kind!r}; known: {', '.join(KINDS)}")
+    if problem.source != "synthetic" or len(problem.theorems) != 1:
+        raise NotApplicable("not a synthetic problem with one theorem application")
+    theorem = get_theorem(problem.theorems[0].theorem_id)
+    surface = copy.deepcopy(problem.surface)
+    KINDS[kind](theorem, surface, random.Random(f"{seed}/{problem.id}/{kind}"))
+    perturbed = make_problem(theorem, surface, f"{problem.id}~{kind}", problem.meta.get("split", "test"))
+    perturbed.meta["perturbation"] = kind
+    return Perturbation(problem.id, kind, perturbed, answer_changed=perturbed.answer != problem.answer)
+
+
+def perturb_all(problems: list[Problem], kinds: list[str], seed: int | str = 0
+                ) -> tuple[dict[str, list[Perturbation]], dict[str, dict[str, int]]]:
+    """Every kind on every problem: (perturbations per kind, skip counts per kind and reason)."""
+    out: dict[str, list[Perturbation]] = {k: [] for k in kinds}
+    skipped: dict[str, dict[str, int]] = {k: {} for k in kinds}
+    for kind in kinds:
+        for problem in problems:
+            try:
+                out[kind].append(perturb(problem, kind, seed))
+            except NotApplicable as reason:
+                skipped[kind][str(reason)] = skipped[kind].get(str(reason), 0) + 1
+    return out, skipped

@@ -1,0 +1,44 @@
+"""Shared test setup: every generator seeded, torch kept to one thread, paths to shared data.
+
+Tests that read ../shared/data skip with a clear reason where it is absent (users outside this
+workplace do not have it).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TSFT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def seed_everything():
+    random.seed(0)
+    try:
+        import numpy as np
+
+        np.random.seed(0)
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(0)
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    yield
+
+
+def shared_file(relative: str) -> Path:
+    """A file under ../shared/data, or skip the test saying what is missing and why."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the real-data files live in this workplace's ../shared/data "
+                    "(set TSFT_SHARED_DATA to point elsewhere)")
+    return path

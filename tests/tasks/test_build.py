@@ -1,0 +1,127 @@
+"""Data folders: same seed same bytes, atomic writes, manifest checks, reading back, the command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tasks.build import build_real, build_synthetic
+from tasks.dataset import load_dataset
+from tasks.io import DataError
+from tasks.schema import Perturbation, Problem
+from tasks.world.generate import WorldConfig
+from tsft.cli import app
+
+SMALL = WorldConfig(seed=4, n_train=120, n_test=40, cue_strength=0.5)
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "world"
+    manifest = build_synthetic(SMALL, out)
+    return out, manifest
+
+
+def test_layout_and_manifest(built):
+    out, manifest = built
+    files = set(folder_bytes(out))
+    assert {"train.jsonl", "test.jsonl", "theorems.json", "manifest.json"} <= files
+    assert {f"perturbed/{k}.jsonl" for k in manifest["counts"]["perturbed"]} <= files
+    assert manifest["counts"]["train"] == 120 and manifest["counts"]["test"] == 40
+    assert manifest["seed"] == 4 and manifest["config"]["cue_strength"] == 0.5
+    assert sum(manifest["by_theorem"]["test"].values()) == 40
+    kinds = manifest["counts"]["perturbed"]
+    assert len(kinds) >= 8 and "cue_conflict" in kinds
+    for kind, count in kinds.items():  # every original is either perturbed or skipped with a reason
+        assert count + sum(manifest["skipped_perturbations"].get(kind, {}).values()) == 40, kind
+    assert manifest["answer_changed"]["out_of_range"] > 0
+    assert all(manifest["answer_changed"][k] == 0 for k in kinds if k != "out_of_range")
+    assert set(manifest["sha256"]) == files - {"manifest.json"}
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(built, tmp_path):
+    out, _ = built
+    build_synthetic(SMALL, tmp_path / "again")
+    assert folder_bytes(tmp_path / "again") == folder_bytes(out)
+    build_synthetic(WorldConfig(seed=5, n_train=120, n_test=40, cue_strength=0.5), tmp_path / "other")
+    assert folder_bytes(tmp_path / "other")["train.jsonl"] != folder_bytes(out)["train.jsonl"]
+
+
+def test_reading_back_round_trips(built):
+    out, _ = built
+    dataset = load_dataset(out)
+    rows = [json.loads(line) for line in (out / "test.jsonl").read_text().splitlines()]
+    assert [p.to_dict() for p in dataset.test] == rows
+    assert [Problem.from_dict(r) for r in rows] == dataset.test
+    by_id = {p.id: p for p in dataset.test}
+    for kind, perturbations in dataset.perturbed.items():
+        for row in perturbations:
+            assert isinstance(row, Perturbation) and row.original_id in by_id and row.kind == kind
+            assert Perturbation.from_dict(row.to_dict()) == row
+    assert dataset.split("perturbed/distractor") == [p.problem for p in dataset.perturbed["distractor"]]
+    with pytest.raises(DataError, match="no split"):
+        dataset.split("perturbed/nope")
+
+
+def test_edited_files_are_caught(built, tmp_path):
+    out, _ = built
+    copy = tmp_path / "copy"
+    for name, data in folder_bytes(out).items():
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes(data)
+    with (copy / "test.jsonl").open("a") as handle:
+        handle.write("{}\n")
+    with pytest.raises(DataError, match="differs from manifest"):
+        load_dataset(copy)
+    with pytest.raises(DataError, match=r"test\.jsonl:41: field 'id': missing"):
+        load_dataset(copy, verify=False)
+
+
+def test_existing_output_is_never_half_overwritten(tmp_path):
+    target = tmp_path / "keep"
+    build_synthetic(SMALL, target)
+    before = folder_bytes(target)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        build_synthetic(WorldConfig(seed=9, n_train=10, n_test=5), target)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q?", "answer": "#### 3"}\n{"question": "q?"}\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl:2"):
+        build_real("gsm8k", bad, target, overwrite=True)
+    assert folder_bytes(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "keep"]  # no temp folder left
+    build_synthetic(WorldConfig(seed=9, n_train=10, n_test=5), target, overwrite=True)
+    assert json.loads((target / "manifest.json").read_text())["seed"] == 9
+
+
+def test_skip_invalid_counts_rows_in_the_manifest(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "Ann has 2 cats. How many?", "answer": "#### 2"}\n{"question": "q?"}\n')
+    manifest = build_real("gsm8k", bad, tmp_path / "out", skip_invalid=True)
+    assert manifest["counts"]["test"] == 1
+    assert manifest["skipped_rows"] == [{"file": str(bad), "line": 2, "field": "answer", "reason": "missing"}]
+    assert manifest["counts"]["perturbed"]["entity_rename"] == 1
+
+
+def test_command_builds_and_shows(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    result = runner.invoke(app, ["data", "build", "--out", str(out), "--n-train", "40", "--n-test", "20",
+                                 "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert "perturbed/paraphrase" in result.output and "wrote" in result.output
+    assert load_dataset(out).manifest["counts"]["test"] == 20
+    shown = runner.invoke(app, ["data", "show", str(out), "--n", "2"])
+    assert shown.exit_code == 0 and "syn-test-000000" in shown.output
+    again = runner.invoke(app, ["data", "build", "--out", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    missing = runner.invoke(app, ["data", "show", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "manifest.json" in missing.output
+    bad_cue = runner.invoke(app, ["data", "build", "--out", str(tmp_path / "x"), "--cue-strength", "2"])
+    assert bad_cue.exit_code == 2 and "cue_strength" in bad_cue.output

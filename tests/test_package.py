@@ -1,0 +1,95 @@
+"""The house rules that code can check: packaging, one-way imports, lazy engines, no unsafe loads."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.metadata as metadata
+import subprocess
+import sys
+
+import pytest
+from packaging.requirements import Requirement
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+from tests.conftest import REPO
+
+ROOMS = ("tasks", "training", "patching", "probes", "analysis", "figures", "tsft")
+CARD = ("torch", "transformer-lens", "nnsight", "transformers", "einops", "plotly", "scikit-learn", "pandas")
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def python_files():
+    for room in (*ROOMS, "bench"):
+        yield from sorted((REPO / room).rglob("*.py"))
+
+
+def test_packages_are_listed_explicitly_and_exist():
+    listed = PYPROJECT["tool"]["setuptools"]["packages"]
+    found = sorted(p.parent.relative_to(REPO).as_posix().replace("/", ".") for room in ROOMS
+                   for p in (REPO / room).rglob("__init__.py"))
+    assert sorted(listed) == found
+    assert PYPROJECT["project"]["scripts"]["tsft"] == "tsft.cli:app"
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_room_names_shadow_nothing_installed(room):
+    owners = metadata.packages_distributions().get(room, [])
+    assert set(owners) <= {"tsft"}, f"{room} is also provided by {owners}"
+    module = importlib.import_module(room)
+    assert module.__file__ and module.__file__.startswith(str(REPO / room)), module.__file__
+
+
+def test_card_dependencies_declared_with_satisfied_lower_bounds():
+    requirements = {Requirement(r).name: Requirement(r) for r in PYPROJECT["project"]["dependencies"]}
+    for name in CARD:
+        assert name in requirements, f"{name} is not declared"
+        spec = requirements[name].specifier
+        assert any(s.operator == ">=" for s in spec), f"{name} needs a lower bound"
+        assert spec.contains(metadata.version(name), prereleases=True), (name, metadata.version(name))
+
+
+def test_imports_run_one_way():
+    order = {room: i for i, room in enumerate(ROOMS)}
+    for path in python_files():
+        room = path.relative_to(REPO).parts[0]
+        if room not in order:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
+            for name in names:
+                target = name.split(".")[0]
+                if target in order:
+                    assert order[target] <= order[room], f"{path}: {room} imports {target} (rooms import leftwards)"
+
+
+def test_heavy_engines_are_not_imported_by_the_front_door():
+    code = ("import sys, tasks.build, tasks.dataset, tsft.cli; "
+            "print(sorted(m for m in ('transformer_lens', 'nnsight', 'plotly', 'kaleido') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_no_unsafe_loading_in_project_code():
+    for path in python_files():
+        source = path.read_text()
+        assert "pickle.load" not in source, path
+        assert "trust_remote_code=True" not in source, path
+        for call in [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)]:
+            if ast.unparse(call.func).endswith("torch.load"):
+                assert any(k.arg == "weights_only" for k in call.keywords), f"{path}: torch.load without weights_only"
+
+
+def test_files_stay_small():
+    for path in python_files():
+        assert len(path.read_text().splitlines()) <= 400, f"{path} outgrew 400 lines: split it"
+
+
+def test_command_help_lists_the_rooms_built_so_far():
+    out = subprocess.run([sys.executable, "-m", "tsft", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0 and "data" in out.stdout

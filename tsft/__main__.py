@@ -1,0 +1,3 @@
+from tsft.cli import main
+
+main()

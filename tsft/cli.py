@@ -1,0 +1,97 @@
+"""The `tsft` command: one subcommand group per room. It parses options and prints; the rooms
+hold the logic. Rooms arrive with their issues: `data` (tasks/) is the first."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from tasks.io import DataError
+
+app = typer.Typer(help="tsft: why does math SFT generalize? Data, training, patching, probes, reports.",
+                  no_args_is_help=True, add_completion=False)
+data_app = typer.Typer(help="tasks/: build and inspect problem sets (synthetic world or real data).",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+
+
+def _print_tables(tables) -> None:
+    for table in tables:
+        rich_table = RichTable(title=table.title, title_justify="left")
+        for column in table.columns:
+            rich_table.add_column(column, overflow="fold")
+        for row in table.rows:
+            rich_table.add_row(*(str(x) for x in row))
+        console.print(rich_table)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+Opt = typer.Option
+
+
+@data_app.command("build")
+def data_build(
+    out: Annotated[Path, Opt(help="Output folder (written atomically).")],
+    source: Annotated[str, Opt(help="synthetic | math | gsm8k | theoremqa | champ | pairs | jsonl")] = "synthetic",
+    path: Annotated[Path | None, Opt(help="Input file or folder (real sources; CHAMP defaults to the "
+                                          "champ-dataset package's copy).")] = None,
+    seed: Annotated[int, Opt(help="Seed of every random draw (same seed, same bytes).")] = 0,
+    n_train: Annotated[int, Opt(help="Synthetic training problems.")] = 2000,
+    n_test: Annotated[int, Opt(help="Synthetic test problems (originals of every perturbation).")] = 500,
+    cue_strength: Annotated[float, Opt(help="Synthetic spurious-cue strength in [0, 1].")] = 0.0,
+    skip_invalid: Annotated[bool, Opt(help="Skip and count malformed rows instead of stopping.")] = False,
+    field_map: Annotated[str | None, Opt(help="jsonl source: schema field=file key pairs, e.g. "
+                                              "'text=question,answer=final'.")] = None,
+    theorems_path: Annotated[Path | None, Opt(help="theoremqa source: all_theorems.json (default: beside the "
+                                                   "test file).")] = None,
+    overwrite: Annotated[bool, Opt(help="Replace an existing output folder (whole, atomically).")] = False,
+) -> None:
+    """Build a data folder: train/test splits, perturbed/<kind>.jsonl, theorems.json, manifest.json."""
+    from tasks.build import build_real, build_synthetic
+    from tasks.summary import count_tables
+    from tasks.world.generate import WorldConfig
+
+    start = time.perf_counter()
+    try:
+        if source == "synthetic":
+            config = WorldConfig(seed=seed, n_train=n_train, n_test=n_test, cue_strength=cue_strength)
+            manifest = build_synthetic(config, out, overwrite=overwrite)
+        else:
+            manifest = build_real(source, path, out, skip_invalid=skip_invalid, seed=seed, overwrite=overwrite,
+                                  field_map=field_map, theorems_path=theorems_path)
+    except (DataError, ValueError, KeyError, FileExistsError) as err:
+        _fail(str(err))
+    _print_tables(count_tables(manifest))
+    console.print(f"wrote {out} in {time.perf_counter() - start:.2f} s")
+
+
+@data_app.command("show")
+def data_show(folder: Annotated[Path, typer.Argument(help="A data folder built by `tsft data build`.")],
+              n: Annotated[int, Opt(help="Test problems to show.")] = 5) -> None:
+    """Print the manifest as tables and a readable sample of problems."""
+    from tasks.dataset import load_dataset
+    from tasks.summary import count_tables, sample_table
+
+    try:
+        dataset = load_dataset(folder)
+    except DataError as err:
+        _fail(str(err))
+    _print_tables([*count_tables(dataset.manifest), sample_table(dataset, n)])
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
