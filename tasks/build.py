@@ -7,7 +7,8 @@ A data folder holds
     perturbed/<kind>.jsonl   one row per perturbed problem, linked by `original_id`
     theorems.json            the theorem catalogue (synthetic), definitions (TheoremQA) or concepts (CHAMP)
     manifest.json            counts per split, kind and theorem; skipped rows and skipped
-                             perturbations with reasons; sha256 of every file; seed and settings
+                             perturbations with reasons; texts repeated within a split (a small
+                             world asked for many problems); sha256 of every file; seed, settings
 
 The folder is written to a temporary sibling and renamed into place when complete. Nothing in it
 depends on the clock or the machine, so the same seed and settings give the same bytes.
@@ -62,6 +63,7 @@ def write_dataset(out: str | Path, *, test: list[Problem], perturbed: dict[str, 
                            **{f"perturbed/{k}": _theorem_counts(r.problem for r in v)
                               for k, v in sorted(perturbed.items())}},
             "answer_changed": {k: sum(r.answer_changed for r in v) for k, v in sorted(perturbed.items())},
+            "repeated_texts": {s: sum(bool(p.meta.get("repeat")) for p in ps) for s, ps in splits.items()},
             "skipped_rows": skipped_rows or [],
             "skipped_perturbations": {k: v for k, v in sorted((skipped_perturbations or {}).items()) if v},
             "sha256": {name: sha256_file(tmp / name) for name in files},
@@ -105,3 +107,31 @@ def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_in
     return write_dataset(out, test=result.problems, perturbed=perturbed, theorems=result.theorems,
                          header=header, skipped_rows=result.skipped, skipped_perturbations=skipped,
                          overwrite=overwrite)
+
+
+def build(source: str, out: str | Path, *, path: str | Path | None = None, seed: int = 0,
+          n_train: int | None = None, n_test: int | None = None, cue_strength: float | None = None,
+          skip_invalid: bool = False, field_map: str | None = None, theorems_path: str | Path | None = None,
+          overwrite: bool = False) -> dict:
+    """`tsft data build`: one entry point for every source; options that do not apply are errors."""
+    if source == "synthetic":
+        given = {"--path": path, "--field-map": field_map, "--theorems-path": theorems_path,
+                 "--skip-invalid": skip_invalid or None}
+        if any(v is not None for v in given.values()):
+            raise ValueError("options for real sources only, not --source synthetic: "
+                             + ", ".join(k for k, v in given.items() if v is not None))
+        defaults = WorldConfig()
+        config = WorldConfig(seed=seed, n_train=defaults.n_train if n_train is None else n_train,
+                             n_test=defaults.n_test if n_test is None else n_test,
+                             cue_strength=defaults.cue_strength if cue_strength is None else cue_strength)
+        return build_synthetic(config, out, overwrite=overwrite)
+    synthetic_only = {"--n-train": n_train, "--n-test": n_test, "--cue-strength": cue_strength}
+    if any(v is not None for v in synthetic_only.values()):
+        raise ValueError(f"options for --source synthetic only, not {source}: "
+                         + ", ".join(k for k, v in synthetic_only.items() if v is not None))
+    if field_map is not None and source != "jsonl":
+        raise ValueError("--field-map applies to --source jsonl only")
+    if theorems_path is not None and source != "theoremqa":
+        raise ValueError("--theorems-path applies to --source theoremqa only")
+    return build_real(source, path, out, skip_invalid=skip_invalid, seed=seed, overwrite=overwrite,
+                      field_map=field_map, theorems_path=theorems_path)

@@ -78,17 +78,21 @@ _RUN = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}(?![A-Za-z])")
 
 
+def _capitalized_words(text: str) -> set[str]:
+    return set(re.findall(r"\b[A-Z][a-z]+\b", text))
+
+
 def _entity_rename(problem: Problem, rng: random.Random) -> tuple[str, tuple[str, ...]]:
-    present = [n for n in FIRST_NAMES if re.search(rf"\b{n}\b", problem.text)]
+    in_text = _capitalized_words(problem.text)
+    present = [n for n in FIRST_NAMES if n in in_text]
     if not present:
         raise NotApplicable("no listed person name in the text")
-    if any(re.search(rf"\b{n}\b", problem.answer) for n in present):
+    if _capitalized_words(problem.answer) & set(present):
         raise NotApplicable("a person name occurs in the answer")
-    everything = problem.text + " ".join(problem.steps)
+    taken = in_text | _capitalized_words(" ".join(problem.steps))
     mapping: dict[str, str] = {}
     for name in present:
-        unused = [n for n in _GROUP_OF[name] if n not in mapping.values()
-                  and not re.search(rf"\b{n}\b", everything)]
+        unused = [n for n in _GROUP_OF[name] if n not in mapping.values() and n not in taken]
         mapping[name] = rng.choice(unused)
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, present)) + r")\b")
 

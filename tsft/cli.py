@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from tasks.io import DataError
+from tasks.world.generate import WorldConfig
 
 app = typer.Typer(help="tsft: why does math SFT generalize? Data, training, patching, probes, reports.",
                   no_args_is_help=True, add_completion=False)
@@ -37,6 +38,7 @@ def _fail(message: str) -> None:
 
 
 Opt = typer.Option
+WORLD = WorldConfig()  # the synthetic defaults, shown in --help
 
 
 @data_app.command("build")
@@ -46,9 +48,11 @@ def data_build(
     path: Annotated[Path | None, Opt(help="Input file or folder (real sources; CHAMP defaults to the "
                                           "champ-dataset package's copy).")] = None,
     seed: Annotated[int, Opt(help="Seed of every random draw (same seed, same bytes).")] = 0,
-    n_train: Annotated[int, Opt(help="Synthetic training problems.")] = 2000,
-    n_test: Annotated[int, Opt(help="Synthetic test problems (originals of every perturbation).")] = 500,
-    cue_strength: Annotated[float, Opt(help="Synthetic spurious-cue strength in [0, 1].")] = 0.0,
+    n_train: Annotated[int | None, Opt(help=f"Synthetic training problems [default: {WORLD.n_train}].")] = None,
+    n_test: Annotated[int | None, Opt(help="Synthetic test problems, the originals of every perturbation "
+                                           f"[default: {WORLD.n_test}].")] = None,
+    cue_strength: Annotated[float | None, Opt(help="Synthetic spurious-cue strength in [0, 1] "
+                                                   f"[default: {WORLD.cue_strength}].")] = None,
     skip_invalid: Annotated[bool, Opt(help="Skip and count malformed rows instead of stopping.")] = False,
     field_map: Annotated[str | None, Opt(help="jsonl source: schema field=file key pairs, e.g. "
                                               "'text=question,answer=final'.")] = None,
@@ -57,18 +61,14 @@ def data_build(
     overwrite: Annotated[bool, Opt(help="Replace an existing output folder (whole, atomically).")] = False,
 ) -> None:
     """Build a data folder: train/test splits, perturbed/<kind>.jsonl, theorems.json, manifest.json."""
-    from tasks.build import build_real, build_synthetic
+    from tasks.build import build
     from tasks.summary import count_tables
-    from tasks.world.generate import WorldConfig
 
     start = time.perf_counter()
     try:
-        if source == "synthetic":
-            config = WorldConfig(seed=seed, n_train=n_train, n_test=n_test, cue_strength=cue_strength)
-            manifest = build_synthetic(config, out, overwrite=overwrite)
-        else:
-            manifest = build_real(source, path, out, skip_invalid=skip_invalid, seed=seed, overwrite=overwrite,
-                                  field_map=field_map, theorems_path=theorems_path)
+        manifest = build(source, out, path=path, seed=seed, n_train=n_train, n_test=n_test,
+                         cue_strength=cue_strength, skip_invalid=skip_invalid, field_map=field_map,
+                         theorems_path=theorems_path, overwrite=overwrite)
     except (DataError, ValueError, KeyError, FileExistsError) as err:
         _fail(str(err))
     _print_tables(count_tables(manifest))

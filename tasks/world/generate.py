@@ -25,6 +25,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from tqdm.auto import tqdm
+
 from tasks.schema import Problem
 from tasks.world.catalogue import BY_ID, THEOREMS, get_theorem, siblings
 from tasks.world.render import render
@@ -32,6 +34,10 @@ from tasks.world.surface import CUE_NAMES, LETTER_POOLS, NAMES
 from tasks.world.theorem import Theorem
 
 SOURCE = "synthetic"
+
+
+class WorldTooSmall(ValueError):
+    """The world cannot produce this many problems without repeating an excluded text."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,8 @@ def _draw_original(config: WorldConfig, split: str, index: int, attempt: int) ->
 
 
 MAX_REDRAWS = 50
+PROGRESS_FROM = 5000
+"""Show a progress bar (on a terminal) from this many problems on."""
 
 
 def generate_split(config: WorldConfig, split: str, n: int, exclude_texts: frozenset[str] = frozenset()
@@ -134,7 +142,7 @@ def generate_split(config: WorldConfig, split: str, n: int, exclude_texts: froze
     repeats an excluded text (the test split never shares a text with train).
     """
     problems, seen = [], set()
-    for index in range(n):
+    for index in tqdm(range(n), desc=f"{split} problems", disable=n < PROGRESS_FROM or None, leave=False):
         fallback = None
         for attempt in range(MAX_REDRAWS):
             problem = _draw_original(config, split, index, attempt)
@@ -145,8 +153,8 @@ def generate_split(config: WorldConfig, split: str, n: int, exclude_texts: froze
                 break
         else:
             if fallback is None:
-                raise RuntimeError(f"{split} problem {index}: {MAX_REDRAWS} draws all repeated an excluded text; "
-                                   "the world is too small for this many problems")
+                raise WorldTooSmall(f"{split} problem {index} ({problem.theorems[0].theorem_id}): {MAX_REDRAWS} "
+                                    "draws all repeated a training text; ask for fewer problems")
             problem = fallback
             problem.meta["repeat"] = True
         seen.add(problem.text)

@@ -123,40 +123,43 @@ def _angles_ok(v: Values) -> bool:
     return v["a"] > 0 and v["b"] > 0 and v["a"] + v["b"] < 180
 
 
+def _positive_sides(v: Values) -> bool:
+    return v["a"] > 0 and v["b"] > 0
+
+
+_ANGLE_SLOTS = (("X", "angle {A}", "a"), ("Y", "angle {B}", "b"))
+_TRIANGLE_PREMISES = (("{A}{B}{C} is a triangle", lambda v: True), ("{a} + {b} < 180", _angles_ok))
+_SIDE_SLOTS = (("L", "side {A}{B}", "a"), ("W", "side {B}{C}", "b"))
+_RECTANGLE_PREMISES = (("{A}{B}{C}{D} is a rectangle", lambda v: True), ("{a} > 0 and {b} > 0", _positive_sides))
+
+
 THEOREMS = (
     Theorem(
         id="triangle_angle_sum", name="triangle angle sum theorem", domain="geometry", family=TRIANGLE,
         ask="interior",
         statement="The interior angles X, Y, Z of any triangle satisfy X + Y + Z = 180 degrees.",
-        slots=(("X", "angle {A}", "a"), ("Y", "angle {B}", "b"), ("Z", "angle {C}", None)),
-        premises=(("{A}{B}{C} is a triangle", lambda v: True), ("{a} + {b} < 180", _angles_ok)),
+        slots=(*_ANGLE_SLOTS, ("Z", "angle {C}", None)), premises=_TRIANGLE_PREMISES,
         conclusion="angle {C}", sample=sample_angles, rule=interior_rule,
     ),
     Theorem(
         id="exterior_angle", name="exterior angle theorem", domain="geometry", family=TRIANGLE,
         ask="exterior",
         statement="An exterior angle E of a triangle equals the sum X + Y of the two remote interior angles.",
-        slots=(("X", "angle {A}", "a"), ("Y", "angle {B}", "b"), ("E", "exterior angle at {C}", None)),
-        premises=(("{A}{B}{C} is a triangle", lambda v: True), ("{a} + {b} < 180", _angles_ok)),
+        slots=(*_ANGLE_SLOTS, ("E", "exterior angle at {C}", None)), premises=_TRIANGLE_PREMISES,
         conclusion="exterior angle at {C}", sample=sample_angles, rule=exterior_rule,
     ),
     Theorem(
         id="rectangle_area", name="rectangle area formula", domain="geometry", family=RECTANGLE,
         ask="area",
         statement="A rectangle with sides L and W has area S = L * W.",
-        slots=(("L", "side {A}{B}", "a"), ("W", "side {B}{C}", "b"), ("S", "area of {A}{B}{C}{D}", None)),
-        premises=(("{A}{B}{C}{D} is a rectangle", lambda v: True), ("{a} > 0 and {b} > 0",
-                                                                      lambda v: v["a"] > 0 and v["b"] > 0)),
+        slots=(*_SIDE_SLOTS, ("S", "area of {A}{B}{C}{D}", None)), premises=_RECTANGLE_PREMISES,
         conclusion="area of {A}{B}{C}{D}", sample=sample_sides, rule=area_rule,
     ),
     Theorem(
         id="rectangle_perimeter", name="rectangle perimeter formula", domain="geometry", family=RECTANGLE,
         ask="perimeter",
         statement="A rectangle with sides L and W has perimeter P = 2 * (L + W).",
-        slots=(("L", "side {A}{B}", "a"), ("W", "side {B}{C}", "b"),
-               ("P", "perimeter of {A}{B}{C}{D}", None)),
-        premises=(("{A}{B}{C}{D} is a rectangle", lambda v: True), ("{a} > 0 and {b} > 0",
-                                                                      lambda v: v["a"] > 0 and v["b"] > 0)),
+        slots=(*_SIDE_SLOTS, ("P", "perimeter of {A}{B}{C}{D}", None)), premises=_RECTANGLE_PREMISES,
         conclusion="perimeter of {A}{B}{C}{D}", sample=sample_sides, rule=perimeter_rule,
     ),
     Theorem(
@@ -164,8 +167,7 @@ THEOREMS = (
         ask="",
         statement="In a right triangle with legs P and Q, the hypotenuse H satisfies H * H = P * P + Q * Q.",
         slots=(("P", "leg {A}{C}", "a"), ("Q", "leg {B}{C}", "b"), ("H", "hypotenuse {A}{B}", None)),
-        premises=(("angle {C} is a right angle", lambda v: True),
-                  ("{a} > 0 and {b} > 0", lambda v: v["a"] > 0 and v["b"] > 0)),
+        premises=(("angle {C} is a right angle", lambda v: True), ("{a} > 0 and {b} > 0", _positive_sides)),
         conclusion="{A}{B}", sample=sample_legs, rule=pythagoras_rule,
     ),
 )

@@ -26,9 +26,11 @@ import copy
 import random
 from collections.abc import Callable
 
+from tqdm.auto import tqdm
+
 from tasks.schema import Perturbation, Problem
 from tasks.world.catalogue import get_theorem, siblings
-from tasks.world.generate import CUE_NAME, make_problem
+from tasks.world.generate import CUE_NAME, PROGRESS_FROM, make_problem
 from tasks.world.surface import DISTRACTORS, LETTER_POOLS, NAMES
 from tasks.world.theorem import Theorem
 
@@ -129,7 +131,8 @@ def perturb_all(problems: list[Problem], kinds: list[str], seed: int | str = 0
     out: dict[str, list[Perturbation]] = {k: [] for k in kinds}
     skipped: dict[str, dict[str, int]] = {k: {} for k in kinds}
     for kind in kinds:
-        for problem in problems:
+        for problem in tqdm(problems, desc=f"perturb {kind}", disable=len(problems) < PROGRESS_FROM or None,
+                            leave=False):
             try:
                 out[kind].append(perturb(problem, kind, seed))
             except NotApplicable as reason:

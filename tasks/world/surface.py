@@ -13,7 +13,9 @@ import re
 NAMES = (
     "Ann", "Ben", "Cara", "Dan", "Eva", "Finn", "Gia", "Hugo", "Ida", "Jon", "Kai", "Lea", "Max", "Nia",
     "Omar", "Pia", "Quinn", "Raj", "Sara", "Tom", "Uma", "Vic", "Wes", "Yara", "Zoe", "Ali", "Bea",
-    "Cole", "Dina", "Eli",
+    "Cole", "Dina", "Eli", "Faye", "Gus", "Hana", "Ivan", "Jade", "Kofi", "Lina", "Milo", "Nora", "Otto",
+    "Priya", "Rosa", "Sven", "Tara", "Ugo", "Vera", "Wang", "Xia", "Yusuf", "Zara", "Abel", "Bruno", "Chen",
+    "Dora", "Emil", "Fern", "Gil", "Hiro", "Iris", "Joel",
 )
 CUE_NAMES = (
     "Astrid", "Boris", "Cleo", "Dmitri", "Esme", "Felix", "Greta", "Hector", "Inga", "Jasper", "Kira",

@@ -125,3 +125,26 @@ def test_command_builds_and_shows(tmp_path):
     assert missing.exit_code == 2 and "manifest.json" in missing.output
     bad_cue = runner.invoke(app, ["data", "build", "--out", str(tmp_path / "x"), "--cue-strength", "2"])
     assert bad_cue.exit_code == 2 and "cue_strength" in bad_cue.output
+    misplaced = runner.invoke(app, ["data", "build", "--out", str(tmp_path / "x"), "--path", "a.jsonl"])
+    assert misplaced.exit_code == 2 and "real sources only, not --source synthetic: --path" in misplaced.output
+    misplaced = runner.invoke(app, ["data", "build", "--out", str(tmp_path / "x"), "--source", "gsm8k",
+                                    "--path", "a.jsonl", "--n-train", "5"])
+    assert misplaced.exit_code == 2 and "synthetic only, not gsm8k: --n-train" in misplaced.output
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(("source", "relative", "count"), [
+    ("math", "math500/test.jsonl", 500), ("gsm8k", "gsm8k/test.jsonl", 1319),
+    ("theoremqa", "theoremqa/theoremqa_test.json", 800), ("champ", None, 270),
+])
+def test_real_sources_build_into_folders(source, relative, count, tmp_path):
+    from tests.conftest import shared_file
+
+    path = shared_file(relative) if relative else None
+    manifest = build_real(source, path, tmp_path / source)
+    assert manifest["counts"]["test"] == count and "train" not in manifest["counts"]
+    for kind, n in manifest["counts"]["perturbed"].items():
+        assert n + sum(manifest["skipped_perturbations"].get(kind, {}).values()) == count, kind
+    dataset = load_dataset(tmp_path / source)
+    assert len(dataset.test) == count
+    assert len(dataset.theorems) == {"math": 0, "gsm8k": 0, "theoremqa": 334, "champ": 89}[source]
