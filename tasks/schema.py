@@ -131,6 +131,9 @@ class Problem:
     surface: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __hash__(self) -> int:  # the dict fields are not hashable; equal problems share id and text
+        return hash((self.id, self.text))
+
     @property
     def theorem_ids(self) -> tuple[str, ...]:
         return tuple(t.theorem_id for t in self.theorems)

@@ -42,14 +42,19 @@ def count_tables(manifest: dict) -> list[Table]:
     return tables
 
 
+def _clip(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def sample_table(dataset: Dataset, n: int = 5) -> Table:
     rows = []
     for problem in dataset.test[:n]:
         theorem = ", ".join(dict.fromkeys(problem.theorem_ids)) or "-"
-        rows.append((problem.id, theorem, problem.text, problem.answer))
+        rows.append((problem.id, theorem, _clip(problem.text), problem.answer))
     for kind, perturbations in dataset.perturbed.items():
         if perturbations:
             p = perturbations[0]
-            rows.append((p.problem.id, kind, p.problem.text, p.problem.answer))
+            rows.append((p.problem.id, kind, _clip(p.problem.text), p.problem.answer))
     return Table("sample (test originals, then one per perturbation kind)", ("id", "theorem / kind", "text",
                                                                                "answer"), rows)

@@ -11,9 +11,15 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TSFT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+# Property tests draw from a fixed seed too: the same examples on every run and in CI.
+settings.register_profile("seeded", derandomize=True, deadline=None)
+settings.load_profile("seeded")
 
 
 @pytest.fixture(autouse=True)
