@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tasks.io import atomic_dir, sha256_file, write_json, write_jsonl
-from tasks.loaders import load
 from tasks.real_perturb import KINDS as REAL_KINDS
 from tasks.real_perturb import perturb_real
 from tasks.schema import Perturbation, Problem
@@ -87,6 +86,8 @@ def build_synthetic(config: WorldConfig, out: str | Path, overwrite: bool = Fals
 def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_invalid: bool = False,
                seed: int = 0, overwrite: bool = False, **options) -> dict:
     """Load a real dataset and add its answer-invariant real-text perturbations."""
+    from tasks.loaders import load  # the loaders bring math-verify and sympy: only real sources pay for them
+
     result = load(source, path, skip_invalid=skip_invalid, **options)
     if source == "pairs":
         perturbed: dict[str, list[Perturbation]] = {}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from tasks.schema import Problem
 from tasks.world.catalogue import siblings
-from tasks.world.generate import make_problem
+from tasks.world.generate import copy_surface, make_problem
 from tasks.world.perturb import NotApplicable, perturb
 
 SURFACE_KINDS = ("entity_rename", "letter_rename")
@@ -75,7 +75,7 @@ def theorem_swap_pairs(problems: Iterable[Problem]) -> list[MinimalPair]:
             continue
         theorem_id = problem.theorems[0].theorem_id
         for sibling in siblings(theorem_id):
-            corrupt = make_problem(sibling, dict(problem.surface), f"{problem.id}~swap:{sibling.id}",
+            corrupt = make_problem(sibling, copy_surface(problem.surface), f"{problem.id}~swap:{sibling.id}",
                                    problem.meta.get("split", "test"))
             pairs.append(MinimalPair("theorem_swap", problem, corrupt))
     return pairs

@@ -22,7 +22,7 @@ can report file, line and field.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -79,8 +79,16 @@ class TheoremApplication:
     """Index into `Problem.steps` of the step that cites this theorem (CHAMP), if known."""
 
     def to_dict(self) -> dict:
-        row = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
+        return {
+            "theorem_id": self.theorem_id,
+            "name": self.name,
+            "statement": self.statement,
+            "premises": [{"text": p.text, "holds": p.holds} for p in self.premises],
+            "bindings": [{"slot": b.slot, "object": b.object, "value": b.value} for b in self.bindings],
+            "exec_steps": list(self.exec_steps),
+            "conclusion": self.conclusion,
+            "step_index": self.step_index,
+        }
 
     @classmethod
     def from_dict(cls, row: dict, where: str = "") -> TheoremApplication:

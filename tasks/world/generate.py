@@ -100,6 +100,11 @@ def draw_surface(theorem: Theorem, rng: random.Random, *, template_role: str = "
     }
 
 
+def copy_surface(surface: dict) -> dict:
+    """A copy safe to edit: the surface's values are scalars or flat dicts and lists."""
+    return {k: v.copy() if isinstance(v, dict | list) else v for k, v in surface.items()}
+
+
 def make_problem(theorem: Theorem, surface: dict, problem_id: str, split: str) -> Problem:
     """Render the text and run the rule: the answer and trace always match the surface's values."""
     answer, application = theorem.apply(surface["values"], surface["letters"])

@@ -22,7 +22,6 @@ is counted as skipped with its reason, never applied wrongly.
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Callable
 
@@ -30,7 +29,7 @@ from tqdm.auto import tqdm
 
 from tasks.schema import Perturbation, Problem
 from tasks.world.catalogue import get_theorem, siblings
-from tasks.world.generate import CUE_NAME, PROGRESS_FROM, make_problem
+from tasks.world.generate import CUE_NAME, PROGRESS_FROM, copy_surface, make_problem
 from tasks.world.surface import DISTRACTORS, LETTER_POOLS, NAMES
 from tasks.world.theorem import Theorem
 
@@ -118,7 +117,7 @@ def perturb(problem: Problem, kind: str, seed: int | str = 0) -> Perturbation:
     if problem.source != "synthetic" or len(problem.theorems) != 1:
         raise NotApplicable("not a synthetic problem with one theorem application")
     theorem = get_theorem(problem.theorems[0].theorem_id)
-    surface = copy.deepcopy(problem.surface)
+    surface = copy_surface(problem.surface)
     KINDS[kind](theorem, surface, random.Random(f"{seed}/{problem.id}/{kind}"))
     perturbed = make_problem(theorem, surface, f"{problem.id}~{kind}", problem.meta.get("split", "test"))
     perturbed.meta["perturbation"] = kind

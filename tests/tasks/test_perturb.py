@@ -112,3 +112,10 @@ def test_not_applicable_is_reported_with_its_reason():
         perturb(fermat, "letter_rename")
     with pytest.raises(KeyError, match="unknown perturbation"):
         perturb(fermat, "nonsense")
+
+
+def test_perturbing_never_edits_the_original():
+    originals = generate_split(ONE_OF_EACH, "test", len(THEOREMS))
+    before = [p.to_dict() for p in originals]
+    perturb_all(originals, list(KINDS))
+    assert [p.to_dict() for p in originals] == before
