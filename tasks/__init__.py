@@ -4,6 +4,7 @@
 * `tasks.world`      - the synthetic theorem world (catalogue, generator, perturbations, cue knob)
 * `tasks.pairs`      - minimal pairs for patching, with the token-length check
 * `tasks.loaders`    - MATH, GSM8K, TheoremQA, CHAMP, pair files, generic JSONL
+* `tasks.perturbing` - NotApplicable and the loop that applies kinds and counts skips
 * `tasks.real_perturb` - answer-invariant perturbations that are safe on real text
 * `tasks.grading`    - answer extraction and `grade(prediction, reference)` on math-verify
 * `tasks.build` / `tasks.dataset` - write and read a data folder

@@ -22,13 +22,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tasks.io import atomic_dir, sha256_file, write_json, write_jsonl
-from tasks.real_perturb import KINDS as REAL_KINDS
-from tasks.real_perturb import perturb_real
+from tasks.real_perturb import perturb_real_all
 from tasks.schema import Perturbation, Problem
 from tasks.world.catalogue import catalogue_rows
 from tasks.world.generate import WorldConfig, generate_splits
 from tasks.world.perturb import KINDS as SYNTHETIC_KINDS
-from tasks.world.perturb import NotApplicable, perturb_all
+from tasks.world.perturb import perturb_all
 
 FORMAT = "tsft-data/1"
 
@@ -95,13 +94,7 @@ def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_in
             perturbed.setdefault(row.kind, []).append(row)
         skipped: dict[str, dict[str, int]] = {}
     else:
-        perturbed, skipped = {k: [] for k in REAL_KINDS}, {k: {} for k in REAL_KINDS}
-        for kind in REAL_KINDS:
-            for problem in result.problems:
-                try:
-                    perturbed[kind].append(perturb_real(problem, kind, seed))
-                except NotApplicable as reason:
-                    skipped[kind][str(reason)] = skipped[kind].get(str(reason), 0) + 1
+        perturbed, skipped = perturb_real_all(result.problems, seed)
     header = {"source": source, "seed": seed,
               "config": {"path": str(path) if path else None, "skip_invalid": skip_invalid,
                          **{k: str(v) for k, v in options.items() if v is not None}}}

@@ -23,8 +23,8 @@ from __future__ import annotations
 import random
 import re
 
+from tasks.perturbing import NotApplicable, apply_kinds
 from tasks.schema import Perturbation, Problem
-from tasks.world.perturb import NotApplicable
 
 # Names are renamed within their group, so pronouns stay right ("Janet ... She" -> "Emma ... She").
 NAME_GROUPS = (  # female, male, either
@@ -173,3 +173,9 @@ def perturb_real(problem: Problem, kind: str, seed: int | str = 0) -> Perturbati
                         theorems=problem.theorems, steps=steps, surface=problem.surface,
                         meta={**problem.meta, "perturbation": kind})
     return Perturbation(problem.id, kind, perturbed, answer_changed=False)
+
+
+def perturb_real_all(problems: list[Problem], seed: int | str = 0
+                     ) -> tuple[dict[str, list[Perturbation]], dict[str, dict[str, int]]]:
+    """Every real-text kind on every problem: (perturbations per kind, skip counts per kind and reason)."""
+    return apply_kinds(problems, list(KINDS), perturb_real, seed)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
+from tasks.perturbing import PROGRESS_FROM
 from tasks.schema import Problem
 from tasks.world.catalogue import BY_ID, THEOREMS, get_theorem, siblings
 from tasks.world.render import render
@@ -133,8 +134,6 @@ def _draw_original(config: WorldConfig, split: str, index: int, attempt: int) ->
 
 
 MAX_REDRAWS = 50
-PROGRESS_FROM = 5000
-"""Show a progress bar (on a terminal) from this many problems on."""
 
 
 def generate_split(config: WorldConfig, split: str, n: int, exclude_texts: frozenset[str] = frozenset()

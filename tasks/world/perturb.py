@@ -25,17 +25,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from tqdm.auto import tqdm
-
+from tasks.perturbing import NotApplicable, apply_kinds
 from tasks.schema import Perturbation, Problem
 from tasks.world.catalogue import get_theorem, siblings
-from tasks.world.generate import CUE_NAME, PROGRESS_FROM, copy_surface, make_problem
+from tasks.world.generate import CUE_NAME, copy_surface, make_problem
 from tasks.world.surface import DISTRACTORS, LETTER_POOLS, NAMES
 from tasks.world.theorem import Theorem
-
-
-class NotApplicable(Exception):
-    """This kind of perturbation cannot apply to this problem (the reason is the message)."""
 
 
 def _entity_rename(theorem: Theorem, surface: dict, rng: random.Random) -> None:
@@ -126,14 +121,5 @@ def perturb(problem: Problem, kind: str, seed: int | str = 0) -> Perturbation:
 
 def perturb_all(problems: list[Problem], kinds: list[str], seed: int | str = 0
                 ) -> tuple[dict[str, list[Perturbation]], dict[str, dict[str, int]]]:
-    """Every kind on every problem: (perturbations per kind, skip counts per kind and reason)."""
-    out: dict[str, list[Perturbation]] = {k: [] for k in kinds}
-    skipped: dict[str, dict[str, int]] = {k: {} for k in kinds}
-    for kind in kinds:
-        for problem in tqdm(problems, desc=f"perturb {kind}", disable=len(problems) < PROGRESS_FROM or None,
-                            leave=False):
-            try:
-                out[kind].append(perturb(problem, kind, seed))
-            except NotApplicable as reason:
-                skipped[kind][str(reason)] = skipped[kind].get(str(reason), 0) + 1
-    return out, skipped
+    """Every synthetic kind on every problem: (perturbations per kind, skip counts per kind and reason)."""
+    return apply_kinds(problems, kinds, perturb, seed)

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tasks.perturbing import NotApplicable
 from tasks.world.catalogue import THEOREMS, get_theorem
 from tasks.world.generate import CUE_NAME, WorldConfig, generate_split
-from tasks.world.perturb import ANSWER_INVARIANT, KINDS, NotApplicable, perturb, perturb_all
+from tasks.world.perturb import ANSWER_INVARIANT, KINDS, perturb, perturb_all
 from tasks.world.surface import CUE_NAMES
 
 ONE_OF_EACH = WorldConfig(seed=0, n_train=0, n_test=len(THEOREMS))

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from tasks.loaders import load
+from tasks.perturbing import NotApplicable
 from tasks.real_perturb import NAME_GROUPS, perturb_real
 from tasks.schema import Problem
-from tasks.world.perturb import NotApplicable
 from tests.conftest import shared_file
 
 
