@@ -108,24 +108,23 @@ def build(source: str, out: str | Path, *, path: str | Path | None = None, seed:
           skip_invalid: bool = False, field_map: str | None = None, theorems_path: str | Path | None = None,
           overwrite: bool = False) -> dict:
     """`tsft data build`: one entry point for every source; options that do not apply are errors."""
+    synthetic_options = {"n_train": n_train, "n_test": n_test, "cue_strength": cue_strength}
     if source == "synthetic":
-        given = {"--path": path, "--field-map": field_map, "--theorems-path": theorems_path,
-                 "--skip-invalid": skip_invalid or None}
-        if any(v is not None for v in given.values()):
-            raise ValueError("options for real sources only, not --source synthetic: "
-                             + ", ".join(k for k, v in given.items() if v is not None))
-        defaults = WorldConfig()
-        config = WorldConfig(seed=seed, n_train=defaults.n_train if n_train is None else n_train,
-                             n_test=defaults.n_test if n_test is None else n_test,
-                             cue_strength=defaults.cue_strength if cue_strength is None else cue_strength)
-        return build_synthetic(config, out, overwrite=overwrite)
-    synthetic_only = {"--n-train": n_train, "--n-test": n_test, "--cue-strength": cue_strength}
-    if any(v is not None for v in synthetic_only.values()):
-        raise ValueError(f"options for --source synthetic only, not {source}: "
-                         + ", ".join(k for k, v in synthetic_only.items() if v is not None))
+        _refuse({"path": path, "field_map": field_map, "theorems_path": theorems_path,
+                 "skip_invalid": skip_invalid or None}, "real sources only, not --source synthetic")
+        given = {k: v for k, v in synthetic_options.items() if v is not None}
+        return build_synthetic(WorldConfig(seed=seed, **given), out, overwrite=overwrite)
+    _refuse(synthetic_options, f"--source synthetic only, not {source}")
     if field_map is not None and source != "jsonl":
         raise ValueError("--field-map applies to --source jsonl only")
     if theorems_path is not None and source != "theoremqa":
         raise ValueError("--theorems-path applies to --source theoremqa only")
     return build_real(source, path, out, skip_invalid=skip_invalid, seed=seed, overwrite=overwrite,
                       field_map=field_map, theorems_path=theorems_path)
+
+
+def _refuse(options: dict[str, object], scope: str) -> None:
+    """Raise naming every option that was given (not None) where it does not apply."""
+    given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
+    if given:
+        raise ValueError(f"options for {scope}: {', '.join(given)}")
