@@ -84,21 +84,27 @@ def build_synthetic(config: WorldConfig, out: str | Path, overwrite: bool = Fals
 
 def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_invalid: bool = False,
                seed: int = 0, overwrite: bool = False, **options) -> dict:
-    """Load a real dataset and add its answer-invariant real-text perturbations."""
+    """Load a real dataset and add its answer-invariant real-text perturbations to its test split.
+
+    Rows whose meta says split=train (the JSONL source's `split` field) become the train split,
+    which `tsft train sft` needs; every other row is a test problem."""
     from tasks.loaders import load  # the loaders bring math-verify and sympy: only real sources pay for them
 
     result = load(source, path, skip_invalid=skip_invalid, **options)
+    # rows marked split=train (a JSONL of annotated training problems) form the train split
+    train = [p for p in result.problems if p.meta.get("split") == "train"] or None
+    test = [p for p in result.problems if p.meta.get("split") != "train"]
     if source == "pairs":
         perturbed: dict[str, list[Perturbation]] = {}
         for row in result.perturbations:
             perturbed.setdefault(row.kind, []).append(row)
         skipped: dict[str, dict[str, int]] = {}
     else:
-        perturbed, skipped = perturb_real_all(result.problems, seed)
+        perturbed, skipped = perturb_real_all(test, seed)
     header = {"source": source, "seed": seed,
               "config": {"path": str(path) if path else None, "skip_invalid": skip_invalid,
                          **{k: str(v) for k, v in options.items() if v is not None}}}
-    return write_dataset(out, test=result.problems, perturbed=perturbed, theorems=result.theorems,
+    return write_dataset(out, train=train, test=test, perturbed=perturbed, theorems=result.theorems,
                          header=header, skipped_rows=result.skipped, skipped_perturbations=skipped,
                          overwrite=overwrite)
 

@@ -28,7 +28,7 @@ class Dataset:
         if name == "train":
             if "train" not in self.manifest["counts"]:
                 raise DataError(self.folder, None, "this data folder has no train split (real sources are "
-                                                   "test-only)")
+                                "test-only unless a JSONL source marks rows split=train)")
             return self.train
         if name == "test":
             return self.test

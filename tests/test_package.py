@@ -7,14 +7,10 @@ import importlib
 import importlib.metadata as metadata
 import subprocess
 import sys
+import tomllib
 
 import pytest
 from packaging.requirements import Requirement
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
 
 from tests.conftest import REPO
 

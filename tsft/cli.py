@@ -1,5 +1,5 @@
 """The `tsft` command: one subcommand group per room. It parses options and prints; the rooms
-hold the logic. Rooms arrive with their issues: `data` (tasks/) is the first."""
+hold the logic. Groups: `data` (tasks/), `train` and `eval` (training/)."""
 
 from __future__ import annotations
 
@@ -8,36 +8,26 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table as RichTable
 
 from tasks.io import DataError
 from tasks.world.generate import WorldConfig
+from tsft.cli_train import eval_command, train_app
+from tsft.common import Opt, fail, print_rows
 
 app = typer.Typer(help="tsft: why does math SFT generalize? Data, training, patching, probes, reports.",
                   no_args_is_help=True, add_completion=False)
 data_app = typer.Typer(help="tasks/: build and inspect problem sets (synthetic world or real data).",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console()
+app.add_typer(train_app, name="train")
+app.command("eval")(eval_command)
 
 
 def _print_tables(tables) -> None:
     for table in tables:
-        rich_table = RichTable(title=table.title, title_justify="left")
-        for column in table.columns:
-            rich_table.add_column(column, overflow="fold")
-        for row in table.rows:
-            rich_table.add_row(*(str(x) for x in row))
-        console.print(rich_table)
+        print_rows(table.title, table.columns, table.rows)
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
-
-
-Opt = typer.Option
 WORLD = WorldConfig()  # the synthetic defaults, shown in --help
 
 
@@ -70,9 +60,9 @@ def data_build(
                          cue_strength=cue_strength, skip_invalid=skip_invalid, field_map=field_map,
                          theorems_path=theorems_path, overwrite=overwrite)
     except (DataError, ValueError, KeyError, FileExistsError) as err:
-        _fail(str(err))
+        fail(str(err))
     _print_tables(count_tables(manifest))
-    console.print(f"wrote {out} in {time.perf_counter() - start:.2f} s")
+    typer.echo(f"wrote {out} in {time.perf_counter() - start:.2f} s")
 
 
 @data_app.command("show")
@@ -85,7 +75,7 @@ def data_show(folder: Annotated[Path, typer.Argument(help="A data folder built b
     try:
         dataset = load_dataset(folder)
     except DataError as err:
-        _fail(str(err))
+        fail(str(err))
     _print_tables([*count_tables(dataset.manifest), sample_table(dataset, n)])
 
 

@@ -1,0 +1,60 @@
+"""Fixtures for training tests: the world tokenizer, a small data folder, tiny random models.
+
+Unit tests use tiny random models (no trained model is loaded); the one integration test that
+needs learning trains its own tiny base in a test-sized budget.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.build import build_synthetic
+from tasks.world.generate import WorldConfig
+
+SMALL_WORLD = WorldConfig(seed=0, n_train=64, n_test=16)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from training.tokenizer import world_tokenizer
+
+    return world_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "small"
+    build_synthetic(SMALL_WORLD, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def dataset(data_dir):
+    from tasks.dataset import load_dataset
+
+    return load_dataset(data_dir)
+
+
+def tiny_model(tokenizer, arch: str = "llama", seed: int = 0):
+    from training.models import build_model
+
+    return build_model("tiny", tokenizer, arch, seed)
+
+
+@pytest.fixture(scope="session")
+def base_dir(tmp_path_factory, tokenizer):
+    """A tiny random Llama base saved as an HF folder with the world tokenizer."""
+    out = tmp_path_factory.mktemp("base") / "tiny"
+    tiny_model(tokenizer).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def fast_sft(**overrides):
+    """An SFT config small enough for unit tests (single micro-batch unless overridden)."""
+    from training.config import SFTConfig
+
+    settings = dict(steps=4, batch_size=8, micro_batch_size=8, warmup_steps=1, eval_every=0, save_every=2,
+                    eval_size=4, log_every=1, lr=1e-2)
+    settings.update(overrides)
+    return SFTConfig(**settings)

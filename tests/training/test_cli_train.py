@@ -1,0 +1,89 @@
+"""`tsft train` / `tsft eval` refuse bad input with a message naming what is wrong, writing nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tasks.build import build
+from tsft.cli import app
+
+runner = CliRunner()
+FAST = ["--set", "steps=2", "--set", "batch_size=4", "--set", "micro_batch_size=4", "--set", "eval_every=0",
+        "--set", "eval_size=2", "--set", "save_every=1", "--threads", "1"]
+
+
+def _invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args], env={"TQDM_DISABLE": "1", "COLUMNS": "200"})
+    return result.exit_code, " ".join(result.output.split())
+
+
+@pytest.fixture(scope="module")
+def real_data(tmp_path_factory):
+    """A JSONL source: 6 annotated-free training rows with steps, 3 test rows."""
+    folder = tmp_path_factory.mktemp("real")
+    rows = [{"question": f"What is {i} + {i}?", "final": 2 * i, "split": "train" if i < 6 else "test",
+             "steps": [f"{i} + {i} = {2 * i}"]} for i in range(9)]
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build("jsonl", folder / "data", path=folder / "rows.jsonl", field_map="text=question,answer=final")
+    (folder / "test_rows.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "split"}) + "\n"
+                                                    for r in rows))
+    build("jsonl", folder / "test_only", path=folder / "test_rows.jsonl", field_map="text=question,answer=final")
+    return folder
+
+
+def test_missing_or_non_hf_model_folder(data_dir, tmp_path):
+    code, out = _invoke("train", "sft", "--base", tmp_path / "nope", "--data", data_dir, "--out", tmp_path / "r", *FAST)
+    assert code == 2 and "nope: not a folder" in out
+    (tmp_path / "plain").mkdir()
+    code, out = _invoke("eval", "--model", tmp_path / "plain", "--data", data_dir, "--out", tmp_path / "e")
+    assert code == 2 and "plain: no config.json" in out
+    assert not (tmp_path / "r").exists() and not (tmp_path / "e").exists()
+
+
+def test_data_without_train_split_or_theorems(base_dir, real_data, tmp_path):
+    code, out = _invoke("train", "sft", "--base", base_dir, "--data", real_data / "test_only", "--out",
+                        tmp_path / "r", *FAST)
+    assert code == 2 and "no train split" in out
+    code, out = _invoke("train", "sft", "--base", base_dir, "--data", real_data / "data", "--out", tmp_path / "r",
+                        "--target", "theorem", *FAST)
+    assert code == 2 and "6 of 6 problems have no theorem annotations" in out and "train.jsonl" in out
+    assert not (tmp_path / "r").exists()
+    code, out = _invoke("train", "sft", "--base", base_dir, "--data", real_data / "data", "--out", tmp_path / "r",
+                        "--target", "solution", *FAST)
+    assert code == 0, out  # steps are enough for the solution target
+    code, out = _invoke("train", "sft", "--base", base_dir, "--data", tmp_path / "none", "--out", tmp_path / "q",
+                        *FAST)
+    assert code == 2 and "no manifest.json" in out
+
+
+def test_conflicting_resume_and_existing_runs_keep_their_files(base_dir, data_dir, tmp_path):
+    out = tmp_path / "run"
+    assert _invoke("train", "sft", "--base", base_dir, "--data", data_dir, "--out", out, *FAST)[0] == 0
+    before = (out / "model.safetensors").read_bytes()
+    code, text = _invoke("train", "sft", "--base", base_dir, "--data", data_dir, "--out", out, *FAST)
+    assert code == 2 and "pass --resume" in text
+    code, text = _invoke("train", "sft", "--base", base_dir, "--data", data_dir, "--out", out, "--resume",
+                         "--target", "answer", *FAST)
+    assert code == 2 and "config.target: saved 'theorem', now 'answer'" in text
+    code, text = _invoke("train", "sft", "--base", base_dir, "--data", data_dir, "--out", out, *FAST,
+                         "--set", "lr=fast")
+    assert code == 2 and "setting 'lr'" in text
+    assert (out / "model.safetensors").read_bytes() == before
+
+
+def test_matrix_skips_complete_runs(base_dir, data_dir, tmp_path):
+    args = ["train", "matrix", "--base", base_dir, "--data", data_dir, "--out", tmp_path, "--targets",
+            "answer,solution", "--params", "mlp", "--seeds", "0", *FAST]
+    code, out = _invoke(*args)
+    assert code == 0, out
+    cards = {p.name: json.loads((p / "run_card.json").read_text()) for p in tmp_path.iterdir()}
+    assert set(cards) == {"answer-mlp-s0", "solution-mlp-s0"}
+    assert cards["answer-mlp-s0"]["config"]["target"] == "answer"
+    assert cards["answer-mlp-s0"]["metrics"]["target_tokens_seen"] < \
+        cards["solution-mlp-s0"]["metrics"]["target_tokens_seen"]
+    stamp = (tmp_path / "answer-mlp-s0" / "model.safetensors").stat().st_mtime_ns
+    code, out = _invoke(*args)
+    assert code == 0 and (tmp_path / "answer-mlp-s0" / "model.safetensors").stat().st_mtime_ns == stamp

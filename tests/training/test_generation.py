@@ -1,0 +1,69 @@
+"""Generation: batched KV-cache greedy decoding equals a hand-written greedy loop; CIs and tables."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from tests.training.conftest import tiny_model
+from training.evaluate import bootstrap_ci, grade_outputs, run_eval, summarize
+from training.generation import greedy_generate
+
+
+def _greedy_by_hand(model, tokenizer, prompt: str, n: int) -> str:
+    """One prompt, no padding, no cache: argmax of the full forward, appended one token at a time."""
+    ids = tokenizer(prompt)["input_ids"]
+    out = []
+    with torch.no_grad():
+        for _ in range(n):
+            token = int(model(torch.tensor([ids + out])).logits[0, -1].argmax())
+            if token == tokenizer.eos_token_id:
+                break
+            out.append(token)
+    return tokenizer.decode(out, skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_batched_cached_greedy_equals_the_hand_written_loop(arch, tokenizer):
+    model = tiny_model(tokenizer, arch, seed=3).eval()
+    prompts = ["Problem: What is 2 + 3?\nSolution:", "Problem: Ann draws triangle EMN.\nSolution:",
+               "Problem: Angle E is 80 degrees and angle M is 30 degrees. What is the angle at N?\nSolution:"]
+    batched = greedy_generate(model, tokenizer, prompts, max_new_tokens=12, batch_size=3)
+    assert batched == [_greedy_by_hand(model, tokenizer, p, 12) for p in prompts]
+
+
+def test_bootstrap_ci_brackets_the_mean_and_collapses_on_constants():
+    values = [1.0] * 30 + [0.0] * 70
+    low, high = bootstrap_ci(values, seed=1)
+    assert low < 0.3 < high and low > 0.15 and high < 0.45
+    assert math.isclose(high - low, 2 * 1.96 * math.sqrt(0.3 * 0.7 / 100), rel_tol=0.2)  # normal approx
+    assert bootstrap_ci([1.0] * 10) == (1.0, 1.0)
+    assert all(math.isnan(x) for x in bootstrap_ci([]))
+
+
+def test_rows_grade_answers_and_check_the_named_theorem(dataset):
+    problem = dataset.test[0]
+    name = problem.theorems[0].name
+    outputs = [f"\nTheorem: {name}. stuff\nAnswer: {problem.answer}", "\nTheorem: pigeonhole principle. x\nAnswer: -1",
+               "no answer here"]
+    rows = grade_outputs([problem] * 3, outputs, "m", "test", "original")
+    assert [r["correct"] for r in rows] == [True, False, False]
+    assert [r["theorem_named_first"] for r in rows] == [True, name == "pigeonhole principle", None]
+    summary = summarize(pd.DataFrame(rows))
+    assert summary.loc[0, "n"] == 3 and math.isclose(summary.loc[0, "accuracy"], 1 / 3)
+
+
+def test_run_eval_writes_a_table_per_problem_and_a_summary(base_dir, data_dir, tmp_path):
+    frame, summary = run_eval(base_dir, data_dir, tmp_path / "eval", limit=4, max_new_tokens=6, progress=False)
+    written = pd.read_parquet(tmp_path / "eval" / "predictions.parquet")
+    assert len(written) == len(frame) and set(written["kind"]) == set(summary["kind"])
+    assert {"model", "split", "kind", "problem_id", "original_id", "theorem", "prediction", "correct",
+            "theorem_named_first"} <= set(written.columns)
+    assert (summary["n"] == 4).all() and summary["kind"].iloc[0] == "original"
+    with pytest.raises(FileExistsError):
+        run_eval(base_dir, data_dir, tmp_path / "eval", limit=1)
+    with pytest.raises(ValueError, match="unknown split"):
+        run_eval(base_dir, data_dir, tmp_path / "other", splits=["nope"])

@@ -1,0 +1,73 @@
+"""Presets build standard HF models; load_model refuses what it cannot use, naming the folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.training.conftest import tiny_model
+from training.models import PRESETS, ModelError, load_model, model_config
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_tiny_models_round_trip_through_plain_transformers(arch, tokenizer, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model = tiny_model(tokenizer, arch).eval()
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    assert reloaded.config.model_type == arch
+    ids = tokenizer("Problem: What is 2 + 3?\nSolution:", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, reloaded(ids).logits)
+    _, tok = load_model(tmp_path)
+    assert tok(" Answer: 5")["input_ids"] == tokenizer(" Answer: 5")["input_ids"]  # not re-tokenized (STACK.md)
+
+
+def test_presets_grow_and_match_their_configs(tokenizer):
+    sizes = []
+    for name, preset in PRESETS.items():
+        config = model_config(name, len(tokenizer), "llama", tokenizer)
+        assert (config.hidden_size, config.num_hidden_layers, config.intermediate_size) == \
+            (preset.hidden_size, preset.layers, preset.intermediate_size)
+        assert config.eos_token_id == tokenizer.eos_token_id
+        sizes.append(preset.hidden_size * preset.layers)
+    assert sizes == sorted(sizes)
+    with pytest.raises(ValueError, match=r"unknown preset"):
+        model_config("huge", 10)
+    with pytest.raises(ValueError, match=r"unknown architecture"):
+        model_config("tiny", 10, "gpt2")
+
+
+def test_load_model_refusals_name_the_folder(tokenizer, base_dir, tmp_path):
+    with pytest.raises(ModelError, match=r"missing.*not a folder"):
+        load_model(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match=r"empty: no config.json"):
+        load_model(tmp_path / "empty")
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text((base_dir / "config.json").read_text())
+    (pickled / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ModelError, match=r"only pickle weights.*pytorch_model.bin"):
+        load_model(pickled)
+
+
+def test_tokenizer_without_eos_is_refused_and_missing_pad_falls_back(tokenizer, tmp_path):
+    from transformers import PreTrainedTokenizerFast
+
+    tiny_model(tokenizer).save_pretrained(tmp_path)
+    plain = PreTrainedTokenizerFast(tokenizer_object=tokenizer.backend_tokenizer, bos_token="<bos>",
+                                    eos_token="<eos>")
+    plain.save_pretrained(tmp_path)
+    _, loaded = load_model(tmp_path)
+    assert loaded.pad_token == "<eos>"
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    config["eos_token"] = None
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    (tmp_path / "special_tokens_map.json").unlink(missing_ok=True)
+    with pytest.raises(ModelError, match=r"no eos token"):
+        load_model(tmp_path)

@@ -1,0 +1,64 @@
+"""Base pretraining for the synthetic world: tokenizer + random model + the neutral corpus.
+
+`train_base` trains the world's tokenizer (training.tokenizer), builds a Llama (or Qwen2) model
+from a size preset, packs the neutral corpus (training.corpus: theorem statements, arithmetic
+facts, unsolved problem texts; a STAND-IN for pretraining) into blocks, and trains next-token
+prediction on every token. 5% of the blocks are held out for the periodic evaluation loss. The
+result is a standard HF folder every SFT variant starts from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from training import checkpoint
+from training.batches import pack_blocks
+from training.config import BaseConfig, config_dict
+from training.corpus import neutral_documents
+from training.distributed import Dist, device_for, init
+from training.generation import heldout_loss
+from training.models import build_model, load_model
+from training.params import parameter_counts
+from training.tokenizer import world_tokenizer
+from training.trainer import Run, Trainer
+
+HELDOUT_FRACTION = 0.05
+
+
+def corpus_blocks(tokenizer, config: BaseConfig) -> tuple[list, list]:
+    """(train blocks, held-out blocks) of the neutral corpus."""
+    docs = neutral_documents(config.n_facts, config.n_problems, config.seed)
+    streams = (tokenizer(doc, add_special_tokens=False)["input_ids"] for doc in docs)
+    blocks = pack_blocks(streams, tokenizer.eos_token_id, config.block_size)
+    n_heldout = max(1, int(len(blocks) * HELDOUT_FRACTION))
+    return blocks[n_heldout:], blocks[:n_heldout]
+
+
+def train_base(out: str | Path, config: BaseConfig, resume: bool = False, overwrite: bool = False,
+               progress: bool = True, dist: Dist | None = None) -> dict:
+    """Pretrain a synthetic-world base into `out`; returns the run card."""
+    dist = dist or init()
+    out = Path(out)
+    state, resume_from = checkpoint.prepare_run(out, resume, overwrite)
+    card = {"kind": "base", "name": out.name, "git_commit": checkpoint.git_commit(), "world_size": dist.world,
+            "corpus": "neutral stand-in for pretraining (training.corpus)"}
+    if state != "fresh":
+        saved = checkpoint.read_card(out if state == "complete" else resume_from)
+        checkpoint.check_resume(saved, card, config_dict(config), ())
+        if state == "complete":
+            return saved
+        card = saved
+        model, tokenizer = load_model(resume_from)
+    else:
+        tokenizer = world_tokenizer()
+        model = build_model(config.preset, tokenizer, config.arch, config.seed)
+    train, heldout = corpus_blocks(tokenizer, config)
+    card["parameters"] = parameter_counts(model)
+    card["corpus_blocks"] = {"train": len(train), "heldout": len(heldout), "block_size": config.block_size}
+
+    def evaluate(m) -> dict:
+        return {"heldout_loss": round(heldout_loss(m, heldout, tokenizer.pad_token_id), 6)}
+
+    run = Run(model=model, tokenizer=tokenizer, examples=train, out=out, card=card, dist=dist,
+              device=device_for(dist), evaluate=evaluate, progress=progress)
+    return Trainer(run, config, resume_from).fit()

@@ -1,0 +1,191 @@
+"""Checkpoints: an HF folder (safetensors) + training state + run card, each written atomically.
+
+Layout of a run folder OUT:
+
+    OUT/checkpoints/step-000100/   one complete checkpoint per save (written to a temporary folder
+                                   and renamed, so a folder that exists is whole)
+        config.json, model.safetensors, tokenizer files    the HF model (`from_pretrained` works)
+        training_state/optimizer.safetensors + state.json  AdamW moments and step counts, the step
+                                   (= data position, see training.batches), python/numpy RNG
+        training_state/rng.safetensors                     torch CPU (and CUDA) RNG states
+        training_state/adapter.safetensors                 LoRA adapter weights (lora runs only)
+        run_card.json                                      resolved config, data hash, git, metrics
+    OUT/config.json, model.safetensors, ..., run_card.json the final checkpoint, published file by
+                                   file (each atomically) with run_card.json last, status "complete"
+
+No pickle is written or read: tensors go to safetensors, everything else to JSON. Only rank 0
+writes. A resume loads the newest checkpoint folder and continues from its step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+from tasks.io import atomic_dir, write_json
+
+STATE = "training_state"
+CARD = "run_card.json"
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def read_card(folder: Path) -> dict | None:
+    path = Path(folder) / CARD
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def checkpoint_dirs(out: Path) -> list[Path]:
+    folder = Path(out) / "checkpoints"
+    return sorted(folder.glob("step-*")) if folder.is_dir() else []
+
+
+def _optimizer_tensors(optimizer) -> tuple[dict, dict]:
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            if hasattr(value, "shape"):
+                tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _rng_state() -> tuple[dict, dict]:
+    import numpy as np
+    import torch
+
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = s
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    plain = {"python": [version, list(internal), gauss],
+             "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
+    return tensors, plain
+
+
+def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, card: dict, adapter: dict | None,
+                    keep: int) -> Path:
+    """Write OUT/checkpoints/step-N atomically and prune to the newest `keep` (+ this one)."""
+    from safetensors.torch import save_file
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar per save would bury the training bar
+    target = Path(out) / "checkpoints" / f"step-{step:06d}"
+    with atomic_dir(target, overwrite=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / STATE).mkdir()
+        tensors, meta = _optimizer_tensors(optimizer)
+        save_file(tensors, str(tmp / STATE / "optimizer.safetensors"))
+        rng_tensors, rng_plain = _rng_state()
+        save_file(rng_tensors, str(tmp / STATE / "rng.safetensors"))
+        if adapter is not None:
+            save_file({k: v.detach().cpu().contiguous() for k, v in adapter.items()},
+                      str(tmp / STATE / "adapter.safetensors"))
+        write_json(tmp / STATE / "state.json", {"step": step, "optimizer": meta, "rng": rng_plain})
+        write_json(tmp / CARD, card)
+    for old in checkpoint_dirs(out)[:-max(1, keep)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def load_training_state(folder: Path, optimizer) -> int:
+    """Restore optimizer moments and every RNG from a checkpoint folder; return its step."""
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file
+
+    state = json.loads((folder / STATE / "state.json").read_text())
+    tensors = load_file(str(folder / STATE / "optimizer.safetensors"))
+    entries: dict[int, dict] = {}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        entries.setdefault(int(index), {})[name] = value
+    for key, value in state["optimizer"]["scalars"].items():
+        index, name = key.split(".", 1)
+        entries.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": entries, "param_groups": state["optimizer"]["param_groups"]})
+    rng = load_file(str(folder / STATE / "rng.safetensors"))
+    torch.set_rng_state(rng["torch_cpu"])
+    cuda = [rng[k] for k in sorted(rng) if k.startswith("torch_cuda_")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    version, internal, gauss = state["rng"]["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["rng"]["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    return int(state["step"])
+
+
+def load_adapter(folder: Path) -> dict | None:
+    from safetensors.torch import load_file
+
+    path = folder / STATE / "adapter.safetensors"
+    return load_file(str(path)) if path.is_file() else None
+
+
+def publish(out: Path, checkpoint: Path, card: dict) -> None:
+    """Copy the final checkpoint's files into OUT (each atomically), the run card last."""
+    out = Path(out)
+    for source in sorted(checkpoint.rglob("*")):
+        if source.is_dir() or source.name == CARD:
+            continue
+        dest = out / source.relative_to(checkpoint)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    tmp = out / f".{CARD}.tmp-{os.getpid()}"
+    write_json(tmp, card)
+    os.replace(tmp, out / CARD)
+
+
+class ResumeConflict(ValueError):
+    """A resume would continue a run with different settings or data than it started with."""
+
+
+def prepare_run(out: Path, resume: bool, overwrite: bool) -> tuple[str, Path | None]:
+    """('fresh' | 'resume' | 'complete', checkpoint to resume from); nothing is deleted unless overwrite."""
+    out = Path(out)
+    if overwrite and resume:
+        raise ValueError("choose --resume or --overwrite, not both")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder")
+    busy = out.exists() and any(out.iterdir())
+    if busy and overwrite:
+        shutil.rmtree(out)
+        return "fresh", None
+    if busy and not resume:
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or --overwrite to "
+                              "start over (which deletes it)")
+    card = read_card(out) if busy else None
+    if card and card.get("status") == "complete":
+        return "complete", None
+    saved = checkpoint_dirs(out)
+    return ("resume", saved[-1]) if saved else ("fresh", None)
+
+
+def check_resume(saved_card: dict, card: dict, config: dict, keys: tuple[str, ...]) -> None:
+    """Raise ResumeConflict naming every setting or input that differs from the saved run."""
+    diffs = [f"config.{k}: saved {v!r}, now {config.get(k)!r}" for k, v in saved_card.get("config", {}).items()
+             if config.get(k) != v]
+    diffs += [f"{k}: saved {saved_card.get(k)!r}, now {card.get(k)!r}" for k in keys
+              if saved_card.get(k) != card.get(k)]
+    if diffs:
+        raise ResumeConflict("cannot resume: the run was started with different settings or inputs:\n  "
+                             + "\n  ".join(diffs) + "\n(use --overwrite to start over)")

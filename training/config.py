@@ -1,0 +1,163 @@
+"""Run settings as dataclasses: one per kind of run, attribute docstrings say what each field does.
+
+Settings come from defaults, then a config file (TOML or JSON, flat keys), then `--set key=value`
+overrides on the command line; the resolved config is saved in the run card, and a resume must
+resolve to the same config (a conflict is an error, not a silent change).
+
+`batch_size` is the GLOBAL batch (examples or blocks per optimizer step); each process runs
+micro-batches of `micro_batch_size` and accumulates gradients over batch_size / (micro * world)
+of them, so one process and N processes train on the same batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+@dataclass
+class TrainConfig:
+    """Optimizer, schedule and loop settings shared by base pretraining and SFT."""
+
+    seed: int = 0
+    """Seed of initialisation, data order and every generator."""
+    steps: int = 600
+    """Optimizer steps."""
+    batch_size: int = 32
+    """Global batch: examples per optimizer step, over all processes and accumulation."""
+    micro_batch_size: int = 32
+    """Examples per forward/backward on one process."""
+    lr: float = 3e-3
+    """Peak learning rate (AdamW)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas."""
+    warmup_steps: int = 30
+    """Linear warmup steps from 0 to the peak learning rate."""
+    schedule: str = "cosine"
+    """Decay after warmup: cosine | linear | constant."""
+    min_lr_ratio: float = 0.1
+    """Final learning rate as a fraction of the peak."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm (0 disables)."""
+    precision: str = "fp32"
+    """fp32 | bf16 | fp16 autocast (bf16/fp16 on GPU only)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (saves memory, costs time)."""
+    eval_every: int = 100
+    """Steps between evaluations on the held-out slice (0: only at the end)."""
+    save_every: int = 100
+    """Steps between checkpoints (the final step is always saved)."""
+    keep_checkpoints: int = 2
+    """Intermediate checkpoints kept on disk (the newest ones)."""
+    log_every: int = 10
+    """Steps between loss records in the run card."""
+
+
+@dataclass
+class BaseConfig(TrainConfig):
+    """Base pretraining on the neutral corpus (training.corpus), from a random model."""
+
+    preset: str = "small"
+    """Model size: tiny | small | base."""
+    arch: str = "llama"
+    """Architecture: llama | qwen2."""
+    n_facts: int = 40_000
+    """Arithmetic facts in the corpus."""
+    n_problems: int = 6_000
+    """Unsolved problem texts in the corpus."""
+    block_size: int = 128
+    """Tokens per packed training block."""
+    steps: int = 1500
+    lr: float = 3e-3
+    eval_every: int = 250
+    save_every: int = 250
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    """Supervised fine-tuning of a base on one target style with one parameter selection."""
+
+    target: str = "theorem"
+    """Target style: answer | solution | theorem."""
+    params: str = "full"
+    """Parameter selection: full | mlp | attn | mlp:<first>-<last> | lora[:<modules>]."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW); MLP-only runs may need their own (see DESIGN.md)."""
+    max_length: int = 384
+    """Longest example in tokens (longer ones are an error, naming the problem)."""
+    eval_size: int = 128
+    """Held-out test problems for the periodic evaluation (loss and greedy accuracy)."""
+    lora_rank: int = 8
+    """LoRA rank (params=lora)."""
+    lora_alpha: float = 16.0
+    """LoRA alpha (params=lora)."""
+
+
+def _coerce(config_type: type, key: str, value):
+    names = {f.name: f for f in fields(config_type)}
+    if key not in names:
+        raise ValueError(f"unknown setting {key!r} for {config_type.__name__}; known: {', '.join(names)}")
+    kind = type(getattr(config_type(), key))
+    if isinstance(value, str) and kind is not str:
+        try:
+            value = json.loads(value.lower() if kind is bool else value)
+        except ValueError:
+            raise ValueError(f"setting {key!r}: expected {kind.__name__}, got {value!r}") from None
+    if kind is tuple:
+        value = tuple(value)
+    elif kind is float and isinstance(value, int):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"setting {key!r}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def resolve_config(config_type: type, file: str | Path | None = None, overrides: dict | None = None,
+                   **fixed):
+    """Defaults < config file < overrides < fixed (the command's own options); checked."""
+    values: dict = {}
+    if file is not None:
+        path = Path(file)
+        try:
+            text = path.read_text()
+            loaded = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: cannot read config ({err})") from err
+        values.update(loaded)
+    values.update(overrides or {})
+    values.update({k: v for k, v in fixed.items() if v is not None})
+    config = config_type(**{k: _coerce(config_type, k, v) for k, v in values.items()})
+    check_config(config)
+    return config
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"override {pair!r} is not key=value")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def check_config(config: TrainConfig) -> None:
+    if config.schedule not in ("cosine", "linear", "constant"):
+        raise ValueError(f"schedule {config.schedule!r}: use cosine, linear or constant")
+    if config.precision not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"precision {config.precision!r}: use fp32, bf16 or fp16")
+    if config.batch_size % config.micro_batch_size:
+        raise ValueError(f"batch_size {config.batch_size} is not a multiple of micro_batch_size "
+                         f"{config.micro_batch_size}")
+    for name in ("steps", "batch_size", "micro_batch_size"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be at least 1")
+
+
+def config_dict(config) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(config)))

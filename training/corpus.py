@@ -1,0 +1,72 @@
+"""The neutral corpus that stands in for pretraining in the synthetic world.
+
+Real pretrained weights cannot be fetched here, so every synthetic SFT run starts from one base
+trained on this corpus first. It is a STAND-IN for pretraining, not a model of it: it teaches the
+world's vocabulary, the theorem statements and arithmetic facts, and never pairs a problem with
+its answer or its rule, so whatever the SFT variants learn about solving problems they learn
+from their targets. Three kinds of document:
+
+* theorem statements ("Theorem: <name>. <statement>"), as a textbook would state them;
+* arithmetic facts in the Exec step format ("23 * 7 = 161", "sqrt 144 = 12", "17 mod 5 = 2"),
+  over a wider number range than the training problems use, so out-of-range perturbations
+  test the rule rather than missing arithmetic;
+* unsolved problem texts drawn from the training templates with their own seed (held-out
+  templates stay unseen).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+from tasks.world.catalogue import THEOREMS
+from tasks.world.generate import WorldConfig, generate_split
+from training.targets import PLAIN_PROMPT
+
+MAX_OPERAND = 999
+
+
+def arithmetic_fact(rng: random.Random) -> str:
+    """One true fact of an operation the Exec traces use, with operands up to `MAX_OPERAND`."""
+    op = rng.choice(["+", "-", "*", "/", "mod", "//", "sqrt"])
+    if op == "+":
+        a, b = rng.randint(0, MAX_OPERAND // 2), rng.randint(0, MAX_OPERAND // 2)
+        return f"{a} + {b} = {a + b}"
+    if op == "-":
+        a = rng.randint(0, MAX_OPERAND)
+        b = rng.randint(0, a)
+        return f"{a} - {b} = {a - b}"
+    if op == "*":
+        a, b = rng.randint(0, 40), rng.randint(0, 40)
+        return f"{a} * {b} = {a * b}"
+    if op == "/":
+        b, q = rng.randint(1, 40), rng.randint(0, 40)
+        return f"{b * q} / {b} = {q}"
+    if op == "sqrt":
+        r = rng.randint(0, 40)
+        return f"sqrt {r * r} = {r}"
+    a, b = rng.randint(0, 200), rng.randint(1, 40)
+    return f"{a} {op} {b} = {a % b if op == 'mod' else a // b}"
+
+
+def theorem_statements() -> list[str]:
+    return [f"Theorem: {t.name}. {t.statement}" for t in THEOREMS]
+
+
+def neutral_documents(n_facts: int, n_problems: int, seed: int) -> Iterator[str]:
+    """Statements, `n_facts` arithmetic facts in lines of 8, and `n_problems` unsolved problems."""
+    rng = random.Random(seed)
+    statements = theorem_statements()
+    facts = [arithmetic_fact(rng) for _ in range(n_facts)]
+    problems = generate_split(WorldConfig(seed=seed + 10_000), "train", n_problems)
+    docs = [*statements * max(1, n_problems // (10 * len(statements)))]
+    docs += ["\n".join(facts[i:i + 8]) for i in range(0, len(facts), 8)]
+    docs += [PLAIN_PROMPT.format(text=p.text).removesuffix("\nSolution:") for p in problems]
+    rng.shuffle(docs)
+    yield from docs
+
+
+def format_vocabulary() -> str:
+    """Words the SFT targets and the prompt add to the world's own text."""
+    return ("Problem: Solution: Answer: Theorem: Cond: Map: Exec: So true false sqrt mod // = ; . , \n "
+            + " ".join(theorem_statements()))

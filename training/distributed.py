@@ -1,0 +1,68 @@
+"""Process-group helpers: the same code runs as 1 process or under `torchrun` / `accelerate launch`.
+
+Both launchers set RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; `init()` joins the
+group they describe (gloo on CPU, nccl on GPU) and pins each process to its own GPU. Gradients are
+averaged by DDP; the trainer scales each process's loss by WORLD_SIZE / (target tokens in the
+global batch), so N processes compute exactly the gradient of one process on the same batch.
+
+Threads: two torch processes at default threads oversubscribe a small CPU and run 20-60x slower
+(STACK.md), so under a launcher each process takes cpu_count // local_world_size threads unless
+told otherwise; a single process keeps the thread count it has.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init(threads: int | None = None) -> Dist:
+    import torch
+
+    dist = Dist(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                int(os.environ.get("LOCAL_RANK", 0)))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", dist.world))
+    if threads or local_world > 1:  # one process alone keeps torch's (or the caller's) setting
+        torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // local_world))
+    if dist.world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if torch.cuda.is_available():
+            torch.cuda.set_device(dist.local_rank)
+        torch.distributed.init_process_group(backend)
+    return dist
+
+
+def device_for(dist: Dist) -> str:
+    import torch
+
+    return f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def all_sum(value: float, dist: Dist) -> float:
+    if dist.world == 1:
+        return value
+    import torch
+
+    tensor = torch.tensor([value], dtype=torch.float64)
+    if torch.cuda.is_available():
+        tensor = tensor.cuda()
+    torch.distributed.all_reduce(tensor)
+    return float(tensor.item())
+
+
+def barrier(dist: Dist) -> None:
+    if dist.world > 1:
+        import torch
+
+        torch.distributed.barrier()

@@ -1,0 +1,142 @@
+"""Generation-based evaluation: accuracy on original and perturbed problems, with bootstrap CIs.
+
+For each split (the test originals, then every perturbed/<kind>) the model writes a greedy
+answer to the same prompt format it was trained on; `tasks.grade` compares the extracted final
+answer with the reference. For theorem-style outputs the table also records whether the first
+theorem the output names is the problem's first theorem.
+
+Per-problem rows: model, split, kind, problem_id, original_id, theorem, reference, prediction,
+output, correct, named_theorem, theorem_named_first. The summary gives, per split/kind, n,
+accuracy and a 95% percentile bootstrap CI over problems (2000 resamples, seeded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from tasks.grading import extract_answer, grade
+from tasks.schema import Problem
+from training.generation import greedy_generate
+from training.targets import named_theorem, prompt_text
+
+TARGET_NEW_TOKENS = {"answer": 24, "solution": 160, "theorem": 320}
+
+
+def bootstrap_ci(values: Sequence[float], resamples: int = 2000, seed: int = 0, level: float = 0.95
+                 ) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean (NaNs when there are no values)."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def grade_outputs(problems: Sequence[Problem], outputs: Sequence[str], model: str, split: str, kind: str,
+                  original_ids: Sequence[str] | None = None) -> list[dict]:
+    rows = []
+    for i, (problem, output) in enumerate(zip(problems, outputs, strict=True)):
+        prediction = extract_answer(output)
+        named = named_theorem(output)
+        first = problem.theorems[0].name if problem.theorems else None
+        rows.append({
+            "model": model, "split": split, "kind": kind, "problem_id": problem.id,
+            "original_id": original_ids[i] if original_ids else problem.id,
+            "theorem": problem.theorem_ids[0] if problem.theorems else None,
+            "reference": problem.answer, "prediction": prediction, "output": output,
+            "correct": prediction is not None and grade(prediction, problem.answer),
+            "named_theorem": named,
+            "theorem_named_first": None if first is None or named is None else named.lower() == first.lower(),
+        })
+    return rows
+
+
+def evaluate_problems(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int, batch_size: int = 64,
+                      progress: bool = False) -> list[str]:
+    prompts = [prompt_text(p, tokenizer) for p in problems]
+    return greedy_generate(model, tokenizer, prompts, max_new_tokens, batch_size, progress)
+
+
+def accuracy(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int) -> float:
+    outputs = evaluate_problems(model, tokenizer, problems, max_new_tokens)
+    rows = grade_outputs(problems, outputs, "", "", "")
+    return sum(r["correct"] for r in rows) / max(len(rows), 1)
+
+
+def summarize(frame, seed: int = 0):
+    """One row per (model, split, kind): n, accuracy, 95% bootstrap CI, theorem-named-first rate."""
+    import pandas as pd
+
+    rows = []
+    for (model, split, kind), group in frame.groupby(["model", "split", "kind"], sort=False):
+        low, high = bootstrap_ci(group["correct"].astype(float).tolist(), seed=seed)
+        named = group["theorem_named_first"].dropna()
+        rows.append({"model": model, "split": split, "kind": kind, "n": len(group),
+                     "accuracy": float(group["correct"].mean()), "ci_low": low, "ci_high": high,
+                     "theorem_named_first": float(named.astype(float).mean()) if len(named) else None})
+    return pd.DataFrame(rows)
+
+
+def eval_splits(dataset, names: Sequence[str] | None = None) -> list[tuple[str, str, list[Problem], list[str]]]:
+    """(split, kind, problems, original ids) for the test originals and every perturbed kind."""
+    out = [("test", "original", dataset.test, [p.id for p in dataset.test])]
+    for kind, perturbations in dataset.perturbed.items():
+        out.append(("perturbed", kind, [p.problem for p in perturbations], [p.original_id for p in perturbations]))
+    if names:
+        unknown = set(names) - {kind for _, kind, _, _ in out}
+        if unknown:
+            raise ValueError(f"unknown split(s) {sorted(unknown)}; have: {', '.join(k for _, k, _, _ in out)}")
+        out = [entry for entry in out if entry[1] in names]
+    return out
+
+
+def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limit: int | None = None,
+             max_new_tokens: int | None = None, batch_size: int = 64, overwrite: bool = False,
+             progress: bool = True):
+    """Evaluate a model folder on a data folder; write predictions.parquet and summary.csv to `out`."""
+    import pandas as pd
+
+    from tasks.dataset import load_dataset
+    from tasks.io import atomic_dir
+    from training.checkpoint import read_card
+    from training.models import load_model
+
+    if Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    model, tokenizer = load_model(model_dir)
+    model.eval()
+    card = read_card(model_dir) or {}
+    target = card.get("config", {}).get("target")
+    new_tokens = max_new_tokens or TARGET_NEW_TOKENS.get(target, max(TARGET_NEW_TOKENS.values()))
+    dataset = load_dataset(data_dir)
+    rows = []
+    for split, kind, problems, originals in eval_splits(dataset, splits):
+        problems, originals = problems[:limit], originals[:limit]
+        outputs = evaluate_problems(model, tokenizer, problems, new_tokens, batch_size, progress)
+        rows += grade_outputs(problems, outputs, card.get("name", str(model_dir)), split, kind, originals)
+    frame = pd.DataFrame(rows)
+    summary = summarize(frame)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        frame.to_parquet(tmp / "predictions.parquet", index=False)
+        summary.to_csv(tmp / "summary.csv", index=False)
+    return frame, summary
+
+
+def majority_baseline(train: Sequence[Problem], test: Sequence[Problem]) -> float:
+    """Accuracy of answering each test problem with its theorem's most common training answer."""
+    from collections import Counter
+
+    by_theorem: dict[tuple, Counter] = {}
+    for problem in train:
+        by_theorem.setdefault(problem.theorem_ids[:1], Counter())[problem.answer] += 1
+    overall = Counter(p.answer for p in train)
+    hits = 0
+    for problem in test:
+        counts = by_theorem.get(problem.theorem_ids[:1]) or overall
+        hits += grade(counts.most_common(1)[0][0], problem.answer)
+    return hits / max(len(test), 1)

@@ -1,0 +1,59 @@
+"""Greedy batched generation with a KV cache, and the held-out loss, for evaluation.
+
+Prompts are encoded exactly as in training (training.batches.encode_prompt), sorted by length so
+a batch wastes little padding, LEFT-padded (generation appends on the right) and decoded with
+`model.generate(do_sample=False, use_cache=True)`, stopping at eos or `max_new_tokens`. Outputs
+come back in the input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from training.batches import Example, collate, encode_prompt
+
+
+def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 64,
+                    progress: bool = False) -> list[str]:
+    import torch
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    encoded = [encode_prompt(tokenizer, p) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    outputs: list[str] = [""] * len(prompts)
+    pad = tokenizer.pad_token_id
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc="generate", disable=not progress, leave=False):
+        rows = order[start:start + batch_size]
+        width = max(len(encoded[i]) for i in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, i in enumerate(rows):
+            ids[r, width - len(encoded[i]):] = torch.tensor(encoded[i])
+            mask[r, width - len(encoded[i]):] = 1
+        with torch.no_grad():
+            generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
+                                       max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=pad,
+                                       eos_token_id=tokenizer.eos_token_id, temperature=None, top_p=None,
+                                       top_k=None)
+        for r, i in enumerate(rows):
+            outputs[i] = tokenizer.decode(generated[r, width:], skip_special_tokens=True)
+    return outputs
+
+
+def heldout_loss(model, examples: Sequence[Example], pad_id: int, batch_size: int = 64) -> float:
+    """Mean next-token cross-entropy over the examples' target tokens."""
+    import torch
+
+    from training.trainer import predicted_targets, token_loss_sum
+
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start:start + batch_size]
+            batch = {k: v.to(device) for k, v in collate(chunk, pad_id).items()}
+            total += float(token_loss_sum(model, batch))
+            count += sum(predicted_targets(e) for e in chunk)
+    return total / max(count, 1)

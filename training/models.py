@@ -1,0 +1,125 @@
+"""Models: size presets for the synthetic world's base, and loading any local HF causal-LM folder.
+
+A tsft base is a plain `LlamaForCausalLM` (or `Qwen2ForCausalLM`) built from a named preset and
+saved with `save_pretrained`, so `transformers` alone reloads it. `load_model` opens any local
+folder with a `config.json` and safetensors weights (Llama-3.2, Qwen2.5, or a tsft checkpoint)
+with its tokenizer, and refuses what it cannot use with an error naming the folder: not a
+folder, no config, no weights, pickle-only weights, a tokenizer without pad or eos (a missing
+pad falls back to eos, as is usual for Llama; a missing eos is an error: generation could not
+stop). `trust_remote_code` is never set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ARCHITECTURES = ("llama", "qwen2")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A model size: width, depth, heads and the context it is built for."""
+
+    hidden_size: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate_size: int
+    max_positions: int = 512
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(hidden_size=128, layers=2, heads=4, kv_heads=2, intermediate_size=256),
+    "small": Preset(hidden_size=128, layers=4, heads=4, kv_heads=2, intermediate_size=384),
+    "base": Preset(hidden_size=512, layers=8, heads=8, kv_heads=4, intermediate_size=1536, max_positions=1024),
+}
+
+
+class ModelError(ValueError):
+    """A model folder or tokenizer tsft cannot use; the message names the folder and the problem."""
+
+
+def model_config(preset: str, vocab_size: int, arch: str = "llama", tokenizer=None):
+    """The HF config of `preset` for `arch` (dropout off: runs are deterministic given the seed)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    p = PRESETS[preset]
+    common = dict(vocab_size=vocab_size, hidden_size=p.hidden_size, num_hidden_layers=p.layers,
+                  num_attention_heads=p.heads, num_key_value_heads=p.kv_heads,
+                  intermediate_size=p.intermediate_size, max_position_embeddings=p.max_positions,
+                  tie_word_embeddings=True, attention_dropout=0.0)
+    if tokenizer is not None:
+        common.update(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                      eos_token_id=tokenizer.eos_token_id)
+    if arch == "llama":
+        from transformers import LlamaConfig
+
+        return LlamaConfig(**common, rope_theta=10000.0)
+    from transformers import Qwen2Config
+
+    return Qwen2Config(**common, rope_theta=10000.0, use_sliding_window=False)
+
+
+def build_model(preset: str, tokenizer, arch: str = "llama", seed: int = 0):
+    """A randomly initialised causal LM of `preset` for `tokenizer`'s vocabulary, seeded."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = model_config(preset, len(tokenizer), arch, tokenizer)
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def check_model_folder(folder: str | Path) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: not a folder (expected a local HF model folder)")
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"{folder}: no config.json, so not a Hugging Face model folder")
+    if not any(folder.glob("*.safetensors")):
+        pickled = [p.name for p in folder.glob("*.bin")]
+        detail = (f"only pickle weights ({', '.join(pickled)}); tsft does not unpickle files, convert them to "
+                  "safetensors first") if pickled else "no *.safetensors weights"
+        raise ModelError(f"{folder}: {detail}")
+    return folder
+
+
+def load_tokenizer(folder: str | Path):
+    """The folder's tokenizer, with a pad token (eos when it has none) and a checked eos."""
+    from training.tokenizer import is_tsft_tokenizer
+
+    folder = Path(folder)
+    try:
+        if is_tsft_tokenizer(folder):
+            from transformers import PreTrainedTokenizerFast
+
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
+        else:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{folder}: cannot load a tokenizer ({err})") from err
+    if tokenizer.eos_token_id is None:
+        raise ModelError(f"{folder}: the tokenizer has no eos token, so generation could not stop; set "
+                         "eos_token in tokenizer_config.json")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(folder: str | Path, dtype=None, device: str = "cpu", attn_implementation: str | None = None):
+    """(model, tokenizer) from a local HF causal-LM folder (attention as HF defaults unless given)."""
+    from transformers import AutoModelForCausalLM
+
+    folder = check_model_folder(folder)
+    tokenizer = load_tokenizer(folder)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, attn_implementation=attn_implementation,
+                                                     use_safetensors=True)
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelError(f"{folder}: cannot load as a causal LM ({err})") from err
+    return model.to(device), tokenizer

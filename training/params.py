@@ -1,0 +1,111 @@
+"""Which parameters an SFT run trains: full | mlp | attn | mlp:<first>-<last> | lora[:<modules>].
+
+The paper's claim C3 is that tuning only the MLP (feed-forward) layers matches full tuning; the
+counter-claim is that attention-only tuning generalizes better. A selection freezes everything
+else (`requires_grad=False`), so frozen parameters stay bitwise unchanged (the tests check it)
+and the optimizer never sees them.
+
+* `full`         - every parameter (embeddings, norms, attention, MLP, head);
+* `mlp`          - the feed-forward blocks of every layer (gate, up, down projections);
+* `attn`         - the attention blocks of every layer (q, k, v, o projections);
+* `mlp:4-7`      - the MLP blocks of layers 4..7 only (inclusive, 0-based): E7's per-layer tuning;
+* `lora`         - LoRA adapters (peft) on the MLP and attention projections, or on the modules
+  named after the colon (`lora:gate_proj,up_proj,down_proj`); rank and alpha come from the config.
+
+Module paths come from one table per architecture family (`LAYER_PARTS`); Llama and Qwen2 share
+one layout.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+LAYER_PARTS = {
+    "llama": {"layers": "model.layers", "mlp": "mlp", "attn": "self_attn"},
+    "qwen2": {"layers": "model.layers", "mlp": "mlp", "attn": "self_attn"},
+}
+LORA_DEFAULT_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_SPEC = re.compile(r"^(full|mlp|attn|lora)(?::(.+))?$")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A parsed parameter selection."""
+
+    kind: str
+    layers: tuple[int, int] | None = None
+    modules: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> str:
+        if self.layers:
+            return f"{self.kind}:{self.layers[0]}-{self.layers[1]}"
+        if self.kind == "lora" and self.modules != LORA_DEFAULT_MODULES:
+            return f"lora:{','.join(self.modules)}"
+        return self.kind
+
+
+def parse_selection(spec: str) -> Selection:
+    match = _SPEC.match(spec.strip())
+    if not match:
+        raise ValueError(f"unknown parameter selection {spec!r}; use full, mlp, attn, mlp:<first>-<last> "
+                         "(layers, inclusive) or lora[:<module>,...]")
+    kind, arg = match.groups()
+    if kind == "lora":
+        modules = tuple(m for m in (arg or "").split(",") if m) or LORA_DEFAULT_MODULES
+        return Selection("lora", modules=modules)
+    if arg is None:
+        return Selection(kind)
+    if kind != "mlp" or not re.fullmatch(r"\d+-\d+", arg):
+        raise ValueError(f"bad selection {spec!r}: only mlp takes a layer range, written mlp:<first>-<last>")
+    first, last = (int(x) for x in arg.split("-"))
+    if first > last:
+        raise ValueError(f"bad selection {spec!r}: first layer {first} is after last layer {last}")
+    return Selection("mlp", layers=(first, last))
+
+
+def _parts(model) -> dict[str, str]:
+    family = model.config.model_type
+    if family not in LAYER_PARTS:
+        raise ValueError(f"no layer table for architecture {family!r}; known: {', '.join(LAYER_PARTS)}")
+    return LAYER_PARTS[family]
+
+
+def _selected_prefixes(model, selection: Selection) -> list[str]:
+    parts = _parts(model)
+    n_layers = model.config.num_hidden_layers
+    first, last = selection.layers or (0, n_layers - 1)
+    if last >= n_layers:
+        raise ValueError(f"selection {selection.spec}: the model has layers 0-{n_layers - 1}")
+    return [f"{parts['layers']}.{i}.{parts[selection.kind]}." for i in range(first, last + 1)]
+
+
+def apply_selection(model, selection: Selection, lora_rank: int = 8, lora_alpha: float = 16.0):
+    """Freeze all but the selection; returns the model to train (a peft model for lora)."""
+    if selection.kind == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model.requires_grad_(False)
+        config = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, target_modules=list(selection.modules),
+                            lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
+        return get_peft_model(model, config)
+    if selection.kind == "full":
+        model.requires_grad_(True)
+        return model
+    prefixes = tuple(_selected_prefixes(model, selection))
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith(prefixes))
+    return model
+
+
+def parameter_counts(model) -> dict[str, int]:
+    """Trainable and total parameter counts (tied weights counted once)."""
+    seen, trainable, total = set(), 0, 0
+    for param in model.parameters():
+        if id(param) in seen:
+            continue
+        seen.add(id(param))
+        total += param.numel()
+        trainable += param.numel() if param.requires_grad else 0
+    return {"trainable": trainable, "total": total}

@@ -1,0 +1,121 @@
+"""Supervised fine-tuning runs: one (base, data, target, params, seed) -> one checkpoint folder,
+and the comparison matrix (targets x parameter selections x seeds) from one base.
+
+Every run of a comparison uses the same base, problems, prompt format, optimizer settings and
+number of steps; only the target (and the selection) changes. The run card records the tokens
+and target tokens each run saw, so budgets can be compared across target styles.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tasks.io import sha256_file
+from training import checkpoint
+from training.batches import sft_example
+from training.config import SFTConfig, config_dict
+from training.distributed import Dist, device_for, init
+from training.evaluate import TARGET_NEW_TOKENS, accuracy
+from training.generation import heldout_loss
+from training.models import load_model
+from training.params import apply_selection, parameter_counts, parse_selection
+from training.targets import check_renderable, prompt_text, render_target
+from training.trainer import Run, Trainer
+
+
+def encode_problems(problems, tokenizer, target: str, max_length: int, where: str) -> list:
+    examples = []
+    for problem in problems:
+        try:
+            examples.append(sft_example(tokenizer, prompt_text(problem, tokenizer),
+                                        render_target(problem, target), max_length))
+        except ValueError as err:
+            raise ValueError(f"{where}: problem {problem.id}: {err}") from err
+    return examples
+
+
+def _trainable_state(model) -> dict:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _lora_hooks(selection) -> tuple[Callable | None, Callable | None]:
+    if selection.kind != "lora":
+        return None, None
+    return _trainable_state, lambda model: copy.deepcopy(model).merge_and_unload()
+
+
+def _evaluator(tokenizer, eval_problems, eval_examples, target: str) -> Callable:
+    def evaluate(model) -> dict:
+        loss = heldout_loss(model, eval_examples, tokenizer.pad_token_id)
+        acc = accuracy(model, tokenizer, eval_problems, TARGET_NEW_TOKENS[target])
+        return {"heldout_loss": round(loss, 6), "heldout_accuracy": round(acc, 4)}
+
+    return evaluate
+
+
+def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTConfig, resume: bool = False,
+              overwrite: bool = False, progress: bool = True, dist: Dist | None = None) -> dict:
+    """Fine-tune `base` on `data`'s train split; returns the run card (status 'complete')."""
+    from tasks.dataset import load_dataset
+
+    dist = dist or init()
+    out, data = Path(out), Path(data)
+    selection = parse_selection(config.params)
+    dataset = load_dataset(data)
+    train = dataset.split("train")
+    check_renderable(train, config.target, f"{data}/train.jsonl")
+    state, resume_from = checkpoint.prepare_run(out, resume, overwrite)
+    card = {"kind": "sft", "name": out.name, "base": str(Path(base).resolve()),
+            "data": str(data.resolve()), "data_manifest_sha256": sha256_file(data / "manifest.json"),
+            "git_commit": checkpoint.git_commit(), "world_size": dist.world}
+    if state != "fresh":
+        saved = checkpoint.read_card(out if state == "complete" else resume_from)
+        checkpoint.check_resume(saved, card, config_dict(config), ("base", "data_manifest_sha256"))
+        if state == "complete":
+            return saved
+        card = saved
+    weights = resume_from if resume_from is not None and selection.kind != "lora" else base
+    model, tokenizer = load_model(weights)
+    model = apply_selection(model, selection, config.lora_rank, config.lora_alpha)
+    if resume_from is not None and selection.kind == "lora":
+        adapter = checkpoint.load_adapter(resume_from)
+        model.load_state_dict(adapter, strict=False)
+    card["parameters"] = parameter_counts(model)
+    examples = encode_problems(train, tokenizer, config.target, config.max_length, f"{data}/train.jsonl")
+    eval_problems = dataset.test[:config.eval_size]
+    eval_examples = encode_problems(eval_problems, tokenizer, config.target, config.max_length,
+                                    f"{data}/test.jsonl")
+    adapter, export = _lora_hooks(selection)
+    run = Run(model=model, tokenizer=tokenizer, examples=examples, out=out, card=card, dist=dist,
+              device=device_for(dist), evaluate=_evaluator(tokenizer, eval_problems, eval_examples, config.target),
+              adapter=adapter, export=export, progress=progress)
+    return Trainer(run, config, resume_from).fit()
+
+
+def matrix_runs(targets: Sequence[str], params: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, str, int]]:
+    return list(itertools.product(targets, params, seeds))
+
+
+def run_name(target: str, params: str, seed: int) -> str:
+    return f"{target}-{params.replace(':', '_').replace(',', '+')}-s{seed}"
+
+
+def train_matrix(base, data, out, config: SFTConfig, targets: Sequence[str], params: Sequence[str],
+                 seeds: Sequence[int], lr_by_params: dict[str, float] | None = None, progress: bool = True,
+                 log: Callable[[str], None] = print, dist: Dist | None = None) -> list[dict]:
+    """Train every (target, params, seed) into out/<name>, skipping complete runs, resuming partial ones."""
+    cards, dist = [], dist or init()
+    for target, selection, seed in matrix_runs(targets, params, seeds):
+        name = run_name(target, selection, seed)
+        lr = (lr_by_params or {}).get(selection, config.lr)
+        run_config = SFTConfig(**{**config_dict(config), "betas": config.betas, "target": target,
+                                  "params": selection, "seed": seed, "lr": lr})
+        start = time.perf_counter()
+        card = train_sft(base, data, Path(out) / name, run_config, resume=True, progress=progress, dist=dist)
+        log(f"{name}: {card['status']} in {time.perf_counter() - start:.1f} s")
+        cards.append(card)
+    return cards

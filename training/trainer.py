@@ -1,0 +1,221 @@
+"""The training loop shared by base pretraining and SFT.
+
+One optimizer step = one global batch (training.batches): each process runs its share as
+micro-batches and accumulates gradients. The loss is the mean cross-entropy over the global
+batch's target tokens: each micro-batch contributes sum(CE over its target tokens) x WORLD_SIZE /
+(target tokens in the global batch), so gradient accumulation and N processes give the gradient
+one process would get on the whole batch. Then: gradient clipping, AdamW, the learning rate of
+the next step (linear warmup, then cosine or linear decay to min_lr_ratio x peak, computed from the
+step alone so a resume needs no scheduler object), periodic held-out evaluation and checkpoints.
+
+A non-finite loss stops the run before the optimizer touches the weights, with an error naming
+the last good checkpoint (which is left as it was). A progress bar shows loss, tokens/s and ETA.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training import checkpoint
+from training.batches import IGNORE, BatchPlan, Example, collate, micro_batches, shard
+from training.config import TrainConfig, config_dict
+from training.distributed import Dist, all_sum, barrier
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Multiplier of the peak learning rate at `step` (0-based)."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    span = max(1, config.steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    shape = 0.5 * (1 + math.cos(math.pi * progress)) if config.schedule == "cosine" else 1 - progress
+    return config.min_lr_ratio + (1 - config.min_lr_ratio) * shape
+
+
+def predicted_targets(example: Example) -> int:
+    """Target tokens that carry a loss (the first token of a prompt-less block has no context)."""
+    return len(example.ids) - max(example.n_prompt, 1)
+
+
+def token_loss_sum(model, batch: dict):
+    """Sum of next-token cross-entropy over the labelled (target) positions, in float32."""
+    import torch.nn.functional as F
+
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    # shift the labels, not the logits: position t is scored on token t+1 without copying the logits
+    labels = F.pad(batch["labels"], (0, 1), value=IGNORE)[:, 1:]
+    return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="sum")
+
+
+@dataclass
+class Run:
+    """What a training run needs besides the config: model, data and where to write."""
+
+    model: object
+    tokenizer: object
+    examples: Sequence[Example]
+    out: Path
+    card: dict
+    dist: Dist = field(default_factory=Dist)
+    device: str = "cpu"
+    evaluate: Callable[[object], dict] | None = None
+    adapter: Callable[[object], dict] | None = None
+    """For LoRA: the trainable tensors to store in the training state."""
+    export: Callable[[object], object] | None = None
+    """The model to save as the HF folder (LoRA: merged); default the trained model itself."""
+    progress: bool = True
+
+
+def _autocast(config: TrainConfig, device: str):
+    import torch
+
+    if config.precision == "fp32" or not device.startswith("cuda"):
+        return nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if config.precision == "bf16" else torch.float16)
+
+
+class Trainer:
+    def __init__(self, run: Run, config: TrainConfig, resume_from: Path | None = None):
+        import torch
+
+        self.run, self.config = run, config
+        self.model = run.model.to(run.device)
+        if config.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError("the parameter selection leaves nothing to train")
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, betas=config.betas,
+                                           weight_decay=config.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" and run.device != "cpu" else None
+        per_process = config.batch_size // run.dist.world
+        if per_process * run.dist.world != config.batch_size or per_process % config.micro_batch_size:
+            raise ValueError(f"batch_size {config.batch_size} must split evenly into {run.dist.world} process(es) "
+                             f"x micro_batch_size {config.micro_batch_size}")
+        self.accum = per_process // config.micro_batch_size
+        self.wrapped = self.model
+        if run.dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [int(run.device.split(":")[1])] if run.device.startswith("cuda") else None
+            self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
+        self.lengths = [len(e.ids) for e in run.examples]
+        self.plan = BatchPlan(self.lengths, config.batch_size, config.seed)
+        self.step = checkpoint.load_training_state(resume_from, self.optimizer) if resume_from else 0
+        self.metrics = run.card.setdefault("metrics", {"loss": [], "evals": [], "tokens_seen": 0,
+                                                       "target_tokens_seen": 0, "train_seconds": 0.0})
+
+    def _micro_step(self, indices: list[int], scale: float, sync: bool) -> float:
+        import torch
+
+        batch = {k: v.to(self.run.device) for k, v in
+                 collate([self.run.examples[i] for i in indices], self.run.tokenizer.pad_token_id).items()}
+        context = nullcontext() if sync or self.run.dist.world == 1 else self.wrapped.no_sync()
+        with context:
+            with _autocast(self.config, self.run.device):
+                loss_sum = token_loss_sum(self.wrapped, batch)
+            scaled = loss_sum * scale
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        return float(loss_sum.detach().to(torch.float64))
+
+    def train_step(self) -> tuple[float, int, int]:
+        """One optimizer step; returns (mean target loss, tokens, target tokens) of the global batch."""
+        import torch
+
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * lr_factor(self.step, self.config)
+        indices = self.plan.batch(self.step)
+        n_target = sum(predicted_targets(self.run.examples[i]) for i in indices)
+        scale = self.run.dist.world / n_target
+        mine = shard(indices, self.run.dist.rank, self.run.dist.world)
+        parts = micro_batches(mine, self.lengths, self.accum)
+        loss_sum = sum(self._micro_step(part, scale, k == len(parts) - 1) for k, part in enumerate(parts))
+        loss = all_sum(loss_sum, self.run.dist) / n_target
+        if not math.isfinite(loss):
+            self._diverged(f"loss is {loss}")
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if self.config.max_grad_norm > 0:
+            norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm))
+            if not math.isfinite(norm) and not self.scaler:  # fp16 overflow is the scaler's to skip
+                self._diverged(f"gradient norm is {norm}")
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return loss, sum(self.lengths[i] for i in indices), n_target
+
+    def _diverged(self, what: str) -> None:
+        last = checkpoint.checkpoint_dirs(self.run.out)
+        raise TrainingDiverged(f"{what} at step {self.step}; the weights were not saved. Last good checkpoint: "
+                               f"{last[-1] if last else 'none (diverged before the first save)'}")
+
+    def _evaluate(self) -> None:
+        if self.run.evaluate is not None and self.run.dist.main:
+            self.model.eval()
+            result = self.run.evaluate(self.model)
+            self.model.train()
+            self.metrics["evals"].append({"step": self.step, **result})
+        barrier(self.run.dist)
+
+    def _save(self) -> Path | None:
+        import torch
+
+        if not all(bool(torch.isfinite(p).all()) for p in self.params):
+            self._diverged("a weight is not finite")
+        path = None
+        if self.run.dist.main:
+            self.run.card["step"] = self.step
+            export = self.run.export(self.model) if self.run.export else self.model
+            adapter = self.run.adapter(self.model) if self.run.adapter else None
+            path = checkpoint.save_checkpoint(self.run.out, self.step, export, self.run.tokenizer, self.optimizer,
+                                              self.run.card, adapter, self.config.keep_checkpoints)
+        barrier(self.run.dist)
+        return path
+
+    def fit(self) -> dict:
+        """Train to `config.steps`, saving and evaluating on schedule; publish the final checkpoint."""
+        from tqdm.auto import tqdm
+
+        config, card = self.config, self.run.card
+        card["config"] = config_dict(config)
+        bar = tqdm(total=config.steps, initial=self.step, desc="train", disable=not (self.run.progress
+                                                                                   and self.run.dist.main))
+        self.model.train()
+        last_saved = None
+        while self.step < config.steps:
+            start = time.perf_counter()
+            loss, tokens, targets = self.train_step()
+            elapsed = time.perf_counter() - start
+            self.metrics["tokens_seen"] += tokens
+            self.metrics["target_tokens_seen"] += targets
+            self.metrics["train_seconds"] += elapsed
+            if self.step % config.log_every == 0 or self.step == 1:
+                self.metrics["loss"].append([self.step, round(loss, 6)])
+            bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens / max(elapsed, 1e-9):.0f}")
+            bar.update(1)
+            if (config.eval_every and self.step % config.eval_every == 0) or self.step == config.steps:
+                self._evaluate()
+            if self.step % config.save_every == 0 or self.step == config.steps:
+                last_saved = self._save()
+        bar.close()
+        if self.run.dist.main:
+            last_saved = last_saved or checkpoint.checkpoint_dirs(self.run.out)[-1]
+            card["status"] = "complete"
+            checkpoint.publish(self.run.out, last_saved, card)
+        barrier(self.run.dist)
+        return card

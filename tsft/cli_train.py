@@ -1,0 +1,154 @@
+"""`tsft train base|sft|matrix` and `tsft eval`: options in, training/ does the work, results printed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tsft.common import Opt, fail, print_frame
+
+train_app = typer.Typer(help="training/: base pretraining, SFT runs and the comparison matrix.",
+                        no_args_is_help=True)
+
+ConfigOpt = Annotated[Path | None, Opt(help="Settings file (TOML or JSON, flat keys); CLI options override it.")]
+SetOpt = Annotated[list[str] | None, Opt("--set", help="Override one setting, key=value (repeatable), "
+                                                      "e.g. --set lr=3e-4 --set batch_size=64.")]
+ResumeOpt = Annotated[bool, Opt(help="Continue the run in --out from its newest checkpoint (same settings).")]
+OverwriteOpt = Annotated[bool, Opt(help="Delete the run in --out and start over.")]
+ThreadsOpt = Annotated[int | None, Opt(help="torch threads per process [default: cores / processes].")]
+ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError, RuntimeError)
+
+
+def _config(kind: type, file, overrides, **fixed):
+    from tasks.io import DataError
+    from training.config import parse_overrides, resolve_config
+
+    try:
+        return resolve_config(kind, file, parse_overrides(overrides or []), **fixed)
+    except (ValueError, DataError) as err:
+        fail(str(err))
+
+
+def _report(card: dict, start: float) -> None:
+    from rich.console import Console
+
+    metrics = card.get("metrics", {})
+    evals = metrics.get("evals") or [{}]
+    Console().print(f"{card.get('name')}: {card.get('status')} at step {card.get('step')} in "
+                    f"{time.perf_counter() - start:.1f} s; trainable {card.get('parameters', {}).get('trainable')}"
+                    f" of {card.get('parameters', {}).get('total')} parameters; last eval {evals[-1]}; "
+                    f"target tokens seen {metrics.get('target_tokens_seen')}", highlight=False)
+
+
+@train_app.command("base")
+def train_base_command(
+    out: Annotated[Path, Opt(help="Run folder; the finished base is an HF model folder here.")],
+    config: ConfigOpt = None, set_: SetOpt = None,
+    preset: Annotated[str | None, Opt(help="tiny | small | base [default: small].")] = None,
+    arch: Annotated[str | None, Opt(help="llama | qwen2 [default: llama].")] = None,
+    steps: Annotated[int | None, Opt(help="Optimizer steps.")] = None,
+    seed: Annotated[int | None, Opt(help="Seed.")] = None,
+    resume: ResumeOpt = False, overwrite: OverwriteOpt = False, threads: ThreadsOpt = None,
+) -> None:
+    """Pretrain a synthetic-world base on the neutral corpus (a stand-in for pretraining)."""
+    from tasks.io import DataError
+    from training.base import train_base
+    from training.config import BaseConfig
+    from training.distributed import init
+
+    cfg = _config(BaseConfig, config, set_, preset=preset, arch=arch, steps=steps, seed=seed)
+    start = time.perf_counter()
+    try:
+        card = train_base(out, cfg, resume=resume, overwrite=overwrite, dist=init(threads))
+    except (*ERRORS, DataError) as err:
+        fail(str(err))
+    _report(card, start)
+
+
+@train_app.command("sft")
+def train_sft_command(
+    base: Annotated[Path, Opt(help="Base model folder (tsft base or a local HF causal LM).")],
+    data: Annotated[Path, Opt(help="Data folder from `tsft data build` (needs a train split).")],
+    out: Annotated[Path, Opt(help="Run folder; the finished checkpoint is an HF model folder here.")],
+    target: Annotated[str | None, Opt(help="answer | solution | theorem [default: theorem].")] = None,
+    params: Annotated[str | None, Opt(help="full | mlp | attn | mlp:<first>-<last> | lora[:<modules>] "
+                                           "[default: full].")] = None,
+    config: ConfigOpt = None, set_: SetOpt = None,
+    steps: Annotated[int | None, Opt(help="Optimizer steps.")] = None,
+    lr: Annotated[float | None, Opt(help="Peak learning rate.")] = None,
+    seed: Annotated[int | None, Opt(help="Seed.")] = None,
+    resume: ResumeOpt = False, overwrite: OverwriteOpt = False, threads: ThreadsOpt = None,
+) -> None:
+    """Fine-tune a base on one target style with one parameter selection."""
+    from tasks.io import DataError
+    from training.config import SFTConfig
+    from training.distributed import init
+    from training.sft import train_sft
+
+    cfg = _config(SFTConfig, config, set_, target=target, params=params, steps=steps, lr=lr, seed=seed)
+    start = time.perf_counter()
+    try:
+        card = train_sft(base, data, out, cfg, resume=resume, overwrite=overwrite, dist=init(threads))
+    except (*ERRORS, DataError) as err:
+        fail(str(err))
+    _report(card, start)
+
+
+def _split_list(text: str, kind=str) -> list:
+    return [kind(x.strip()) for x in text.split(",") if x.strip()]
+
+
+@train_app.command("matrix")
+def train_matrix_command(
+    base: Annotated[Path, Opt(help="Base model folder every run starts from.")],
+    data: Annotated[Path, Opt(help="Data folder from `tsft data build`.")],
+    out: Annotated[Path, Opt(help="Folder of runs, one sub-folder per (target, params, seed).")],
+    targets: Annotated[str, Opt(help="Comma-separated target styles.")] = "answer,solution,theorem",
+    params: Annotated[str, Opt(help="Comma-separated parameter selections.")] = "full,mlp",
+    seeds: Annotated[str, Opt(help="Comma-separated seeds.")] = "0",
+    lr_for: Annotated[list[str] | None, Opt(help="Learning rate for one selection, params=lr (repeatable), "
+                                                 "e.g. --lr-for mlp=3e-3.")] = None,
+    config: ConfigOpt = None, set_: SetOpt = None, threads: ThreadsOpt = None,
+) -> None:
+    """Train the comparison set; complete runs are skipped, partial ones resumed."""
+    from tasks.io import DataError
+    from training.config import SFTConfig, parse_overrides
+    from training.distributed import init
+    from training.sft import train_matrix
+
+    cfg = _config(SFTConfig, config, set_)
+    try:
+        lrs = {k: float(v) for k, v in parse_overrides(lr_for or []).items()}
+        cards = train_matrix(base, data, out, cfg, _split_list(targets), _split_list(params),
+                             _split_list(seeds, int), lrs, dist=init(threads))
+    except (*ERRORS, DataError) as err:
+        fail(str(err))
+    typer.echo(f"{len(cards)} runs complete in {out}")
+
+
+def eval_command(
+    model: Annotated[Path, Opt(help="Model folder (a tsft checkpoint or any local HF causal LM).")],
+    data: Annotated[Path, Opt(help="Data folder from `tsft data build`.")],
+    out: Annotated[Path, Opt(help="Results folder: predictions.parquet and summary.csv.")],
+    splits: Annotated[str | None, Opt(help="Comma-separated kinds to evaluate (original and/or perturbation "
+                                           "kinds) [default: all].")] = None,
+    limit: Annotated[int | None, Opt(help="At most this many problems per split.")] = None,
+    batch_size: Annotated[int, Opt(help="Prompts per generation batch.")] = 64,
+    max_new_tokens: Annotated[int | None, Opt(help="Generation budget [default: by the run's target].")] = None,
+    overwrite: OverwriteOpt = False, threads: ThreadsOpt = None,
+) -> None:
+    """Greedy-generate answers for the test split and every perturbation kind; grade; summarize."""
+    from tasks.io import DataError
+    from training.distributed import init
+    from training.evaluate import run_eval
+
+    init(threads)
+    try:
+        _, summary = run_eval(model, data, out, _split_list(splits) if splits else None, limit, max_new_tokens,
+                              batch_size, overwrite)
+    except (*ERRORS, DataError) as err:
+        fail(str(err))
+    print_frame(summary, f"accuracy of {model} (95% bootstrap CI over problems)")
