@@ -15,7 +15,7 @@ from training import checkpoint
 from training.batches import pack_blocks
 from training.config import BaseConfig, config_dict
 from training.corpus import neutral_documents
-from training.distributed import Dist, device_for, init
+from training.distributed import Dist, device_for, init, seed_everything
 from training.generation import heldout_loss
 from training.models import build_model, load_model
 from training.params import parameter_counts
@@ -38,6 +38,7 @@ def train_base(out: str | Path, config: BaseConfig, resume: bool = False, overwr
                progress: bool = True, dist: Dist | None = None) -> dict:
     """Pretrain a synthetic-world base into `out`; returns the run card."""
     dist = dist or init()
+    seed_everything(config.seed)
     out = Path(out)
     state, resume_from = checkpoint.prepare_run(out, resume, overwrite)
     card = {"kind": "base", "name": out.name, "git_commit": checkpoint.git_commit(), "world_size": dist.world,

@@ -12,6 +12,7 @@ of them, so one process and N processes train on the same batches.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import tomllib
 from dataclasses import dataclass, fields
@@ -161,3 +162,19 @@ def check_config(config: TrainConfig) -> None:
 
 def config_dict(config) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def describe(config_type: type) -> list[tuple[str, str, str]]:
+    """(name, default, docstring) of every setting, read from the attribute docstrings in the source."""
+    import ast
+    import inspect
+
+    docs: dict[str, str] = {}
+    for klass in reversed(config_type.__mro__[:-1]):
+        body = ast.parse(inspect.getsource(klass)).body[0].body
+        for node, after in itertools.pairwise(body):
+            documented = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+            if isinstance(node, ast.AnnAssign) and documented:
+                docs[node.target.id] = str(after.value.value)
+    default = config_type()
+    return [(f.name, repr(getattr(default, f.name)), docs.get(f.name, "")) for f in fields(config_type)]

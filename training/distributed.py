@@ -66,3 +66,15 @@ def barrier(dist: Dist) -> None:
         import torch
 
         torch.distributed.barrier()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (LoRA initialisation and anything else drawing from them)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -18,7 +18,7 @@ from tasks.io import sha256_file
 from training import checkpoint
 from training.batches import sft_example
 from training.config import SFTConfig, config_dict
-from training.distributed import Dist, device_for, init
+from training.distributed import Dist, device_for, init, seed_everything
 from training.evaluate import TARGET_NEW_TOKENS, accuracy
 from training.generation import heldout_loss
 from training.models import load_model
@@ -80,6 +80,7 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
         card = saved
     weights = resume_from if resume_from is not None and selection.kind != "lora" else base
     model, tokenizer = load_model(weights)
+    seed_everything(config.seed)
     model = apply_selection(model, selection, config.lora_rank, config.lora_alpha)
     if resume_from is not None and selection.kind == "lora":
         adapter = checkpoint.load_adapter(resume_from)

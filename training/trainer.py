@@ -15,6 +15,7 @@ the last good checkpoint (which is left as it was). A progress bar shows loss, t
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -217,5 +218,6 @@ class Trainer:
             last_saved = last_saved or checkpoint.checkpoint_dirs(self.run.out)[-1]
             card["status"] = "complete"
             checkpoint.publish(self.run.out, last_saved, card)
+            shutil.rmtree(last_saved)  # its copy is the run folder itself now
         barrier(self.run.dist)
         return card

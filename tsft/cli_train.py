@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tsft.common import Opt, fail, print_frame
+from tsft.common import Opt, fail, print_frame, print_rows
 
 train_app = typer.Typer(help="training/: base pretraining, SFT runs and the comparison matrix.",
                         no_args_is_help=True)
@@ -95,6 +95,17 @@ def train_sft_command(
     except (*ERRORS, DataError) as err:
         fail(str(err))
     _report(card, start)
+
+
+@train_app.command("settings")
+def train_settings_command(kind: Annotated[str, typer.Argument(help="sft | base")] = "sft") -> None:
+    """List every setting a --config file or --set may give, with its default and meaning."""
+    from training.config import BaseConfig, SFTConfig, describe
+
+    if kind not in ("sft", "base"):
+        fail(f"unknown kind {kind!r}: use sft or base")
+    config_type = SFTConfig if kind == "sft" else BaseConfig
+    print_rows(f"{kind} settings", ["setting", "default", "meaning"], describe(config_type))
 
 
 def _split_list(text: str, kind=str) -> list:

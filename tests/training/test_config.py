@@ -52,3 +52,12 @@ def test_schedule_warms_up_linearly_then_decays_to_the_floor(schedule):
     assert math.isclose(lr_factor(100, config), floor)
     if schedule == "cosine":
         assert math.isclose(lr_factor(55, config), 0.1 + 0.9 * 0.5, rel_tol=1e-9)  # half way: mid point
+
+
+def test_every_setting_is_documented_for_tsft_train_settings():
+    from training.config import describe
+
+    for kind in (SFTConfig, BaseConfig):
+        rows = describe(kind)
+        assert [name for name, _, _ in rows] == [f.name for f in __import__("dataclasses").fields(kind)]
+        assert all(doc for _, _, doc in rows), [name for name, _, doc in rows if not doc]
