@@ -38,11 +38,11 @@ def data_build(
     path: Annotated[Path | None, Opt(help="Input file or folder (real sources; CHAMP defaults to the "
                                           "champ-dataset package's copy).")] = None,
     seed: Annotated[int, Opt(help="Seed of every random draw (same seed, same bytes).")] = 0,
-    n_train: Annotated[int | None, Opt(help=f"Synthetic training problems [default: {WORLD.n_train}].")] = None,
+    n_train: Annotated[int | None, Opt(help=f"Synthetic training problems (default: {WORLD.n_train}).")] = None,
     n_test: Annotated[int | None, Opt(help="Synthetic test problems, the originals of every perturbation "
-                                           f"[default: {WORLD.n_test}].")] = None,
+                                           f"(default: {WORLD.n_test}).")] = None,
     cue_strength: Annotated[float | None, Opt(help="Synthetic spurious-cue strength in [0, 1] "
-                                                   f"[default: {WORLD.cue_strength}].")] = None,
+                                                   f"(default: {WORLD.cue_strength}).")] = None,
     skip_invalid: Annotated[bool, Opt(help="Skip and count malformed rows instead of stopping.")] = False,
     field_map: Annotated[str | None, Opt(help="jsonl source: schema field=file key pairs, e.g. "
                                               "'text=question,answer=final'.")] = None,

@@ -15,10 +15,11 @@ train_app = typer.Typer(help="training/: base pretraining, SFT runs and the comp
 
 ConfigOpt = Annotated[Path | None, Opt(help="Settings file (TOML or JSON, flat keys); CLI options override it.")]
 SetOpt = Annotated[list[str] | None, Opt("--set", help="Override one setting, key=value (repeatable), "
-                                                      "e.g. --set lr=3e-4 --set batch_size=64.")]
+                                                      "e.g. --set lr=3e-4; `tsft train settings` lists them.")]
 ResumeOpt = Annotated[bool, Opt(help="Continue the run in --out from its newest checkpoint (same settings).")]
 OverwriteOpt = Annotated[bool, Opt(help="Delete the run in --out and start over.")]
-ThreadsOpt = Annotated[int | None, Opt(help="torch threads per process [default: cores / processes].")]
+ThreadsOpt = Annotated[int | None, Opt(help="torch threads per process (default: torch's own; cores / processes "
+                                             "under a launcher).")]
 ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError, RuntimeError)
 
 
@@ -47,8 +48,8 @@ def _report(card: dict, start: float) -> None:
 def train_base_command(
     out: Annotated[Path, Opt(help="Run folder; the finished base is an HF model folder here.")],
     config: ConfigOpt = None, set_: SetOpt = None,
-    preset: Annotated[str | None, Opt(help="tiny | small | base [default: small].")] = None,
-    arch: Annotated[str | None, Opt(help="llama | qwen2 [default: llama].")] = None,
+    preset: Annotated[str | None, Opt(help="tiny | small | base (default: small).")] = None,
+    arch: Annotated[str | None, Opt(help="llama | qwen2 (default: llama).")] = None,
     steps: Annotated[int | None, Opt(help="Optimizer steps.")] = None,
     seed: Annotated[int | None, Opt(help="Seed.")] = None,
     resume: ResumeOpt = False, overwrite: OverwriteOpt = False, threads: ThreadsOpt = None,
@@ -73,9 +74,9 @@ def train_sft_command(
     base: Annotated[Path, Opt(help="Base model folder (tsft base or a local HF causal LM).")],
     data: Annotated[Path, Opt(help="Data folder from `tsft data build` (needs a train split).")],
     out: Annotated[Path, Opt(help="Run folder; the finished checkpoint is an HF model folder here.")],
-    target: Annotated[str | None, Opt(help="answer | solution | theorem [default: theorem].")] = None,
+    target: Annotated[str | None, Opt(help="answer | solution | theorem (default: theorem).")] = None,
     params: Annotated[str | None, Opt(help="full | mlp | attn | mlp:<first>-<last> | lora[:<modules>] "
-                                           "[default: full].")] = None,
+                                           "(default: full).")] = None,
     config: ConfigOpt = None, set_: SetOpt = None,
     steps: Annotated[int | None, Opt(help="Optimizer steps.")] = None,
     lr: Annotated[float | None, Opt(help="Peak learning rate.")] = None,
@@ -145,10 +146,10 @@ def eval_command(
     data: Annotated[Path, Opt(help="Data folder from `tsft data build`.")],
     out: Annotated[Path, Opt(help="Results folder: predictions.parquet and summary.csv.")],
     splits: Annotated[str | None, Opt(help="Comma-separated kinds to evaluate (original and/or perturbation "
-                                           "kinds) [default: all].")] = None,
+                                           "kinds) (default: all).")] = None,
     limit: Annotated[int | None, Opt(help="At most this many problems per split.")] = None,
     batch_size: Annotated[int, Opt(help="Prompts per generation batch.")] = 64,
-    max_new_tokens: Annotated[int | None, Opt(help="Generation budget [default: by the run's target].")] = None,
+    max_new_tokens: Annotated[int | None, Opt(help="Generation budget (default: by the run's target).")] = None,
     overwrite: OverwriteOpt = False, threads: ThreadsOpt = None,
 ) -> None:
     """Greedy-generate answers for the test split and every perturbation kind; grade; summarize."""

@@ -67,3 +67,16 @@ def test_run_eval_writes_a_table_per_problem_and_a_summary(base_dir, data_dir, t
         run_eval(base_dir, data_dir, tmp_path / "eval", limit=1)
     with pytest.raises(ValueError, match="unknown split"):
         run_eval(base_dir, data_dir, tmp_path / "other", splits=["nope"])
+
+
+def test_majority_baseline_answers_each_theorem_with_its_commonest_training_answer():
+    from tasks.schema import Problem, TheoremApplication
+    from training.evaluate import majority_baseline
+
+    def problem(theorem: str, answer: str) -> Problem:
+        app = TheoremApplication(theorem_id=theorem, name=theorem, statement="")
+        return Problem(id=f"{theorem}-{answer}", source="t", text="x", answer=answer, theorems=(app,))
+
+    train = [problem("a", "1"), problem("a", "1"), problem("a", "2"), problem("b", "7")]
+    test = [problem("a", "1"), problem("a", "2"), problem("b", "7"), problem("b", "1"), problem("c", "1")]
+    assert majority_baseline(train, test) == 3 / 5  # a->1 hits once, b->7 once, unseen c->overall "1" once
