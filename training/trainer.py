@@ -117,9 +117,7 @@ class Trainer:
         self.metrics = run.card.setdefault("metrics", {"loss": [], "evals": [], "tokens_seen": 0,
                                                        "target_tokens_seen": 0, "train_seconds": 0.0})
 
-    def _micro_step(self, indices: list[int], scale: float, sync: bool) -> float:
-        import torch
-
+    def _micro_step(self, indices: list[int], scale: float, sync: bool):
         batch = {k: v.to(self.run.device) for k, v in
                  collate([self.run.examples[i] for i in indices], self.run.tokenizer.pad_token_id).items()}
         context = nullcontext() if sync or self.run.dist.world == 1 else self.wrapped.no_sync()
@@ -128,7 +126,7 @@ class Trainer:
                 loss_sum = token_loss_sum(self.wrapped, batch)
             scaled = loss_sum * scale
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-        return float(loss_sum.detach().to(torch.float64))
+        return loss_sum.detach()
 
     def train_step(self) -> tuple[float, int, int]:
         """One optimizer step; returns (mean target loss, tokens, target tokens) of the global batch."""
@@ -142,7 +140,7 @@ class Trainer:
         mine = shard(indices, self.run.dist.rank, self.run.dist.world)
         parts = micro_batches(mine, self.lengths, self.accum)
         loss_sum = sum(self._micro_step(part, scale, k == len(parts) - 1) for k, part in enumerate(parts))
-        loss = all_sum(loss_sum, self.run.dist) / n_target
+        loss = all_sum(float(loss_sum), self.run.dist) / n_target  # one device sync per step
         if not math.isfinite(loss):
             self._diverged(f"loss is {loss}")
         if self.scaler:
