@@ -27,7 +27,7 @@ HELDOUT_FRACTION = 0.05
 
 def corpus_blocks(tokenizer, config: BaseConfig) -> tuple[list, list]:
     """(train blocks, held-out blocks) of the neutral corpus."""
-    docs = neutral_documents(config.n_facts, config.n_problems, config.seed)
+    docs = neutral_documents(config.n_facts, config.n_problems, config.seed, config.max_operand)
     streams = (tokenizer(doc, add_special_tokens=False)["input_ids"] for doc in docs)
     blocks = pack_blocks(streams, tokenizer.eos_token_id, config.block_size)
     n_heldout = max(1, int(len(blocks) * HELDOUT_FRACTION))

@@ -71,6 +71,8 @@ class BaseConfig(TrainConfig):
     """Arithmetic facts in the corpus."""
     n_problems: int = 6_000
     """Unsolved problem texts in the corpus."""
+    max_operand: int = 999
+    """Largest sum/difference operand in the arithmetic facts (products and roots use factors to 40)."""
     block_size: int = 128
     """Tokens per packed training block."""
     steps: int = 1500

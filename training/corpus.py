@@ -26,26 +26,28 @@ from training.targets import PLAIN_PROMPT
 MAX_OPERAND = 999
 
 
-def arithmetic_fact(rng: random.Random) -> str:
-    """One true fact of an operation the Exec traces use, with operands up to `MAX_OPERAND`."""
+def arithmetic_fact(rng: random.Random, max_operand: int = MAX_OPERAND) -> str:
+    """One true fact of an operation the Exec traces use; sums and differences reach `max_operand`,
+    products, quotients, roots and remainders use factors up to min(40, max_operand)."""
+    small = min(40, max_operand)
     op = rng.choice(["+", "-", "*", "/", "mod", "//", "sqrt"])
     if op == "+":
-        a, b = rng.randint(0, MAX_OPERAND // 2), rng.randint(0, MAX_OPERAND // 2)
+        a, b = rng.randint(0, max_operand // 2), rng.randint(0, max_operand // 2)
         return f"{a} + {b} = {a + b}"
     if op == "-":
-        a = rng.randint(0, MAX_OPERAND)
+        a = rng.randint(0, max_operand)
         b = rng.randint(0, a)
         return f"{a} - {b} = {a - b}"
     if op == "*":
-        a, b = rng.randint(0, 40), rng.randint(0, 40)
+        a, b = rng.randint(0, small), rng.randint(0, small)
         return f"{a} * {b} = {a * b}"
     if op == "/":
-        b, q = rng.randint(1, 40), rng.randint(0, 40)
+        b, q = rng.randint(1, small), rng.randint(0, small)
         return f"{b * q} / {b} = {q}"
     if op == "sqrt":
-        r = rng.randint(0, 40)
+        r = rng.randint(0, small)
         return f"sqrt {r * r} = {r}"
-    a, b = rng.randint(0, 200), rng.randint(1, 40)
+    a, b = rng.randint(0, min(200, max_operand)), rng.randint(1, small)
     return f"{a} {op} {b} = {a % b if op == 'mod' else a // b}"
 
 
@@ -53,11 +55,11 @@ def theorem_statements() -> list[str]:
     return [f"Theorem: {t.name}. {t.statement}" for t in THEOREMS]
 
 
-def neutral_documents(n_facts: int, n_problems: int, seed: int) -> Iterator[str]:
+def neutral_documents(n_facts: int, n_problems: int, seed: int, max_operand: int = MAX_OPERAND) -> Iterator[str]:
     """Statements, `n_facts` arithmetic facts in lines of 8, and `n_problems` unsolved problems."""
     rng = random.Random(seed)
     statements = theorem_statements()
-    facts = [arithmetic_fact(rng) for _ in range(n_facts)]
+    facts = [arithmetic_fact(rng, max_operand) for _ in range(n_facts)]
     problems = generate_split(WorldConfig(seed=seed + 10_000), "train", n_problems)
     docs = [*statements * max(1, n_problems // (10 * len(statements)))]
     docs += ["\n".join(facts[i:i + 8]) for i in range(0, len(facts), 8)]

@@ -163,4 +163,4 @@ def eval_command(
                               batch_size, overwrite)
     except (*ERRORS, DataError) as err:
         fail(str(err))
-    print_frame(summary, f"accuracy of {model} (95% bootstrap CI over problems)")
+    print_frame(summary.drop(columns=["model", "split"]), f"accuracy of {model} (95% bootstrap CI over problems)")
