@@ -7,7 +7,7 @@ alternate between the two so machine noise hits both alike. The last line is the
 
     trainer/plain tokens/s: 1.02x
 
-Usage: python bench/train_throughput.py [--preset small] [--steps 12] [--rounds 3] [--batch 16]
+Usage: python bench/train_throughput.py [--preset small] [--steps 16] [--rounds 4] [--batch 16]
 (GPU: --preset base or --shape llama-1b for a Llama-3.2-1B-shaped random model.)
 """
 
@@ -71,8 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default="small")
     parser.add_argument("--shape", default=None, help="llama-1b: a Llama-3.2-1B-shaped random model")
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
