@@ -41,8 +41,7 @@ def llama_1b_shape(tokenizer):
     return LlamaForCausalLM(config)
 
 
-def plain_steps(model, examples, plan, pad_id, steps, start, device, precision) -> tuple[int, float]:
-    optimizer = plain_steps.optimizer
+def plain_steps(model, optimizer, examples, plan, pad_id, steps, start, device, precision) -> tuple[int, float]:
     tokens, begin = 0, time.perf_counter()
     for step in range(start, start + steps):
         batch = {k: v.to(device) for k, v in collate([examples[i] for i in plan.batch(step)], pad_id).items()}
@@ -84,7 +83,7 @@ def main() -> None:
     examples = encode_problems(problems, tokenizer, "theorem", 512, "bench")
     model = llama_1b_shape(tokenizer) if args.shape == "llama-1b" else build_model(args.preset, tokenizer)
     plain_model = copy.deepcopy(model).to(device).train()
-    plain_steps.optimizer = torch.optim.AdamW(plain_model.parameters(), lr=1e-4, betas=(0.9, 0.95))
+    plain_optimizer = torch.optim.AdamW(plain_model.parameters(), lr=1e-4, betas=(0.9, 0.95))
     config = SFTConfig(steps=10**6, batch_size=args.batch, micro_batch_size=args.batch, lr=1e-4,
                        precision=precision, save_every=10**6, eval_every=0)
     with tempfile.TemporaryDirectory() as out:
@@ -92,15 +91,15 @@ def main() -> None:
                   device=device, progress=False)
         trainer = Trainer(run, config)
         plan = BatchPlan([len(e.ids) for e in examples], args.batch, config.seed)
-        plain_steps(plain_model, examples, plan, tokenizer.pad_token_id, 2, 0, device, precision)  # warm up
+        plain = (plain_model, plain_optimizer, examples, plan, tokenizer.pad_token_id)
+        plain_steps(*plain, 2, 0, device, precision)  # warm up
         trainer_steps(trainer, 2)
         totals = {"trainer": [0, 0.0], "plain": [0, 0.0]}
         for r in range(args.rounds):
             start = 2 + r * args.steps
             for name in (("trainer", "plain") if r % 2 == 0 else ("plain", "trainer")):
                 if name == "plain":
-                    t, s = plain_steps(plain_model, examples, plan, tokenizer.pad_token_id, args.steps, start,
-                                       device, precision)
+                    t, s = plain_steps(*plain, args.steps, start, device, precision)
                 else:
                     t, s = trainer_steps(trainer, args.steps)
                 totals[name][0] += t

@@ -40,15 +40,12 @@ def train_base(out: str | Path, config: BaseConfig, resume: bool = False, overwr
     dist = dist or init()
     seed_everything(config.seed)
     out = Path(out)
-    state, resume_from = checkpoint.prepare_run(out, resume, overwrite)
     card = {"kind": "base", "name": out.name, "git_commit": checkpoint.git_commit(), "world_size": dist.world,
             "corpus": "neutral stand-in for pretraining (training.corpus)"}
-    if state != "fresh":
-        saved = checkpoint.read_card(out if state == "complete" else resume_from)
-        checkpoint.check_resume(saved, card, config_dict(config), ())
-        if state == "complete":
-            return saved
-        card = saved
+    state, resume_from, card = checkpoint.open_run(out, resume, overwrite, card, config_dict(config), ())
+    if state == "complete":
+        return card
+    if resume_from is not None:
         model, tokenizer = load_model(resume_from)
     else:
         tokenizer = world_tokenizer()

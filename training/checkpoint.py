@@ -189,3 +189,15 @@ def check_resume(saved_card: dict, card: dict, config: dict, keys: tuple[str, ..
     if diffs:
         raise ResumeConflict("cannot resume: the run was started with different settings or inputs:\n  "
                              + "\n  ".join(diffs) + "\n(use --overwrite to start over)")
+
+
+def open_run(out: Path, resume: bool, overwrite: bool, card: dict, config: dict, keys: tuple[str, ...]
+             ) -> tuple[str, Path | None, dict]:
+    """(state, checkpoint to resume from, card): `prepare_run`, then for a saved run its own card,
+    checked against `card` and `config` (a ResumeConflict names every difference)."""
+    state, resume_from = prepare_run(out, resume, overwrite)
+    if state == "fresh":
+        return state, None, card
+    saved = read_card(Path(out) if state == "complete" else resume_from)
+    check_resume(saved, card, config, keys)
+    return state, resume_from, saved

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from training.batches import Example, collate, encode_prompt
+from training.trainer import predicted_targets, token_loss_sum
 
 
 def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 64,
@@ -45,8 +46,6 @@ def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
 def heldout_loss(model, examples: Sequence[Example], pad_id: int, batch_size: int = 64) -> float:
     """Mean next-token cross-entropy over the examples' target tokens."""
     import torch
-
-    from training.trainer import predicted_targets, token_loss_sum
 
     device = next(model.parameters()).device
     total, count = 0.0, 0

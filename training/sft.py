@@ -9,6 +9,7 @@ and target tokens each run saw, so budgets can be compared across target styles.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -68,16 +69,13 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
     dataset = load_dataset(data)
     train = dataset.split("train")
     check_renderable(train, config.target, f"{data}/train.jsonl")
-    state, resume_from = checkpoint.prepare_run(out, resume, overwrite)
     card = {"kind": "sft", "name": out.name, "base": str(Path(base).resolve()),
             "data": str(data.resolve()), "data_manifest_sha256": sha256_file(data / "manifest.json"),
             "git_commit": checkpoint.git_commit(), "world_size": dist.world}
-    if state != "fresh":
-        saved = checkpoint.read_card(out if state == "complete" else resume_from)
-        checkpoint.check_resume(saved, card, config_dict(config), ("base", "data_manifest_sha256"))
-        if state == "complete":
-            return saved
-        card = saved
+    state, resume_from, card = checkpoint.open_run(out, resume, overwrite, card, config_dict(config),
+                                                   ("base", "data_manifest_sha256"))
+    if state == "complete":
+        return card
     weights = resume_from if resume_from is not None and selection.kind != "lora" else base
     model, tokenizer = load_model(weights)
     seed_everything(config.seed)
@@ -113,8 +111,7 @@ def train_matrix(base, data, out, config: SFTConfig, targets: Sequence[str], par
     for target, selection, seed in matrix_runs(targets, params, seeds):
         name = run_name(target, selection, seed)
         lr = (lr_by_params or {}).get(selection, config.lr)
-        run_config = SFTConfig(**{**config_dict(config), "betas": config.betas, "target": target,
-                                  "params": selection, "seed": seed, "lr": lr})
+        run_config = dataclasses.replace(config, target=target, params=selection, seed=seed, lr=lr)
         start = time.perf_counter()
         card = train_sft(base, data, Path(out) / name, run_config, resume=True, progress=progress, dist=dist)
         log(f"{name}: {card['status']} in {time.perf_counter() - start:.1f} s")
