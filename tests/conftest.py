@@ -1,4 +1,5 @@
-"""Shared test setup: every generator seeded, torch kept to one thread, paths to shared data.
+"""Shared test setup: every generator seeded, torch kept to one thread, the world tokenizer and a
+small data folder, paths to shared data.
 
 Tests that read ../shared/data skip with a clear reason where it is absent (users outside this
 workplace do not have it).
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from tasks.build import build_synthetic
+from tasks.world.generate import WorldConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TSFT_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -39,6 +43,31 @@ def seed_everything():
     except ImportError:
         pass
     yield
+
+
+SMALL_WORLD = WorldConfig(seed=0, n_train=64, n_test=16)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The synthetic world's word-level tokenizer (shared by training, patching and probes tests)."""
+    from training.tokenizer import world_tokenizer
+
+    return world_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "small"
+    build_synthetic(SMALL_WORLD, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def dataset(data_dir):
+    from tasks.dataset import load_dataset
+
+    return load_dataset(data_dir)
 
 
 def shared_file(relative: str) -> Path:

@@ -65,7 +65,9 @@ def test_imports_run_one_way():
 
 
 def test_heavy_engines_are_not_imported_by_the_front_door():
-    code = ("import sys, tasks.build, tasks.dataset, tsft.cli, training.sft, training.base, training.evaluate; "
+    code = ("import sys, tasks.build, tasks.dataset, tsft.cli, training.sft, training.base, training.evaluate, "
+            "patching.engines, patching.activation, patching.attribution, patching.tracing, patching.cross, "
+            "patching.run; "
             "print(sorted(m for m in ('transformer_lens', 'nnsight', 'plotly', 'kaleido') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
@@ -88,4 +90,4 @@ def test_files_stay_small():
 
 def test_command_help_lists_the_rooms_built_so_far():
     out = subprocess.run([sys.executable, "-m", "tsft", "--help"], capture_output=True, text=True, cwd=REPO)
-    assert out.returncode == 0 and all(group in out.stdout for group in ("data", "train", "eval"))
+    assert out.returncode == 0 and all(group in out.stdout for group in ("data", "train", "eval", "patch"))

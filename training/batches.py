@@ -33,18 +33,27 @@ class Example:
         return len(self.ids) - self.n_prompt
 
 
-def encode_prompt(tokenizer, prompt: str) -> list[int]:
-    """Prompt ids; a chat-formatted prompt already carries its special tokens."""
+def encode_prompt(tokenizer, prompt: str, offsets: bool = False):
+    """Prompt ids; a chat-formatted prompt already carries its special tokens.
+
+    With `offsets=True`, (ids, [(char start, char end) per token]) instead (fast tokenizers).
+    """
     chat = bool(getattr(tokenizer, "chat_template", None))
-    return tokenizer(prompt, add_special_tokens=not chat)["input_ids"]
+    encoded = tokenizer(prompt, add_special_tokens=not chat, return_offsets_mapping=offsets)
+    return (encoded["input_ids"], encoded["offset_mapping"]) if offsets else encoded["input_ids"]
+
+
+def encode_target(tokenizer, target: str) -> list[int]:
+    """Target ids as training sees them after the prompt (no eos)."""
+    if getattr(tokenizer, "chat_template", None):
+        target = target.lstrip()
+    return tokenizer(target, add_special_tokens=False)["input_ids"]
 
 
 def sft_example(tokenizer, prompt: str, target: str, max_length: int) -> Example:
     """prompt + target + eos; raises ValueError when the example does not fit `max_length`."""
     prompt_ids = encode_prompt(tokenizer, prompt)
-    if getattr(tokenizer, "chat_template", None):
-        target = target.lstrip()
-    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    target_ids = [*encode_target(tokenizer, target), tokenizer.eos_token_id]
     ids = prompt_ids + target_ids
     if len(ids) > max_length:
         raise ValueError(f"example of {len(ids)} tokens exceeds max_length={max_length}")

@@ -13,7 +13,7 @@ and the optimizer never sees them.
   named after the colon (`lora:gate_proj,up_proj,down_proj`); rank and alpha come from the config.
 
 Module paths come from one table per architecture family (`LAYER_PARTS`); Llama and Qwen2 share
-one layout.
+one layout. The same table names the sites patching/ reads and edits.
 """
 
 from __future__ import annotations
@@ -21,10 +21,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+_DECODER = {"embed": "model.embed_tokens", "layers": "model.layers", "mlp": "mlp", "attn": "self_attn",
+            "mlp_down": "mlp.down_proj"}
 LAYER_PARTS = {
-    "llama": {"layers": "model.layers", "mlp": "mlp", "attn": "self_attn"},
-    "qwen2": {"layers": "model.layers", "mlp": "mlp", "attn": "self_attn"},
+    "llama": _DECODER,
+    "qwen2": _DECODER,
 }
+"""One table per architecture family: module paths from the model root (`embed`, `layers`) and
+inside one layer (`attn`, `mlp`, `mlp_down`). patching/ derives its canonical sites from it, so
+adding a family is adding a table here."""
 LORA_DEFAULT_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _SPEC = re.compile(r"^(full|mlp|attn|lora)(?::(.+))?$")
 
@@ -65,7 +70,8 @@ def parse_selection(spec: str) -> Selection:
     return Selection("mlp", layers=(first, last))
 
 
-def _parts(model) -> dict[str, str]:
+def layer_parts(model) -> dict[str, str]:
+    """The module-path table of `model`'s family; an unknown family is an error listing the known ones."""
     family = model.config.model_type
     if family not in LAYER_PARTS:
         raise ValueError(f"no layer table for architecture {family!r}; known: {', '.join(LAYER_PARTS)}")
@@ -73,7 +79,7 @@ def _parts(model) -> dict[str, str]:
 
 
 def _selected_prefixes(model, selection: Selection) -> list[str]:
-    parts = _parts(model)
+    parts = layer_parts(model)
     n_layers = model.config.num_hidden_layers
     first, last = selection.layers or (0, n_layers - 1)
     if last >= n_layers:

@@ -98,7 +98,12 @@ def named_theorem(output: str) -> str | None:
 
 def prompt_text(problem: Problem, tokenizer=None) -> str:
     """The prompt for `problem`: the chat template's user turn if the tokenizer has one, else plain."""
+    return prompt_for(problem.text, tokenizer)
+
+
+def prompt_for(text: str, tokenizer=None) -> str:
+    """The prompt around a problem text (see `prompt_text`)."""
     if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": problem.text}], tokenize=False,
+        return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
                                              add_generation_prompt=True)
-    return PLAIN_PROMPT.format(text=problem.text)
+    return PLAIN_PROMPT.format(text=text)

@@ -1,4 +1,5 @@
-"""Fixtures for training tests: the world tokenizer, a small data folder, tiny random models.
+"""Fixtures for training tests: tiny random models and fast SFT settings (the tokenizer and data
+folder fixtures live in tests/conftest.py).
 
 Unit tests use tiny random models (no trained model is loaded); the one integration test that
 needs learning trains its own tiny base in a test-sized budget.
@@ -7,32 +8,6 @@ needs learning trains its own tiny base in a test-sized budget.
 from __future__ import annotations
 
 import pytest
-
-from tasks.build import build_synthetic
-from tasks.world.generate import WorldConfig
-
-SMALL_WORLD = WorldConfig(seed=0, n_train=64, n_test=16)
-
-
-@pytest.fixture(scope="session")
-def tokenizer():
-    from training.tokenizer import world_tokenizer
-
-    return world_tokenizer()
-
-
-@pytest.fixture(scope="session")
-def data_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("data") / "small"
-    build_synthetic(SMALL_WORLD, out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def dataset(data_dir):
-    from tasks.dataset import load_dataset
-
-    return load_dataset(data_dir)
 
 
 def tiny_model(tokenizer, arch: str = "llama", seed: int = 0):

@@ -1,0 +1,117 @@
+"""Across checkpoints: activations of checkpoint A patched into checkpoint B, and MLP weight transplant.
+
+Cross-checkpoint patching asks which sites carry what makes A behave differently from B on the
+same prompt (A = theorem-SFT, B = answer-SFT, say). The "clean" run is A on the prompt, the
+"corrupt" run B on the same prompt; denoising patches A's activation at one site into B's run.
+With the KL metric the normalized score is 1 - KL(A || patched B) / KL(A || B): 0 = B's own
+behaviour, 1 = A's. Activations only mean the same thing across checkpoints fine-tuned from one
+base with one tokenizer, which `check_same_tokenizer` enforces.
+
+MLP weight transplant replaces the MLP weights of some layers of B by A's (`transplanted`, which
+restores B on exit) and measures behaviour: with every layer transplanted, a B that differs from
+A only in its MLPs (MLP-only tuning from the same base) computes exactly A's logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+import torch
+
+from patching.pairs import PatchPair, prompt_side
+from tasks.schema import Problem
+from training.batches import encode_target
+from training.targets import render_target
+
+
+class CheckpointMismatch(ValueError):
+    """Two checkpoints that cannot be compared site by site; the message says what differs."""
+
+
+def check_same_tokenizer(tokenizer_a, tokenizer_b, names: tuple[str, str] = ("A", "B")) -> None:
+    """Raise unless both tokenizers map every token and special token to the same id."""
+    vocab_a, vocab_b = tokenizer_a.get_vocab(), tokenizer_b.get_vocab()
+    if vocab_a != vocab_b:
+        differ = sorted(set(vocab_a.items()) ^ set(vocab_b.items()))[:5]
+        raise CheckpointMismatch(f"checkpoints {names[0]} and {names[1]} use different tokenizers "
+                                 f"({len(vocab_a)} vs {len(vocab_b)} tokens; e.g. {differ}); positions and token "
+                                 "ids would not line up")
+    specials = ("bos_token_id", "eos_token_id", "pad_token_id")
+    for attr in specials:
+        if getattr(tokenizer_a, attr) != getattr(tokenizer_b, attr):
+            raise CheckpointMismatch(f"checkpoints {names[0]} and {names[1]}: {attr} differs "
+                                     f"({getattr(tokenizer_a, attr)} vs {getattr(tokenizer_b, attr)})")
+
+
+def check_same_shape(model_a, model_b) -> None:
+    shapes_a = {k: tuple(v.shape) for k, v in model_a.state_dict().items()}
+    shapes_b = {k: tuple(v.shape) for k, v in model_b.state_dict().items()}
+    if shapes_a != shapes_b:
+        differ = sorted(set(shapes_a.items()) ^ set(shapes_b.items()))[:4]
+        raise CheckpointMismatch(f"the two checkpoints have different architectures (e.g. {differ})")
+
+
+def self_pairs(problems: Sequence[Problem], tokenizer, target: str = "answer") -> list[PatchPair]:
+    """One pair per problem with the same prompt on both sides; `right` = the target's first token."""
+    out = []
+    for problem in problems:
+        ids, _, _ = prompt_side(problem, tokenizer)
+        first = encode_target(tokenizer, render_target(problem, target))[0]
+        spans = {"frame": tuple(range(len(ids) - 1)), "last": (len(ids) - 1,)}
+        out.append(PatchPair(problem.id, "same_prompt", tuple(ids), tuple(ids), first, None, spans, spans))
+    return out
+
+
+def mlp_parameters(model, layers: Sequence[int]) -> dict[str, torch.nn.Parameter]:
+    """{name: parameter} of the MLP blocks of `layers` (paths from training.params.LAYER_PARTS)."""
+    from training.params import layer_parts
+
+    parts = layer_parts(model)
+    prefixes = tuple(f"{parts['layers']}.{layer}.{parts['mlp']}." for layer in layers)
+    return {name: p for name, p in model.named_parameters() if name.startswith(prefixes)}
+
+
+@contextmanager
+def transplanted(model_b, model_a, layers: Sequence[int]):
+    """B with the MLP weights of `layers` copied from A inside the block; B's own weights restored on exit."""
+    check_same_shape(model_a, model_b)
+    source = mlp_parameters(model_a, layers)
+    target = mlp_parameters(model_b, layers)
+    saved = {name: p.detach().clone() for name, p in target.items()}
+    try:
+        with torch.no_grad():
+            for name, param in target.items():
+                param.copy_(source[name])
+        yield model_b
+    finally:
+        with torch.no_grad():
+            for name, param in target.items():
+                param.copy_(saved[name])
+
+
+def layer_windows(n_layers: int, width: int = 1) -> list[tuple[int, ...]]:
+    """Consecutive windows of `width` layers (one per start layer), plus every layer at once."""
+    windows = [tuple(range(start, start + width)) for start in range(0, n_layers - width + 1)]
+    return windows + ([tuple(range(n_layers))] if width < n_layers else [])
+
+
+def transplant_sweep(model_b, model_a, tokenizer, splits: Sequence[tuple[str, list[Problem]]], max_new_tokens: int,
+                     width: int = 1, batch_size: int = 64, names: tuple[str, str] = ("A", "B")) -> list[dict]:
+    """Accuracy of B with A's MLPs in each layer window, on each (kind, problems) split; plus A and B alone."""
+    from training.evaluate import evaluate_problems, grade_outputs
+
+    def score(model, layers_label):
+        rows = []
+        for kind, problems in splits:
+            outputs = evaluate_problems(model, tokenizer, problems, max_new_tokens, batch_size)
+            graded = grade_outputs(problems, outputs, "", "", kind)
+            rows.append({"source": names[0], "target": names[1], "layers": layers_label, "kind": kind,
+                         "n": len(graded), "accuracy": sum(r["correct"] for r in graded) / max(len(graded), 1)})
+        return rows
+
+    rows = score(model_b, "none") + score(model_a, "source")
+    for window in layer_windows(model_b.config.num_hidden_layers, width):
+        with transplanted(model_b, model_a, window):
+            rows += score(model_b, "-".join(map(str, (window[0], window[-1]))) if len(window) > 1 else str(window[0]))
+    return rows

@@ -1,0 +1,53 @@
+"""Tidy result tables: one row per pair x condition, a summary per condition, saved with the request.
+
+Columns of the per-pair table: model, engine, method, direction, metric, pair_type, pair_id,
+layer, component, position, n_positions, value (the raw metric), normalized (0 = corrupt run,
+1 = clean run), clean, corrupt. The summary has one row per (model, engine, method, direction,
+metric, pair_type, layer, component, position): the mean raw value, the mean normalized value
+with its standard error, and n_pairs (pairs with a defined normalized value). A results folder
+holds `pairs.parquet`, `summary.parquet` and `request.json` (the request and its provenance),
+written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+KEYS = ["model", "engine", "method", "direction", "metric", "pair_type", "layer", "component", "position"]
+
+
+def tidy(rows: list[dict], **constants):
+    """The per-pair table: the rows of a sweep with constant columns (model, engine...) in front."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    for i, (name, value) in enumerate(constants.items()):
+        frame.insert(i, name, value)
+    return frame
+
+
+def summarize(frame):
+    """Mean per condition over pairs (normalized: mean, standard error, n_pairs with a value)."""
+    keys = [k for k in KEYS if k in frame.columns]
+    grouped = frame.groupby(keys, sort=False, dropna=False)
+    out = grouped.agg(value=("value", "mean"), normalized=("normalized", "mean"),
+                      normalized_sem=("normalized", "sem"), n_pairs=("normalized", "count")).reset_index()
+    return out
+
+
+def layer_component_table(summary, position: str | None = None):
+    """A compact layer x component view of the normalized effect (one position label, or the max over them)."""
+    frame = summary if position is None else summary[summary["position"] == position]
+    return frame.pivot_table(index="layer", columns="component", values="normalized", aggfunc="max")
+
+
+def save_results(out: str | Path, frame, request: dict, overwrite: bool = False) -> Path:
+    """Write pairs.parquet, summary.parquet and request.json into `out` in one atomic step."""
+    from tasks.io import atomic_dir
+
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        frame.to_parquet(tmp / "pairs.parquet", index=False)
+        summarize(frame).to_parquet(tmp / "summary.parquet", index=False)
+        (tmp / "request.json").write_text(json.dumps(request, indent=2, default=str) + "\n")
+    return Path(out)

@@ -1,0 +1,180 @@
+"""Experiments from folders: a checkpoint (HF folder) and a data folder in, a results folder out.
+
+Each function loads what it needs (eager attention, so every engine sees the same numbers),
+builds the pairs or prompts, runs, and writes `pairs.parquet`, `summary.parquet` and
+`request.json` (the request, the inputs, pair counts and rejection reasons, versions, git commit,
+seconds) atomically. The output folder is checked before any work, so nothing is computed only
+to be refused. The `tsft patch` subcommands call these and print the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+from patching.activation import PatchRequest, patch_sweep
+from patching.results import save_results, summarize, tidy
+
+PAIR_TYPES = ("theorem_swap", "surface")
+
+
+def _free(out, overwrite: bool) -> None:
+    if Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+
+
+def load(folder, device: str = "cpu"):
+    """(model, tokenizer, name, trained target style or None) from a checkpoint folder."""
+    from training.checkpoint import read_card
+    from training.models import load_model
+
+    model, tokenizer = load_model(folder, device=device, attn_implementation="eager")
+    card = read_card(folder) or {}
+    return model.eval(), tokenizer, card.get("name", Path(folder).name), card.get("config", {}).get("target")
+
+
+def minimal_pairs(dataset, pair_type: str):
+    from tasks.pairs import surface_pairs, theorem_swap_pairs
+
+    if pair_type not in PAIR_TYPES:
+        raise ValueError(f"unknown pair type {pair_type!r}; choose one of {', '.join(PAIR_TYPES)}")
+    pairs = theorem_swap_pairs(dataset.test) if pair_type == "theorem_swap" else surface_pairs(dataset.test)
+    if not pairs:
+        raise ValueError(f"{dataset.folder}: no {pair_type} pairs can be built (theorem swaps need synthetic "
+                         "problems with a sibling theorem); try --pairs surface or `tsft patch trace`")
+    return pairs
+
+
+def _rejections(rejected) -> dict:
+    reasons = Counter(reason.split(":")[0] for _, reason in rejected)
+    return {"n": len(rejected), "reasons": dict(reasons), "examples": [r for _, r in rejected[:3]]}
+
+
+def _provenance(start: float) -> dict:
+    import torch
+    import transformers
+
+    from training.checkpoint import git_commit
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "git_commit": git_commit(),
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
+def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "hooks", pair_type: str = "theorem_swap",
+              target: str | None = None, limit: int = 64, method: str = "exact", allow_alignment: bool = False,
+              overwrite: bool = False, device: str = "cpu", progress: bool = True):
+    """Exact and/or attribution patching of one checkpoint on pairs from a data folder; returns the summary."""
+    from patching.attribution import attribution_sweep, compare_with_exact
+    from patching.engines import make_engine
+    from patching.pairs import prepare_pairs
+    from tasks.dataset import load_dataset
+
+    if method not in ("exact", "attribution", "both"):
+        raise ValueError(f"unknown method {method!r}; choose exact, attribution or both")
+    request.check()
+    _free(out, overwrite)
+    start = time.perf_counter()
+    model, tokenizer, name, trained = load(model_dir, device)
+    target = target or trained or "answer"
+    pairs, rejected = prepare_pairs(minimal_pairs(load_dataset(data_dir), pair_type), tokenizer, target,
+                                    allow_alignment)
+    if not pairs:
+        raise ValueError(f"no usable pairs: all {len(rejected)} were rejected ({_rejections(rejected)['examples']})")
+    pairs = pairs[:limit]
+    if request.metric == "logit_diff" and any(p.wrong is None for p in pairs):
+        request = replace(request, metric="kl")
+    common = dict(model=name, direction=request.direction, metric=request.metric)
+    frames, meta = [], {}
+    if method in ("exact", "both"):
+        rows = patch_sweep(make_engine(engine, model, tokenizer), pairs, request, progress=progress)
+        frames.append(tidy(rows, **common, engine=engine, method="exact"))
+    if method in ("attribution", "both"):
+        frames.append(tidy(attribution_sweep(model, pairs, request), **common, engine="hooks", method="attribution"))
+    if method == "both":
+        meta["attribution_vs_exact"] = compare_with_exact(frames[0], frames[1])
+    import pandas as pd
+
+    frame = pd.concat(frames, ignore_index=True)
+    save_results(out, frame, {"kind": "sweep", "request": request.to_dict(), "model": str(model_dir),
+                              "data": str(data_dir), "engine": engine, "pair_type": pair_type, "target": target,
+                              "pairs": len(pairs), "rejected": _rejections(rejected), **meta,
+                              **_provenance(start)}, overwrite)
+    return summarize(frame), meta
+
+
+def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = "answer", limit: int = 64,
+              overwrite: bool = False, device: str = "cpu", progress: bool = True):
+    """A's activations patched into B on the same prompts (clean = A, corrupt = B), per layer and component."""
+    from patching.cross import check_same_shape, check_same_tokenizer, self_pairs
+    from patching.engines import make_engine
+    from tasks.dataset import load_dataset
+
+    request.check()
+    _free(out, overwrite)
+    start = time.perf_counter()
+    model_a, tok_a, name_a, _ = load(a_dir, device)
+    model_b, tok_b, name_b, _ = load(b_dir, device)
+    check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
+    check_same_shape(model_a, model_b)
+    pairs = self_pairs(load_dataset(data_dir).test[:limit], tok_a, target)
+    rows = patch_sweep(make_engine("hooks", model_b), pairs, request, progress=progress,
+                       clean_engine=make_engine("hooks", model_a))
+    frame = tidy(rows, model=f"{name_a}->{name_b}", engine="hooks", method="cross", direction=request.direction,
+                 metric=request.metric)
+    save_results(out, frame, {"kind": "cross", "request": request.to_dict(), "a": str(a_dir), "b": str(b_dir),
+                              "data": str(data_dir), "target": target, "pairs": len(pairs), **_provenance(start)},
+                 overwrite)
+    return summarize(frame)
+
+
+def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100, kinds: tuple[str, ...] = (),
+                   overwrite: bool = False, device: str = "cpu"):
+    """Accuracy of B with A's MLP weights in each layer window, on the originals and perturbed kinds."""
+    import pandas as pd
+
+    from patching.cross import check_same_tokenizer, transplant_sweep
+    from tasks.dataset import load_dataset
+    from tasks.io import atomic_dir
+    from training.evaluate import TARGET_NEW_TOKENS, eval_splits
+
+    _free(out, overwrite)
+    start = time.perf_counter()
+    model_a, tok_a, name_a, _ = load(a_dir, device)
+    model_b, tok_b, name_b, target = load(b_dir, device)
+    check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
+    splits = [(kind, problems[:limit]) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None)]
+    new_tokens = TARGET_NEW_TOKENS.get(target, max(TARGET_NEW_TOKENS.values()))
+    rows = transplant_sweep(model_b, model_a, tok_b, splits, new_tokens, width, names=(name_a, name_b))
+    frame = pd.DataFrame(rows)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        frame.to_parquet(tmp / "transplant.parquet", index=False)
+        (tmp / "request.json").write_text(json.dumps({"kind": "transplant", "a": str(a_dir), "b": str(b_dir),
+                                                      "data": str(data_dir), "width": width, "limit": limit,
+                                                      **_provenance(start)}, indent=2) + "\n")
+    return frame
+
+
+def run_trace(model_dir, data_dir, out, subject: str = "problem", components=("resid_post", "mlp_out", "attn_out"),
+              positions: str = "spans", window: int = 1, samples: int = 5, target: str | None = None,
+              limit: int = 32, seed: int = 0, overwrite: bool = False, device: str = "cpu"):
+    """Noise-corruption causal tracing of one checkpoint on test problems."""
+    from patching.engines import make_engine
+    from patching.tracing import causal_trace, trace_prompts
+    from tasks.dataset import load_dataset
+
+    _free(out, overwrite)
+    start = time.perf_counter()
+    model, tokenizer, name, trained = load(model_dir, device)
+    target = target or trained or "answer"
+    prompts, skipped = trace_prompts(load_dataset(data_dir).test[:limit], tokenizer, target, subject)
+    if not prompts:
+        raise ValueError(f"no problem contains the subject {subject!r} ({len(skipped)} skipped)")
+    rows = causal_trace(make_engine("hooks", model), prompts, components, positions, window, samples, seed=seed)
+    frame = tidy(rows, model=name, engine="hooks", method="trace", direction="restore", metric="prob")
+    save_results(out, frame, {"kind": "trace", "model": str(model_dir), "data": str(data_dir), "subject": subject,
+                              "window": window, "samples": samples, "seed": seed, "target": target,
+                              "prompts": len(prompts), "skipped": len(skipped), **_provenance(start)}, overwrite)
+    return summarize(frame)

@@ -1,0 +1,36 @@
+"""Fixtures for patching tests: tiny random Llama and Qwen2 models (eager attention) and
+theorem-swap pairs prepared for the world tokenizer. Unit tests load no trained model."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.pairs import theorem_swap_pairs
+
+
+def tiny(tokenizer, arch: str = "llama", seed: int = 0):
+    from training.models import build_model
+
+    model = build_model("tiny", tokenizer, arch, seed)
+    model.set_attn_implementation("eager")
+    return model.eval()
+
+
+@pytest.fixture(scope="session", params=["llama", "qwen2"])
+def arch_model(request, tokenizer):
+    return tiny(tokenizer, request.param)
+
+
+@pytest.fixture(scope="session")
+def llama(tokenizer):
+    return tiny(tokenizer, "llama")
+
+
+@pytest.fixture(scope="session")
+def swap_pairs(tokenizer, dataset):
+    """Theorem-swap pairs read at the theorem name (the theorem target style)."""
+    from patching.pairs import prepare_pairs
+
+    accepted, rejected = prepare_pairs(theorem_swap_pairs(dataset.test), tokenizer, "theorem")
+    assert accepted, rejected
+    return accepted

@@ -1,0 +1,41 @@
+"""Attribution patching against exact patching on the same sweep."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from patching.activation import PatchRequest, patch_sweep
+from patching.attribution import attribution_sweep, compare_with_exact
+from patching.engines import make_engine
+from patching.results import tidy
+
+
+def test_attribution_tracks_exact_patching(llama, swap_pairs):
+    request = PatchRequest(components=("attn_out", "mlp_out"), positions="each")
+    pairs = swap_pairs[:6]
+    exact = tidy(patch_sweep(make_engine("hooks", llama), pairs, request))
+    estimate = tidy(attribution_sweep(llama, pairs, request))
+    assert len(estimate) == len(exact)
+    report = compare_with_exact(exact, estimate)
+    assert report["n"] == len(exact)
+    assert report["pearson_mlp_out"] > 0.9 and report["pearson_attn_out"] > 0.9
+
+
+def test_attribution_of_a_patch_with_the_same_run_is_zero(llama, swap_pairs):
+    own = [dataclasses.replace(p, corrupt_ids=p.clean_ids, corrupt_spans=p.clean_spans) for p in swap_pairs[:2]]
+    frame = tidy(attribution_sweep(llama, own, PatchRequest(components=("resid_pre", "mlp_out"), positions="spans")))
+    assert (frame["value"] - frame["clean"]).abs().max() <= 1e-6
+
+
+def test_attribution_does_not_train_or_keep_hooks(llama, swap_pairs):
+    before = {k: v.clone() for k, v in llama.state_dict().items()}
+    attribution_sweep(llama, swap_pairs[:2], PatchRequest(components=("mlp_out",), positions="last"))
+    assert all(p.grad is None for p in llama.parameters())
+    assert all(torch_equal(before[k], v) for k, v in llama.state_dict().items())
+    assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in llama.modules()) == 0
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)

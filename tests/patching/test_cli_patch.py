@@ -1,0 +1,75 @@
+"""`tsft patch`: sweeps, tracing, cross-checkpoint patching and transplant from folders."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tsft.cli import app
+from tsft.cli_patch import parse_layers
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory, tokenizer):
+    """A tiny random Llama A and an MLP-only-tuned B, saved as HF folders with the world tokenizer."""
+    from tests.patching.conftest import tiny
+    from tests.patching.test_cross import mlp_only_tuned
+
+    root = tmp_path_factory.mktemp("patch-models")
+    a = tiny(tokenizer)
+    for name, model in (("a", a), ("b", mlp_only_tuned(a))):
+        model.save_pretrained(root / name)
+        tokenizer.save_pretrained(root / name)
+    return root / "a", root / "b"
+
+
+def invoke(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+def test_sweep_writes_tidy_tables_and_prints_a_layer_table(model_dirs, data_dir, tmp_path):
+    out = tmp_path / "sweep"
+    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", out,
+                          "--method", "both", "--limit", "4", "--target", "theorem")
+    assert code == 0, output
+    assert "mlp_out" in output and "attribution vs exact" in output
+    pairs = pd.read_parquet(out / "pairs.parquet")
+    assert set(pairs["method"]) == {"exact", "attribution"} and pairs["pair_id"].nunique() == 4
+    request = json.loads((out / "request.json").read_text())
+    assert request["request"]["components"] == ["resid_pre", "attn_out", "mlp_out"]
+    assert request["pairs"] == 4 and "pearson" in request["attribution_vs_exact"]
+    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", out)
+    assert code == 2 and "exists" in output
+
+
+def test_sweep_rejects_bad_requests(model_dirs, data_dir, tmp_path):
+    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "x",
+                          "--components", "mlp_output")
+    assert code == 2 and "unknown component" in output
+    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "x",
+                          "--layers", "7")
+    assert code == 2 and "layers 0-1" in output
+    assert not (tmp_path / "x").exists()
+    assert parse_layers("0-2,5") == (0, 1, 2, 5) and parse_layers(None) is None
+
+
+def test_trace_cross_and_transplant_commands(model_dirs, data_dir, tmp_path):
+    a, b = model_dirs
+    code, output = invoke("patch", "trace", "--model", a, "--data", data_dir, "--out", tmp_path / "trace",
+                          "--subject", "name", "--limit", "2", "--samples", "2")
+    assert code == 0, output
+    code, output = invoke("patch", "cross", "--a", a, "--b", b, "--data", data_dir, "--out", tmp_path / "cross",
+                          "--limit", "3")
+    assert code == 0, output
+    cross = pd.read_parquet(tmp_path / "cross" / "pairs.parquet")
+    assert set(cross["method"]) == {"cross"} and cross["corrupt"].gt(0).all()
+    code, output = invoke("patch", "transplant", "--a", a, "--b", b, "--data", data_dir, "--out",
+                          tmp_path / "transplant", "--limit", "2", "--kinds", "original,paraphrase")
+    assert code == 0, output
+    frame = pd.read_parquet(tmp_path / "transplant" / "transplant.parquet")
+    assert set(frame["kind"]) == {"original", "paraphrase"}
+    assert set(frame["layers"]) == {"none", "source", "0", "1", "0-1"}

@@ -1,0 +1,161 @@
+"""`tsft patch sweep|trace|cross|transplant`: options in, patching/run.py does the work, a layer x
+component summary printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tsft.common import Opt, console, fail, print_frame
+
+patch_app = typer.Typer(help="patching/: activation and attribution patching, causal tracing, cross-checkpoint "
+                             "patching and MLP transplant.", no_args_is_help=True)
+
+ModelOpt = Annotated[Path, Opt(help="Checkpoint: a local HF model folder (a tsft run or Llama/Qwen2).")]
+DataOpt = Annotated[Path, Opt(help="Data folder from `tsft data build`.")]
+OutOpt = Annotated[Path, Opt(help="Results folder (pairs.parquet, summary.parquet, request.json).")]
+ComponentsOpt = Annotated[str, Opt(help="Comma-separated components: resid_pre, attn_out, mlp_hidden, mlp_out, "
+                                        "resid_post.")]
+LayersOpt = Annotated[str | None, Opt(help="Layers, e.g. 0-3 or 1,5 (default: all).")]
+PositionsOpt = Annotated[str, Opt(help="each | spans | last | all.")]
+LimitOpt = Annotated[int, Opt(help="At most this many pairs or problems.")]
+TargetOpt = Annotated[str | None, Opt(help="Target style whose next token is read: answer | solution | theorem "
+                                           "(default: the checkpoint's own, else answer).")]
+OverwriteOpt = Annotated[bool, Opt(help="Replace --out if it exists.")]
+DeviceOpt = Annotated[str, Opt(help="cpu | cuda.")]
+ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError)
+
+
+def parse_layers(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    out: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        if not first.strip().isdigit() or (last and not last.strip().isdigit()):
+            fail(f"bad --layers {text!r}: use e.g. 0-3 or 1,5")
+        out.extend(range(int(first), int(last or first) + 1))
+    return tuple(out)
+
+
+def _request(components: str, layers: str | None, positions: str, direction: str, metric: str, memory_mb: int):
+    from patching.activation import PatchRequest
+
+    request = PatchRequest(components=tuple(c.strip() for c in components.split(",") if c.strip()),
+                           layers=parse_layers(layers), positions=positions, direction=direction, metric=metric,
+                           memory_mb=memory_mb)
+    try:
+        return request.check()
+    except ValueError as err:
+        fail(str(err))
+
+
+def show(summary, title: str, position: str | None = None) -> None:
+    from patching.results import layer_component_table
+
+    for method, group in summary.groupby("method", sort=False):
+        labels = list(dict.fromkeys(group["position"]))
+        pick = position if position in labels else ("last" if "last" in labels else None)
+        table = layer_component_table(group, pick).round(3).reset_index()
+        print_frame(table, f"{title} [{method}] at {pick or 'max over positions'}")
+    console.print("normalized effect: 0 = the corrupt run, 1 = the clean run", highlight=False)
+
+
+@patch_app.command("sweep")
+def sweep_command(
+    model: ModelOpt, data: DataOpt, out: OutOpt,
+    pairs: Annotated[str, Opt(help="theorem_swap | surface.")] = "theorem_swap",
+    components: ComponentsOpt = "resid_pre,attn_out,mlp_out", layers: LayersOpt = None,
+    positions: PositionsOpt = "spans",
+    direction: Annotated[str, Opt(help="denoise (clean into corrupt) | noise (corrupt into clean).")] = "denoise",
+    metric: Annotated[str, Opt(help="logit_diff | prob | kl.")] = "logit_diff",
+    method: Annotated[str, Opt(help="exact | attribution | both (both reports their correlation).")] = "exact",
+    engine: Annotated[str, Opt(help="hooks | nnsight | tl.")] = "hooks",
+    target: TargetOpt = None, limit: LimitOpt = 64,
+    align: Annotated[bool, Opt(help="Use pairs of unequal token length through their span alignment.")] = False,
+    memory_mb: Annotated[int, Opt(help="Memory budget of one stacked forward, MiB.")] = 512,
+    overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu",
+) -> None:
+    """Activation (and/or attribution) patching of one checkpoint on minimal pairs."""
+    from patching.run import run_sweep
+
+    request = _request(components, layers, positions, direction, metric, memory_mb)
+    try:
+        summary, meta = run_sweep(model, data, out, request, engine, pairs, target, limit, method, align, overwrite,
+                                  device)
+    except ERRORS as err:
+        fail(str(err))
+    show(summary, f"{model.name} {pairs}")
+    if "attribution_vs_exact" in meta:
+        console.print(f"attribution vs exact: {meta['attribution_vs_exact']}", highlight=False)
+    console.print(f"wrote {out}", highlight=False)
+
+
+@patch_app.command("trace")
+def trace_command(
+    model: ModelOpt, data: DataOpt, out: OutOpt,
+    subject: Annotated[str, Opt(help="Tokens to noise: problem | name | words:<w1>,<w2>.")] = "problem",
+    components: ComponentsOpt = "resid_post,mlp_out,attn_out", positions: PositionsOpt = "spans",
+    window: Annotated[int, Opt(help="Restore this many consecutive layers around each layer.")] = 1,
+    samples: Annotated[int, Opt(help="Noise draws per prompt.")] = 5,
+    seed: Annotated[int, Opt(help="Noise seed.")] = 0,
+    target: TargetOpt = None, limit: LimitOpt = 32, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu",
+) -> None:
+    """Noise-corruption causal tracing (ROME style) on test problems."""
+    from patching.run import run_trace
+
+    parts = tuple(c.strip() for c in components.split(",") if c.strip())
+    try:
+        summary = run_trace(model, data, out, subject, parts, positions, window, samples, target, limit, seed,
+                            overwrite, device)
+    except ERRORS as err:
+        fail(str(err))
+    show(summary, f"{model.name} trace", position="subject")
+    console.print(f"wrote {out}", highlight=False)
+
+
+@patch_app.command("cross")
+def cross_command(
+    a: Annotated[Path, Opt(help="Checkpoint A: its activations are patched in (e.g. theorem-SFT).")],
+    b: Annotated[Path, Opt(help="Checkpoint B: the run patched into (e.g. answer-SFT).")],
+    data: DataOpt, out: OutOpt,
+    components: ComponentsOpt = "resid_pre,attn_out,mlp_out", layers: LayersOpt = None,
+    positions: PositionsOpt = "all",
+    metric: Annotated[str, Opt(help="kl | prob.")] = "kl",
+    target: Annotated[str, Opt(help="Style whose first token `prob` reads.")] = "answer",
+    limit: LimitOpt = 64, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu",
+) -> None:
+    """Cross-checkpoint patching: A's activations into B on the same prompts (1 = B behaves as A)."""
+    from patching.run import run_cross
+
+    request = _request(components, layers, positions, "denoise", metric, 512)
+    try:
+        summary = run_cross(a, b, data, out, request, target, limit, overwrite, device)
+    except ERRORS as err:
+        fail(str(err))
+    show(summary, f"{a.name} -> {b.name}")
+    console.print(f"wrote {out}", highlight=False)
+
+
+@patch_app.command("transplant")
+def transplant_command(
+    a: Annotated[Path, Opt(help="Checkpoint A: the MLP weights come from here.")],
+    b: Annotated[Path, Opt(help="Checkpoint B: receives A's MLP weights, layer window by window.")],
+    data: DataOpt, out: OutOpt,
+    width: Annotated[int, Opt(help="Layers per transplanted window.")] = 1,
+    kinds: Annotated[str | None, Opt(help="Comma-separated splits (original, paraphrase...; default: all).")] = None,
+    limit: LimitOpt = 100, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu",
+) -> None:
+    """MLP weight transplant from A into B, per layer window: accuracy on originals and perturbations."""
+    from patching.run import run_transplant
+
+    chosen = tuple(k.strip() for k in kinds.split(",")) if kinds else ()
+    try:
+        frame = run_transplant(a, b, data, out, width, limit, chosen, overwrite, device)
+    except ERRORS as err:
+        fail(str(err))
+    table = frame.pivot_table(index="layers", columns="kind", values="accuracy", sort=False).round(3).reset_index()
+    print_frame(table, f"accuracy of {b.name} with {a.name}'s MLPs ('none' = B alone, 'source' = A alone)")
+    console.print(f"wrote {out}", highlight=False)
