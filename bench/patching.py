@@ -9,7 +9,12 @@ machine noise hits both alike. The last line is the agreement and the speed rati
 
     max_abs_diff=3e-07 speedup=6.20x
 
+`--baseline naive` replaces TransformerLens by the same algorithm written in plain torch (one
+forward per layer x position, a raw forward hook): the baseline on machines without
+TransformerLens, such as the lent GPU (`--device cuda`).
+
 Usage: python bench/patching.py [--preset tiny] [--pairs 8] [--rounds 3] [--threads 1]
+       [--baseline tl|naive] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -73,34 +78,69 @@ def tl_sweep(bridge, pairs) -> torch.Tensor:
         return patching.get_act_patch_mlp_out(bridge, corrupt, cache, logit_diff).double()
 
 
+def naive_sweep(model, pairs) -> torch.Tensor:
+    """TL's algorithm in plain torch: for each (layer, position) one forward over all pairs."""
+    device = next(model.parameters()).device
+    clean = torch.tensor([p.clean_ids for p in pairs], device=device)
+    corrupt = torch.tensor([p.corrupt_ids for p in pairs], device=device)
+    right = torch.tensor([p.right for p in pairs], device=device)
+    wrong = torch.tensor([p.wrong for p in pairs], device=device)
+    rows = torch.arange(len(pairs), device=device)
+    layers = model.model.layers
+    out = torch.zeros(len(layers), clean.shape[1], dtype=torch.float64)
+    with torch.inference_mode():
+        for layer, block in enumerate(layers):
+            saved: dict = {}
+            handle = block.mlp.register_forward_hook(lambda m, a, o, saved=saved: saved.__setitem__("clean", o))
+            model(clean)
+            handle.remove()
+            for position in range(clean.shape[1]):
+                def patch(m, a, o, p=position, saved=saved):
+                    o = o.clone()
+                    o[:, p] = saved["clean"][:, p]
+                    return o
+                handle = block.mlp.register_forward_hook(patch)
+                last = model(corrupt).logits[:, -1].float()
+                handle.remove()
+                out[layer, position] = float((last[rows, right] - last[rows, wrong]).mean())
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--baseline", choices=("tl", "naive"), default="tl")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     tokenizer = world_tokenizer(sample=200)
     model = build_model(args.preset, tokenizer, "llama", seed=0)
     model.set_attn_implementation("eager")
+    model.to(args.device).eval()
     pairs = same_length_pairs(tokenizer, args.pairs)
     engine = HooksEngine(model)
-    bridge = BridgeEngine(copy.deepcopy(model), tokenizer).bridge
-    tsft_sweep(engine, pairs), tl_sweep(bridge, pairs)  # warm-up: first-call allocations off the clock
-    timings = {"tsft": 0.0, "tl": 0.0}
+    if args.baseline == "tl":
+        bridge = BridgeEngine(copy.deepcopy(model), tokenizer).bridge
+        baseline, label = (lambda: tl_sweep(bridge, pairs)), "TransformerLens"
+    else:
+        baseline, label = (lambda: naive_sweep(model, pairs)), "naive hooks"
+    tsft_sweep(engine, pairs), baseline()  # warm-up: first-call allocations off the clock
+    timings = {"tsft": 0.0, "baseline": 0.0}
     for _ in range(args.rounds):
         start = time.perf_counter()
         ours = tsft_sweep(engine, pairs)
         timings["tsft"] += time.perf_counter() - start
         start = time.perf_counter()
-        theirs = tl_sweep(bridge, pairs)
-        timings["tl"] += time.perf_counter() - start
+        theirs = baseline()
+        timings["baseline"] += time.perf_counter() - start
     diff = float((ours - theirs).abs().max())
-    print(f"{len(pairs)} pairs x {ours.shape[1]} positions x {ours.shape[0]} layers; "
-          f"tsft {timings['tsft'] / args.rounds:.3f} s, TransformerLens {timings['tl'] / args.rounds:.3f} s per sweep")
-    print(f"max_abs_diff={diff:.0e} speedup={timings['tl'] / timings['tsft']:.2f}x")
+    print(f"{len(pairs)} pairs x {ours.shape[1]} positions x {ours.shape[0]} layers on {args.device}; tsft "
+          f"{timings['tsft'] / args.rounds:.3f} s, {label} {timings['baseline'] / args.rounds:.3f} s per sweep")
+    print(f"max_abs_diff={diff:.0e} speedup={timings['baseline'] / timings['tsft']:.2f}x")
 
 
 if __name__ == "__main__":
