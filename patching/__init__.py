@@ -1,2 +1,18 @@
-"""patching/: canonical sites, the hook primitive, engines, activation and attribution patching,
-cross-checkpoint patching and MLP transplant. Not built yet: see issue #4."""
+"""patching/: touching a model's insides to find where it decides which theorem to apply.
+
+Map of the room (each module's docstring teaches its method):
+
+* `sites`       - canonical site names (`blocks.{l}.mlp_out`...) from one table per architecture;
+* `hooks`       - `intervene`, the one hook primitive: capture or edit sites, always cleaned up;
+* `engines`     - plain hooks (reference), nnsight 0.8 and the TransformerLens 4.3 bridge;
+* `pairs`       - minimal pairs as token sequences, the right/wrong next token, named spans;
+* `metrics`     - logit difference, probability, KL, and the 0 = corrupt / 1 = clean scale;
+* `activation`  - the generic batched patching loop (denoise / noise, positions or spans);
+* `attribution` - the gradient approximation of every patch at once;
+* `tracing`     - ROME-style noise-corruption causal tracing;
+* `cross`       - cross-checkpoint patching and MLP weight transplant;
+* `results`     - tidy tables and their summary; `run` - experiments from folders (`tsft patch`).
+
+Engines beyond plain hooks are imported only when made, so this room runs where only torch and
+transformers are installed.
+"""

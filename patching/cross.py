@@ -98,7 +98,8 @@ def layer_windows(n_layers: int, width: int = 1) -> list[tuple[int, ...]]:
 
 def transplant_sweep(model_b, model_a, tokenizer, splits: Sequence[tuple[str, list[Problem]]], max_new_tokens: int,
                      width: int = 1, batch_size: int = 64, names: tuple[str, str] = ("A", "B")) -> list[dict]:
-    """Accuracy of B with A's MLPs in each layer window, on each (kind, problems) split; plus A and B alone."""
+    """Accuracy (and the share of outputs that name a theorem) of B with A's MLPs in each layer window, on
+    each (kind, problems) split; `layers` = "none" is B alone, "source" is A alone."""
     from training.evaluate import evaluate_problems, grade_outputs
 
     def score(model, layers_label):
@@ -106,8 +107,10 @@ def transplant_sweep(model_b, model_a, tokenizer, splits: Sequence[tuple[str, li
         for kind, problems in splits:
             outputs = evaluate_problems(model, tokenizer, problems, max_new_tokens, batch_size)
             graded = grade_outputs(problems, outputs, "", "", kind)
+            n = max(len(graded), 1)
             rows.append({"source": names[0], "target": names[1], "layers": layers_label, "kind": kind,
-                         "n": len(graded), "accuracy": sum(r["correct"] for r in graded) / max(len(graded), 1)})
+                         "n": len(graded), "accuracy": sum(r["correct"] for r in graded) / n,
+                         "names_a_theorem": sum(r["named_theorem"] is not None for r in graded) / n})
         return rows
 
     rows = score(model_b, "none") + score(model_a, "source")

@@ -4,7 +4,9 @@ Columns of the per-pair table: model, engine, method, direction, metric, pair_ty
 layer, component, position, n_positions, value (the raw metric), normalized (0 = corrupt run,
 1 = clean run), clean, corrupt. The summary has one row per (model, engine, method, direction,
 metric, pair_type, layer, component, position): the mean raw value, the mean normalized value
-with its standard error, and n_pairs (pairs with a defined normalized value). A results folder
+with its standard error, n_pairs (pairs with a defined normalized value), and
+`normalized_of_mean` = (mean value - mean corrupt) / (mean clean - mean corrupt), TransformerLens's
+convention, which pairs with a small clean-corrupt gap cannot dominate. A results folder
 holds `pairs.parquet`, `summary.parquet` and `request.json` (the request and its provenance),
 written atomically.
 """
@@ -32,14 +34,16 @@ def summarize(frame):
     keys = [k for k in KEYS if k in frame.columns]
     grouped = frame.groupby(keys, sort=False, dropna=False)
     out = grouped.agg(value=("value", "mean"), normalized=("normalized", "mean"),
-                      normalized_sem=("normalized", "sem"), n_pairs=("normalized", "count")).reset_index()
-    return out
+                      normalized_sem=("normalized", "sem"), n_pairs=("normalized", "count"),
+                      clean=("clean", "mean"), corrupt=("corrupt", "mean")).reset_index()
+    out["normalized_of_mean"] = (out["value"] - out["corrupt"]) / (out["clean"] - out["corrupt"])
+    return out.drop(columns=["clean", "corrupt"])
 
 
-def layer_component_table(summary, position: str | None = None):
-    """A compact layer x component view of the normalized effect (one position label, or the max over them)."""
+def layer_component_table(summary, position: str | None = None, column: str = "normalized_of_mean"):
+    """A compact layer x component view of the effect (one position label, or the max over them)."""
     frame = summary if position is None else summary[summary["position"] == position]
-    return frame.pivot_table(index="layer", columns="component", values="normalized", aggfunc="max")
+    return frame.pivot_table(index="layer", columns="component", values=column, aggfunc="max")
 
 
 def save_results(out: str | Path, frame, request: dict, overwrite: bool = False) -> Path:

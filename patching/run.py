@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from patching.activation import PatchRequest, patch_sweep
@@ -26,12 +26,25 @@ def _free(out, overwrite: bool) -> None:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
 
 
-def load(folder, device: str = "cpu"):
+@dataclass(frozen=True)
+class Placement:
+    """Where models run: a torch device and a dtype (float32 | bfloat16 | float16; None = as saved)."""
+
+    device: str = "cpu"
+    dtype: str | None = None
+
+
+def load(folder, placement: Placement = Placement()):
     """(model, tokenizer, name, trained target style or None) from a checkpoint folder."""
+    import torch
+
     from training.checkpoint import read_card
     from training.models import load_model
 
-    model, tokenizer = load_model(folder, device=device, attn_implementation="eager")
+    dtype = getattr(torch, placement.dtype, "unknown") if placement.dtype else None
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {placement.dtype!r}; use float32, bfloat16 or float16")
+    model, tokenizer = load_model(folder, dtype=dtype, device=placement.device, attn_implementation="eager")
     card = read_card(folder) or {}
     return model.eval(), tokenizer, card.get("name", Path(folder).name), card.get("config", {}).get("target")
 
@@ -65,7 +78,7 @@ def _provenance(start: float) -> dict:
 
 def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "hooks", pair_type: str = "theorem_swap",
               target: str | None = None, limit: int = 64, method: str = "exact", allow_alignment: bool = False,
-              overwrite: bool = False, device: str = "cpu", progress: bool = True):
+              overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
     """Exact and/or attribution patching of one checkpoint on pairs from a data folder; returns the summary."""
     from patching.attribution import attribution_sweep, compare_with_exact
     from patching.engines import make_engine
@@ -77,17 +90,20 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     request.check()
     _free(out, overwrite)
     start = time.perf_counter()
-    model, tokenizer, name, trained = load(model_dir, device)
+    model, tokenizer, name, trained = load(model_dir, placement)
     target = target or trained or "answer"
     pairs, rejected = prepare_pairs(minimal_pairs(load_dataset(data_dir), pair_type), tokenizer, target,
                                     allow_alignment)
+    if request.metric == "logit_diff":
+        agree = [p for p in pairs if p.wrong is None]
+        rejected += [(p, "targets agree: no wrong token for logit_diff (use --metric prob or kl)") for p in agree]
+        pairs = [p for p in pairs if p.wrong is not None]
     if not pairs:
         raise ValueError(f"no usable pairs: all {len(rejected)} were rejected ({_rejections(rejected)['examples']})")
     pairs = pairs[:limit]
-    if request.metric == "logit_diff" and any(p.wrong is None for p in pairs):
-        request = replace(request, metric="kl")
+    meta: dict = {"pairs": len(pairs), "rejected": _rejections(rejected)}
     common = dict(model=name, direction=request.direction, metric=request.metric)
-    frames, meta = [], {}
+    frames = []
     if method in ("exact", "both"):
         rows = patch_sweep(make_engine(engine, model, tokenizer), pairs, request, progress=progress)
         frames.append(tidy(rows, **common, engine=engine, method="exact"))
@@ -100,13 +116,13 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     frame = pd.concat(frames, ignore_index=True)
     save_results(out, frame, {"kind": "sweep", "request": request.to_dict(), "model": str(model_dir),
                               "data": str(data_dir), "engine": engine, "pair_type": pair_type, "target": target,
-                              "pairs": len(pairs), "rejected": _rejections(rejected), **meta,
+                              **meta,
                               **_provenance(start)}, overwrite)
     return summarize(frame), meta
 
 
 def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = "answer", limit: int = 64,
-              overwrite: bool = False, device: str = "cpu", progress: bool = True):
+              overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
     """A's activations patched into B on the same prompts (clean = A, corrupt = B), per layer and component."""
     from patching.cross import check_same_shape, check_same_tokenizer, self_pairs
     from patching.engines import make_engine
@@ -115,8 +131,8 @@ def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = 
     request.check()
     _free(out, overwrite)
     start = time.perf_counter()
-    model_a, tok_a, name_a, _ = load(a_dir, device)
-    model_b, tok_b, name_b, _ = load(b_dir, device)
+    model_a, tok_a, name_a, _ = load(a_dir, placement)
+    model_b, tok_b, name_b, _ = load(b_dir, placement)
     check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
     check_same_shape(model_a, model_b)
     pairs = self_pairs(load_dataset(data_dir).test[:limit], tok_a, target)
@@ -131,7 +147,7 @@ def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = 
 
 
 def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100, kinds: tuple[str, ...] = (),
-                   overwrite: bool = False, device: str = "cpu"):
+                   overwrite: bool = False, placement: Placement = Placement()):
     """Accuracy of B with A's MLP weights in each layer window, on the originals and perturbed kinds."""
     import pandas as pd
 
@@ -142,11 +158,12 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
 
     _free(out, overwrite)
     start = time.perf_counter()
-    model_a, tok_a, name_a, _ = load(a_dir, device)
-    model_b, tok_b, name_b, target = load(b_dir, device)
+    model_a, tok_a, name_a, target_a = load(a_dir, placement)
+    model_b, tok_b, name_b, target_b = load(b_dir, placement)
     check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
     splits = [(kind, problems[:limit]) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None)]
-    new_tokens = TARGET_NEW_TOKENS.get(target, max(TARGET_NEW_TOKENS.values()))
+    longest = max(TARGET_NEW_TOKENS.values())
+    new_tokens = max(TARGET_NEW_TOKENS.get(target_a, longest), TARGET_NEW_TOKENS.get(target_b, longest))
     rows = transplant_sweep(model_b, model_a, tok_b, splits, new_tokens, width, names=(name_a, name_b))
     frame = pd.DataFrame(rows)
     with atomic_dir(out, overwrite=overwrite) as tmp:
@@ -159,7 +176,7 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
 
 def run_trace(model_dir, data_dir, out, subject: str = "problem", components=("resid_post", "mlp_out", "attn_out"),
               positions: str = "spans", window: int = 1, samples: int = 5, target: str | None = None,
-              limit: int = 32, seed: int = 0, overwrite: bool = False, device: str = "cpu"):
+              limit: int = 32, seed: int = 0, overwrite: bool = False, placement: Placement = Placement()):
     """Noise-corruption causal tracing of one checkpoint on test problems."""
     from patching.engines import make_engine
     from patching.tracing import causal_trace, trace_prompts
@@ -167,7 +184,7 @@ def run_trace(model_dir, data_dir, out, subject: str = "problem", components=("r
 
     _free(out, overwrite)
     start = time.perf_counter()
-    model, tokenizer, name, trained = load(model_dir, device)
+    model, tokenizer, name, trained = load(model_dir, placement)
     target = target or trained or "answer"
     prompts, skipped = trace_prompts(load_dataset(data_dir).test[:limit], tokenizer, target, subject)
     if not prompts:

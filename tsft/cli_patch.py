@@ -24,7 +24,8 @@ LimitOpt = Annotated[int, Opt(help="At most this many pairs or problems.")]
 TargetOpt = Annotated[str | None, Opt(help="Target style whose next token is read: answer | solution | theorem "
                                            "(default: the checkpoint's own, else answer).")]
 OverwriteOpt = Annotated[bool, Opt(help="Replace --out if it exists.")]
-DeviceOpt = Annotated[str, Opt(help="cpu | cuda.")]
+DeviceOpt = Annotated[str, Opt(help="cpu | cuda | cuda:1 ...")]
+DtypeOpt = Annotated[str | None, Opt(help="float32 | bfloat16 | float16 (default: as saved).")]
 ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError)
 
 
@@ -59,8 +60,10 @@ def show(summary, title: str, position: str | None = None) -> None:
         labels = list(dict.fromkeys(group["position"]))
         pick = position if position in labels else ("last" if "last" in labels else None)
         table = layer_component_table(group, pick).round(3).reset_index()
-        print_frame(table, f"{title} [{method}] at {pick or 'max over positions'}")
-    console.print("normalized effect: 0 = the corrupt run, 1 = the clean run", highlight=False)
+        engine = group["engine"].iloc[0] if "engine" in group else ""
+        print_frame(table, f"{title} ({method}, {engine}) at {pick or 'max over positions'}")
+    console.print("effect = (mean patched - mean corrupt) / (mean clean - mean corrupt): 0 = the corrupt run, "
+                  "1 = the clean run", highlight=False)
 
 
 @patch_app.command("sweep")
@@ -76,18 +79,21 @@ def sweep_command(
     target: TargetOpt = None, limit: LimitOpt = 64,
     align: Annotated[bool, Opt(help="Use pairs of unequal token length through their span alignment.")] = False,
     memory_mb: Annotated[int, Opt(help="Memory budget of one stacked forward, MiB.")] = 512,
-    overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu",
+    overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
 ) -> None:
     """Activation (and/or attribution) patching of one checkpoint on minimal pairs."""
-    from patching.run import run_sweep
+    from patching.run import Placement, run_sweep
 
     request = _request(components, layers, positions, direction, metric, memory_mb)
     try:
         summary, meta = run_sweep(model, data, out, request, engine, pairs, target, limit, method, align, overwrite,
-                                  device)
+                                  Placement(device, dtype))
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{model.name} {pairs}")
+    rejected = meta["rejected"]
+    console.print(f"{meta['pairs']} pairs patched; {rejected['n']} rejected {rejected['reasons'] or ''}",
+                  highlight=False)
     if "attribution_vs_exact" in meta:
         console.print(f"attribution vs exact: {meta['attribution_vs_exact']}", highlight=False)
     console.print(f"wrote {out}", highlight=False)
@@ -101,15 +107,16 @@ def trace_command(
     window: Annotated[int, Opt(help="Restore this many consecutive layers around each layer.")] = 1,
     samples: Annotated[int, Opt(help="Noise draws per prompt.")] = 5,
     seed: Annotated[int, Opt(help="Noise seed.")] = 0,
-    target: TargetOpt = None, limit: LimitOpt = 32, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu",
+    target: TargetOpt = None, limit: LimitOpt = 32, overwrite: OverwriteOpt = False,
+    device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
 ) -> None:
     """Noise-corruption causal tracing (ROME style) on test problems."""
-    from patching.run import run_trace
+    from patching.run import Placement, run_trace
 
     parts = tuple(c.strip() for c in components.split(",") if c.strip())
     try:
         summary = run_trace(model, data, out, subject, parts, positions, window, samples, target, limit, seed,
-                            overwrite, device)
+                            overwrite, Placement(device, dtype))
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{model.name} trace", position="subject")
@@ -125,14 +132,14 @@ def cross_command(
     positions: PositionsOpt = "all",
     metric: Annotated[str, Opt(help="kl | prob.")] = "kl",
     target: Annotated[str, Opt(help="Style whose first token `prob` reads.")] = "answer",
-    limit: LimitOpt = 64, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu",
+    limit: LimitOpt = 64, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
 ) -> None:
     """Cross-checkpoint patching: A's activations into B on the same prompts (1 = B behaves as A)."""
-    from patching.run import run_cross
+    from patching.run import Placement, run_cross
 
     request = _request(components, layers, positions, "denoise", metric, 512)
     try:
-        summary = run_cross(a, b, data, out, request, target, limit, overwrite, device)
+        summary = run_cross(a, b, data, out, request, target, limit, overwrite, Placement(device, dtype))
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{a.name} -> {b.name}")
@@ -146,14 +153,14 @@ def transplant_command(
     data: DataOpt, out: OutOpt,
     width: Annotated[int, Opt(help="Layers per transplanted window.")] = 1,
     kinds: Annotated[str | None, Opt(help="Comma-separated splits (original, paraphrase...; default: all).")] = None,
-    limit: LimitOpt = 100, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu",
+    limit: LimitOpt = 100, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
 ) -> None:
     """MLP weight transplant from A into B, per layer window: accuracy on originals and perturbations."""
-    from patching.run import run_transplant
+    from patching.run import Placement, run_transplant
 
     chosen = tuple(k.strip() for k in kinds.split(",")) if kinds else ()
     try:
-        frame = run_transplant(a, b, data, out, width, limit, chosen, overwrite, device)
+        frame = run_transplant(a, b, data, out, width, limit, chosen, overwrite, Placement(device, dtype))
     except ERRORS as err:
         fail(str(err))
     table = frame.pivot_table(index="layers", columns="kind", values="accuracy", sort=False).round(3).reset_index()

@@ -53,6 +53,9 @@ def test_sweep_rejects_bad_requests(model_dirs, data_dir, tmp_path):
     code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "x",
                           "--layers", "7")
     assert code == 2 and "layers 0-1" in output
+    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "x",
+                          "--dtype", "float8")
+    assert code == 2 and "unknown dtype" in output
     assert not (tmp_path / "x").exists()
     assert parse_layers("0-2,5") == (0, 1, 2, 5) and parse_layers(None) is None
 
@@ -73,3 +76,15 @@ def test_trace_cross_and_transplant_commands(model_dirs, data_dir, tmp_path):
     frame = pd.read_parquet(tmp_path / "transplant" / "transplant.parquet")
     assert set(frame["kind"]) == {"original", "paraphrase"}
     assert set(frame["layers"]) == {"none", "source", "0", "1", "0-1"}
+
+
+def test_surface_pairs_need_a_metric_without_a_wrong_token(model_dirs, data_dir, tmp_path):
+    args = ("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--pairs", "surface", "--limit", "3",
+            "--target", "answer", "--components", "mlp_out")
+    code, output = invoke(*args, "--out", tmp_path / "ld")
+    assert code == 2 and "targets agree" in output
+    code, output = invoke(*args, "--out", tmp_path / "kl", "--metric", "kl")
+    assert code == 0, output
+    summary = pd.read_parquet(tmp_path / "kl" / "summary.parquet")
+    assert set(summary["pair_type"]) <= {"surface:entity_rename", "surface:letter_rename"}
+    assert "normalized_of_mean" in summary.columns

@@ -75,7 +75,7 @@ def test_transplant_sweep_scores_every_window(llama, tokenizer, dataset):
     rows = transplant_sweep(tuned, llama, tokenizer, [("original", dataset.test[:3])], max_new_tokens=4,
                             names=("base", "tuned"))
     assert [r["layers"] for r in rows] == ["none", "source", "0", "1", "0-1"]
-    assert all(r["n"] == 3 and 0 <= r["accuracy"] <= 1 for r in rows)
+    assert all(r["n"] == 3 and 0 <= r["accuracy"] <= 1 and 0 <= r["names_a_theorem"] <= 1 for r in rows)
 
 
 def test_transplant_refuses_other_architectures(llama, tokenizer):
