@@ -1,0 +1,57 @@
+"""Patching on the real-model path: local HF folders with their own BPE tokenizers and, for the
+instruct-style Qwen2 folder, a chat template (the prompt wraps the problem in special tokens)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from patching.activation import PatchRequest, patch_sweep
+from patching.engines import ENGINES, make_engine
+from patching.pairs import prepare_pairs
+from patching.results import tidy
+from patching.run import load, run_sweep
+from tasks.pairs import theorem_swap_pairs
+from tests.training.test_hf_folders import _folder
+
+
+@pytest.fixture(scope="module", params=[("qwen2", True), ("llama", False)], ids=["qwen2-chat", "llama-plain"])
+def folder(request, tmp_path_factory):
+    arch, chat = request.param
+    return _folder(tmp_path_factory.mktemp(arch) / arch, arch, chat), chat
+
+
+def test_pairs_and_spans_follow_the_folder_prompt_format(folder, dataset):
+    path, chat = folder
+    _, tokenizer, _, _ = load(path)
+    pairs, rejected = prepare_pairs(theorem_swap_pairs(dataset.test), tokenizer, "answer", allow_alignment=True)
+    assert pairs and not [r for r in rejected if "lengths" in r[1]]
+    originals = {problem.text for problem in dataset.test}
+    for pair in pairs[:10]:
+        spans = pair.clean_spans
+        assert sorted(p for group in spans.values() for p in group) == list(range(len(pair.clean_ids)))
+        frame = tokenizer.decode([pair.clean_ids[p] for p in spans["frame"]])
+        assert ("<|im_start|>" in frame) == chat and ("Problem" in frame) != chat
+        text = sorted(spans["problem"] + spans["diff"])
+        assert text == list(range(text[0], text[-1] + 1)), "the problem text is one contiguous run of tokens"
+        assert tokenizer.decode([pair.clean_ids[p] for p in text]).strip() in originals
+
+
+def test_engines_agree_on_a_saved_folder(folder, dataset):
+    path, _ = folder
+    model, tokenizer, _, _ = load(path)
+    pairs, _ = prepare_pairs(theorem_swap_pairs(dataset.test), tokenizer, "answer")
+    pairs = [p for p in pairs if p.wrong is not None][:2]
+    request = PatchRequest(components=("attn_out", "mlp_out"), positions="spans")
+    frames = [tidy(patch_sweep(make_engine(name, model, tokenizer), pairs, request)) for name in ENGINES]
+    for frame in frames[1:]:
+        assert (frame["value"] - frames[0]["value"]).abs().max() <= 1e-5
+
+
+def test_aligned_sweep_from_the_folder(folder, data_dir, tmp_path):
+    path, _ = folder
+    summary, meta = run_sweep(path, data_dir, tmp_path / "out", PatchRequest(components=("mlp_out",)),
+                              limit=6, allow_alignment=True, progress=False)
+    assert meta["pairs"] > 0 and len(summary) > 0
+    pairs = pd.read_parquet(tmp_path / "out" / "pairs.parquet")
+    assert pairs["value"].notna().all()
