@@ -14,7 +14,7 @@ forward per layer x position, a raw forward hook): the baseline on machines with
 TransformerLens, such as the lent GPU (`--device cuda`).
 
 Usage: python bench/patching.py [--preset tiny] [--pairs 8] [--rounds 3] [--threads 1]
-       [--baseline tl|naive] [--device cpu|cuda]
+       [--baseline tl|naive] [--device cpu|cuda] [--shape llama-1b]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from patching.engines import BridgeEngine, HooksEngine  # noqa: E402
 from patching.pairs import prepare_pairs  # noqa: E402
 from tasks.pairs import theorem_swap_pairs  # noqa: E402
 from tasks.world.generate import WorldConfig, generate_split  # noqa: E402
-from training.models import build_model  # noqa: E402
+from training.models import build_model, reference_shape  # noqa: E402
 from training.tokenizer import world_tokenizer  # noqa: E402
 
 
@@ -114,11 +114,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline", choices=("tl", "naive"), default="tl")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--shape", default=None, help="llama-1b: a Llama-3.2-1B-shaped random model (GPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     tokenizer = world_tokenizer(sample=200)
-    model = build_model(args.preset, tokenizer, "llama", seed=0)
+    if args.shape:
+        model = reference_shape(args.shape, tokenizer)
+    else:
+        model = build_model(args.preset, tokenizer, "llama", seed=0)
     model.set_attn_implementation("eager")
     model.to(args.device).eval()
     pairs = same_length_pairs(tokenizer, args.pairs)

@@ -25,20 +25,10 @@ from tasks.world.generate import WorldConfig, generate_split
 from training.batches import BatchPlan, collate
 from training.config import SFTConfig
 from training.distributed import Dist
-from training.models import build_model
+from training.models import build_model, reference_shape
 from training.sft import encode_problems
 from training.tokenizer import world_tokenizer
 from training.trainer import Run, Trainer
-
-
-def llama_1b_shape(tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
-                         num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=True,
-                         max_position_embeddings=2048, pad_token_id=tokenizer.pad_token_id,
-                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
-    return LlamaForCausalLM(config)
 
 
 def plain_steps(model, optimizer, examples, plan, pad_id, steps, start, device, precision) -> tuple[int, float]:
@@ -81,7 +71,7 @@ def main() -> None:
     tokenizer = world_tokenizer(sample=200)
     problems = generate_split(WorldConfig(seed=1), "train", 400)
     examples = encode_problems(problems, tokenizer, "theorem", 512, "bench")
-    model = llama_1b_shape(tokenizer) if args.shape == "llama-1b" else build_model(args.preset, tokenizer)
+    model = reference_shape(args.shape, tokenizer) if args.shape else build_model(args.preset, tokenizer)
     plain_model = copy.deepcopy(model).to(device).train()
     plain_optimizer = torch.optim.AdamW(plain_model.parameters(), lr=1e-4, betas=(0.9, 0.95))
     config = SFTConfig(steps=10**6, batch_size=args.batch, micro_batch_size=args.batch, lr=1e-4,

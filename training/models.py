@@ -73,6 +73,25 @@ def build_model(preset: str, tokenizer, arch: str = "llama", seed: int = 0):
     return AutoModelForCausalLM.from_config(config)
 
 
+REFERENCE_SHAPES = {
+    "llama-1b": dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                     num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=True,
+                     max_position_embeddings=2048),
+}
+"""Real-model shapes for GPU benchmarks (random weights; the vocabulary keeps its real size)."""
+
+
+def reference_shape(name: str, tokenizer):
+    """A randomly initialised Llama of a real model's shape (e.g. Llama-3.2-1B), for benchmarks."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if name not in REFERENCE_SHAPES:
+        raise ValueError(f"unknown shape {name!r}; choose one of {', '.join(REFERENCE_SHAPES)}")
+    config = LlamaConfig(**REFERENCE_SHAPES[name], pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    return LlamaForCausalLM(config)
+
+
 def check_model_folder(folder: str | Path) -> Path:
     folder = Path(folder)
     if not folder.is_dir():

@@ -71,3 +71,11 @@ def test_tokenizer_without_eos_is_refused_and_missing_pad_falls_back(tokenizer, 
     (tmp_path / "special_tokens_map.json").unlink(missing_ok=True)
     with pytest.raises(ModelError, match=r"no eos token"):
         load_model(tmp_path)
+
+
+def test_reference_shapes_are_named_and_unknown_ones_refused(tokenizer):
+    from training.models import REFERENCE_SHAPES, reference_shape
+
+    assert REFERENCE_SHAPES["llama-1b"]["num_hidden_layers"] == 16
+    with pytest.raises(ValueError, match="llama-1b"):
+        reference_shape("llama-70b", tokenizer)
