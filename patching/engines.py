@@ -7,9 +7,10 @@ An engine does two things on a batch of equal-length token rows:
   replacement `(mask [batch, pos], values [batch, pos, width])` makes the site read `values` at
   the masked positions and its own activation elsewhere.
 
-The hooks engine can also start a run part-way: `prefix_cache(ids)` keeps an unpatched run's
-keys and values, and `run(suffix, replacements, past)` runs only the positions after them (a
-patch cannot change earlier positions). The generic loop uses it when an engine offers it.
+The hooks and nnsight engines can also start a run part-way: `prefix_cache(ids)` keeps an
+unpatched run's keys and values, and `run(suffix, replacements, past)` runs only the positions
+after them (a patch cannot change earlier positions). The generic loop uses it when an engine
+offers it; the bridge does not (TransformerLens hooks run full sequences).
 
 Everything else (which rows, which positions, which metric) is the generic loop's business
 (`patching.activation`), so a request gives the same table on every engine.
@@ -64,28 +65,37 @@ class HooksEngine:
     def run(self, ids: Tensor, replacements: dict[Site, Replacement], past: list | None = None) -> Tensor:
         """With `past` (per-layer (keys, values) of the positions before `ids`), only `ids` are run."""
         edits = {site: (lambda act, r=r: _replace(r[0], r[1], act)) for site, r in replacements.items()}
-        extra = {self._cache_arg: _cache(past)} if past else {}
         with intervene(self.model, edit=edits):
-            return self.model(ids.to(self.device), logits_to_keep=1, use_cache=False, **extra).logits[:, -1].float()
+            return self.model(ids.to(self.device), **_past_kwargs(self.model, ids, past)).logits[:, -1].float()
 
     @torch.inference_mode()
     def prefix_cache(self, ids: Tensor) -> list[tuple[Tensor, Tensor]]:
         """Per-layer (keys, values) of an unpatched run, for `run(..., past=)` to start later."""
-        out = self.model(ids.to(self.device), logits_to_keep=1, use_cache=True)
-        cache = out["cache"] if "cache" in out else out["past_key_values"]
-        return [(layer.keys, layer.values) for layer in cache.layers]
-
-    @property
-    def _cache_arg(self) -> str:
-        import inspect
-
-        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        return prefix_cache(self.model, ids)
 
 
-def _cache(past: list[tuple[Tensor, Tensor]]):
+def prefix_cache(model, ids: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """Per-layer (keys, values) of a plain unpatched forward."""
+    out = model(ids.to(next(model.parameters()).device), logits_to_keep=1, use_cache=True)
+    cache = out["cache"] if "cache" in out else out["past_key_values"]
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _past_kwargs(model, ids: Tensor, past: list[tuple[Tensor, Tensor]] | None) -> dict:
+    """Forward kwargs: last-position logits only and, after a prefix, its cache (under this
+    transformers' name) with explicit positions and mask, so no wrapper can restart them at 0."""
+    import inspect
+
     from transformers.cache_utils import DynamicCache
 
-    return DynamicCache(ddp_cache_data=[(k, v) for k, v in past])
+    kwargs = {"logits_to_keep": 1, "use_cache": False}
+    if past:
+        name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        start, device = past[0][0].shape[2], past[0][0].device
+        kwargs[name] = DynamicCache(ddp_cache_data=[(k, v) for k, v in past])
+        kwargs["position_ids"] = torch.arange(start, start + ids.shape[1], device=device).expand(ids.shape[0], -1)
+        kwargs["attention_mask"] = torch.ones(ids.shape[0], start + ids.shape[1], dtype=torch.long, device=device)
+    return kwargs
 
 
 def _envoy(root, path: str):
@@ -121,9 +131,14 @@ class NNsightEngine:
         return saved
 
     @torch.inference_mode()
+    def prefix_cache(self, ids: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """nnsight leaves the model untouched, so a plain forward gives the cache."""
+        return prefix_cache(self.model, ids)
+
+    @torch.inference_mode()
     def run(self, ids: Tensor, replacements: dict[Site, Replacement], past=None) -> Tensor:
         ordered = sorted(replacements, key=lambda s: s.order)
-        with self.traced.trace(ids):
+        with self.traced.trace(ids, **_past_kwargs(self.model, ids, past)):
             for site in ordered:
                 mask, values = replacements[site]
                 envoy, where = self._point(site)
