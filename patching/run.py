@@ -18,7 +18,7 @@ from pathlib import Path
 from patching.activation import PatchRequest, patch_sweep
 from patching.results import save_results, summarize, tidy
 
-PAIR_TYPES = ("theorem_swap", "surface")
+PAIR_TYPES = ("theorem_swap", "surface", "perturbed", "perturbed:<kind>")
 
 
 def _free(out, overwrite: bool) -> None:
@@ -50,14 +50,21 @@ def load(folder, placement: Placement = Placement()):
 
 
 def minimal_pairs(dataset, pair_type: str):
-    from tasks.pairs import surface_pairs, theorem_swap_pairs
+    """Pairs of a type: theorem_swap, surface (synthetic), perturbed[:<kind>] (any data folder)."""
+    from tasks.pairs import perturbation_pairs, surface_pairs, theorem_swap_pairs
 
-    if pair_type not in PAIR_TYPES:
+    if pair_type == "theorem_swap":
+        pairs = theorem_swap_pairs(dataset.test)
+    elif pair_type == "surface":
+        pairs = surface_pairs(dataset.test)
+    elif pair_type == "perturbed" or pair_type.startswith("perturbed:"):
+        kind = pair_type.partition(":")[2]
+        pairs = perturbation_pairs(dataset, [kind] if kind else None)
+    else:
         raise ValueError(f"unknown pair type {pair_type!r}; choose one of {', '.join(PAIR_TYPES)}")
-    pairs = theorem_swap_pairs(dataset.test) if pair_type == "theorem_swap" else surface_pairs(dataset.test)
     if not pairs:
-        raise ValueError(f"{dataset.folder}: no {pair_type} pairs can be built (theorem swaps need synthetic "
-                         "problems with a sibling theorem); try --pairs surface or `tsft patch trace`")
+        raise ValueError(f"{dataset.folder}: no {pair_type} pairs can be built (theorem swaps and surface pairs "
+                         "need synthetic problems); try --pairs perturbed or `tsft patch trace`")
     return pairs
 
 

@@ -7,6 +7,8 @@ Two kinds of pair, both built from synthetic originals:
   Patching clean -> corrupt here asks where the model decides which rule applies.
 * surface pairs: the same rule and numbers, a different surface (another entity name, other
   letters): same answer. Patching here asks which sites carry surface identity.
+* perturbation pairs: an original and its perturbed version from a data folder's perturbed
+  splits, the way to pair real problems (MATH, GSM8K... with their real-text perturbations).
 
 Patching swaps activations position by position, so both sides must tokenize to the same length.
 `check_pairs` tokenizes both sides with the tokenizer in use and accepts a pair only when the
@@ -93,6 +95,22 @@ def surface_pairs(problems: Iterable[Problem], kinds: Sequence[str] = SURFACE_KI
             except NotApplicable:
                 continue
     return pairs
+
+
+def perturbation_pairs(dataset, kinds: Sequence[str] | None = None) -> list[MinimalPair]:
+    """(original, perturbed) pairs from a data folder's perturbed splits, synthetic or real.
+
+    `kinds` picks perturbation kinds (all by default); an unknown kind is an error naming the
+    folder's kinds. The pair kind is `perturbed:<kind>`.
+    """
+    chosen = list(dataset.perturbed) if kinds is None else list(kinds)
+    unknown = [k for k in chosen if k not in dataset.perturbed]
+    if unknown:
+        have = ", ".join(dataset.perturbed) or "none"
+        raise ValueError(f"{dataset.folder}: no perturbed split {unknown}; have: {have}")
+    originals = {problem.id: problem for problem in dataset.test}
+    return [MinimalPair(f"perturbed:{kind}", originals[row.original_id], row.problem)
+            for kind in chosen for row in dataset.perturbed[kind] if row.original_id in originals]
 
 
 def align(clean: Sequence[int], corrupt: Sequence[int]) -> SpanAlignment:

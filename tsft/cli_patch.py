@@ -69,7 +69,8 @@ def show(summary, title: str, position: str | None = None) -> None:
 @patch_app.command("sweep")
 def sweep_command(
     model: ModelOpt, data: DataOpt, out: OutOpt,
-    pairs: Annotated[str, Opt(help="theorem_swap | surface.")] = "theorem_swap",
+    pairs: Annotated[str, Opt(help="theorem_swap | surface (synthetic worlds) | perturbed[:<kind>] (original vs "
+                                   "perturbed, any data folder, real ones included).")] = "theorem_swap",
     components: ComponentsOpt = "resid_pre,attn_out,mlp_out", layers: LayersOpt = None,
     positions: PositionsOpt = "spans",
     direction: Annotated[str, Opt(help="denoise (clean into corrupt) | noise (corrupt into clean).")] = "denoise",

@@ -55,3 +55,33 @@ def test_aligned_sweep_from_the_folder(folder, data_dir, tmp_path):
     assert meta["pairs"] > 0 and len(summary) > 0
     pairs = pd.read_parquet(tmp_path / "out" / "pairs.parquet")
     assert pairs["value"].notna().all()
+
+
+GSM8K_ROWS = [
+    ("Natalia sold clips to 48 of her friends in April. How many clips did Natalia sell?", "48"),
+    ("Weng earns 12 dollars an hour. She worked 5 hours. How many hours did Weng work?", "5"),
+    ("James writes 3 letters to 2 friends. How many letters does James write?", "6"),
+    ("Betty has 15 apples and buys 5 more. How many apples does Betty have?", "20"),
+]
+
+
+def test_real_data_folder_pairs_originals_with_their_perturbations(tmp_path):
+    """A GSM8K-format file -> a real data folder with real-text perturbations -> patching pairs."""
+    import json
+
+    from tasks.build import build_real
+    from tasks.dataset import load_dataset
+    from tasks.pairs import perturbation_pairs
+
+    source = tmp_path / "gsm8k.jsonl"
+    source.write_text("".join(json.dumps({"question": q, "answer": f"So.\n#### {a}"}) + "\n" for q, a in GSM8K_ROWS))
+    build_real("gsm8k", source, tmp_path / "real")
+    dataset = load_dataset(tmp_path / "real")
+    pairs = perturbation_pairs(dataset, ["entity_rename"])
+    assert pairs and all(p.kind == "perturbed:entity_rename" and p.clean.text != p.corrupt.text for p in pairs)
+    with pytest.raises(ValueError, match="no perturbed split"):
+        perturbation_pairs(dataset, ["cue_conflict"])
+    path = _folder(tmp_path / "qwen2", "qwen2", True)
+    summary, meta = run_sweep(path, tmp_path / "real", tmp_path / "out", PatchRequest(components=("mlp_out",),
+                              metric="kl"), pair_type="perturbed:entity_rename", allow_alignment=True, progress=False)
+    assert meta["pairs"] == len(pairs) and set(summary["pair_type"]) == {"perturbed:entity_rename"}
