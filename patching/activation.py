@@ -69,6 +69,10 @@ class PatchRequest:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def sites(self, model) -> list[Site]:
+        """The requested sites of `model`, in forward order."""
+        return sites(model, self.components, list(self.layers) if self.layers is not None else None)
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -87,6 +91,15 @@ def position_groups(length: int, spans: dict[str, tuple[int, ...]], mode: str) -
     if mode == "all":
         return [("all", tuple(range(length)))]
     return [(name, positions) for name, positions in spans.items() if positions]
+
+
+def length_groups(pairs: list[PatchPair], direction: str) -> dict[tuple[int, int], list[int]]:
+    """Pair indices grouped by (destination length, source length): each group stacks without padding."""
+    groups = defaultdict(list)
+    for i, pair in enumerate(pairs):
+        dest, source, _, _ = pair.sides(direction)
+        groups[(len(dest), len(source))].append(i)
+    return groups
 
 
 def _conditions(index: int, pair: PatchPair, site_list: list[Site], request: PatchRequest) -> list[Condition]:
@@ -173,8 +186,16 @@ class _Scores:
     corrupt: Tensor
 
     def of(self, name: str, logits: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+        """(metric, normalized metric) of patched logits for the pairs in `index`."""
         value = metric(name, logits, self.right[index], self.wrong[index], self.clean_logits[index])
-        return value, normalized(value, self.clean[index], self.corrupt[index])
+        return value, self.normalize(value, index)
+
+    def normalize(self, value: Tensor, index: Tensor) -> Tensor:
+        return normalized(value, self.clean[index], self.corrupt[index])
+
+    def unpatched(self, direction: str) -> Tensor:
+        """The destination run's own metric per pair (what a patch that changes nothing scores)."""
+        return self.clean if direction == "noise" else self.corrupt
 
 
 def _scores(pairs: list[PatchPair], request: PatchRequest, clean_engine, corrupt_engine) -> _Scores:
@@ -199,17 +220,13 @@ def patch_sweep(engine, pairs: list[PatchPair], request: PatchRequest, progress:
 
     request.check()
     clean_engine = clean_engine or engine
-    site_list = sites(engine.model, request.components, list(request.layers) if request.layers is not None else None)
+    site_list = request.sites(engine.model)
     scores = _scores(pairs, request, clean_engine, engine)
     source_engine, dest_engine = (clean_engine, engine) if request.direction == "denoise" else (engine, clean_engine)
-    groups = defaultdict(list)
-    for i, pair in enumerate(pairs):
-        dest, source, _, _ = pair.sides(request.direction)
-        groups[(len(dest), len(source))].append(i)
     conditions = {i: _conditions(i, pairs[i], site_list, request) for i in range(len(pairs))}
     bar = tqdm(total=sum(map(len, conditions.values())), desc="patching", unit="patch", disable=not progress)
     rows = []
-    for (length, source_length), members in groups.items():
+    for (length, source_length), members in length_groups(pairs, request.direction).items():
         capture_bytes = 4 * source_length * sum(width(engine.model, s) for s in site_list)
         per_chunk = max(1, (request.memory_mb << 20) // (capture_bytes + row_bytes(engine.model, length)))
         for first in range(0, len(members), per_chunk):
@@ -230,8 +247,7 @@ def _patch_chunk(source_engine, dest_engine, pairs, chunk, todo, length, site_li
     both runs compute the same thing) and a patch that cannot reach the last position.
     Positions before a patch are unchanged (causal attention), so with an engine that can reuse a
     prefix cache the rows patched from position s run only tokens s.. on top of the destination
-    run's cached keys and values (s rounded down to one of START_BUCKETS starts); patches that
-    cannot reach the last position are not run at all.
+    run's cached keys and values (s rounded down to one of START_BUCKETS starts).
     """
     sides = {i: pairs[i].sides(request.direction) for i in chunk}
     chunk_row = {i: r for r, i in enumerate(chunk)}
@@ -243,13 +259,12 @@ def _patch_chunk(source_engine, dest_engine, pairs, chunk, todo, length, site_li
             for c in todo]
     skipped = [c for c, skip in zip(todo, noop, strict=True) if skip]
     index = torch.tensor([c.pair for c in skipped], dtype=torch.long)
-    dest_value = scores.clean if request.direction == "noise" else scores.corrupt
-    rows = _rows(skipped, pairs, dest_value[index], normalized(dest_value[index], scores.clean[index],
-                                                                scores.corrupt[index]), scores)
+    unpatched = scores.unpatched(request.direction)[index]
+    rows = _rows(skipped, pairs, unpatched, scores.normalize(unpatched, index), scores)
     todo = [c for c, skip in zip(todo, noop, strict=True) if not skip]
     cache = dest_engine.prefix_cache(dest_ids) if hasattr(dest_engine, "prefix_cache") else None
-    width = -(-length // START_BUCKETS)
-    start_of = (lambda c: min(c.positions) // width * width) if cache is not None else (lambda c: 0)
+    bucket = -(-length // START_BUCKETS)
+    start_of = (lambda c: min(c.positions) // bucket * bucket) if cache is not None else (lambda c: 0)
     by_start = defaultdict(list)
     for cond in sorted(todo, key=lambda c: (c.site.order, c.pair)):
         by_start[start_of(cond)].append(cond)

@@ -17,15 +17,13 @@ tracks exact patching on the same sweep. The rows have the same columns as exact
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import torch
 
-from patching.activation import PatchRequest, _batch_rows, _conditions, _rows, _scores
+from patching.activation import PatchRequest, _batch_rows, _conditions, _rows, _scores, length_groups
 from patching.hooks import intervene
-from patching.metrics import metric, normalized
+from patching.metrics import metric
 from patching.pairs import PatchPair
-from patching.sites import EMBED, Site, sites
+from patching.sites import EMBED, Site
 
 
 def _gradients(model, ids, site_list, request, right, wrong, clean_logits):
@@ -46,23 +44,18 @@ def attribution_sweep(model, pairs: list[PatchPair], request: PatchRequest) -> l
 
     request.check()
     engine = HooksEngine(model)
-    site_list = sites(model, request.components, list(request.layers) if request.layers is not None else None)
+    site_list = request.sites(model)
     scores = _scores(pairs, request, engine, engine)
-    dest_value = scores.clean if request.direction == "noise" else scores.corrupt
-    groups = defaultdict(list)
-    for i, pair in enumerate(pairs):
-        dest, source, _, _ = pair.sides(request.direction)
-        groups[(len(dest), len(source))].append(i)
+    unpatched = scores.unpatched(request.direction)
     rows = []
-    for (length, _), members in groups.items():
+    for (length, _), members in length_groups(pairs, request.direction).items():
         step = max(1, _batch_rows(request.memory_mb, model, length) // 3)
         for first in range(0, len(members), step):
             chunk = members[first:first + step]
             for cond, estimate in _estimates(engine, pairs, chunk, site_list, request, scores):
                 index = torch.tensor([cond.pair])
-                value = dest_value[index] + estimate
-                rows += _rows([cond], pairs, value, normalized(value, scores.clean[index], scores.corrupt[index]),
-                              scores)
+                value = unpatched[index] + estimate
+                rows += _rows([cond], pairs, value, scores.normalize(value, index), scores)
     return [row for _, row in rows]
 
 

@@ -60,7 +60,7 @@ def trace_prompts(problems: Sequence[Problem], tokenizer, target: str = "answer"
     """Prompts with their noised positions and right token; plus (problem id, reason) for skipped ones."""
     out, skipped = [], []
     for problem in problems:
-        ids, offsets, (start, _end) = prompt_side(problem, tokenizer)
+        ids, offsets, (start, end) = prompt_side(problem, tokenizer)
         ranges = [(start + a, start + b) for a, b in subject_ranges(problem, subject)]
         noised = {p for p, (a, b) in enumerate(offsets) if any(a < hi and b > lo for lo, hi in ranges)}
         noised.discard(len(ids) - 1)
@@ -68,7 +68,7 @@ def trace_prompts(problems: Sequence[Problem], tokenizer, target: str = "answer"
             skipped.append((problem.id, f"subject {subject!r} does not occur in the prompt"))
             continue
         right = encode_target(tokenizer, render_target(problem, target))[0]
-        spans = label_positions(len(ids), noised, offsets, (start, _end), len(ids), diff_name="subject")
+        spans = label_positions(len(ids), noised, offsets, (start, end), len(ids), diff_name="subject")
         out.append(TracePrompt(problem.id, tuple(ids), right, tuple(sorted(noised)), spans))
     return out, skipped
 
