@@ -67,7 +67,7 @@ def test_imports_run_one_way():
 def test_heavy_engines_are_not_imported_by_the_front_door():
     code = ("import sys, tasks.build, tasks.dataset, tsft.cli, training.sft, training.base, training.evaluate, "
             "patching.engines, patching.activation, patching.attribution, patching.tracing, patching.cross, "
-            "patching.run; "
+            "patching.run, probes.capture, probes.linear, probes.mdl, probes.causal, probes.run, tsft.cli_probe; "
             "print(sorted(m for m in ('transformer_lens', 'nnsight', 'plotly', 'kaleido') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,5 +1,5 @@
 """The `tsft` command: one subcommand group per room. It parses options and prints; the rooms
-hold the logic. Groups: `data` (tasks/), `train` and `eval` (training/), `patch` (patching/)."""
+hold the logic. Groups: `data` (tasks/), `train` and `eval` (training/), `patch` (patching/), `probe` (probes/)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from tasks.io import DataError
 from tasks.world.generate import WorldConfig
 from tsft.cli_patch import patch_app
+from tsft.cli_probe import probe_app
 from tsft.cli_train import eval_command, train_app
 from tsft.common import Opt, fail, print_rows
 
@@ -22,6 +23,7 @@ data_app = typer.Typer(help="tasks/: build and inspect problem sets (synthetic w
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.add_typer(patch_app, name="patch")
+app.add_typer(probe_app, name="probe")
 app.command("eval")(eval_command)
 
 

@@ -8,43 +8,38 @@ from typing import Annotated
 
 import typer
 
-from tsft.common import Opt, console, fail, print_frame
+from tsft.common import (
+    ERRORS,
+    DataOpt,
+    DeviceOpt,
+    DtypeOpt,
+    LayersOpt,
+    ModelOpt,
+    Opt,
+    OverwriteOpt,
+    console,
+    fail,
+    parse_layers,
+    print_frame,
+    split_list,
+)
 
 patch_app = typer.Typer(help="patching/: activation and attribution patching, causal tracing, cross-checkpoint "
                              "patching and MLP transplant.", no_args_is_help=True)
 
-ModelOpt = Annotated[Path, Opt(help="Checkpoint: a local HF model folder (a tsft run or Llama/Qwen2).")]
-DataOpt = Annotated[Path, Opt(help="Data folder from `tsft data build`.")]
 OutOpt = Annotated[Path, Opt(help="Results folder (pairs.parquet, summary.parquet, request.json).")]
 ComponentsOpt = Annotated[str, Opt(help="Comma-separated components: resid_pre, attn_out, mlp_hidden, mlp_out, "
                                         "resid_post.")]
-LayersOpt = Annotated[str | None, Opt(help="Layers, e.g. 0-3 or 1,5 (default: all).")]
 PositionsOpt = Annotated[str, Opt(help="each | spans | last | all.")]
 LimitOpt = Annotated[int, Opt(help="At most this many pairs or problems.")]
 TargetOpt = Annotated[str | None, Opt(help="Target style whose next token is read: answer | solution | theorem "
                                            "(default: the checkpoint's own, else answer).")]
-OverwriteOpt = Annotated[bool, Opt(help="Replace --out if it exists.")]
-DeviceOpt = Annotated[str, Opt(help="cpu | cuda | cuda:1 ...")]
-DtypeOpt = Annotated[str | None, Opt(help="float32 | bfloat16 | float16 (default: as saved).")]
-ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError)
-
-
-def parse_layers(text: str | None) -> tuple[int, ...] | None:
-    if not text:
-        return None
-    out: list[int] = []
-    for part in text.split(","):
-        first, _, last = part.partition("-")
-        if not first.strip().isdigit() or (last and not last.strip().isdigit()):
-            fail(f"bad --layers {text!r}: use e.g. 0-3 or 1,5")
-        out.extend(range(int(first), int(last or first) + 1))
-    return tuple(out)
 
 
 def _request(components: str, layers: str | None, positions: str, direction: str, metric: str, memory_mb: int):
     from patching.activation import PatchRequest
 
-    request = PatchRequest(components=tuple(c.strip() for c in components.split(",") if c.strip()),
+    request = PatchRequest(components=split_list(components) or (),
                            layers=parse_layers(layers), positions=positions, direction=direction, metric=metric,
                            memory_mb=memory_mb)
     try:
@@ -114,7 +109,7 @@ def trace_command(
     """Noise-corruption causal tracing (ROME style) on test problems."""
     from patching.run import Placement, run_trace
 
-    parts = tuple(c.strip() for c in components.split(",") if c.strip())
+    parts = split_list(components) or ()
     try:
         summary = run_trace(model, data, out, subject, parts, positions, window, samples, target, limit, seed,
                             overwrite, Placement(device, dtype))
@@ -159,7 +154,7 @@ def transplant_command(
     """MLP weight transplant from A into B, per layer window: accuracy on originals and perturbations."""
     from patching.run import Placement, run_transplant
 
-    chosen = tuple(k.strip() for k in kinds.split(",")) if kinds else ()
+    chosen = split_list(kinds) or ()
     try:
         frame = run_transplant(a, b, data, out, width, limit, chosen, overwrite, Placement(device, dtype))
     except ERRORS as err:

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
 Opt = typer.Option
 console = Console()
+
+ModelOpt = Annotated[Path, Opt(help="Checkpoint: a local HF model folder (a tsft run or Llama/Qwen2).")]
+DataOpt = Annotated[Path, Opt(help="Data folder from `tsft data build`.")]
+LayersOpt = Annotated[str | None, Opt(help="Layers, e.g. 0-3 or 1,5 (default: all).")]
+OverwriteOpt = Annotated[bool, Opt(help="Replace --out if it exists.")]
+DeviceOpt = Annotated[str, Opt(help="cpu | cuda | cuda:1 ...")]
+DtypeOpt = Annotated[str | None, Opt(help="float32 | bfloat16 | float16 (default: as saved).")]
+ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError)
+
+
+def split_list(text: str | None) -> tuple[str, ...] | None:
+    """Split 'a, b,c' into ('a', 'b', 'c'); None or '' gives None."""
+    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
+
+
+def parse_layers(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    out: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        if not first.strip().isdigit() or (last and not last.strip().isdigit()):
+            fail(f"bad --layers {text!r}: use e.g. 0-3 or 1,5")
+        out.extend(range(int(first), int(last or first) + 1))
+    return tuple(out)
 
 
 def fail(message: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tsft.cli import app
-from tsft.cli_patch import parse_layers
+from tsft.common import parse_layers
 
 
 @pytest.fixture(scope="module")

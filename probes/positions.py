@@ -1,0 +1,44 @@
+"""Where in a prompt a probe reads: the last prompt token, or the mean over a named span.
+
+A prompt is built exactly as training builds it (`patching.pairs.prompt_side`: plain or chat
+template). Position specs:
+
+* `last`     - the last prompt token, whose next-token prediction starts the target;
+* `problem`  - mean over the tokens of the problem text;
+* `frame`    - mean over the prompt template's own tokens (chat markers, "Problem:", ...);
+* `name`     - mean over the entity name's tokens (synthetic problems; absent elsewhere);
+* `words:a,b`- mean over the tokens of the given words wherever they occur in the problem.
+
+A span that does not occur in a prompt gives no positions; that row's activation is NaN and the
+probe leaves it out.
+"""
+
+from __future__ import annotations
+
+from patching.pairs import label_positions, prompt_side
+from patching.tracing import subject_ranges
+from tasks.schema import Problem
+
+POSITION_SPECS = ("last", "problem", "frame", "name", "words:<w1>,<w2>")
+
+
+def check_position(spec: str) -> str:
+    if spec in POSITION_SPECS[:4] or (spec.startswith("words:") and len(spec) > len("words:")):
+        return spec
+    raise ValueError(f"unknown position {spec!r}; use one of {', '.join(POSITION_SPECS)}")
+
+
+def prompt_positions(problem: Problem, tokenizer, specs: tuple[str, ...]) -> tuple[list[int], dict[str, list[int]]]:
+    """(prompt ids, positions per spec) for one problem."""
+    ids, offsets, (start, end) = prompt_side(problem, tokenizer)
+    spans = label_positions(len(ids), set(), offsets, (start, end), len(ids))
+    out: dict[str, list[int]] = {}
+    for spec in specs:
+        if spec == "last":
+            out[spec] = [len(ids) - 1]
+        elif spec in ("problem", "frame"):
+            out[spec] = list(spans[spec])
+        else:
+            ranges = [(start + a, start + b) for a, b in subject_ranges(problem, spec)]
+            out[spec] = [p for p, (a, b) in enumerate(offsets) if any(a < hi and b > lo for lo, hi in ranges)]
+    return ids, out

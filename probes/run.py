@@ -1,0 +1,240 @@
+"""The probe protocol from folders: checkpoints and a data folder in, tidy tables out.
+
+`run_probes` captures (or reuses) each checkpoint's activation dataset and runs every label's
+probe at every (site, position), writing `probes.parquet` (model, site, layer, component,
+position, label, metric, kind, value, ci_low, ci_high, n_folds, n) and `request.json`. Several
+checkpoints in one call give one table: the checkpoint comparison. `run_causal` removes a probe's
+directions at one site and measures behaviour against random directions of the same rank
+(`causal.parquet`). Activation caches live under `OUT/activations/<model>-<fingerprints>/` unless
+`cache` names a folder, and are reused by any later run with the same model and problem list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from patching.run import Placement, load
+from probes.labels import LABELS
+from probes.linear import ProbeConfig
+
+DEFAULT_COMPONENTS = ("resid_post", "mlp_out", "attn_out")
+RESULT_COLUMNS = ("model", "site", "layer", "component", "position", "label", "metric", "kind", "value", "ci_low",
+                  "ci_high", "n_folds", "n")
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    """What to probe: sites (components x layers), positions, labels (None = every label the data offers),
+    perturbed kinds (None = all), which split and how many originals, and the probe protocol."""
+
+    components: tuple[str, ...] = DEFAULT_COMPONENTS
+    layers: tuple[int, ...] | None = None
+    positions: tuple[str, ...] = ("last",)
+    labels: tuple[str, ...] | None = None
+    kinds: tuple[str, ...] | None = None
+    split: str = "test"
+    limit: int | None = None
+    batch_size: int = 32
+    config: ProbeConfig = field(default_factory=ProbeConfig)
+
+
+def _free(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it (cached activations are kept)")
+
+
+def _write_results(out: Path, tables: dict, request: dict) -> None:
+    """Each file written to a temp name and renamed into place."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        tmp = out / f".{name}.tmp-{os.getpid()}"
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, out / name)
+    tmp = out / f".request.json.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(request, indent=2, default=str) + "\n")
+    os.replace(tmp, out / "request.json")
+
+
+def checkpoint_store(model, tokenizer, name: str, dataset, request: ProbeRequest, out: Path, cache=None,
+                     progress: bool = True):
+    """(store, features, rows) of one checkpoint's activation dataset (captured or reused)."""
+    from patching.sites import sites
+    from probes.capture import activation_dataset, dataset_rows
+    from probes.store import model_fingerprint, rows_fingerprint
+
+    problems, rows = dataset_rows(dataset, request.split, request.kinds, request.limit)
+    chosen = sites(model, request.components, list(request.layers) if request.layers is not None else None)
+    if cache is None:
+        key = f"{model_fingerprint(model)[:8]}-{rows_fingerprint(rows, [p.text for p in problems])[:8]}"
+        cache = out / "activations" / f"{Path(name).name}-{key}"
+    store, features = activation_dataset(model, tokenizer, problems, rows, chosen, request.positions, cache, name,
+                                         request.batch_size, progress=progress)
+    return store, features, store.rows()
+
+
+def usable_labels(rows, requested: Sequence[str] | None, folds: int) -> tuple[list[str], dict[str, str]]:
+    """The labels to probe and, when chosen automatically, why the others were skipped."""
+    from probes.labels import label_column
+    from probes.splits import SplitError, check_labels
+
+    if requested is not None:
+        return list(requested), {}
+    chosen, skipped = [], {}
+    originals = rows[rows["kind"] == "original"]
+    for label in LABELS:
+        values = label_column(rows, label)[rows["kind"] == "original"].dropna()
+        try:
+            check_labels(values.astype(str).tolist(), label, folds)
+        except SplitError as err:
+            skipped[label] = str(err)
+            continue
+        if values.nunique() == len(originals):
+            skipped[label] = f"{label}: every problem has its own value"
+            continue
+        chosen.append(label)
+    return chosen, skipped
+
+
+def probe_features(store, features: Sequence[str], rows, labels: Sequence[str], config: ProbeConfig, model: str,
+                   progress: bool = True) -> list[dict]:
+    from tqdm.auto import tqdm
+
+    from probes.capture import split_feature
+    from probes.linear import evaluate_label
+
+    out = []
+    bar = tqdm(total=len(features) * len(labels), desc=f"probe {model}", disable=not progress, leave=False)
+    for feature in features:
+        x = store.load(feature)
+        site, position = split_feature(feature)
+        for label in labels:
+            for row in evaluate_label(x, rows, label, config, what=f"{model} {feature} {label}"):
+                out.append({"model": model, "site": site.name, "layer": site.layer, "component": site.component,
+                            "position": position, **row})
+            bar.update()
+    bar.close()
+    return out
+
+
+def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = ProbeRequest(), cache=None,
+               overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
+    """The probe protocol on every checkpoint; returns the tidy frame written to OUT/probes.parquet."""
+    import pandas as pd
+
+    from tasks.dataset import load_dataset
+
+    out = Path(out)
+    _free(out / "probes.parquet", overwrite)
+    if cache is not None and len(model_dirs) > 1:
+        raise ValueError("--cache names one cache folder; with several models leave it out (each gets its own)")
+    start = time.perf_counter()
+    dataset = load_dataset(data_dir)
+    rows_out, meta = [], {}
+    for model_dir in model_dirs:
+        model, tokenizer, name, _ = load(model_dir, placement)
+        store, features, rows = checkpoint_store(model, tokenizer, name, dataset, request, out, cache, progress)
+        labels, skipped = usable_labels(rows, request.labels, request.config.folds)
+        if not labels:
+            raise ValueError(f"{data_dir}: no label can be probed ({'; '.join(skipped.values())})")
+        rows_out += probe_features(store, features, rows, labels, request.config, name, progress)
+        meta[name] = {"folder": str(model_dir), "cache": str(store.folder), "labels": labels, "skipped": skipped,
+                      "rows": store.n_rows}
+    frame = pd.DataFrame(rows_out, columns=list(RESULT_COLUMNS))
+    _write_results(out, {"probes.parquet": frame},
+                   {"kind": "probes", "data": str(data_dir), "request": asdict(request), "models": meta,
+                    **_provenance(start)})
+    return frame
+
+
+def _provenance(start: float) -> dict:
+    import sklearn
+
+    from patching.run import _provenance as patching_provenance
+
+    return {**patching_provenance(start), "sklearn": sklearn.__version__}
+
+
+@dataclass(frozen=True)
+class CausalRequest:
+    """Remove a label's probe directions (`probe`: one probe; `inlp`: `iterations` rounds) at `site`, compared
+    with `random_draws` random subspaces of the same rank; behaviour measured on `problems` originals."""
+
+    site: str
+    position: str = "last"
+    label: str = "theorem"
+    method: str = "inlp"
+    iterations: int = 5
+    random_draws: int = 3
+    problems: int = 64
+
+    def check(self) -> CausalRequest:
+        if self.method not in ("probe", "inlp"):
+            raise ValueError(f"unknown removal method {self.method!r}; use probe or inlp")
+        if self.iterations < 1 or self.random_draws < 0 or self.problems < 1:
+            raise ValueError("iterations and problems must be >= 1, random_draws >= 0")
+        return self
+
+
+def causal_conditions(data, causal: CausalRequest, config: ProbeConfig):
+    """(condition, draw, basis or None) for no removal, the probe's subspace, and random subspaces."""
+    from probes.causal import inlp_basis, probe_basis, random_basis
+
+    if causal.method == "inlp":
+        basis = inlp_basis(data.x, data.y, causal.iterations, config)
+    else:
+        basis = probe_basis(data.x, data.y, config)
+    out = [("none", 0, None), (causal.method, 0, basis)]
+    out += [("random", d, random_basis(data.x.shape[1], len(basis), config.seed + 1 + d))
+            for d in range(causal.random_draws)]
+    return out
+
+
+def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRequest = ProbeRequest(), cache=None,
+               overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
+    """Probe accuracy and model behaviour with the probe's subspace removed vs random ones; OUT/causal.parquet."""
+    from dataclasses import replace
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from patching.sites import parse_site
+    from probes.causal import behaviour, remove
+    from probes.linear import cross_validate, interval, label_data
+    from tasks.dataset import load_dataset
+    from training.evaluate import TARGET_NEW_TOKENS
+
+    causal.check()
+    out = Path(out)
+    _free(out / "causal.parquet", overwrite)
+    start = time.perf_counter()
+    dataset = load_dataset(data_dir)
+    model, tokenizer, name, target = load(model_dir, placement)
+    site = parse_site(causal.site)
+    request = replace(request, components=(site.component,), layers=(site.layer,), positions=(causal.position,),
+                      kinds=())
+    store, features, rows = checkpoint_store(model, tokenizer, name, dataset, request, out, cache, progress)
+    data = label_data(store.load(features[0]), rows, causal.label, request.config)
+    mean = data.x.mean(axis=0)
+    problems = dataset.split(request.split)[:min(causal.problems, len(rows))]
+    new_tokens = TARGET_NEW_TOKENS.get(target, max(TARGET_NEW_TOKENS.values()))
+    results = []
+    conditions = causal_conditions(data, causal, request.config)
+    for condition, draw, basis in tqdm(conditions, desc="causal", disable=not progress, leave=False):
+        x = data.x if basis is None else remove(data.x, basis, mean)
+        scores = cross_validate(replace(data, x=x, perturbed={}), request.config, f"{name} {causal.site}")
+        metrics = {"probe_accuracy": interval(scores[("accuracy", "original")])[0],
+                   "probe_majority": interval(scores[("majority", "original")])[0],
+                   **behaviour(model, tokenizer, problems, site.name, basis, mean, new_tokens)}
+        results += [{"model": name, "site": site.name, "position": causal.position, "label": causal.label,
+                     "condition": condition, "draw": draw, "rank": 0 if basis is None else len(basis),
+                     "metric": metric, "value": value} for metric, value in metrics.items()]
+    frame = pd.DataFrame(results)
+    _write_results(out, {"causal.parquet": frame},
+                   {"kind": "causal", "model": str(model_dir), "data": str(data_dir), "causal": asdict(causal),
+                    "request": asdict(request), "problems": len(problems), **_provenance(start)})
+    return frame

@@ -1,0 +1,130 @@
+"""`tsft probe run|causal`: options in, probes/run.py does the work, per-layer tables printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tsft.common import (
+    ERRORS,
+    DataOpt,
+    DeviceOpt,
+    DtypeOpt,
+    LayersOpt,
+    ModelOpt,
+    Opt,
+    OverwriteOpt,
+    console,
+    fail,
+    parse_layers,
+    print_frame,
+    split_list,
+)
+
+probe_app = typer.Typer(help="probes/: activation datasets, linear probes with controls, transfer to "
+                             "perturbations, and direction removal.", no_args_is_help=True)
+
+OutOpt = Annotated[Path, Opt(help="Results folder (probes.parquet / causal.parquet, request.json, and "
+                                  "activations/ caches reused by later runs).")]
+PositionOpt = Annotated[str, Opt(help="last | problem | frame | name | words:<w1>,<w2> (comma-separated in run).")]
+SplitOpt = Annotated[str, Opt(help="Problems whose activations are probed: test (with its perturbed versions) "
+                                   "or train.")]
+LimitOpt = Annotated[int | None, Opt(help="At most this many original problems (default: all).")]
+FoldsOpt = Annotated[int, Opt(help="Grouped cross-validation folds.")]
+GroupOpt = Annotated[str | None, Opt(help="Comma-separated group keys never split across train and test, the "
+                                          "first held out, the rest purged (default: template,numbers; the "
+                                          "template label uses numbers).")]
+ControlOpt = Annotated[str | None, Opt(help="Surface type of the control task: name | first_word | template | "
+                                            "numbers (default: name when every problem has one).")]
+CacheOpt = Annotated[Path | None, Opt(help="Activation cache folder (default: OUT/activations/<model>-<hash>).")]
+SeedOpt = Annotated[int, Opt(help="Seed of folds, control labels, MDL order and random directions.")]
+
+
+def _config(folds: int, c: float, seed: int, group: str | None, control: str | None, mdl: bool = True):
+    from probes.linear import ProbeConfig
+
+    groups = () if group == "none" else split_list(group)
+    return ProbeConfig(folds=folds, C=c, seed=seed, groups=groups, control=control, mdl=mdl)
+
+
+def show_probes(frame) -> None:
+    """Per label: accuracy, selectivity and mean transfer by (component, layer) x model."""
+    transfer = frame[frame["metric"] == "transfer"].groupby(
+        ["model", "label", "component", "layer", "position"], sort=False)["value"].mean().rename("transfer")
+    main = frame[frame["metric"].isin(["accuracy", "selectivity", "mdl_compression"])].pivot_table(
+        index=["model", "label", "component", "layer", "position"], columns="metric", values="value", sort=False)
+    table = main.join(transfer).reset_index()
+    for label, group in table.groupby("label", sort=False):
+        wide = group.pivot_table(index=["component", "layer", "position"], columns="model",
+                                 values=[c for c in ("accuracy", "selectivity", "transfer") if c in group],
+                                 sort=False)
+        wide.columns = [f"{model} {metric[:4]}" for metric, model in wide.columns]
+        print_frame(wide.round(3).reset_index(), f"probe for {label!r}: accuracy (acc), selectivity over the control "
+                                                 "task (sele), mean accuracy on perturbed versions (tran)")
+
+
+@probe_app.command("run")
+def run_command(
+    model: Annotated[list[Path], Opt(help="Checkpoint folder; repeat for a comparison table (base, answer-SFT, "
+                                          "theorem-SFT...).")],
+    data: DataOpt, out: OutOpt,
+    components: Annotated[str, Opt(help="Comma-separated components: resid_pre, attn_out, mlp_hidden, mlp_out, "
+                                        "resid_post.")] = "resid_post,mlp_out,attn_out",
+    layers: LayersOpt = None, positions: PositionOpt = "last",
+    labels: Annotated[str | None, Opt(help="Comma-separated labels: theorem, answer_bucket, template, cue, domain, "
+                                           "subject (default: every one the data offers).")] = None,
+    kinds: Annotated[str | None, Opt(help="Perturbed kinds to score transfer on (default: all).")] = None,
+    split: SplitOpt = "test", limit: LimitOpt = None, folds: FoldsOpt = 5,
+    c: Annotated[float, Opt("--C", help="Inverse L2 strength of the logistic probe.")] = 1.0,
+    group: GroupOpt = None, control: ControlOpt = None,
+    mdl: Annotated[bool, Opt(help="Also compute the MDL online code length.")] = True,
+    seed: SeedOpt = 0, batch_size: Annotated[int, Opt(help="Problems per captured forward.")] = 32,
+    cache: CacheOpt = None, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+) -> None:
+    """Linear probes per site and layer on one or more checkpoints, with controls, MDL and transfer."""
+    from patching.run import Placement
+    from probes.run import ProbeRequest, run_probes
+
+    request = ProbeRequest(components=split_list(components) or (), layers=parse_layers(layers),
+                           positions=split_list(positions) or ("last",), labels=split_list(labels),
+                           kinds=split_list(kinds), split=split, limit=limit, batch_size=batch_size,
+                           config=_config(folds, c, seed, group, control, mdl))
+    try:
+        frame = run_probes(model, data, out, request, cache, overwrite, Placement(device, dtype))
+    except ERRORS as err:
+        fail(str(err))
+    show_probes(frame)
+    console.print(f"wrote {out / 'probes.parquet'}", highlight=False)
+
+
+@probe_app.command("causal")
+def causal_command(
+    model: ModelOpt, data: DataOpt, out: OutOpt,
+    site: Annotated[str, Opt(help="Where to remove the directions, e.g. blocks.1.resid_post.")],
+    position: PositionOpt = "last",
+    label: Annotated[str, Opt(help="Label whose probe directions are removed.")] = "theorem",
+    method: Annotated[str, Opt(help="probe (one probe's directions) | inlp (iterated nullspace projection).")]
+    = "inlp",
+    iterations: Annotated[int, Opt(help="INLP rounds.")] = 3,
+    random_draws: Annotated[int, Opt(help="Random subspaces of the same rank (the control).")] = 3,
+    problems: Annotated[int, Opt(help="Original problems generated under each condition.")] = 64,
+    split: SplitOpt = "test", limit: LimitOpt = None, folds: FoldsOpt = 5,
+    group: GroupOpt = None, control: ControlOpt = None, seed: SeedOpt = 0,
+    cache: CacheOpt = None, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+) -> None:
+    """Remove a probe's directions at one site: behaviour and probe accuracy vs random directions."""
+    from patching.run import Placement
+    from probes.run import CausalRequest, ProbeRequest, run_causal
+
+    causal = CausalRequest(site=site, position=position, label=label, method=method, iterations=iterations,
+                           random_draws=random_draws, problems=problems)
+    request = ProbeRequest(split=split, limit=limit, config=_config(folds, 1.0, seed, group, control, mdl=False))
+    try:
+        frame = run_causal(model, data, out, causal, request, cache, overwrite, Placement(device, dtype))
+    except ERRORS as err:
+        fail(str(err))
+    table = frame.pivot_table(index=["condition", "draw", "rank"], columns="metric", values="value", sort=False)
+    print_frame(table.round(3).reset_index(), f"{model.name}: {label} directions removed at {site} ({method})")
+    console.print(f"wrote {out / 'causal.parquet'}", highlight=False)
