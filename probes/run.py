@@ -123,7 +123,8 @@ def probe_features(store, features: Sequence[str], rows, labels: Sequence[str], 
 
 def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = ProbeRequest(), cache=None,
                overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
-    """The probe protocol on every checkpoint; returns the tidy frame written to OUT/probes.parquet."""
+    """The probe protocol on every checkpoint: (the tidy frame written to OUT/probes.parquet, per-model info:
+    folder, cache, labels probed and skipped with reasons, rows)."""
     import pandas as pd
 
     from tasks.dataset import load_dataset
@@ -148,7 +149,7 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
     _write_results(out, {"probes.parquet": frame},
                    {"kind": "probes", "data": str(data_dir), "request": asdict(request), "models": meta,
                     **_provenance(start)})
-    return frame
+    return frame, meta
 
 
 def _provenance(start: float) -> dict:

@@ -50,19 +50,21 @@ def _config(folds: int, c: float, seed: int, group: str | None, control: str | N
 
 
 def show_probes(frame) -> None:
-    """Per label: accuracy, selectivity and mean transfer by (component, layer) x model."""
-    transfer = frame[frame["metric"] == "transfer"].groupby(
-        ["model", "label", "component", "layer", "position"], sort=False)["value"].mean().rename("transfer")
-    main = frame[frame["metric"].isin(["accuracy", "selectivity", "mdl_compression"])].pivot_table(
-        index=["model", "label", "component", "layer", "position"], columns="metric", values="value", sort=False)
-    table = main.join(transfer).reset_index()
-    for label, group in table.groupby("label", sort=False):
-        wide = group.pivot_table(index=["component", "layer", "position"], columns="model",
-                                 values=[c for c in ("accuracy", "selectivity", "transfer") if c in group],
+    """Per label: accuracy, selectivity and mean transfer per site (rows) and model (columns)."""
+    frame = frame.copy()
+    several = frame["position"].nunique() > 1
+    frame["site"] = [f"L{layer} {component}" + (f" @{position}" if several else "")
+                     for layer, component, position in zip(frame["layer"], frame["component"], frame["position"],
+                                                           strict=True)]
+    shown = {"accuracy": "acc", "selectivity": "sel", "transfer": "tr"}
+    picked = frame[frame["metric"].isin(list(shown))]
+    for label, group in picked.groupby("label", sort=False):
+        wide = group.pivot_table(index="site", columns=["model", "metric"], values="value", aggfunc="mean",
                                  sort=False)
-        wide.columns = [f"{model} {metric[:4]}" for metric, model in wide.columns]
-        print_frame(wide.round(3).reset_index(), f"probe for {label!r}: accuracy (acc), selectivity over the control "
-                                                 "task (sele), mean accuracy on perturbed versions (tran)")
+        wide.columns = [f"{model} {shown[metric]}" for model, metric in wide.columns]
+        print_frame(wide.round(3).reset_index(), f"probe for {label!r}")
+    console.print("acc: grouped-CV accuracy on held-out templates; sel: acc - control-task accuracy; tr: mean transfer "
+                  "accuracy on the perturbed versions of held-out problems", highlight=False)
 
 
 @probe_app.command("run")
@@ -92,10 +94,13 @@ def run_command(
                            kinds=split_list(kinds), split=split, limit=limit, batch_size=batch_size,
                            config=_config(folds, c, seed, group, control, mdl))
     try:
-        frame = run_probes(model, data, out, request, cache, overwrite, Placement(device, dtype))
+        frame, meta = run_probes(model, data, out, request, cache, overwrite, Placement(device, dtype))
     except ERRORS as err:
         fail(str(err))
     show_probes(frame)
+    skipped = {label: reason for info in meta.values() for label, reason in info["skipped"].items()}
+    if skipped:
+        console.print("labels skipped: " + "; ".join(skipped.values()), highlight=False)
     console.print(f"wrote {out / 'probes.parquet'}", highlight=False)
 
 

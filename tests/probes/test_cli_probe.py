@@ -40,7 +40,7 @@ def test_run_compares_checkpoints_in_one_tidy_table_and_reuses_caches(folders, t
             "--kinds", "entity_rename,paraphrase"]
     code, output = invoke(*args)
     assert code == 0, output
-    assert "probe for 'theorem'" in output and "a acc" in output and "b sele" in output
+    assert "probe for 'theorem'" in output and "a acc" in output and "b sel" in output
     frame = pd.read_parquet(out / "probes.parquet")
     assert list(frame.columns) == list(RESULT_COLUMNS)
     assert set(frame["model"]) == {"a", "b"} and set(frame["site"]) == {"blocks.1.resid_post", "blocks.1.mlp_out"}

@@ -13,7 +13,7 @@ machine noise hits both alike. The last line is the agreement and the speed rati
 forward per layer x position, a raw forward hook): the baseline on machines without
 TransformerLens, such as the lent GPU (`--device cuda`).
 
-Usage: python bench/patching.py [--preset tiny] [--pairs 8] [--rounds 3] [--threads 1]
+Usage: python bench/patch_sweep.py [--preset tiny] [--pairs 8] [--rounds 3] [--threads 1]
        [--baseline tl|naive] [--device cpu|cuda] [--shape llama-1b]
 """
 
@@ -21,23 +21,18 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
-# This file is named like the package it measures: drop bench/ from the path so `patching` is tsft's.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import torch
 
-import torch  # noqa: E402
-
-from patching.activation import PatchRequest, patch_sweep  # noqa: E402
-from patching.engines import BridgeEngine, HooksEngine  # noqa: E402
-from patching.pairs import prepare_pairs  # noqa: E402
-from tasks.pairs import theorem_swap_pairs  # noqa: E402
-from tasks.world.generate import WorldConfig, generate_split  # noqa: E402
-from training.models import build_model, reference_shape  # noqa: E402
-from training.tokenizer import world_tokenizer  # noqa: E402
+from patching.activation import PatchRequest, patch_sweep
+from patching.engines import BridgeEngine, HooksEngine
+from patching.pairs import prepare_pairs
+from tasks.pairs import theorem_swap_pairs
+from tasks.world.generate import WorldConfig, generate_split
+from training.models import build_model, reference_shape
+from training.tokenizer import world_tokenizer
 
 
 def same_length_pairs(tokenizer, n: int):
