@@ -11,7 +11,8 @@ reports:
 * `transfer`: the probe fit on the held-in originals, scored on every perturbed version (one row
   per kind) of the *held-out* originals, so no number set or template it trained on leaks in.
 
-Each metric is the mean over folds with a 95% t-interval over folds. `directions(probe)` gives the
+Each metric is the mean over folds with a 95% t-interval over folds (clipped to the metric's range).
+`mdl_bits` / `mdl_compression` come from `probes.mdl` on all originals. `directions(probe)` gives the
 probe's weight vectors in raw activation space (coef / scale), for the causal check.
 """
 
@@ -24,6 +25,10 @@ import numpy as np
 
 from probes.labels import control_labels, control_type, groups_for, label_column
 from probes.splits import grouped_folds
+
+RANGES = {"accuracy": (0.0, 1.0), "control_accuracy": (0.0, 1.0), "majority": (0.0, 1.0), "transfer": (0.0, 1.0),
+          "selectivity": (-1.0, 1.0)}
+"""Where each metric can lie: confidence intervals are clipped to it."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,9 @@ def directions(probe) -> np.ndarray:
     return logistic.coef_ / scaler.scale_[None, :]
 
 
-def interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high): a t-interval over folds (low = high = mean for one fold)."""
+def interval(values: Sequence[float], level: float = 0.95, bounds: tuple[float, float] = (-np.inf, np.inf)
+             ) -> tuple[float, float, float]:
+    """(mean, low, high): a t-interval over folds, clipped to `bounds` (low = high = mean for one fold)."""
     from scipy import stats
 
     data = np.asarray([v for v in values if not np.isnan(v)], dtype=float)
@@ -76,7 +82,7 @@ def interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float
     if data.size < 2:
         return mean, mean, mean
     half = float(stats.t.ppf(0.5 + level / 2, data.size - 1) * data.std(ddof=1) / np.sqrt(data.size))
-    return mean, mean - half, mean + half
+    return mean, max(mean - half, bounds[0]), min(mean + half, bounds[1])
 
 
 @dataclass
@@ -150,7 +156,7 @@ def evaluate_label(x: np.ndarray, rows, label: str, config: ProbeConfig = ProbeC
     data = label_data(x, rows, label, config)
     out = []
     for (metric, kind), values in cross_validate(data, config, what).items():
-        mean, low, high = interval(values)
+        mean, low, high = interval(values, bounds=RANGES.get(metric, (-np.inf, np.inf)))
         out.append({"label": label, "metric": metric, "kind": kind, "value": mean, "ci_low": low, "ci_high": high,
                     "n_folds": len(values), "n": len(data.y)})
     if config.mdl:

@@ -93,3 +93,4 @@ def test_interval_is_a_t_interval_over_folds():
     half = stats.t.ppf(0.975, 3) * np.std(values, ddof=1) / 2
     assert mean == pytest.approx(0.6125) and high - mean == pytest.approx(half) and mean - low == pytest.approx(half)
     assert interval([0.3]) == (0.3, 0.3, 0.3)
+    assert interval([0.9, 1.0, 1.0, 0.8], bounds=(0.0, 1.0))[2] == 1.0
