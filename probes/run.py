@@ -168,8 +168,8 @@ class CausalRequest:
     site: str
     position: str = "last"
     label: str = "theorem"
-    method: str = "inlp"
-    iterations: int = 5
+    method: str = "probe"
+    iterations: int = 3
     random_draws: int = 3
     problems: int = 64
 

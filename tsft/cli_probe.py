@@ -110,8 +110,8 @@ def causal_command(
     site: Annotated[str, Opt(help="Where to remove the directions, e.g. blocks.1.resid_post.")],
     position: PositionOpt = "last",
     label: Annotated[str, Opt(help="Label whose probe directions are removed.")] = "theorem",
-    method: Annotated[str, Opt(help="probe (one probe's directions) | inlp (iterated nullspace projection).")]
-    = "inlp",
+    method: Annotated[str, Opt(help="probe (one probe's directions, rank <= classes) | inlp (iterated nullspace "
+                                    "projection: `--iterations` x that rank).")] = "probe",
     iterations: Annotated[int, Opt(help="INLP rounds.")] = 3,
     random_draws: Annotated[int, Opt(help="Random subspaces of the same rank (the control).")] = 3,
     problems: Annotated[int, Opt(help="Original problems generated under each condition.")] = 64,

@@ -88,7 +88,7 @@ def test_a_cache_of_another_model_is_refused(folders, tmp_path):
 def test_causal_compares_probe_and_random_subspaces_of_one_rank(folders, tmp_path):
     out = tmp_path / "causal"
     code, output = invoke("probe", "causal", "--model", folders / "a", "--data", folders / "data", "--out", out,
-                          "--site", "blocks.0.resid_post", "--label", "domain", "--iterations", "2",
+                          "--site", "blocks.0.resid_post", "--label", "domain", "--method", "inlp", "--iterations", "2",
                           "--random-draws", "2", "--problems", "3", "--folds", "3")
     assert code == 0, output
     frame = pd.read_parquet(out / "causal.parquet")
