@@ -17,13 +17,9 @@ from pathlib import Path
 
 from patching.activation import PatchRequest, patch_sweep
 from patching.results import save_results, summarize, tidy
+from tasks.io import refuse_existing
 
 PAIR_TYPES = ("theorem_swap", "surface", "perturbed", "perturbed:<kind>")
-
-
-def _free(out, overwrite: bool) -> None:
-    if Path(out).exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,7 @@ def _rejections(rejected) -> dict:
     return {"n": len(rejected), "reasons": dict(reasons), "examples": [r for _, r in rejected[:3]]}
 
 
-def _provenance(start: float) -> dict:
+def provenance(start: float) -> dict:
     import torch
     import transformers
 
@@ -95,7 +91,7 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     if method not in ("exact", "attribution", "both"):
         raise ValueError(f"unknown method {method!r}; choose exact, attribution or both")
     request.check()
-    _free(out, overwrite)
+    refuse_existing(out, overwrite)
     start = time.perf_counter()
     model, tokenizer, name, trained = load(model_dir, placement)
     target = target or trained or "answer"
@@ -124,7 +120,7 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     save_results(out, frame, {"kind": "sweep", "request": request.to_dict(), "model": str(model_dir),
                               "data": str(data_dir), "engine": engine, "pair_type": pair_type, "target": target,
                               **meta,
-                              **_provenance(start)}, overwrite)
+                              **provenance(start)}, overwrite)
     return summarize(frame), meta
 
 
@@ -136,7 +132,7 @@ def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = 
     from tasks.dataset import load_dataset
 
     request.check()
-    _free(out, overwrite)
+    refuse_existing(out, overwrite)
     start = time.perf_counter()
     model_a, tok_a, name_a, _ = load(a_dir, placement)
     model_b, tok_b, name_b, _ = load(b_dir, placement)
@@ -148,7 +144,7 @@ def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = 
     frame = tidy(rows, model=f"{name_a}->{name_b}", engine="hooks", method="cross", direction=request.direction,
                  metric=request.metric)
     save_results(out, frame, {"kind": "cross", "request": request.to_dict(), "a": str(a_dir), "b": str(b_dir),
-                              "data": str(data_dir), "target": target, "pairs": len(pairs), **_provenance(start)},
+                              "data": str(data_dir), "target": target, "pairs": len(pairs), **provenance(start)},
                  overwrite)
     return summarize(frame)
 
@@ -163,7 +159,7 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
     from tasks.io import atomic_dir
     from training.evaluate import TARGET_NEW_TOKENS, eval_splits
 
-    _free(out, overwrite)
+    refuse_existing(out, overwrite)
     start = time.perf_counter()
     model_a, tok_a, name_a, target_a = load(a_dir, placement)
     model_b, tok_b, name_b, target_b = load(b_dir, placement)
@@ -177,7 +173,7 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
         frame.to_parquet(tmp / "transplant.parquet", index=False)
         (tmp / "request.json").write_text(json.dumps({"kind": "transplant", "a": str(a_dir), "b": str(b_dir),
                                                       "data": str(data_dir), "width": width, "limit": limit,
-                                                      **_provenance(start)}, indent=2) + "\n")
+                                                      **provenance(start)}, indent=2) + "\n")
     return frame
 
 
@@ -189,7 +185,7 @@ def run_trace(model_dir, data_dir, out, subject: str = "problem", components=("r
     from patching.tracing import causal_trace, trace_prompts
     from tasks.dataset import load_dataset
 
-    _free(out, overwrite)
+    refuse_existing(out, overwrite)
     start = time.perf_counter()
     model, tokenizer, name, trained = load(model_dir, placement)
     target = target or trained or "answer"
@@ -200,5 +196,5 @@ def run_trace(model_dir, data_dir, out, subject: str = "problem", components=("r
     frame = tidy(rows, model=name, engine="hooks", method="trace", direction="restore", metric="prob")
     save_results(out, frame, {"kind": "trace", "model": str(model_dir), "data": str(data_dir), "subject": subject,
                               "window": window, "samples": samples, "seed": seed, "target": target,
-                              "prompts": len(prompts), "skipped": len(skipped), **_provenance(start)}, overwrite)
+                              "prompts": len(prompts), "skipped": len(skipped), **provenance(start)}, overwrite)
     return summarize(frame)

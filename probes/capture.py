@@ -12,6 +12,7 @@ feature is the mean over its positions. One shard is in memory at a time.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -33,32 +34,43 @@ def split_feature(feature: str) -> tuple[Site, str]:
 
 
 def dataset_rows(dataset, split: str = "test", kinds: Sequence[str] | None = None, limit: int | None = None):
-    """(problems, metadata frame): the split's problems, then each perturbed kind's versions of them."""
+    """(problems, metadata frame): the split's problems, then (test split) each perturbed kind's versions of
+    them; `kinds` None = every kind, () = none."""
     import pandas as pd
+
+    from training.evaluate import eval_splits
 
     originals = dataset.split(split)[:limit]
     problems = list(originals)
     meta = [{"problem_id": p.id, "original_id": p.id, "kind": "original"} for p in originals]
     if split == "test":
         chosen = {p.id for p in originals}
-        unknown = set(kinds or ()) - set(dataset.perturbed)
-        if unknown:
-            raise ValueError(f"{dataset.folder}: no perturbed kind(s) {sorted(unknown)}; have "
-                             f"{', '.join(dataset.perturbed) or 'none'}")
-        for kind in kinds if kinds is not None else dataset.perturbed:
-            for item in dataset.perturbed[kind]:
-                if item.original_id in chosen:
-                    problems.append(item.problem)
-                    meta.append({"problem_id": item.problem.id, "original_id": item.original_id, "kind": kind})
+        names = None if kinds is None else ("original", *kinds)
+        for _, kind, perturbed, original_ids in eval_splits(dataset, names)[1:]:
+            for problem, original_id in zip(perturbed, original_ids, strict=True):
+                if original_id in chosen:
+                    problems.append(problem)
+                    meta.append({"problem_id": problem.id, "original_id": original_id, "kind": kind})
     rows = pd.DataFrame([{**m, **problem_fields(p)} for m, p in zip(meta, problems, strict=True)])
     return problems, rows
 
 
+def cache_identity(model, tokenizer, problems: Sequence[Problem], rows, model_name: str = "") -> dict:
+    """What a cache was captured from: model, tokenizer and problem-list fingerprints, with readable sources."""
+    return {"model": model_fingerprint(model), "model_source": model_name,
+            "tokenizer": tokenizer_fingerprint(tokenizer), "tokenizer_source": model_name,
+            "rows": rows_fingerprint(rows, [p.text for p in problems]), "rows_source": f"{len(rows)} rows"}
+
+
+def default_cache(root, identity: dict) -> Path:
+    """`root/<model name>-<model hash>-<rows hash>`: one folder per model and problem list."""
+    return Path(root) / f"{Path(identity['model_source']).name}-{identity['model'][:8]}-{identity['rows'][:8]}"
+
+
 def open_cache(folder, model, tokenizer, problems: Sequence[Problem], rows, model_name: str = "",
-               shard_rows: int = 2048) -> ActivationStore:
-    identity = {"model": model_fingerprint(model), "model_source": model_name,
-                "tokenizer": tokenizer_fingerprint(tokenizer), "tokenizer_source": model_name,
-                "rows": rows_fingerprint(rows, [p.text for p in problems]), "rows_source": f"{len(rows)} rows"}
+               shard_rows: int = 2048, identity: dict | None = None) -> ActivationStore:
+    """Open (checking what it was captured from) or create the cache folder; `identity` if already computed."""
+    identity = identity or cache_identity(model, tokenizer, problems, rows, model_name)
     return ActivationStore.open(folder, identity, rows, shard_rows)
 
 
@@ -116,10 +128,11 @@ def capture(store: ActivationStore, model, tokenizer, problems: Sequence[Problem
 
 def activation_dataset(model, tokenizer, problems: Sequence[Problem], rows, sites: Sequence[str | Site],
                        positions: Sequence[str], cache, model_name: str = "", batch_size: int = 32,
-                       shard_rows: int = 2048, progress: bool = True) -> tuple[ActivationStore, list[str]]:
+                       shard_rows: int = 2048, progress: bool = True, identity: dict | None = None
+                       ) -> tuple[ActivationStore, list[str]]:
     """(store, feature names) with every (site, position) captured for every row; reuses what is cached."""
     checked = [check_site(model, parse_site(s)) for s in sites]
     features = [feature_name(site, check_position(p)) for site in checked for p in positions]
-    store = open_cache(cache, model, tokenizer, problems, rows, model_name, shard_rows)
+    store = open_cache(cache, model, tokenizer, problems, rows, model_name, shard_rows, identity)
     capture(store, model, tokenizer, problems, features, batch_size, progress)
     return store, features

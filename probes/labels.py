@@ -74,13 +74,12 @@ def answer_bucket(answer: str | None, edges: list[float]) -> str | None:
     return f"q{sum(value > edge for edge in edges)}"
 
 
-def label_column(frame, label: str, edges: list[float] | None = None):
-    """The label of every row of a metadata frame (None where unknown)."""
+def label_column(frame, label: str):
+    """The label of every row of a metadata frame (None where unknown); answer buckets cut at the originals'."""
     if label not in LABELS:
         raise LabelError(f"unknown label {label!r}; known: {', '.join(LABELS)}")
     if label == "answer_bucket":
-        originals = frame.loc[frame["kind"] == "original", "answer"]
-        cuts = answer_edges(originals.tolist()) if edges is None else edges
+        cuts = answer_edges(frame.loc[frame["kind"] == "original", "answer"].tolist())
         return frame["answer"].map(lambda a: answer_bucket(a, cuts))
     return frame[label]
 

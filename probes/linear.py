@@ -103,9 +103,9 @@ def label_data(x: np.ndarray, rows, label: str, config: ProbeConfig = ProbeConfi
     usable = labels.notna().to_numpy() & np.isfinite(x).all(axis=1)
     original = usable & (rows["kind"] == "original").to_numpy()
     keys = groups_for(label, config.groups)
-    kind_type = control_type(rows[original], config.control)
-    if kind_type in keys:
-        raise ValueError(f"control type {kind_type!r} is also a group key: every held-out type would be unseen, "
+    surface_type = control_type(rows[original], config.control)
+    if surface_type in keys:
+        raise ValueError(f"control type {surface_type!r} is also a group key: every held-out type would be unseen, "
                          "so the control would score chance by construction; choose another --control")
     y = labels[original].astype(str).to_numpy()
     perturbed = {}
@@ -114,7 +114,7 @@ def label_data(x: np.ndarray, rows, label: str, config: ProbeConfig = ProbeConfi
         perturbed[kind] = (x[mask], labels[mask].astype(str).to_numpy(), rows.loc[mask, "original_id"].to_numpy())
     return LabelData(
         x=x[original], y=y,
-        control=control_labels(rows.loc[original, kind_type], y, config.seed),
+        control=control_labels(rows.loc[original, surface_type], y, config.seed),
         groups={k: rows.loc[original, k].tolist() for k in keys},
         original_ids=rows.loc[original, "original_id"].to_numpy(), perturbed=perturbed)
 

@@ -12,7 +12,6 @@ directions at one site and measures behaviour against random directions of the s
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from patching.run import Placement, load
 from probes.labels import LABELS
 from probes.linear import ProbeConfig
+from tasks.io import atomic_file, refuse_existing
 
 DEFAULT_COMPONENTS = ("resid_post", "mlp_out", "attn_out")
 RESULT_COLUMNS = ("model", "site", "layer", "component", "position", "label", "metric", "kind", "value", "ci_low",
@@ -43,38 +43,32 @@ class ProbeRequest:
     config: ProbeConfig = field(default_factory=ProbeConfig)
 
 
-def _free(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass --overwrite to replace it (cached activations are kept)")
+KEPT = " (cached activations are kept)"
 
 
 def _write_results(out: Path, tables: dict, request: dict) -> None:
     """Each file written to a temp name and renamed into place."""
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
-        tmp = out / f".{name}.tmp-{os.getpid()}"
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, out / name)
-    tmp = out / f".request.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(request, indent=2, default=str) + "\n")
-    os.replace(tmp, out / "request.json")
+        with atomic_file(out / name) as tmp:
+            frame.to_parquet(tmp, index=False)
+    with atomic_file(out / "request.json") as tmp:
+        tmp.write_text(json.dumps(request, indent=2, default=str) + "\n")
 
 
 def checkpoint_store(model, tokenizer, name: str, dataset, request: ProbeRequest, out: Path, cache=None,
                      progress: bool = True):
     """(store, features, rows) of one checkpoint's activation dataset (captured or reused)."""
     from patching.sites import sites
-    from probes.capture import activation_dataset, dataset_rows
-    from probes.store import model_fingerprint, rows_fingerprint
+    from probes.capture import activation_dataset, cache_identity, dataset_rows, default_cache
 
     problems, rows = dataset_rows(dataset, request.split, request.kinds, request.limit)
     chosen = sites(model, request.components, list(request.layers) if request.layers is not None else None)
-    if cache is None:
-        key = f"{model_fingerprint(model)[:8]}-{rows_fingerprint(rows, [p.text for p in problems])[:8]}"
-        cache = out / "activations" / f"{Path(name).name}-{key}"
-    store, features = activation_dataset(model, tokenizer, problems, rows, chosen, request.positions, cache, name,
-                                         request.batch_size, progress=progress)
-    return store, features, store.rows()
+    identity = cache_identity(model, tokenizer, problems, rows, name)
+    store, features = activation_dataset(model, tokenizer, problems, rows, chosen, request.positions,
+                                         cache or default_cache(out / "activations", identity), name,
+                                         request.batch_size, progress=progress, identity=identity)
+    return store, features, rows
 
 
 def usable_labels(rows, requested: Sequence[str] | None, folds: int) -> tuple[list[str], dict[str, str]]:
@@ -130,7 +124,7 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
     from tasks.dataset import load_dataset
 
     out = Path(out)
-    _free(out / "probes.parquet", overwrite)
+    refuse_existing(out / "probes.parquet", overwrite, KEPT)
     if cache is not None and len(model_dirs) > 1:
         raise ValueError("--cache names one cache folder; with several models leave it out (each gets its own)")
     start = time.perf_counter()
@@ -155,9 +149,9 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
 def _provenance(start: float) -> dict:
     import sklearn
 
-    from patching.run import _provenance as patching_provenance
+    from patching.run import provenance
 
-    return {**patching_provenance(start), "sklearn": sklearn.__version__}
+    return {**provenance(start), "sklearn": sklearn.__version__}
 
 
 @dataclass(frozen=True)
@@ -211,7 +205,7 @@ def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRe
 
     causal.check()
     out = Path(out)
-    _free(out / "causal.parquet", overwrite)
+    refuse_existing(out / "causal.parquet", overwrite, KEPT)
     start = time.perf_counter()
     dataset = load_dataset(data_dir)
     model, tokenizer, name, target = load(model_dir, placement)

@@ -67,7 +67,7 @@ def grouped_folds(labels: Sequence, groups: Mapping[str, Sequence], folds: int =
         warnings.simplefilter("ignore", UserWarning)  # "least populated class has fewer members than n_splits"
         for train, test in splitter.split(np.zeros(len(labels)), labels, primary):
             for key in keys[1:]:
-                banned = set(codes[key][test][codes[key][test] >= 0].tolist())
-                train = train[~np.isin(codes[key][train], list(banned))]
+                in_test = codes[key][test]
+                train = train[~np.isin(codes[key][train], in_test[in_test >= 0])]
             out.append((train, test))
     return out

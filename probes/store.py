@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from tasks.io import atomic_file
 
 CACHE_FORMAT = "tsft-activations/1"
 
@@ -55,12 +56,6 @@ def rows_fingerprint(frame, texts) -> str:
     return digest.hexdigest()[:16]
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 class ActivationStore:
     """A cache folder (see the module docstring). Open with `ActivationStore.open`."""
 
@@ -78,9 +73,8 @@ class ActivationStore:
             _check_identity(folder, manifest, identity)
             return cls(folder, manifest)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".rows.parquet.tmp-{os.getpid()}"
-        rows.to_parquet(tmp, index=False)
-        os.replace(tmp, folder / "rows.parquet")
+        with atomic_file(folder / "rows.parquet") as tmp:
+            rows.to_parquet(tmp, index=False)
         manifest = {"format": CACHE_FORMAT, **identity, "n_rows": len(rows), "shard_rows": shard_rows,
                     "features": {}}
         store = cls(folder, manifest)
@@ -120,9 +114,8 @@ class ActivationStore:
                 continue  # already written by an earlier, interrupted capture
             folder = self.folder / _dirname(feature)
             folder.mkdir(exist_ok=True)
-            tmp = folder / f".{shard:05d}.tmp-{os.getpid()}"
-            save_file({"x": np.ascontiguousarray(array, dtype=np.float32)}, str(tmp))
-            os.replace(tmp, folder / f"{shard:05d}.safetensors")
+            with atomic_file(folder / f"{shard:05d}.safetensors") as tmp:
+                save_file({"x": np.ascontiguousarray(array, dtype=np.float32)}, str(tmp))
             self.manifest["features"][feature] = shard + 1
         self._save()
 
@@ -141,7 +134,8 @@ class ActivationStore:
         return np.concatenate(list(self.stream(feature)))
 
     def _save(self) -> None:
-        _atomic_write_text(self.folder / "cache.json", json.dumps(self.manifest, indent=2) + "\n")
+        with atomic_file(self.folder / "cache.json") as tmp:
+            tmp.write_text(json.dumps(self.manifest, indent=2) + "\n")
 
 
 def _dirname(feature: str) -> str:

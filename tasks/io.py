@@ -3,7 +3,8 @@
 Every error about input names the file, the 1-based line and, when known, the field, so a user
 can open the file at the right place. Output folders are built in a temporary sibling folder and
 renamed into place only when complete: an existing folder is either left as it was or replaced
-whole, never half-overwritten.
+whole, never half-overwritten. Single files (`atomic_file`) are written the same way: a temporary
+sibling, then one rename.
 """
 
 from __future__ import annotations
@@ -85,6 +86,26 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def refuse_existing(out: str | Path, overwrite: bool, hint: str = "") -> None:
+    """Raise FileExistsError if `out` exists and `overwrite` is False (checked before any work)."""
+    if Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it{hint}")
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling path to write; on success it replaces `path` in one rename, on any
+    exception it is removed and `path` is untouched."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
 @contextmanager
 def atomic_dir(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder; on success it replaces `out` in one rename.
@@ -93,8 +114,7 @@ def atomic_dir(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
     On any exception the temporary folder is removed and `out` is untouched.
     """
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it (it is replaced whole)")
+    refuse_existing(out, overwrite, " (it is replaced whole)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if tmp.exists():

@@ -56,6 +56,21 @@ def tokenizer():
     return world_tokenizer()
 
 
+def tiny(tokenizer, arch: str = "llama", seed: int = 0):
+    """A tiny random model of `arch` for the world tokenizer, eager attention, in eval mode (seeded)."""
+    from training.models import build_model
+
+    model = build_model("tiny", tokenizer, arch, seed)
+    model.set_attn_implementation("eager")
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def llama(tokenizer):
+    """A tiny random Llama shared by the patching and probes tests."""
+    return tiny(tokenizer, "llama")
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "small"

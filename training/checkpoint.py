@@ -20,13 +20,12 @@ writes. A resume loads the newest checkpoint folder and continues from its step.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import subprocess
 from pathlib import Path
 
-from tasks.io import atomic_dir, write_json
+from tasks.io import atomic_dir, atomic_file, write_json
 
 STATE = "training_state"
 CARD = "run_card.json"
@@ -147,12 +146,10 @@ def publish(out: Path, checkpoint: Path, card: dict) -> None:
             continue
         dest = out / source.relative_to(checkpoint)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
-    tmp = out / f".{CARD}.tmp-{os.getpid()}"
-    write_json(tmp, card)
-    os.replace(tmp, out / CARD)
+        with atomic_file(dest) as tmp:
+            shutil.copyfile(source, tmp)
+    with atomic_file(out / CARD) as tmp:
+        write_json(tmp, card)
 
 
 class ResumeConflict(ValueError):

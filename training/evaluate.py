@@ -13,7 +13,6 @@ accuracy and a 95% percentile bootstrap CI over problems (2000 resamples, seeded
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from tasks.grading import extract_answer, grade
 from tasks.schema import Problem
@@ -102,12 +101,11 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     import pandas as pd
 
     from tasks.dataset import load_dataset
-    from tasks.io import atomic_dir
+    from tasks.io import atomic_dir, refuse_existing
     from training.checkpoint import read_card
     from training.models import load_model
 
-    if Path(out).exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    refuse_existing(out, overwrite)
     model, tokenizer = load_model(model_dir)
     model.eval()
     card = read_card(model_dir) or {}

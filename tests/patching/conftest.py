@@ -1,29 +1,18 @@
-"""Fixtures for patching tests: tiny random Llama and Qwen2 models (eager attention) and
-theorem-swap pairs prepared for the world tokenizer. Unit tests load no trained model."""
+"""Fixtures for patching tests: tiny random Llama and Qwen2 models (eager attention; `tiny` and the
+`llama` fixture live in tests/conftest.py, shared with probes) and theorem-swap pairs prepared for the
+world tokenizer. Unit tests load no trained model."""
 
 from __future__ import annotations
 
 import pytest
 
 from tasks.pairs import theorem_swap_pairs
-
-
-def tiny(tokenizer, arch: str = "llama", seed: int = 0):
-    from training.models import build_model
-
-    model = build_model("tiny", tokenizer, arch, seed)
-    model.set_attn_implementation("eager")
-    return model.eval()
+from tests.conftest import tiny
 
 
 @pytest.fixture(scope="session", params=["llama", "qwen2"])
 def arch_model(request, tokenizer):
     return tiny(tokenizer, request.param)
-
-
-@pytest.fixture(scope="session")
-def llama(tokenizer):
-    return tiny(tokenizer, "llama")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from tsft.common import parse_layers
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory, tokenizer):
     """A tiny random Llama A and an MLP-only-tuned B, saved as HF folders with the world tokenizer."""
-    from tests.patching.conftest import tiny
+    from tests.conftest import tiny
     from tests.patching.test_cross import mlp_only_tuned
 
     root = tmp_path_factory.mktemp("patch-models")

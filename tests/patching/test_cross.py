@@ -11,7 +11,7 @@ from patching.activation import PatchRequest, patch_sweep
 from patching.cross import CheckpointMismatch, check_same_tokenizer, self_pairs, transplant_sweep, transplanted
 from patching.engines import make_engine
 from patching.results import tidy
-from tests.patching.conftest import tiny
+from tests.conftest import tiny
 
 
 def mlp_only_tuned(model, steps: int = 3):

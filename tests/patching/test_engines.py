@@ -49,7 +49,7 @@ def test_patching_a_site_with_its_own_clean_value_is_a_noop(engines, swap_pairs,
 
 
 def test_bridge_leaves_the_wrapped_model_untouched(tokenizer, tmp_path):
-    from tests.patching.conftest import tiny
+    from tests.conftest import tiny
 
     model = tiny(tokenizer, "qwen2")
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -10,7 +10,7 @@ import torch
 from patching.pairs import prompt_side
 from probes.capture import activation_dataset, capture, dataset_rows, open_cache
 from probes.store import CacheMismatch
-from tests.patching.conftest import tiny
+from tests.conftest import tiny
 
 SITES = ["blocks.0.resid_post", "blocks.0.mlp_out"]
 

@@ -8,7 +8,7 @@ import torch
 from patching.hooks import intervene
 from probes.causal import inlp_basis, orthonormal, probe_basis, random_basis, removal_edit, remove
 from probes.linear import ProbeConfig, cross_validate, label_data
-from tests.patching.conftest import tiny
+from tests.conftest import tiny
 from tests.probes.conftest import planted
 
 CONFIG = ProbeConfig(folds=5, mdl=False)

@@ -18,7 +18,7 @@ def folders(tmp_path_factory, tokenizer):
     """Two tiny random Llamas saved as HF folders, and a data folder with 60 test originals."""
     from tasks.build import build_synthetic
     from tasks.world.generate import WorldConfig
-    from tests.patching.conftest import tiny
+    from tests.conftest import tiny
 
     root = tmp_path_factory.mktemp("probe-folders")
     for seed, name in ((0, "a"), (1, "b")):

@@ -17,13 +17,6 @@ SITES = ["blocks.0.resid_post", "blocks.1.mlp_hidden"]
 
 
 @pytest.fixture(scope="module")
-def llama(tokenizer):
-    from tests.patching.conftest import tiny
-
-    return tiny(tokenizer)
-
-
-@pytest.fixture(scope="module")
 def rows(dataset):
     return dataset_rows(dataset, "test", ["entity_rename"], limit=12)
 
