@@ -11,6 +11,7 @@ Map of the room (each module's docstring teaches its method):
 * `attribution` - the gradient approximation of every patch at once;
 * `tracing`     - ROME-style noise-corruption causal tracing;
 * `cross`       - cross-checkpoint patching and MLP weight transplant;
+* `weights`     - relative weight change per block and layer from a base (E6);
 * `results`     - tidy tables and their summary; `run` - experiments from folders (`tsft patch`).
 
 Engines beyond plain hooks are imported only when made, so this room runs where only torch and

@@ -5,6 +5,7 @@ answer to the same prompt format it was trained on; `tasks.grade` compares the e
 answer with the reference. For theorem-style outputs the table also records whether the first
 theorem the output names is the problem's first theorem.
 
+`request.json` records the model folder, its run card's name, step and config, and the request.
 Per-problem rows: model, split, kind, problem_id, original_id, theorem, reference, prediction,
 output, correct, named_theorem, theorem_named_first. The summary gives, per split/kind, n,
 accuracy and a 95% percentile bootstrap CI over problems (2000 resamples, seeded).
@@ -12,6 +13,7 @@ accuracy and a 95% percentile bootstrap CI over problems (2000 resamples, seeded
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from tasks.grading import extract_answer, grade
@@ -96,8 +98,9 @@ def eval_splits(dataset, names: Sequence[str] | None = None) -> list[tuple[str, 
 
 def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limit: int | None = None,
              max_new_tokens: int | None = None, batch_size: int = 64, overwrite: bool = False,
-             progress: bool = True):
-    """Evaluate a model folder on a data folder; write predictions.parquet and summary.csv to `out`."""
+             progress: bool = True, device: str = "cpu"):
+    """Evaluate a model folder on a data folder (on `device`); write predictions.parquet, summary.csv and
+    request.json to `out`."""
     import pandas as pd
 
     from tasks.dataset import load_dataset
@@ -106,7 +109,7 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     from training.models import load_model
 
     refuse_existing(out, overwrite)
-    model, tokenizer = load_model(model_dir)
+    model, tokenizer = load_model(model_dir, device=device)
     model.eval()
     card = read_card(model_dir) or {}
     target = card.get("config", {}).get("target")
@@ -119,9 +122,13 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
         rows += grade_outputs(problems, outputs, card.get("name", str(model_dir)), split, kind, originals)
     frame = pd.DataFrame(rows)
     summary = summarize(frame)
+    request = {"kind": "eval", "model": str(model_dir), "name": card.get("name", str(model_dir)),
+               "model_kind": card.get("kind"), "step": card.get("step"), "config": card.get("config", {}),
+               "data": str(data_dir), "splits": list(splits or []), "limit": limit, "max_new_tokens": new_tokens}
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "predictions.parquet", index=False)
         summary.to_csv(tmp / "summary.csv", index=False)
+        (tmp / "request.json").write_text(json.dumps(request, indent=2, default=str) + "\n")
     return frame, summary
 
 

@@ -1,5 +1,6 @@
 """The `tsft` command: one subcommand group per room. It parses options and prints; the rooms
-hold the logic. Groups: `data` (tasks/), `train` and `eval` (training/), `patch` (patching/), `probe` (probes/)."""
+hold the logic. Groups: `data` (tasks/), `train` and `eval` (training/), `patch` (patching/), `probe` (probes/);
+`reproduce` runs them all and reports (analysis/, figures/); `analyze` and `figures` rebuild from saved results."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tasks.io import DataError
 from tasks.world.generate import WorldConfig
 from tsft.cli_patch import patch_app
 from tsft.cli_probe import probe_app
+from tsft.cli_report import analyze_command, figures_command, reproduce_command
 from tsft.cli_train import eval_command, train_app
 from tsft.common import Opt, fail, print_rows
 
@@ -25,6 +27,9 @@ app.add_typer(train_app, name="train")
 app.add_typer(patch_app, name="patch")
 app.add_typer(probe_app, name="probe")
 app.command("eval")(eval_command)
+app.command("reproduce")(reproduce_command)
+app.command("analyze")(analyze_command)
+app.command("figures")(figures_command)
 
 
 def _print_tables(tables) -> None:

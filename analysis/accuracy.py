@@ -1,0 +1,185 @@
+"""Behaviour under perturbation (E1), parameter selections (E2), matched accuracy, template instances (F8).
+
+Inputs are graded predictions (one row per model x problem, from `tsft eval`) joined with the
+models table. Every accuracy carries a two-level bootstrap interval (analysis.stats: seeds, then
+test originals with all their perturbed versions).
+
+* **Accuracy** per (target, params, kind): mean over seeds, interval, spread over seeds.
+* **Robustness** = accuracy on a perturbation kind / accuracy on the originals *that have that
+  kind* (reorder_givens, say, does not apply to every problem); `surface` pools every
+  answer-invariant kind (all but out_of_range, whose new numbers change the answer). 1 = no loss.
+* **Matched accuracy.** Differences in robustness only mean something between checkpoints that
+  are equally good in distribution. `matched_steps` reads the training curves (greedy accuracy on
+  held-out originals at each evaluation step) and picks, per seed, the first step at which every
+  compared run reaches the lowest of their best accuracies; robustness is then measured on those
+  checkpoints (the reproduce pipeline evaluates them).
+* **E2**: each parameter selection against full tuning of the same target, paired by seed and
+  problem.
+* **F8** (GSM-Symbolic style): accuracy per template, over that template's instances, so the
+  spread across templates shows how much accuracy depends on the wording.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import Estimate, accuracy_stat, cluster_bootstrap, difference, drop_stat, robustness_stat
+
+SURFACE = "surface"
+"""The pooled kind: every answer-invariant perturbation."""
+CHANGES_ANSWER = frozenset({"out_of_range"})
+FACTS = ["target", "params", "seed"]
+
+
+def with_facts(predictions: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Predictions joined with each model's target, params and seed (fine-tuned models only)."""
+    facts = models[["model", *FACTS]].drop_duplicates("model")
+    frame = predictions.merge(facts, on="model", how="inner")
+    return frame[frame["target"].notna()]
+
+
+def final(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["final"].astype(bool)] if "final" in frame else frame
+
+
+def surface_kinds(kinds) -> list[str]:
+    return sorted(k for k in set(kinds) if k != "original" and k not in CHANGES_ANSWER)
+
+
+def _select(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    if kind == SURFACE:
+        return frame[frame["kind"].isin(surface_kinds(frame["kind"]))]
+    return frame[frame["kind"] == kind]
+
+
+def unit_sums(frame: pd.DataFrame, kind: str, units: pd.Index | None = None) -> pd.DataFrame:
+    """Per test original: correct and count on the original, then on its `kind` versions (only originals that
+    have one); restricted to `units` when given."""
+    originals = frame[frame["kind"] == "original"].groupby("original_id")["correct"].agg(["sum", "count"])
+    if kind == "original":
+        sums = pd.concat([originals, originals], axis=1)
+    else:
+        perturbed = _select(frame, kind).groupby("original_id")["correct"].agg(["sum", "count"])
+        sums = originals.add_suffix("_o").join(perturbed, how="inner")
+    if units is not None:
+        sums = sums.reindex(units).dropna()
+    return sums.astype(float)
+
+
+def _by_seed(frame: pd.DataFrame) -> list[pd.DataFrame]:
+    return [group for _, group in sorted(frame.groupby("seed"), key=lambda item: item[0])]
+
+
+def estimate(frame: pd.DataFrame, kind: str, stat) -> Estimate:
+    """`stat` (accuracy_stat on columns 2-3, robustness_stat or drop_stat) over seeds and originals."""
+    arrays = [unit_sums(group, kind).to_numpy() for group in _by_seed(frame)]
+    if stat is accuracy_stat:
+        arrays = [a[:, 2:] for a in arrays]
+    return cluster_bootstrap(arrays, stat)
+
+
+def paired_estimate(a: pd.DataFrame, b: pd.DataFrame, kind: str, stat, k: int) -> Estimate:
+    """stat(A) - stat(B), seed i of A paired with seed i of B, on the originals both have."""
+    arrays = []
+    for group_a, group_b in zip(_by_seed(a), _by_seed(b), strict=False):
+        sums_a, sums_b = unit_sums(group_a, kind), unit_sums(group_b, kind)
+        shared = sums_a.index.intersection(sums_b.index)
+        joined = np.hstack([sums_a.loc[shared].to_numpy(), sums_b.loc[shared].to_numpy()])
+        arrays.append(joined[:, [2, 3, 6, 7]] if stat is accuracy_stat else joined)
+    return cluster_bootstrap(arrays, difference(stat, k))
+
+
+def _seed_sd(frame: pd.DataFrame, kind: str) -> float:
+    accs = [_select(group, kind)["correct"].mean() for group in _by_seed(frame)] if kind != "original" else \
+        [group[group["kind"] == "original"]["correct"].mean() for group in _by_seed(frame)]
+    return float(np.std(accs, ddof=1)) if len(accs) > 1 else float("nan")
+
+
+def accuracy_table(predictions: pd.DataFrame) -> pd.DataFrame:
+    """E1: per (target, params, kind) accuracy and robustness with intervals, seeds and spread over seeds."""
+    rows = []
+    frame = final(predictions)
+    for (target, params), group in frame.groupby(["target", "params"], sort=True):
+        kinds = ["original", *sorted(set(group["kind"]) - {"original"}), SURFACE]
+        for kind in kinds:
+            if kind == SURFACE and not surface_kinds(group["kind"]):
+                continue
+            acc = estimate(group, kind, accuracy_stat)
+            row = {"target": target, "params": params, "kind": kind, "n": len(_select(group, kind))
+                   if kind != "original" else int((group["kind"] == "original").sum()),
+                   "accuracy": acc.value, "ci_low": acc.low, "ci_high": acc.high, "n_seeds": acc.n_seeds,
+                   "seed_sd": _seed_sd(group, kind)}
+            if kind != "original":
+                rob = estimate(group, kind, robustness_stat)
+                row |= {"robustness": rob.value, "robustness_low": rob.low, "robustness_high": rob.high}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def selection_table(predictions: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
+    """E2: accuracy of each parameter selection on originals and pooled surface perturbations, and its
+    difference from `reference` tuning of the same target (paired by seed and problem)."""
+    rows = []
+    frame = final(predictions)
+    for target, by_target in frame.groupby("target", sort=True):
+        base = by_target[by_target["params"] == reference]
+        for params, group in by_target.groupby("params", sort=True):
+            for kind in ("original", SURFACE):
+                acc = estimate(group, kind, accuracy_stat)
+                row = {"target": target, "params": params, "kind": kind, "accuracy": acc.value,
+                       "ci_low": acc.low, "ci_high": acc.high, "n_seeds": acc.n_seeds}
+                if params != reference and len(base):
+                    diff = paired_estimate(group, base, kind, accuracy_stat, 2)
+                    row |= {"diff_vs_" + reference: diff.value, "diff_low": diff.low, "diff_high": diff.high}
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def matched_steps(curves: pd.DataFrame, models: pd.DataFrame, params: str = "full") -> pd.DataFrame:
+    """Per seed: the first evaluation step at which each `params` run reaches the lowest best held-out accuracy
+    among the targets compared (columns model, target, seed, step, heldout_accuracy, matched_to)."""
+    if curves.empty or "heldout_accuracy" not in curves:
+        return pd.DataFrame(columns=["model", "target", "seed", "step", "heldout_accuracy", "matched_to"])
+    runs = models[(models["params"] == params) & models["target"].notna()]
+    frame = curves.dropna(subset=["heldout_accuracy"]).merge(runs[["model", "target", "seed"]], on="model")
+    rows = []
+    for seed, group in frame.groupby("seed"):
+        if group["target"].nunique() < 2:
+            continue
+        level = group.groupby("target")["heldout_accuracy"].max().min()
+        for (model, target), curve in group.groupby(["model", "target"]):
+            reached = curve[curve["heldout_accuracy"] >= level].sort_values("step").iloc[0]
+            rows.append({"model": model, "target": target, "seed": seed, "step": int(reached["step"]),
+                         "heldout_accuracy": float(reached["heldout_accuracy"]), "matched_to": float(level)})
+    return pd.DataFrame(rows)
+
+
+def matched_table(predictions: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
+    """E1 at matched in-distribution accuracy: robustness per target on the matched checkpoints."""
+    if matched.empty or predictions.empty:
+        return pd.DataFrame()
+    picks = predictions.merge(matched[["model", "step"]], on=["model", "step"], how="inner")
+    if picks.empty:
+        return pd.DataFrame()
+    table = accuracy_table(picks.assign(final=True))
+    steps = matched.groupby("target").agg(steps=("step", lambda s: ",".join(map(str, sorted(s)))),
+                                          matched_to=("matched_to", "mean")).reset_index()
+    return table.merge(steps, on="target", how="left")
+
+
+def template_table(predictions: pd.DataFrame, templates: pd.DataFrame) -> pd.DataFrame:
+    """F8: accuracy per (model, template) over the template's instances, originals and pooled surface kinds."""
+    if predictions.empty or templates.empty:
+        return pd.DataFrame()
+    frame = final(predictions).merge(templates.rename(columns={"problem_id": "original_id"}), on="original_id")
+    frame = frame[(frame["kind"] == "original") | frame["kind"].isin(surface_kinds(frame["kind"]))]
+    frame = frame.assign(group=np.where(frame["kind"] == "original", "original", SURFACE))
+    return (frame.groupby(["model", *FACTS, "group", "template"]).agg(n=("correct", "size"),
+                                                                     accuracy=("correct", "mean"))
+            .reset_index())
+
+
+def drop(frame: pd.DataFrame, kind: str = SURFACE) -> Estimate:
+    """Points lost from originals to `kind` (drop_stat)."""
+    return estimate(frame, kind, drop_stat)

@@ -1,0 +1,170 @@
+"""The paper's claims C1-C4, each with a verdict, its effect size, interval, seeds and the control applied.
+
+The verdict rule is analysis.stats.verdict, one for every claim: `supported` only when the 95%
+interval lies on the claim's side of its null value, `not supported` when it lies on the other
+side (or the control explains the effect), `inconclusive` otherwise; a missing checkpoint or
+result is `inconclusive` with the reason. All comparisons are paired (same problems, same seed
+index) and bootstrapped over seeds and test originals (analysis.stats).
+
+* **C1** answer-SFT learns surface associations that break under superficial changes, where
+  theorem-SFT does not. Effect: robustness (surface-perturbed / original accuracy) of theorem-SFT
+  minus that of answer-SFT (full tuning), > 0. Control: matched in-distribution accuracy (the
+  checkpoints the training curves match), when those evaluations exist; else the final
+  checkpoints, said so.
+* **C2** theorem-SFT learns rules that survive surface changes: accuracy on surface-perturbed
+  problems of theorem-SFT minus answer-SFT, > 0. Control: solution-SFT (the same arithmetic steps,
+  no theorem named). If solution-SFT beats theorem-SFT (interval below 0), the gain comes from
+  showing steps, not from theorems, and the claim is `not supported`.
+* **C3** tuning only the MLP layers matches full tuning: accuracy on the originals of theorem-SFT
+  with `mlp` minus `full`, inside an equivalence margin (default 5 points). Control:
+  attention-only tuning at the same budget (if it matches too, the MLPs are not special; noted).
+* **C4** the feed-forward layers carry the rules: the MLP share of the restored logit difference
+  when patching theorem-swap pairs in theorem-SFT, > 0.5. Control: the same share in the base
+  model before SFT (if it is as high, MLP dominance is not something theorem-SFT put there; noted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis import accuracy
+from analysis.accuracy import SURFACE, final, matched_steps, paired_estimate, with_facts
+from analysis.inside import mlp_share
+from analysis.stats import NAN, Estimate, accuracy_stat, robustness_stat, verdict
+
+STATEMENTS = {
+    "C1": "Answer-SFT breaks under superficial changes where theorem-SFT does not (robustness gap).",
+    "C2": "Theorem-SFT learns rules: higher accuracy than answer-SFT on surface-perturbed problems.",
+    "C3": "Tuning only the MLP layers matches full tuning.",
+    "C4": "Feed-forward layers carry the rules (MLP share of the patching effect > 0.5).",
+}
+
+
+@dataclass(frozen=True)
+class ClaimSettings:
+    """Which checkpoints play which part, and the equivalence margin of C3."""
+
+    params: str = "full"
+    """The parameter selection compared across targets in C1 and C2."""
+    margin: float = 0.05
+    """C3: |mlp - full| accuracy below this is 'matches'."""
+    base: str = "base"
+    """C4's control: the base model's name in the results."""
+
+
+def _row(claim: str, estimate: Estimate, null: float, result: str, effect: str, control: str,
+         control_estimate: Estimate = NAN, scope: str = "", note: str = "") -> dict:
+    return {"claim": claim, "statement": STATEMENTS[claim], "verdict": result, "effect": effect,
+            **estimate.as_dict(), "null": null, "control": control, "control_value": control_estimate.value,
+            "control_low": control_estimate.low, "control_high": control_estimate.high, "scope": scope, "note": note}
+
+
+def _runs(frame: pd.DataFrame, target: str, params: str) -> pd.DataFrame:
+    return frame[(frame["target"] == target) & (frame["params"] == params)]
+
+
+def _missing(claim: str, what: str, control: str) -> dict:
+    return _row(claim, NAN, float("nan"), "inconclusive", "", control, note=f"not measured: {what}")
+
+
+def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSettings) -> dict:
+    control = "matched in-distribution accuracy (training curves)"
+    picks, scope = final(predictions), "final checkpoints"
+    note = "not matched: no training curves to match on"
+    if not matched.empty:
+        wanted = matched[matched["target"].isin(["answer", "theorem"])][["model", "step"]].drop_duplicates()
+        chosen = predictions.merge(wanted, on=["model", "step"], how="inner")
+        found = len(chosen[["model", "step"]].drop_duplicates())
+        if found == len(wanted):
+            picks, note = chosen, ""
+            scope = f"checkpoints matched at held-out accuracy {matched['matched_to'].mean():.2f}"
+        else:
+            note = f"not matched: {found} of {len(wanted)} matched checkpoints were evaluated"
+    theorem, answer = _runs(picks, "theorem", settings.params), _runs(picks, "answer", settings.params)
+    if theorem.empty or answer.empty:
+        return _missing("C1", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
+    estimate = paired_estimate(theorem, answer, SURFACE, robustness_stat, 4)
+    return _row("C1", estimate, 0.0, verdict(estimate, 0.0), "robustness(theorem) - robustness(answer)", control,
+                scope=scope, note=note)
+
+
+def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
+    control = "solution-SFT (steps, no theorem named)"
+    frame = final(predictions)
+    theorem, answer = _runs(frame, "theorem", settings.params), _runs(frame, "answer", settings.params)
+    solution = _runs(frame, "solution", settings.params)
+    if theorem.empty or answer.empty:
+        return _missing("C2", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
+    estimate = paired_estimate(theorem, answer, SURFACE, accuracy_stat, 2)
+    result, note = verdict(estimate, 0.0), ""
+    versus = NAN
+    if solution.empty:
+        note = "control not measured (no solution-SFT run)"
+    else:
+        versus = paired_estimate(theorem, solution, SURFACE, accuracy_stat, 2)
+        if versus.excludes(0.0) < 0:
+            result = "not supported"
+            note = "solution-SFT beats theorem-SFT: showing steps, not naming theorems, explains the gain"
+        elif versus.excludes(0.0) == 0:
+            note = "theorem-SFT does not beat the solution control (interval contains 0)"
+    return _row("C2", estimate, 0.0, result, "accuracy(theorem) - accuracy(answer), surface-perturbed", control,
+                versus, scope="final checkpoints; control value = theorem - solution", note=note)
+
+
+def estimate_accuracy(frame: pd.DataFrame) -> Estimate:
+    return accuracy.estimate(frame, "original", accuracy_stat)
+
+
+def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
+    control = "attention-only tuning at the same budget"
+    frame = final(predictions)
+    full, mlp, attn = (_runs(frame, "theorem", p) for p in ("full", "mlp", "attn"))
+    if full.empty or mlp.empty:
+        return _missing("C3", "theorem-full and theorem-mlp evaluations", control)
+    estimate = paired_estimate(mlp, full, "original", accuracy_stat, 2)
+    result = verdict(estimate, 0.0, margin=settings.margin)
+    versus, note = NAN, ""
+    learned = estimate_accuracy(full)
+    if learned.low <= settings.margin:
+        return _row("C3", estimate, 0.0, "inconclusive", f"accuracy(mlp) - accuracy(full), originals; margin "
+                    f"+-{settings.margin:.2f}", control, scope="final checkpoints",
+                    note=f"full tuning has not learned the task (accuracy {learned.value:.2f} [{learned.low:.2f}, "
+                         f"{learned.high:.2f}]): matching it says nothing")
+    if attn.empty:
+        note = "control not measured (no attention-only run)"
+    else:
+        versus = paired_estimate(attn, full, "original", accuracy_stat, 2)
+        if verdict(versus, 0.0, margin=settings.margin) == "supported":
+            note = "attention-only matches full tuning too: the MLPs are not special here"
+    return _row("C3", estimate, 0.0, result, f"accuracy(mlp) - accuracy(full), originals; margin "
+                f"+-{settings.margin:.2f}", control, versus, scope="final checkpoints; control value = attn - full",
+                note=note)
+
+
+def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings) -> dict:
+    control = "the base model before SFT"
+    runs = models[(models["target"] == "theorem") & (models["params"] == settings.params)]["model"].tolist()
+    present = set(patch_pairs["model"]) if not patch_pairs.empty else set()
+    runs = [m for m in runs if m in present]
+    if not runs:
+        return _missing("C4", f"theorem-swap patching of theorem-{settings.params}", control)
+    estimate = mlp_share(patch_pairs, runs)
+    base = mlp_share(patch_pairs, [settings.base]) if settings.base in present else NAN
+    note = "" if settings.base in present else "control not measured (base not patched)"
+    if base.excludes(0.5) > 0:
+        note = "the base's MLP share is above 0.5 too: not specific to theorem-SFT"
+    return _row("C4", estimate, 0.5, verdict(estimate, 0.5), "MLP share of restored logit difference "
+                "(theorem-swap pairs)", control, base, scope=f"theorem-{settings.params}", note=note)
+
+
+def claims_table(results, settings: ClaimSettings | None = None) -> pd.DataFrame:
+    """C1-C4 verdicts from collected results (analysis.collect.Results)."""
+    settings = settings or ClaimSettings()
+    predictions = with_facts(results.predictions, results.models) if not results.predictions.empty else \
+        pd.DataFrame(columns=["model", "target", "params", "seed", "kind", "final", "step", "correct", "original_id"])
+    matched = matched_steps(results.curves, results.models, settings.params)
+    rows = [claim_c1(predictions, matched, settings), claim_c2(predictions, settings),
+            claim_c3(predictions, settings), claim_c4(results.patch_pairs, results.models, settings)]
+    return pd.DataFrame(rows)

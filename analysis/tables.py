@@ -1,0 +1,63 @@
+"""Every analysis table from one results folder, saved as parquet (the figures and the report read these).
+
+`analysis_tables(results)` computes E1-E7 and the claims from `analysis.collect.Results`;
+`write_tables(tables, folder)` writes `<name>.parquet` per table atomically, and
+`read_tables(folder)` reads them back, so figures can be re-rendered without recomputing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import accuracy, inside
+from analysis.claims import ClaimSettings, claims_table
+from analysis.collect import Results
+
+TABLES = ("models", "curves", "accuracy", "selection", "matched_steps", "matched", "templates", "patch_map",
+          "patching", "probe_peaks", "probe_transfer", "probes", "cross", "transplant", "weights",
+          "tuning_importance", "e7", "claims")
+
+
+def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> dict[str, pd.DataFrame]:
+    """All tables (empty where the results lack the inputs)."""
+    settings = settings or ClaimSettings()
+    models = results.models
+    preds = accuracy.with_facts(results.predictions, models) if not results.predictions.empty else pd.DataFrame()
+    acc = accuracy.accuracy_table(preds) if len(preds) else pd.DataFrame()
+    matched = accuracy.matched_steps(results.curves, models, settings.params)
+    effects = inside.patch_map(results.patch_pairs)
+    peaks = inside.probe_peaks(results.probes)
+    importance = inside.tuning_importance(results.transplant, acc, settings.base if settings.base in
+                                          set(models["model"]) else None)
+    return {
+        "models": models, "curves": results.curves, "accuracy": acc,
+        "selection": accuracy.selection_table(preds) if len(preds) else pd.DataFrame(),
+        "matched_steps": matched, "matched": accuracy.matched_table(preds, matched) if len(preds) else pd.DataFrame(),
+        "templates": accuracy.template_table(preds, results.templates) if len(preds) else pd.DataFrame(),
+        "patch_map": effects, "patching": inside.patch_table(results.patch_pairs, models),
+        "probe_peaks": peaks, "probe_transfer": inside.probe_transfer(results.probes, peaks),
+        "probes": results.probes, "cross": inside.cross_table(results.cross_pairs),
+        "transplant": inside.transplant_table(results.transplant),
+        "weights": inside.weight_table(results.weights, models), "tuning_importance": importance,
+        "e7": inside.e7_table(effects, importance, models), "claims": claims_table(results, settings),
+    }
+
+
+def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> Path:
+    from tasks.io import atomic_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        with atomic_file(folder / f"{name}.parquet") as tmp:
+            frame.to_parquet(tmp, index=False)
+    return folder
+
+
+def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no tables folder (run `tsft reproduce` or `tsft analyze` first)")
+    return {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}

@@ -1,0 +1,89 @@
+"""Render every figure from saved analysis tables: HTML always, PNG when kaleido finds a browser.
+
+`FIGURES` maps each figure's file name to its function and the tables it reads. `render_all`
+writes `<name>.html` per figure (all sharing one `plotly.min.js` written beside them, so they open
+offline; the report embeds it once) and, when kaleido and a Chrome/Chromium are available (STACK.md: Debian's
+chromium), `<name>.png` too, through one kaleido browser session; otherwise it says so in one line.
+Each file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from figures.behaviour import f1_accuracy, f2_selection, f8_templates
+from figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
+
+FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "F1_accuracy": (f1_accuracy, ("accuracy",)),
+    "F2_selection": (f2_selection, ("selection",)),
+    "F3_patching": (f3_patching, ("patch_map",)),
+    "F4_probes": (f4_probes, ("probes",)),
+    "F5_transfer": (f5_transfer, ("probe_transfer",)),
+    "F6_across": (f6_across, ("cross", "transplant")),
+    "F7_weights": (f7_weights, ("weights",)),
+    "F8_templates": (f8_templates, ("templates",)),
+}
+
+
+def build_figures(tables: dict) -> dict:
+    """{name: go.Figure} for every figure (a missing table draws an explicit 'no data' figure)."""
+    import pandas as pd
+
+    return {name: function(*(tables.get(t, pd.DataFrame()) for t in inputs))
+            for name, (function, inputs) in FIGURES.items()}
+
+
+def browser() -> str | None:
+    """A Chrome/Chromium kaleido can drive, or None."""
+    import os
+
+    found = os.environ.get("BROWSER_PATH") or next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(n)),
+        None)
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        return None
+    return found
+
+
+def render_all(figures: dict, out: str | Path, png: bool = True, log: Callable[[str], None] = print) -> list[Path]:
+    """Write each figure as HTML (and PNG when possible) into `out`; returns the files written."""
+    from tasks.io import atomic_file
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in figures.items():
+        with atomic_file(out / f"{name}.html") as tmp:
+            fig.write_html(tmp, include_plotlyjs="directory", full_html=True)
+        written.append(out / f"{name}.html")
+    if png and browser() is None:
+        log("PNG skipped: kaleido with a Chrome/Chromium is needed (pip install kaleido; apt-get install chromium); "
+            "HTML written")
+    elif png:
+        written += _write_png(figures, out)
+    return written
+
+
+def _write_png(figures: dict, out: Path) -> list[Path]:
+    import warnings
+
+    import kaleido
+
+    from tasks.io import atomic_file
+
+    warnings.filterwarnings("ignore", message="The kopts argument is ignored", category=UserWarning)
+    written = []
+    kaleido.start_sync_server(silence_warnings=True)
+    try:
+        for name, fig in figures.items():
+            with atomic_file(out / f"{name}.png") as tmp:
+                tmp.write_bytes(fig.to_image(format="png", scale=2))
+            written.append(out / f"{name}.png")
+    finally:
+        kaleido.stop_sync_server(silence_warnings=True)
+    return written

@@ -1,0 +1,127 @@
+"""The report: one self-contained HTML file (plotly.js embedded once, no network needed).
+
+Sections: the question; the setup (models, data, seeds, budgets); the claims with their verdicts,
+effect sizes, intervals, seeds and controls, in words that never call an effect inside its
+interval an effect; every figure; the tables; run metadata (versions, git commit, wall times).
+`claim_sentence` is also what the terminal prints at the end of `tsft reproduce`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+QUESTION = ("Why does supervised fine-tuning on math generalize, or fail to? The paper <i>Memorize Theorems, Not "
+            "Instances</i> (arXiv 2605.09270) argues that fine-tuning on final answers learns surface associations "
+            "that break under superficial changes, while fine-tuning on explicit theorem applications learns rules "
+            "that survive them; that tuning only the MLP layers matches full tuning; and that feed-forward layers "
+            "carry the rules. This report tests those claims on the checkpoints below, with the same rules for "
+            "calling an effect whichever way it points.")
+RULE = ("Verdict rule: <b>supported</b> only when the 95% interval (bootstrap over seeds, then test originals with "
+        "all their perturbed versions; over pairs for patching) lies on the claim's side of its null value; "
+        "<b>not supported</b> when it lies on the other side, or the claim's control explains the effect; "
+        "<b>inconclusive</b> when the interval contains the null value. With one seed the interval covers problem "
+        "sampling only.")
+COLOURS = {"supported": "#2ca02c", "not supported": "#d62728", "inconclusive": "#7f7f7f"}
+SHOWN_TABLES = ("accuracy", "selection", "matched", "patching", "probe_peaks", "e7", "transplant", "models")
+
+
+def _num(x, digits: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def claim_sentence(row) -> str:
+    """A claim's verdict in words: effect, interval, seeds, units, control, and what the interval allows saying."""
+    if not row["effect"]:
+        return f"{row['claim']}: {row['verdict']} - {row['note']}."
+    interval = f"{_num(row['value'])} [{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+    support = f"{int(row['n_seeds'])} seed{'s' if row['n_seeds'] != 1 else ''}, {int(row['n_units'])} units"
+    if row["verdict"] == "inconclusive" and "has not learned" in str(row["note"]):
+        reading = "the comparison is not meaningful (see the note), so no effect is claimed"
+    elif row["verdict"] == "inconclusive":
+        reading = f"the interval contains {_num(row['null'], 2)} or is undefined, so no effect is claimed"
+    elif row["verdict"] == "supported":
+        reading = "the interval lies on the claim's side"
+    elif "explains" in str(row["note"]):
+        reading = "the control explains the effect"
+    else:
+        reading = "the interval lies against the claim"
+    control = f"control: {row['control']}"
+    if not (isinstance(row["control_value"], float) and math.isnan(row["control_value"])):
+        control += f" = {_num(row['control_value'])} [{_num(row['control_low'])}, {_num(row['control_high'])}]"
+    note = f"; {row['note']}" if row["note"] else ""
+    return (f"{row['claim']}: {row['verdict']}. {row['effect']} = {interval} ({support}; {row['scope']}): {reading}. "
+            f"{control}{note}.")
+
+
+def _table_html(frame: pd.DataFrame, limit: int = 200) -> str:
+    if frame.empty:
+        return "<p class='empty'>no rows</p>"
+    shown = frame.head(limit).copy()
+    for column in shown.select_dtypes("float").columns:
+        shown[column] = shown[column].map(lambda v: _num(v))
+    more = f"<p class='empty'>{len(frame) - limit} more rows in the parquet file</p>" if len(frame) > limit else ""
+    return shown.to_html(index=False, border=0, classes="data", escape=True) + more
+
+
+def _claims_html(claims: pd.DataFrame) -> str:
+    items = []
+    for _, row in claims.iterrows():
+        colour = COLOURS.get(row["verdict"], "#555")
+        items.append(f"<li><span class='verdict' style='background:{colour}'>{html.escape(row['verdict'])}</span> "
+                     f"<b>{html.escape(row['claim'])}</b> {html.escape(row['statement'])}<br>"
+                     f"<span class='detail'>{html.escape(claim_sentence(row))}</span></li>")
+    return f"<p>{RULE}</p><ul class='claims'>{''.join(items)}</ul>"
+
+
+def _setup_html(meta: dict, models: pd.DataFrame) -> str:
+    facts = {k: meta.get(k) for k in ("preset", "base", "data", "seeds", "targets", "params", "sft_steps",
+                                      "eval_limit") if meta.get(k) is not None}
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
+    budget = models[["model", "steps", "trainable", "tokens_seen", "target_tokens_seen"]] if len(models) else models
+    return f"<table class='facts'>{rows}</table><h3>Budgets</h3>{_table_html(budget)}"
+
+
+def _meta_html(meta: dict) -> str:
+    return f"<pre>{html.escape(json.dumps(meta, indent=2, default=str))}</pre>"
+
+
+STYLE = """
+body{font-family:Inter,Helvetica,Arial,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em} h2{margin-top:1.6em;border-bottom:1px solid #ddd} .verdict{color:#fff;padding:2px 8px;
+border-radius:4px;font-size:.85em} ul.claims li{margin:.8em 0} .detail{color:#444;font-size:.92em}
+table.data,table.facts{border-collapse:collapse;font-size:.85em} table.data td,table.data th,table.facts td,
+table.facts th{padding:3px 8px;border-bottom:1px solid #eee;text-align:right} .empty{color:#888}
+pre{background:#f7f7f7;padding:1em;font-size:.8em;overflow:auto}
+"""
+
+
+def report_html(tables: dict, figures: dict, meta: dict) -> str:
+    """The whole report as one HTML string."""
+    from plotly.offline import get_plotlyjs
+
+    claims = tables.get("claims", pd.DataFrame())
+    figure_html = "".join(f"<h3>{html.escape(name)}</h3>"
+                          f"<p class='detail'>{html.escape(fig.layout.title.text or '')}</p>"
+                          + fig.to_html(full_html=False, include_plotlyjs=False) for name, fig in figures.items())
+    table_html = "".join(f"<h3>{name}</h3>{_table_html(tables.get(name, pd.DataFrame()))}" for name in SHOWN_TABLES)
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>tsft report</title><style>{STYLE}</style>"
+            f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
+            f"<h1>tsft report: memorize theorems, not instances?</h1><h2>The question</h2><p>{QUESTION}</p>"
+            f"<h2>Setup</h2>{_setup_html(meta, tables.get('models', pd.DataFrame()))}"
+            f"<h2>Claims</h2>{_claims_html(claims) if len(claims) else '<p>no claims computed</p>'}"
+            f"<h2>Figures</h2>{figure_html}<h2>Tables</h2>{table_html}"
+            f"<h2>Run metadata</h2>{_meta_html(meta)}</body></html>")
+
+
+def write_report(tables: dict, figures: dict, meta: dict, out: str | Path) -> Path:
+    from tasks.io import atomic_file
+
+    out = Path(out)
+    with atomic_file(out) as tmp:
+        tmp.write_text(report_html(tables, figures, meta), encoding="utf-8")
+    return out

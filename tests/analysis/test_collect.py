@@ -1,0 +1,73 @@
+"""Gathering results from folders: run cards, evaluations of final and intermediate checkpoints, linked trees."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analysis.collect import collect, model_facts
+from tests.analysis.conftest import predictions_for
+
+
+def write_run(folder, name: str, steps: int = 100, curve=((50, 0.2), (100, 0.4))):
+    folder.mkdir(parents=True)
+    card = {"kind": "sft", "name": name, "status": "complete", "step": steps,
+            "config": {"target": name.split("-")[0], "params": name.split("-")[1], "seed": 0, "steps": steps},
+            "metrics": {"evals": [{"step": s, "heldout_accuracy": a} for s, a in curve], "tokens_seen": 1000}}
+    (folder / "run_card.json").write_text(json.dumps(card))
+    (folder / "checkpoints" / "step-000050").mkdir(parents=True)
+    (folder / "checkpoints" / "step-000050" / "run_card.json").write_text(json.dumps({**card, "status": None}))
+
+
+def write_eval(folder, model_folder, name: str, step: int | None, correct):
+    folder.mkdir(parents=True)
+    frame = predictions_for(name, np.asarray(correct, float), {}).drop(columns=["step", "final"])
+    frame.to_parquet(folder / "predictions.parquet")
+    request = {"kind": "eval", "model": str(model_folder), "name": name, "step": step, "data": "/nowhere",
+               "config": {"target": "theorem", "params": "full", "seed": 0}}
+    (folder / "request.json").write_text(json.dumps(request))
+
+
+def test_collect_reads_cards_curves_and_final_and_intermediate_evaluations(tmp_path):
+    run = tmp_path / "sft" / "theorem-full-s0"
+    write_run(run, "theorem-full-s0")
+    write_eval(tmp_path / "eval" / "theorem-full-s0", run, "theorem-full-s0", 100, [1, 0])
+    write_eval(tmp_path / "eval-matched" / "x", run / "checkpoints" / "step-000050", "theorem-full-s0", 50, [0, 0])
+    results = collect(tmp_path)
+    assert list(results.models["model"]) == ["theorem-full-s0"]  # the checkpoint's own card is not a model
+    assert results.models.iloc[0]["target"] == "theorem" and results.models.iloc[0]["tokens_seen"] == 1000
+    assert list(results.curves["step"]) == [50, 100]
+    by_step = results.predictions.groupby("step")["final"].first().to_dict()
+    assert by_step == {50: False, 100: True}
+
+
+def test_collect_follows_linked_folders_and_old_evaluations_without_a_request(tmp_path):
+    real = tmp_path / "elsewhere" / "answer-full-s1"
+    write_run(real, "answer-full-s1", steps=80)
+    old = tmp_path / "elsewhere" / "eval-old"
+    old.mkdir()
+    predictions_for("answer-full-s1", np.array([1.0, 1.0]), {}).drop(columns=["step", "final"]).to_parquet(
+        old / "predictions.parquet")
+    root = tmp_path / "results"
+    root.mkdir()
+    (root / "run").symlink_to(real, target_is_directory=True)
+    (root / "eval").symlink_to(old, target_is_directory=True)
+    results = collect(root)
+    assert list(results.models["model"]) == ["answer-full-s1"]
+    assert set(results.predictions["step"]) == {80} and results.predictions["final"].all()
+
+
+def test_model_facts_fall_back_to_the_run_name():
+    facts = model_facts({"name": "solution-mlp_0-2-s3"}, "/x")
+    assert (facts["target"], facts["params"], facts["seed"]) == ("solution", "mlp_0-2", 3)
+
+
+def test_missing_folder_and_broken_request_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such results folder"):
+        collect(tmp_path / "nope")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "request.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"bad/request\.json"):
+        collect(tmp_path)

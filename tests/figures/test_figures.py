@@ -1,0 +1,109 @@
+"""Every figure rendered from small fixture tables, its drawn data checked against the table (not pixels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from figures.behaviour import f1_accuracy, f2_selection, f8_templates
+from figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
+from figures.render import FIGURES, build_figures, render_all
+from figures.theme import colour, model_colour
+from tests.analysis.test_inside import patch_map, patch_pairs, probe_rows, transplant_rows
+
+
+@pytest.fixture
+def accuracy():
+    rows = []
+    for target, base in (("answer", 0.6), ("theorem", 0.5)):
+        for params in ("full", "mlp"):
+            for i, kind in enumerate(("original", "paraphrase", "surface")):
+                value = base - 0.1 * i - (0.2 if params == "mlp" else 0)
+                rows.append({"target": target, "params": params, "kind": kind, "accuracy": value,
+                             "ci_low": value - 0.05, "ci_high": value + 0.1, "n_seeds": 2, "n": 100})
+    return pd.DataFrame(rows)
+
+
+def test_f1_bars_are_the_table(accuracy):
+    fig = f1_accuracy(accuracy)
+    bars = {(t.name, t.xaxis): t for t in fig.data}
+    theorem_mlp = bars[("theorem-SFT", "x2")]
+    assert list(theorem_mlp.x) == ["original", "paraphrase", "surface"]
+    assert np.allclose(theorem_mlp.y, [0.3, 0.2, 0.1])
+    assert np.allclose(theorem_mlp.error_y.array, [0.1] * 3) and np.allclose(theorem_mlp.error_y.arrayminus,
+                                                                               [0.05] * 3)
+    assert theorem_mlp.marker.color == colour("theorem", "mlp") != colour("theorem", "full")
+
+
+def test_f2_groups_selections_per_target(accuracy):
+    selection = accuracy[accuracy["kind"].isin(["original", "surface"])]
+    fig = f2_selection(selection)
+    mlp_original = next(t for t in fig.data if t.name == "mlp" and t.xaxis == "x")
+    assert list(mlp_original.x) == ["answer", "theorem"] and np.allclose(mlp_original.y, [0.4, 0.3])
+
+
+def test_f3_heatmaps_share_one_colour_scale_and_hold_the_effects():
+    effects = pd.concat([patch_map(patch_pairs("theorem-full-s0", {(0, "mlp_out"): 0.6, (1, "attn_out"): 0.3})),
+                         patch_map(patch_pairs("answer-full-s0", {(0, "mlp_out"): 0.1, (1, "attn_out"): 0.8}))])
+    fig = f3_patching(effects)
+    assert [t.type for t in fig.data] == ["heatmap", "heatmap"]
+    assert {t.coloraxis for t in fig.data} == {"coloraxis"}
+    theorem = fig.data[0]
+    z = pd.DataFrame(theorem.z, index=theorem.y, columns=theorem.x)
+    assert z.loc[0, "mlp_out"] == pytest.approx(0.6) and z.loc[1, "attn_out"] == pytest.approx(0.3)
+    assert np.isnan(z.loc[1, "mlp_out"])
+    assert fig.layout.coloraxis.cmin == -1.0 and fig.layout.coloraxis.cmax == 1.0
+
+
+def test_f4_and_f5_draw_probe_metrics_by_layer():
+    probes = pd.concat([probe_rows("base", [0.1, 0.2]), probe_rows("theorem-full-s0", [0.4, 0.7])])
+    fig = f4_probes(probes)
+    sel = next(t for t in fig.data if t.name == "theorem-full-s0" and t.line.dash == "dash")
+    assert list(sel.x) == [0, 1] and np.allclose(sel.y, [0.4, 0.7])
+    assert sel.line.color == model_colour("theorem-full-s0")
+    from analysis.inside import probe_peaks, probe_transfer
+
+    transfer = probe_transfer(probes, probe_peaks(probes))
+    fig = f5_transfer(transfer)
+    theorem = next(t for t in fig.data if t.name.startswith("theorem-full-s0"))
+    assert list(theorem.x) == ["original", "entity_rename", "paraphrase"]
+    assert np.allclose(theorem.y, [0.8, 0.7, 0.35])
+
+
+def test_f6_f7_f8_hold_their_tables():
+    cross = pd.DataFrame({"model": "a->b", "layer": [0, 1], "component": "mlp_out", "effect": [0.2, 0.9]})
+    fig = f6_across(cross, transplant_rows().assign(ci_low=0.0, ci_high=1.0))
+    assert np.allclose(fig.data[0].y, [0.2, 0.9])
+    assert list(fig.data[1].x) == ["none", "source", "0", "1", "2", "0-2"]
+    weights = pd.DataFrame({"model": "theorem-mlp-s0", "layer": [-1, 0, 1, 0, 1], "block": ["embed", "mlp", "mlp",
+                            "attn", "attn"], "change": [0.0, 0.1, 0.3, 0.0, 0.0]})
+    fig = f7_weights(weights)
+    mlp = next(t for t in fig.data if t.xaxis == "x2")
+    assert list(mlp.x) == [0, 1] and np.allclose(mlp.y, [0.1, 0.3])
+    templates = pd.DataFrame({"model": "m", "target": "theorem", "params": "full", "seed": 0,
+                              "group": ["original", "original", "surface"], "template": ["a", "b", "a"], "n": 5,
+                              "accuracy": [0.2, 0.8, 0.4]})
+    fig = f8_templates(templates)
+    assert [t.type for t in fig.data] == ["violin", "violin"]
+    assert np.allclose(fig.data[0].y, [0.2, 0.8])
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_figure_says_plainly_when_its_table_is_missing(name):
+    fig = build_figures({})[name]
+    assert isinstance(fig, go.Figure) and not fig.data
+    assert fig.layout.annotations[0].text.startswith("no data")
+    assert fig.layout.title.text.startswith(name.split("_")[0])
+
+
+def test_render_writes_html_offline_and_says_when_png_is_impossible(tmp_path, monkeypatch, accuracy):
+    import figures.render as render
+
+    monkeypatch.setattr(render, "browser", lambda: None)
+    said = []
+    written = render_all({"F1_accuracy": f1_accuracy(accuracy)}, tmp_path, log=said.append)
+    assert [p.name for p in written] == ["F1_accuracy.html"]
+    assert (tmp_path / "plotly.min.js").is_file() and "plotly.min.js" in written[0].read_text()
+    assert len(said) == 1 and said[0].startswith("PNG skipped")

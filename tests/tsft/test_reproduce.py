@@ -1,0 +1,113 @@
+"""`tsft reproduce`: the smoke preset end to end, killed mid-run and continued; plans; refused resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from tsft.presets import PRESETS, preset
+from tsft.reproduce import Inputs, check_meta, identity, plan
+from tsft.reproduce import reproduce as run_reproduce
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+VERDICTS = {"supported", "not supported", "inconclusive"}
+
+
+def tsft(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tsft", *args], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, **kwargs)
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"finished before the kill point:\n{process.stdout.read()}")
+        if time.time() > deadline:
+            raise AssertionError("kill point not reached")
+        time.sleep(0.2)
+
+
+def mtimes(paths) -> dict:
+    return {str(p): p.stat().st_mtime_ns for p in paths}
+
+
+@pytest.mark.slow
+def test_smoke_preset_killed_mid_run_continues_and_reports(tmp_path):
+    run = tmp_path / "run"
+    first = tsft("reproduce", "--preset", "smoke", "--out", str(run), "--no-png")
+    wait_for(lambda: any((run / "eval").glob("*/summary.csv")), first)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    finished = [run / "base" / "run_card.json", *run.glob("sft/*/run_card.json"), *run.glob("eval/*/summary.csv")]
+    before = mtimes(finished)
+    assert len(list(run.glob("sft/*/run_card.json"))) == 9 and not (run / "report.html").exists()
+
+    second = tsft("reproduce", "--preset", "smoke", "--out", str(run), "--no-png")
+    output, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, output
+    assert "data: data skipped (done)" in output and "base: base skipped (done)" in output
+    assert output.count("skipped (done)") >= 2 + 9 + 1
+    assert mtimes(finished) == before  # nothing finished was redone
+    assert "PNG skipped" not in output  # --no-png asked for none
+
+    claims = pd.read_parquet(run / "tables" / "claims.parquet")
+    assert list(claims["claim"]) == ["C1", "C2", "C3", "C4"] and set(claims["verdict"]) <= VERDICTS
+    for name in ("accuracy", "selection", "patch_map", "probes", "weights", "transplant", "cross"):
+        assert not pd.read_parquet(run / "tables" / f"{name}.parquet").empty, name
+    assert len(list((run / "figures").glob("F*.html"))) == 8
+    meta = json.loads((run / "reproduce.json").read_text())
+    assert {"sft", "eval", "analysis"} <= set(meta["stages"]) and meta["wall_seconds"] > 0
+    report = (run / "report.html").read_text()
+    assert all(c in report for c in ("C1", "C2", "C3", "C4")) and meta["git_commit"] in report
+
+    tables = mtimes((run / "tables").glob("*.parquet"))
+    rendered_before = (run / "report.html").stat().st_mtime_ns
+    again = subprocess.run([sys.executable, "-m", "tsft", "figures", str(run), "--no-png"], env=ENV,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert mtimes((run / "tables").glob("*.parquet")) == tables  # re-rendered, nothing recomputed
+    assert (run / "report.html").stat().st_mtime_ns > rendered_before
+    recomputed = subprocess.run([sys.executable, "-m", "tsft", "analyze", str(run), "--no-png"], env=ENV,
+                                capture_output=True, text=True, timeout=300)
+    assert recomputed.returncode == 0, recomputed.stdout + recomputed.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "tables" / "claims.parquet"), claims)  # seeded bootstrap
+
+
+def test_every_variant_is_planned_with_its_own_learning_rate(tmp_path):
+    smoke = preset("smoke")
+    jobs = plan("sft", Inputs(tmp_path), smoke)
+    assert sorted(j.name for j in jobs) == sorted(f"{t}-{p}-s0" for t in ("answer", "solution", "theorem")
+                                                  for p in ("full", "mlp", "attn"))
+    assert {j.kwargs["params"]: j.kwargs["lr"] for j in jobs} == {"full": 1e-3, "mlp": 3e-3, "attn": 3e-3}
+    transplant = {j.name for j in plan("transplant", Inputs(tmp_path), smoke)}
+    assert transplant == {"theorem-mlp-s0->answer-mlp-s0", "base->theorem-mlp-s0"}
+
+
+def test_given_model_and_data_replace_the_built_ones(tmp_path):
+    inputs = Inputs(tmp_path / "run", model=tmp_path / "llama", data=tmp_path / "math")
+    assert plan("data", inputs, preset("smoke")) == [] and plan("base", inputs, preset("smoke")) == []
+    sft = plan("sft", inputs, preset("smoke"))
+    assert {j.kwargs["base"] for j in sft} == {tmp_path / "llama"} and {j.kwargs["data"] for j in sft} == {
+        tmp_path / "math"}
+
+
+def test_a_run_folder_refuses_other_settings_naming_them(tmp_path):
+    meta = {"preset": PRESETS["smoke"].to_dict(), "inputs": {"model": None, "data": None, "seed": 0}}
+    (tmp_path / "reproduce.json").write_text(json.dumps({**meta, "stages": {}}))
+    assert check_meta(tmp_path / "reproduce.json", {**meta, "preset": {**meta["preset"], "jobs": 7}})  # jobs may change
+    with pytest.raises(ValueError, match=r"preset.sft_steps: 8 -> 9"):
+        run_reproduce(Inputs(tmp_path), PRESETS["smoke"].__class__(**{**PRESETS["smoke"].to_dict(), "sft_steps": 9}))
+    assert identity(meta)["preset"]["name"] == "smoke"
+
+
+def test_unknown_preset_is_named():
+    with pytest.raises(ValueError, match="unknown preset 'huge'; choose one of smoke, quick, paper"):
+        preset("huge")

@@ -1,0 +1,104 @@
+"""`tsft reproduce`, `tsft analyze` and `tsft figures`: the main job, and re-rendering from saved results."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tsft.common import ERRORS, Opt, console, fail, print_rows
+
+PngOpt = Annotated[bool, Opt("--png/--no-png", help="Also write PNGs when kaleido finds a Chrome/Chromium.")]
+
+
+def print_claims(claims) -> None:
+    from figures.report import claim_sentence
+
+    rows = [(r["claim"], r["verdict"], r["value"], f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]", r["null"],
+             int(r["n_seeds"])) for _, r in claims.iterrows()]
+    print_rows("claims (95% intervals; supported only when the interval excludes the null)",
+               ["claim", "verdict", "effect", "95% CI", "null", "seeds"], rows)
+    for _, row in claims.iterrows():
+        console.print(claim_sentence(row), highlight=False)
+
+
+def reproduce_command(
+    out: Annotated[Path, Opt(help="Run folder; every stage's results and report.html go here.")],
+    preset: Annotated[str, Opt(help="smoke (CI, ~1 min) | quick (CPU, <15 min) | paper (one GPU).")] = "quick",
+    model: Annotated[Path | None, Opt(help="Use this local HF checkpoint as the base instead of training one.")] = None,
+    data: Annotated[Path | None, Opt(help="Use this data folder (from `tsft data build`) instead of the "
+                                          "synthetic world.")] = None,
+    device: Annotated[str, Opt(help="cpu | cuda (cuda runs jobs one at a time).")] = "cpu",
+    jobs: Annotated[int | None, Opt(help="Parallel worker processes on CPU (default: the preset's).")] = None,
+    seed: Annotated[int, Opt(help="Seed of the data and the base.")] = 0,
+    png: PngOpt = True,
+    overwrite: Annotated[bool, Opt(help="Delete --out and start over (default: continue it).")] = False,
+) -> None:
+    """Train the comparison checkpoints, evaluate, patch, probe, compare; write tables, figures, report.html.
+    A rerun skips every finished stage, so a killed run continues where it stopped."""
+    from tsft.presets import preset as get_preset
+    from tsft.reproduce import Inputs, StageError, reproduce
+
+    try:
+        chosen = get_preset(preset)
+    except ValueError as err:
+        fail(str(err))
+    if jobs is not None:
+        chosen = dataclasses.replace(chosen, jobs=jobs)
+    for name, path in (("--model", model), ("--data", data)):
+        if path is not None and not path.is_dir():
+            fail(f"{name} {path}: no such folder")
+    if overwrite and out.exists():
+        shutil.rmtree(out)
+    start = time.perf_counter()
+    try:
+        claims = reproduce(Inputs(out, model, data, device, seed), chosen, png)
+    except (StageError, *ERRORS) as err:
+        fail(str(err))
+    print_claims(claims)
+    console.print(f"report: {out / 'report.html'} ({time.perf_counter() - start:.0f} s this run)", highlight=False)
+
+
+def analyze_command(
+    results: Annotated[Path, typer.Argument(help="A folder holding results (a reproduce run, or any tree of "
+                                                 "tsft eval/patch/probe outputs and run folders).")],
+    png: PngOpt = True,
+) -> None:
+    """Recompute the analysis tables from saved results, then the figures and the report."""
+    from tsft.reproduce import analyze
+
+    meta_path = results / "reproduce.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"results": str(results)}
+    try:
+        claims = analyze(results, meta, png, log=console.print)
+    except (*ERRORS, OSError) as err:
+        fail(str(err))
+    print_claims(claims)
+    console.print(f"report: {results / 'report.html'}", highlight=False)
+
+
+def figures_command(
+    results: Annotated[Path, typer.Argument(help="A folder with tables/ (from `tsft reproduce` or `tsft analyze`).")],
+    png: PngOpt = True,
+) -> None:
+    """Re-render every figure and the report from the saved tables, recomputing nothing."""
+    from analysis.tables import read_tables
+    from figures.render import build_figures, render_all
+    from figures.report import write_report
+
+    try:
+        tables = read_tables(results / "tables")
+    except FileNotFoundError as err:
+        fail(str(err))
+    meta_path = results / "reproduce.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"results": str(results)}
+    figures = build_figures(tables)
+    written = render_all(figures, results / "figures", png=png, log=console.print)
+    write_report(tables, figures, meta, results / "report.html")
+    console.print(f"{len(written)} figure files in {results / 'figures'}; report: {results / 'report.html'}",
+                  highlight=False)

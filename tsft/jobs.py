@@ -1,0 +1,120 @@
+"""One unit of `tsft reproduce` work each: build data, train, evaluate, patch, probe, compare, weigh.
+
+A job is (kind, keyword arguments) and writes one results folder through the room that owns the
+work; `run_job` dispatches it in this process or in a worker. Workers are spawned processes whose
+torch thread count is set before torch is imported (`worker_init`), so two workers on two cores do
+not oversubscribe them (STACK.md). Every job is idempotent: the runner skips a job whose output
+exists, and training jobs resume a partial run from its newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+def worker_init(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    quiet()
+
+
+def quiet() -> None:
+    """No per-load progress bars from transformers: the pipeline shows its own progress."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def _data(out, preset, seed):
+    from tasks.build import build
+
+    build("synthetic", out, seed=seed, n_train=preset["n_train"], n_test=preset["n_test"])
+
+
+def _base(out, preset, seed):
+    from training.base import train_base
+    from training.config import BaseConfig
+
+    config = BaseConfig(preset=preset["base_preset"], steps=preset["base_steps"], seed=seed,
+                        eval_every=max(1, preset["base_steps"] // 4), save_every=max(1, preset["base_steps"] // 4))
+    train_base(out, config, resume=True, progress=False)
+
+
+def _sft(out, base, data, target, params, seed, lr, preset):
+    from training.config import SFTConfig
+    from training.sft import train_sft
+
+    steps, every = preset["sft_steps"], preset["eval_every"]
+    config = SFTConfig(target=target, params=params, seed=seed, lr=lr, steps=steps, batch_size=preset["sft_batch"],
+                       micro_batch_size=preset["sft_batch"], eval_every=every, save_every=every,
+                       keep_checkpoints=steps // every + 1, eval_size=preset["eval_size"],
+                       warmup_steps=min(30, steps // 10))
+    train_sft(base, data, out, config, resume=True, progress=False)
+
+
+def _eval(out, model, data, kinds, limit, device="cpu"):
+    from training.evaluate import run_eval
+
+    run_eval(model, data, out, ["original", *kinds] if kinds else None, limit, progress=False, device=device)
+
+
+def _patch(out, model, data, limit, target, device, pair_type="theorem_swap", metric="logit_diff"):
+    from patching.activation import PatchRequest
+    from patching.run import Placement, run_sweep
+
+    request = PatchRequest(components=("resid_pre", "attn_out", "mlp_out"), positions="spans", metric=metric)
+    run_sweep(model, data, out, request, pair_type=pair_type, target=target, limit=limit, method="exact",
+              placement=Placement(device), progress=False)
+
+
+def _probe(out, models, data, limit, components, labels, device):
+    from patching.run import Placement
+    from probes.run import ProbeRequest, run_probes
+
+    request = ProbeRequest(components=tuple(components), limit=limit, labels=tuple(labels) if labels else None)
+    run_probes(models, data, out, request, placement=Placement(device), progress=False)
+
+
+def _cross(out, a, b, data, limit, device):
+    from patching.activation import PatchRequest
+    from patching.run import Placement, run_cross
+
+    request = PatchRequest(components=("attn_out", "mlp_out"), positions="spans", metric="kl")
+    run_cross(a, b, data, out, request, limit=limit, placement=Placement(device), progress=False)
+
+
+def _transplant(out, a, b, data, limit, kinds, device):
+    from patching.run import Placement, run_transplant
+
+    run_transplant(a, b, data, out, limit=limit, kinds=tuple(kinds), placement=Placement(device))
+
+
+def _weights(out, base, models):
+    from patching.weights import run_weights
+
+    run_weights(base, models, out)
+
+
+JOBS = {"data": _data, "base": _base, "sft": _sft, "eval": _eval, "patch": _patch, "probe": _probe,
+        "cross": _cross, "transplant": _transplant, "weights": _weights}
+
+
+def run_job(kind: str, kwargs: dict) -> float:
+    """Run one job; returns its wall seconds."""
+    start = time.perf_counter()
+    JOBS[kind](**kwargs)
+    return time.perf_counter() - start
+
+
+def done(path: str | Path) -> bool:
+    """Whether a job's output exists (a run card must also say the run is complete)."""
+    path = Path(path)
+    if path.name == "run_card.json":
+        import json
+
+        return path.is_file() and json.loads(path.read_text()).get("status") == "complete"
+    return path.exists()

@@ -1,0 +1,87 @@
+"""`tsft reproduce` presets: how big each part of the pipeline is.
+
+* `smoke` - a tiny base and a few steps of everything: proves the pipeline end to end in CI (about
+  a minute on 2 CPU cores). Its numbers mean nothing.
+* `quick` - the embedded default on a laptop CPU (2 cores, under 15 minutes): the `small` base
+  trained here, the three targets x full / MLP-only / attention-only for one seed, evaluated on
+  the originals and six perturbation kinds, then patched, probed and compared. Undertrained: expect
+  most verdicts to be inconclusive, which is what the rule says of small effects.
+* `paper` - one GPU: the larger `base` preset, more data, three seeds, every variant and kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of every stage; the resolved preset is saved in reproduce.json and must match on resume."""
+
+    name: str
+    n_train: int
+    """Synthetic training problems."""
+    n_test: int
+    """Synthetic test originals (each perturbed by every kind)."""
+    base_preset: str
+    """Model size of the base trained here (tiny | small | base)."""
+    base_steps: int
+    targets: tuple[str, ...]
+    params: tuple[str, ...]
+    seeds: tuple[int, ...]
+    sft_steps: int
+    sft_batch: int
+    lr: tuple[tuple[str, float], ...]
+    """Peak learning rate per parameter selection (MLP-only needs its own; DESIGN.md)."""
+    eval_every: int
+    """Steps between training-curve points (held-out accuracy); these checkpoints are kept for matching."""
+    eval_size: int
+    """Held-out originals scored at each training-curve point."""
+    kinds: tuple[str, ...] | None
+    """Perturbation kinds evaluated (None = all in the data)."""
+    eval_limit: int | None
+    """Originals (and perturbed problems per kind) evaluated per checkpoint."""
+    patch_limit: int
+    probe_limit: int | None
+    probe_components: tuple[str, ...]
+    probe_labels: tuple[str, ...] | None
+    """Probe labels (None = every label the data offers)."""
+    transplant_limit: int
+    jobs: int
+    """Parallel worker processes (each gets cores // jobs torch threads)."""
+
+    def lr_for(self, params: str) -> float:
+        return dict(self.lr).get(params.split(":")[0], dict(self.lr)["full"])
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+LR = (("full", 1e-3), ("mlp", 3e-3), ("attn", 3e-3))
+ALL = ("answer", "solution", "theorem")
+SELECTIONS = ("full", "mlp", "attn")
+QUICK_KINDS = ("entity_rename", "reorder_givens", "distractor", "paraphrase", "heldout_template")
+
+PRESETS = {
+    "smoke": Preset("smoke", n_train=240, n_test=100, base_preset="tiny", base_steps=20, targets=ALL,
+                    params=SELECTIONS, seeds=(0,), sft_steps=8, sft_batch=8, lr=LR, eval_every=4, eval_size=8,
+                    kinds=("entity_rename", "paraphrase"), eval_limit=8, patch_limit=8, probe_limit=100,
+                    probe_components=("resid_post",), probe_labels=("theorem",), transplant_limit=6, jobs=2),
+    "quick": Preset("quick", n_train=2000, n_test=500, base_preset="small", base_steps=300, targets=ALL,
+                    params=SELECTIONS, seeds=(0,), sft_steps=150, sft_batch=16, lr=LR, eval_every=50,
+                    eval_size=48, kinds=QUICK_KINDS, eval_limit=64, patch_limit=48, probe_limit=150,
+                    probe_components=("attn_out", "mlp_out", "resid_post"), probe_labels=("theorem",),
+                    transplant_limit=24, jobs=2),
+    "paper": Preset("paper", n_train=6000, n_test=1000, base_preset="base", base_steps=5000, targets=ALL,
+                    params=SELECTIONS, seeds=(0, 1, 2), sft_steps=2000, sft_batch=32, lr=LR, eval_every=250,
+                    eval_size=128, kinds=None, eval_limit=None, patch_limit=256, probe_limit=None,
+                    probe_components=("attn_out", "mlp_out", "resid_post"), probe_labels=None,
+                    transplant_limit=200, jobs=1),
+}
+
+
+def preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
