@@ -50,8 +50,14 @@ class ClaimSettings:
     """The parameter selection compared across targets in C1 and C2."""
     margin: float = 0.05
     """C3: |mlp - full| accuracy below this is 'matches'."""
-    base: str = "base"
-    """C4's control: the base model's name in the results."""
+    base: str | None = None
+    """C4's control: the base model's name in the results (None: the model whose run card says kind = base)."""
+
+    def base_name(self, models: pd.DataFrame) -> str:
+        if self.base is not None:
+            return self.base
+        bases = models.loc[models["kind"] == "base", "model"].tolist() if len(models) else []
+        return bases[0] if bases else "base"
 
 
 def _row(claim: str, estimate: Estimate, null: float, result: str, effect: str, control: str,
@@ -104,7 +110,9 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
         note = "control not measured (no solution-SFT run)"
     else:
         versus = paired_estimate(theorem, solution, SURFACE, accuracy_stat, 2)
-        if versus.excludes(0.0) < 0:
+        if versus.excludes(0.0) < 0 and result == "not supported":
+            note = "solution-SFT beats theorem-SFT as well"
+        elif versus.excludes(0.0) < 0:
             result = "not supported"
             note = "solution-SFT beats theorem-SFT: showing steps, not naming theorems, explains the gain"
         elif versus.excludes(0.0) == 0:
@@ -151,8 +159,9 @@ def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSet
     if not runs:
         return _missing("C4", f"theorem-swap patching of theorem-{settings.params}", control)
     estimate = mlp_share(patch_pairs, runs)
-    base = mlp_share(patch_pairs, [settings.base]) if settings.base in present else NAN
-    note = "" if settings.base in present else "control not measured (base not patched)"
+    base_name = settings.base_name(models)
+    base = mlp_share(patch_pairs, [base_name]) if base_name in present else NAN
+    note = "" if base_name in present else "control not measured (base not patched)"
     if base.excludes(0.5) > 0:
         note = "the base's MLP share is above 0.5 too: not specific to theorem-SFT"
     return _row("C4", estimate, 0.5, verdict(estimate, 0.5), "MLP share of restored logit difference "

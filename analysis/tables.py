@@ -29,8 +29,8 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
     matched = accuracy.matched_steps(results.curves, models, settings.params)
     effects = inside.patch_map(results.patch_pairs)
     peaks = inside.probe_peaks(results.probes)
-    importance = inside.tuning_importance(results.transplant, acc, settings.base if settings.base in
-                                          set(models["model"]) else None)
+    base = settings.base_name(models)
+    importance = inside.tuning_importance(results.transplant, acc, base if base in set(models["model"]) else None)
     return {
         "models": models, "curves": results.curves, "accuracy": acc,
         "selection": accuracy.selection_table(preds) if len(preds) else pd.DataFrame(),

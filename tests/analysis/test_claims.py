@@ -51,8 +51,11 @@ def test_c1_inconclusive_when_both_break_alike():
 def test_c2_control_solution_sft_explaining_the_gain_makes_it_not_supported(world_predictions):
     frame, _ = world_predictions  # solution-SFT 0.65 beats theorem-SFT 0.55 under perturbation
     row = claim_c2(frame, ClaimSettings())
-    assert row["verdict"] == "not supported"
+    assert row["verdict"] == "not supported" and row["ci_low"] > 0  # theorem beats answer, but...
     assert "showing steps" in row["note"] and row["control_high"] < 0
+    worse = world({"answer": (0.6, 0.5), "theorem": (0.6, 0.2), "solution": (0.6, 0.5)})
+    row = claim_c2(worse, ClaimSettings())
+    assert row["verdict"] == "not supported" and row["note"] == "solution-SFT beats theorem-SFT as well"
 
 
 def test_c3_equivalence_and_its_guard():
