@@ -78,14 +78,15 @@ def cluster_bootstrap(units_by_seed: Sequence[np.ndarray], stat: Callable[[np.nd
     rng = np.random.default_rng(seed)
     points = np.array([_safe(stat, a.sum(axis=0, keepdims=True))[0] for a in arrays])
     point = float(np.mean(points[np.isfinite(points)])) if np.isfinite(points).any() else float("nan")
-    per_seed = []
-    for units in arrays:
-        per_seed.append(_safe(stat, resample_counts(rng, len(units), resamples) @ units))
-    per_seed = np.stack(per_seed)                                   # seeds x resamples
-    drawn = rng.integers(0, len(arrays), size=(resamples, len(arrays)))
+    n_seeds = len(arrays)
+    # Each (replicate, seed slot) gets its own resample of units, so a seed drawn twice is resampled twice.
+    per_seed = np.stack([_safe(stat, resample_counts(rng, len(units), resamples * n_seeds) @ units)
+                         .reshape(resamples, n_seeds) for units in arrays])      # seed x replicate x slot
+    drawn = rng.integers(0, n_seeds, size=(resamples, n_seeds))
+    picked = per_seed[drawn, np.arange(resamples)[:, None], np.arange(n_seeds)[None, :]]
     with warnings.catch_warnings():  # a replicate with every drawn seed undefined is NaN, and dropped below
         warnings.simplefilter("ignore", RuntimeWarning)
-        replicates = np.nanmean(per_seed[drawn, np.arange(resamples)[:, None]], axis=1)
+        replicates = np.nanmean(picked, axis=1)
     replicates = replicates[np.isfinite(replicates)]
     if replicates.size < resamples // 2:
         return Estimate(point, float("nan"), float("nan"), len(arrays), min(len(a) for a in arrays))

@@ -77,3 +77,14 @@ def test_verdict_rule(low, high, direction, expected):
 ])
 def test_equivalence_verdict(low, high, expected):
     assert verdict(Estimate((low + high) / 2, low, high, 3, 100), 0.0, margin=0.05) == expected
+
+
+def test_several_seeds_match_a_hand_written_two_level_loop():
+    rng = np.random.default_rng(6)
+    seeds = [(rng.random(150) < p).astype(float) for p in (0.3, 0.45, 0.6)]
+    estimate = cluster_bootstrap([units(s) for s in seeds], accuracy_stat, resamples=4000)
+    hand_rng = np.random.default_rng(7)
+    means = [np.mean([seeds[s][hand_rng.integers(0, 150, 150)].mean() for s in hand_rng.integers(0, 3, 3)])
+             for _ in range(4000)]
+    assert estimate.low == pytest.approx(np.quantile(means, 0.025), abs=0.012)
+    assert estimate.high == pytest.approx(np.quantile(means, 0.975), abs=0.012)
