@@ -103,10 +103,17 @@ JOBS = {"data": _data, "base": _base, "sft": _sft, "eval": _eval, "patch": _patc
         "cross": _cross, "transplant": _transplant, "weights": _weights}
 
 
+class JobFailed(RuntimeError):
+    """A job's error as one message: it crosses the process boundary intact (some errors do not pickle)."""
+
+
 def run_job(kind: str, kwargs: dict) -> float:
     """Run one job; returns its wall seconds."""
     start = time.perf_counter()
-    JOBS[kind](**kwargs)
+    try:
+        JOBS[kind](**kwargs)
+    except Exception as err:
+        raise JobFailed(f"{type(err).__name__}: {err}") from err
     return time.perf_counter() - start
 
 

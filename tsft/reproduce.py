@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tsft.jobs import done, quiet, run_job, worker_init
+from tsft.jobs import JobFailed, done, quiet, run_job, worker_init
 from tsft.presets import Preset
 
 STAGES = ("data", "base", "sft", "eval", "eval-matched", "patch", "probe", "cross", "transplant", "weights")
@@ -193,8 +193,9 @@ def _checked(job: Job, call) -> float:
     try:
         return call(job)
     except Exception as err:
-        raise StageError(f"stage {job.stage}, job {job.name}: {type(err).__name__}: {err} (finished work is kept; "
-                         "rerun the same command to continue)") from err
+        what = str(err) if isinstance(err, JobFailed) else f"{type(err).__name__}: {err}"
+        raise StageError(f"stage {job.stage}, job {job.name}: {what} (finished work is kept; rerun the same command "
+                         "to continue)") from err
 
 
 def identity(meta: dict) -> dict:

@@ -111,3 +111,13 @@ def test_a_run_folder_refuses_other_settings_naming_them(tmp_path):
 def test_unknown_preset_is_named():
     with pytest.raises(ValueError, match="unknown preset 'huge'; choose one of smoke, quick, paper"):
         preset("huge")
+
+
+def test_a_failing_job_in_a_worker_reports_its_own_error(tmp_path):
+    from tsft.reproduce import Job, StageError, run_stage
+
+    jobs = [Job("eval", f"missing-{i}", "eval", tmp_path / f"out{i}" / "summary.csv",
+                {"out": tmp_path / f"out{i}", "model": tmp_path / "no-model", "data": tmp_path / "no-data",
+                 "kinds": None, "limit": 1}) for i in range(2)]
+    with pytest.raises(StageError, match=r"stage eval, job missing-\d: .*no-model"):
+        run_stage(jobs, 2, lambda job, seconds: None)
