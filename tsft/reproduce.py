@@ -246,11 +246,16 @@ def analyze(folder: Path, meta: dict, png: bool = True, log: Callable[[str], Non
     """Tables, figures and the report from everything under `folder`; returns the claims table."""
     from analysis.collect import collect
     from analysis.tables import analysis_tables, write_tables
-    from figures.render import build_figures, render_all
-    from figures.report import write_report
 
     tables = analysis_tables(collect(folder))
     write_tables(tables, folder / "tables")
+    try:
+        from figures.render import build_figures, render_all
+        from figures.report import write_report
+    except ImportError as err:  # a GPU box with torch + transformers only: tables now, figures elsewhere
+        log(f"figures and report skipped ({err}); tables are in {folder / 'tables'}: run `tsft figures {folder}` "
+            "where plotly is installed")
+        return tables["claims"]
     figures = build_figures(tables)
     render_all(figures, folder / "figures", png=png, log=log)
     write_report(tables, figures, meta, folder / "report.html")

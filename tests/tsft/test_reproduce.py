@@ -121,3 +121,14 @@ def test_a_failing_job_in_a_worker_reports_its_own_error(tmp_path):
                  "kinds": None, "limit": 1}) for i in range(2)]
     with pytest.raises(StageError, match=r"stage eval, job missing-\d: .*no-model"):
         run_stage(jobs, 2, lambda job, seconds: None)
+
+
+def test_without_plotly_the_tables_are_written_and_figures_deferred(tmp_path, monkeypatch):
+    from tsft.reproduce import analyze
+
+    monkeypatch.setitem(sys.modules, "figures.render", None)  # import fails as on a torch-only GPU box
+    said = []
+    claims = analyze(tmp_path, {}, log=said.append)
+    assert list(claims["claim"]) == ["C1", "C2", "C3", "C4"]
+    assert (tmp_path / "tables" / "claims.parquet").is_file() and not (tmp_path / "report.html").exists()
+    assert len(said) == 1 and f"tsft figures {tmp_path}" in said[0]
