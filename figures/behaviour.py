@@ -19,10 +19,16 @@ def _ordered(values, first=PARAMS_ORDER) -> list:
     return [v for v in first if v in present] + sorted(v for v in present if v not in first)
 
 
+def whole_selections(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of whole-model selections (full, mlp, attn...): per-layer runs (`mlp:L-L`) belong to E7."""
+    return table[~table["params"].astype(str).str.contains(":")] if len(table) else table
+
+
 def f1_accuracy(accuracy: pd.DataFrame) -> go.Figure:
     """F1: accuracy on the originals and under each perturbation kind, grouped by training target (one panel per
     parameter selection), with 95% intervals over seeds and problems."""
     title = "F1 Accuracy under each perturbation, by training target"
+    accuracy = whole_selections(accuracy)
     if accuracy.empty:
         return empty(title, "no evaluations")
     params = _ordered(accuracy["params"])
@@ -48,6 +54,7 @@ def f2_selection(selection: pd.DataFrame) -> go.Figure:
     """F2: MLP-only vs full vs attention-only tuning at the same budget, per target, on originals and pooled
     surface perturbations."""
     title = "F2 MLP-only vs full vs attention-only tuning (same steps)"
+    selection = whole_selections(selection)
     if selection.empty:
         return empty(title, "no evaluations")
     kinds = [k for k in ("original", "surface") if k in set(selection["kind"])]

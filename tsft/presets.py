@@ -6,7 +6,8 @@
   trained here, the three targets x full / MLP-only / attention-only for one seed, evaluated on
   the originals and six perturbation kinds, then patched, probed and compared. Undertrained: expect
   most verdicts to be inconclusive, which is what the rule says of small effects.
-* `paper` - one GPU: the larger `base` preset, more data, three seeds, every variant and kind.
+* `paper` - one GPU: the larger `base` preset, more data, three seeds, every variant and kind, and
+  per-layer MLP-only runs for E7.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Preset:
     probe_labels: tuple[str, ...] | None
     """Probe labels (None = every label the data offers)."""
     transplant_limit: int
+    layer_runs: bool
+    """E7: also train theorem-SFT with one layer's MLP only (`mlp:L-L`), per layer, first seed."""
     jobs: int
     """Parallel worker processes (each gets cores // jobs torch threads)."""
 
@@ -67,17 +70,18 @@ PRESETS = {
     "smoke": Preset("smoke", n_train=240, n_test=100, base_preset="tiny", base_steps=20, targets=ALL,
                     params=SELECTIONS, seeds=(0,), sft_steps=8, sft_batch=8, lr=LR, eval_every=4, eval_size=8,
                     kinds=("entity_rename", "paraphrase"), eval_limit=8, patch_limit=8, probe_limit=100,
-                    probe_components=("resid_post",), probe_labels=("theorem",), transplant_limit=6, jobs=2),
+                    probe_components=("resid_post",), probe_labels=("theorem",), transplant_limit=6, layer_runs=True,
+                    jobs=2),
     "quick": Preset("quick", n_train=2000, n_test=500, base_preset="small", base_steps=300, targets=ALL,
                     params=SELECTIONS, seeds=(0,), sft_steps=150, sft_batch=16, lr=LR, eval_every=50,
                     eval_size=48, kinds=QUICK_KINDS, eval_limit=64, patch_limit=48, probe_limit=150,
                     probe_components=("attn_out", "mlp_out", "resid_post"), probe_labels=("theorem",),
-                    transplant_limit=24, jobs=2),
+                    transplant_limit=24, layer_runs=False, jobs=2),
     "paper": Preset("paper", n_train=6000, n_test=1000, base_preset="base", base_steps=5000, targets=ALL,
                     params=SELECTIONS, seeds=(0, 1, 2), sft_steps=2000, sft_batch=32, lr=LR, eval_every=250,
                     eval_size=128, kinds=None, eval_limit=None, patch_limit=256, probe_limit=None,
                     probe_components=("attn_out", "mlp_out", "resid_post"), probe_labels=None,
-                    transplant_limit=200, jobs=1),
+                    transplant_limit=200, layer_runs=True, jobs=1),
 }
 
 

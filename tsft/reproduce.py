@@ -63,8 +63,15 @@ def base_dir(inputs: Inputs) -> Path:
     return inputs.model or inputs.out / "base"
 
 
-def run_names(preset: Preset) -> list[tuple[str, str, int]]:
-    return [(t, p, s) for t in preset.targets for p in preset.params for s in preset.seeds]
+def variants(inputs: Inputs, preset: Preset) -> list[tuple[str, str, int]]:
+    """(target, params, seed) of every SFT run: the matrix, plus per-layer MLP-only theorem runs for E7 when the
+    preset asks and the base exists (its config says how many layers)."""
+    runs = [(t, p, s) for t in preset.targets for p in preset.params for s in preset.seeds]
+    config = base_dir(inputs) / "config.json"
+    if preset.layer_runs and "theorem" in preset.targets and config.is_file():
+        layers = json.loads(config.read_text()).get("num_hidden_layers", 0)
+        runs += [("theorem", f"mlp:{layer}-{layer}", preset.seeds[0]) for layer in range(layers)]
+    return runs
 
 
 def sft_dir(inputs: Inputs, target: str, params: str, seed: int) -> Path:
@@ -82,7 +89,7 @@ def _first(inputs: Inputs, preset: Preset, target: str, params: str) -> Path | N
 def plan(stage: str, inputs: Inputs, preset: Preset) -> list[Job]:
     """The jobs of one stage (later stages read what earlier ones wrote, so plan them in order)."""
     p, data, base, out = preset.to_dict(), data_dir(inputs), base_dir(inputs), inputs.out
-    runs = [(t, pa, s, sft_dir(inputs, t, pa, s)) for t, pa, s in run_names(preset)]
+    runs = [(t, pa, s, sft_dir(inputs, t, pa, s)) for t, pa, s in variants(inputs, preset)]
     if stage == "data":
         return [] if inputs.data else [Job(stage, "data", "data", data, {"out": data, "preset": p,
                                                                          "seed": inputs.seed})]

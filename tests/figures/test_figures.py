@@ -35,6 +35,8 @@ def test_f1_bars_are_the_table(accuracy):
     assert np.allclose(theorem_mlp.error_y.array, [0.1] * 3) and np.allclose(theorem_mlp.error_y.arrayminus,
                                                                                [0.05] * 3)
     assert theorem_mlp.marker.color == colour("theorem", "mlp") != colour("theorem", "full")
+    per_layer = accuracy[accuracy["params"] == "mlp"].assign(params="mlp:0-0")
+    assert len(f1_accuracy(pd.concat([accuracy, per_layer])).data) == len(fig.data)  # per-layer runs are E7's
 
 
 def test_f2_groups_selections_per_target(accuracy):

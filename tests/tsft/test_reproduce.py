@@ -48,21 +48,23 @@ def test_smoke_preset_killed_mid_run_continues_and_reports(tmp_path):
     first.wait()
     finished = [run / "base" / "run_card.json", *run.glob("sft/*/run_card.json"), *run.glob("eval/*/summary.csv")]
     before = mtimes(finished)
-    assert len(list(run.glob("sft/*/run_card.json"))) == 9 and not (run / "report.html").exists()
+    assert len(list(run.glob("sft/*/run_card.json"))) == 9 + 2 and not (run / "report.html").exists()  # + mlp:L-L
 
     second = tsft("reproduce", "--preset", "smoke", "--out", str(run), "--no-png")
     output, _ = second.communicate(timeout=600)
     assert second.returncode == 0, output
     assert "data: data skipped (done)" in output and "base: base skipped (done)" in output
-    assert output.count("skipped (done)") >= 2 + 9 + 1
+    assert output.count("skipped (done)") >= 2 + 11 + 1
     assert mtimes(finished) == before  # nothing finished was redone
     assert "PNG skipped" not in output  # --no-png asked for none
 
     claims = pd.read_parquet(run / "tables" / "claims.parquet")
     assert list(claims["claim"]) == ["C1", "C2", "C3", "C4"] and set(claims["verdict"]) <= VERDICTS
-    for name in ("accuracy", "selection", "patch_map", "probes", "weights", "transplant", "cross"):
+    for name in ("accuracy", "selection", "patch_map", "probes", "weights", "transplant", "cross", "e7"):
         assert not pd.read_parquet(run / "tables" / f"{name}.parquet").empty, name
     assert len(list((run / "figures").glob("F*.html"))) == 8
+    e7 = pd.read_parquet(run / "tables" / "e7.parquet")
+    assert e7["evidence"].iloc[0] == "per-layer MLP runs (accuracy)" and e7["n_layers"].iloc[0] == 2
     meta = json.loads((run / "reproduce.json").read_text())
     assert {"sft", "eval", "analysis"} <= set(meta["stages"]) and meta["wall_seconds"] > 0
     report = (run / "report.html").read_text()
@@ -89,6 +91,17 @@ def test_every_variant_is_planned_with_its_own_learning_rate(tmp_path):
     assert {j.kwargs["params"]: j.kwargs["lr"] for j in jobs} == {"full": 1e-3, "mlp": 3e-3, "attn": 3e-3}
     transplant = {j.name for j in plan("transplant", Inputs(tmp_path), smoke)}
     assert transplant == {"theorem-mlp-s0->answer-mlp-s0", "base->theorem-mlp-s0"}
+
+
+def test_per_layer_runs_follow_the_base_depth(tmp_path):
+    inputs = Inputs(tmp_path)
+    assert not [j for j in plan("sft", inputs, preset("smoke")) if ":" in j.kwargs["params"]]  # no base yet
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "config.json").write_text(json.dumps({"num_hidden_layers": 3}))
+    layer_jobs = [j for j in plan("sft", inputs, preset("smoke")) if ":" in j.kwargs["params"]]
+    assert [j.name for j in layer_jobs] == [f"theorem-mlp_{i}-{i}-s0" for i in range(3)]
+    assert {j.kwargs["lr"] for j in layer_jobs} == {3e-3}
+    assert not [j for j in plan("sft", inputs, preset("quick")) if ":" in j.kwargs["params"]]
 
 
 def test_given_model_and_data_replace_the_built_ones(tmp_path):
