@@ -29,7 +29,7 @@ def print_claims(claims) -> None:
 
 def reproduce_command(
     out: Annotated[Path, Opt(help="Run folder; every stage's results and report.html go here.")],
-    preset: Annotated[str, Opt(help="smoke (CI, ~1 min) | quick (CPU, <15 min) | paper (one GPU).")] = "quick",
+    preset: Annotated[str, Opt(help="smoke (CI, ~2 min) | quick (CPU, ~9 min) | paper (one GPU).")] = "quick",
     model: Annotated[Path | None, Opt(help="Use this local HF checkpoint as the base instead of training one.")] = None,
     data: Annotated[Path | None, Opt(help="Use this data folder (from `tsft data build`) instead of the "
                                           "synthetic world.")] = None,

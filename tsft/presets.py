@@ -1,7 +1,7 @@
 """`tsft reproduce` presets: how big each part of the pipeline is.
 
 * `smoke` - a tiny base and a few steps of everything: proves the pipeline end to end in CI (about
-  a minute on 2 CPU cores). Its numbers mean nothing.
+  two minutes on 2 CPU cores). Its numbers mean nothing.
 * `quick` - the embedded default on a laptop CPU (2 cores, under 15 minutes): the `small` base
   trained here, the three targets x full / MLP-only / attention-only for one seed, evaluated on
   the originals and six perturbation kinds, then patched, probed and compared. Undertrained: expect
