@@ -145,3 +145,21 @@ def test_without_plotly_the_tables_are_written_and_figures_deferred(tmp_path, mo
     assert list(claims["claim"]) == ["C1", "C2", "C3", "C4"]
     assert (tmp_path / "tables" / "claims.parquet").is_file() and not (tmp_path / "report.html").exists()
     assert len(said) == 1 and f"tsft figures {tmp_path}" in said[0]
+
+
+def test_cli_names_bad_presets_folders_and_missing_tables(tmp_path):
+    from typer.testing import CliRunner
+
+    from tsft.cli import app
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, list(args))
+        return result.exit_code, " ".join(result.output.split())  # rich wraps long lines
+
+    code, said = run("reproduce", "--preset", "huge", "--out", str(tmp_path / "run"))
+    assert code == 2 and "unknown preset 'huge'" in said
+    code, said = run("reproduce", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "run"))
+    assert code == 2 and "--model" in said and "no such folder" in said
+    code, said = run("figures", str(tmp_path))
+    assert code == 2 and "no tables folder" in said
+    assert not (tmp_path / "run").exists()  # nothing was started
