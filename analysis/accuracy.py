@@ -24,16 +24,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.stats import Estimate, accuracy_stat, cluster_bootstrap, difference, drop_stat, robustness_stat
+from analysis.stats import Estimate, accuracy_stat, cluster_bootstrap, difference, robustness_stat
 
 SURFACE = "surface"
 """The pooled kind: every answer-invariant perturbation."""
 CHANGES_ANSWER = frozenset({"out_of_range"})
 FACTS = ["target", "params", "seed"]
+PREDICTION_COLUMNS = ["model", "kind", "original_id", "correct", "step", "final"]
 
 
 def with_facts(predictions: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
-    """Predictions joined with each model's target, params and seed (fine-tuned models only)."""
+    """Predictions joined with each model's target, params and seed (fine-tuned models only); no predictions give
+    an empty frame with those columns."""
+    if predictions.empty:
+        return pd.DataFrame(columns=[*PREDICTION_COLUMNS, *FACTS])
     facts = models[["model", *FACTS]].drop_duplicates("model")
     frame = predictions.merge(facts, on="model", how="inner")
     return frame[frame["target"].notna()]
@@ -53,17 +57,15 @@ def _select(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     return frame[frame["kind"] == kind]
 
 
-def unit_sums(frame: pd.DataFrame, kind: str, units: pd.Index | None = None) -> pd.DataFrame:
+def unit_sums(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Per test original: correct and count on the original, then on its `kind` versions (only originals that
-    have one); restricted to `units` when given."""
+    have one)."""
     originals = frame[frame["kind"] == "original"].groupby("original_id")["correct"].agg(["sum", "count"])
     if kind == "original":
         sums = pd.concat([originals, originals], axis=1)
     else:
         perturbed = _select(frame, kind).groupby("original_id")["correct"].agg(["sum", "count"])
         sums = originals.add_suffix("_o").join(perturbed, how="inner")
-    if units is not None:
-        sums = sums.reindex(units).dropna()
     return sums.astype(float)
 
 
@@ -72,7 +74,7 @@ def _by_seed(frame: pd.DataFrame) -> list[pd.DataFrame]:
 
 
 def estimate(frame: pd.DataFrame, kind: str, stat) -> Estimate:
-    """`stat` (accuracy_stat on columns 2-3, robustness_stat or drop_stat) over seeds and originals."""
+    """`stat` (accuracy_stat on columns 2-3, or robustness_stat) over seeds and originals."""
     arrays = [unit_sums(group, kind).to_numpy() for group in _by_seed(frame)]
     if stat is accuracy_stat:
         arrays = [a[:, 2:] for a in arrays]
@@ -91,8 +93,7 @@ def paired_estimate(a: pd.DataFrame, b: pd.DataFrame, kind: str, stat, k: int) -
 
 
 def _seed_sd(frame: pd.DataFrame, kind: str) -> float:
-    accs = [_select(group, kind)["correct"].mean() for group in _by_seed(frame)] if kind != "original" else \
-        [group[group["kind"] == "original"]["correct"].mean() for group in _by_seed(frame)]
+    accs = [_select(group, kind)["correct"].mean() for group in _by_seed(frame)]
     return float(np.std(accs, ddof=1)) if len(accs) > 1 else float("nan")
 
 
@@ -106,8 +107,7 @@ def accuracy_table(predictions: pd.DataFrame) -> pd.DataFrame:
             if kind == SURFACE and not surface_kinds(group["kind"]):
                 continue
             acc = estimate(group, kind, accuracy_stat)
-            row = {"target": target, "params": params, "kind": kind, "n": len(_select(group, kind))
-                   if kind != "original" else int((group["kind"] == "original").sum()),
+            row = {"target": target, "params": params, "kind": kind, "n": len(_select(group, kind)),
                    "accuracy": acc.value, "ci_low": acc.low, "ci_high": acc.high, "n_seeds": acc.n_seeds,
                    "seed_sd": _seed_sd(group, kind)}
             if kind != "original":
@@ -178,8 +178,3 @@ def template_table(predictions: pd.DataFrame, templates: pd.DataFrame) -> pd.Dat
     return (frame.groupby(["model", *FACTS, "group", "template"]).agg(n=("correct", "size"),
                                                                      accuracy=("correct", "mean"))
             .reset_index())
-
-
-def drop(frame: pd.DataFrame, kind: str = SURFACE) -> Estimate:
-    """Points lost from originals to `kind` (drop_stat)."""
-    return estimate(frame, kind, drop_stat)

@@ -121,34 +121,29 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
                 versus, scope="final checkpoints; control value = theorem - solution", note=note)
 
 
-def estimate_accuracy(frame: pd.DataFrame) -> Estimate:
-    return accuracy.estimate(frame, "original", accuracy_stat)
-
-
 def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
     control = "attention-only tuning at the same budget"
+    effect = f"accuracy(mlp) - accuracy(full), originals; margin +-{settings.margin:.2f}"
     frame = final(predictions)
     full, mlp, attn = (_runs(frame, "theorem", p) for p in ("full", "mlp", "attn"))
     if full.empty or mlp.empty:
         return _missing("C3", "theorem-full and theorem-mlp evaluations", control)
     estimate = paired_estimate(mlp, full, "original", accuracy_stat, 2)
-    result = verdict(estimate, 0.0, margin=settings.margin)
-    versus, note = NAN, ""
-    learned = estimate_accuracy(full)
+    learned = accuracy.estimate(full, "original", accuracy_stat)
     if learned.low <= settings.margin:
-        return _row("C3", estimate, 0.0, "inconclusive", f"accuracy(mlp) - accuracy(full), originals; margin "
-                    f"+-{settings.margin:.2f}", control, scope="final checkpoints",
+        return _row("C3", estimate, 0.0, "inconclusive", effect, control, scope="final checkpoints",
                     note=f"full tuning has not learned the task (accuracy {learned.value:.2f} [{learned.low:.2f}, "
                          f"{learned.high:.2f}]): matching it says nothing")
+    result = verdict(estimate, 0.0, margin=settings.margin)
+    versus, note = NAN, ""
     if attn.empty:
         note = "control not measured (no attention-only run)"
     else:
         versus = paired_estimate(attn, full, "original", accuracy_stat, 2)
         if verdict(versus, 0.0, margin=settings.margin) == "supported":
             note = "attention-only matches full tuning too: the MLPs are not special here"
-    return _row("C3", estimate, 0.0, result, f"accuracy(mlp) - accuracy(full), originals; margin "
-                f"+-{settings.margin:.2f}", control, versus, scope="final checkpoints; control value = attn - full",
-                note=note)
+    return _row("C3", estimate, 0.0, result, effect, control, versus,
+                scope="final checkpoints; control value = attn - full", note=note)
 
 
 def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings) -> dict:
@@ -171,9 +166,13 @@ def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSet
 def claims_table(results, settings: ClaimSettings | None = None) -> pd.DataFrame:
     """C1-C4 verdicts from collected results (analysis.collect.Results)."""
     settings = settings or ClaimSettings()
-    predictions = with_facts(results.predictions, results.models) if not results.predictions.empty else \
-        pd.DataFrame(columns=["model", "target", "params", "seed", "kind", "final", "step", "correct", "original_id"])
+    predictions = with_facts(results.predictions, results.models)
     matched = matched_steps(results.curves, results.models, settings.params)
-    rows = [claim_c1(predictions, matched, settings), claim_c2(predictions, settings),
-            claim_c3(predictions, settings), claim_c4(results.patch_pairs, results.models, settings)]
-    return pd.DataFrame(rows)
+    return claims_from(predictions, matched, results.patch_pairs, results.models, settings)
+
+
+def claims_from(predictions: pd.DataFrame, matched: pd.DataFrame, patch_pairs: pd.DataFrame, models: pd.DataFrame,
+                settings: ClaimSettings) -> pd.DataFrame:
+    """C1-C4 from predictions already joined with the models' facts and the matched steps."""
+    return pd.DataFrame([claim_c1(predictions, matched, settings), claim_c2(predictions, settings),
+                         claim_c3(predictions, settings), claim_c4(patch_pairs, models, settings)])

@@ -94,28 +94,37 @@ def _templates(data_dirs: set[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["problem_id", "template"]).drop_duplicates("problem_id")
 
 
-def _find(root: Path, name: str) -> list[Path]:
-    """Every file called `name` under `root`, following symlinked folders (results are often linked in)."""
-    return sorted(Path(folder) / name for folder, _, files in os.walk(root, followlinks=True) if name in files)
+MARKERS = ("request.json", "predictions.parquet", "run_card.json")
 
 
-def _result_folders(root: Path):
+def _find(root: Path) -> dict[str, list[Path]]:
+    """Every folder under `root` holding each marker file, in one walk that follows symlinked folders (results are
+    often linked in)."""
+    found: dict[str, list[Path]] = {name: [] for name in MARKERS}
+    for folder, _, files in os.walk(root, followlinks=True):
+        for name in MARKERS:
+            if name in files:
+                found[name].append(Path(folder))
+    return {name: sorted(folders) for name, folders in found.items()}
+
+
+def _result_folders(found: dict[str, list[Path]]):
     """(folder, request) of every result; an evaluation saved before evaluations wrote a request is read as the
     final checkpoint's."""
-    for request in _find(root, "request.json"):
-        yield request.parent, _read_request(request.parent)
-    for predictions in _find(root, "predictions.parquet"):
-        if not (predictions.parent / "request.json").is_file():
-            yield predictions.parent, {"kind": "eval"}
+    for folder in found["request.json"]:
+        yield folder, _read_request(folder)
+    for folder in found["predictions.parquet"]:
+        if not (folder / "request.json").is_file():
+            yield folder, {"kind": "eval"}
 
 
-def _cards(root: Path):
-    for card_path in _find(root, "run_card.json"):
-        if "checkpoints" in card_path.parts[len(root.parts):]:
+def _cards(root: Path, found: dict[str, list[Path]]):
+    for folder in found["run_card.json"]:
+        if "checkpoints" in folder.parts[len(root.parts):]:
             continue
-        card = json.loads(card_path.read_text())
+        card = json.loads((folder / "run_card.json").read_text())
         if card.get("status") == "complete":
-            yield card_path.parent, card
+            yield folder, card
 
 
 READERS = {
@@ -132,11 +141,12 @@ def collect(folder: str | Path) -> Results:
         raise FileNotFoundError(f"{root}: no such results folder")
     models, curves, parts = {}, [], {name: [] for name, _ in READERS.values()}
     evals, data_dirs, requests = [], set(), []
-    for run, card in _cards(root):
+    found = _find(root)
+    for run, card in _cards(root, found):
         facts = model_facts(card, run)
         models[facts["model"]] = facts
         curves += _curve(card)
-    for result, request in _result_folders(root):
+    for result, request in _result_folders(found):
         kind = request.get("kind")
         requests.append({"folder": str(result), **request})
         if kind == "eval" and (result / "predictions.parquet").is_file():

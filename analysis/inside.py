@@ -28,8 +28,6 @@ import pandas as pd
 
 from analysis.stats import Estimate, cluster_bootstrap
 
-EXACT = {"method": "exact", "direction": "denoise"}
-
 
 def _exact(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataFrame:
     if pairs.empty:

@@ -78,7 +78,7 @@ def cluster_bootstrap(units_by_seed: Sequence[np.ndarray], stat: Callable[[np.nd
     rng = np.random.default_rng(seed)
     points = np.array([_safe(stat, a.sum(axis=0, keepdims=True))[0] for a in arrays])
     point = float(np.mean(points[np.isfinite(points)])) if np.isfinite(points).any() else float("nan")
-    n_seeds = len(arrays)
+    n_seeds, n_units = len(arrays), min(len(a) for a in arrays)
     # Each (replicate, seed slot) gets its own resample of units, so a seed drawn twice is resampled twice.
     per_seed = np.stack([_safe(stat, resample_counts(rng, len(units), resamples * n_seeds) @ units)
                          .reshape(resamples, n_seeds) for units in arrays])      # seed x replicate x slot
@@ -89,10 +89,10 @@ def cluster_bootstrap(units_by_seed: Sequence[np.ndarray], stat: Callable[[np.nd
         replicates = np.nanmean(picked, axis=1)
     replicates = replicates[np.isfinite(replicates)]
     if replicates.size < resamples // 2:
-        return Estimate(point, float("nan"), float("nan"), len(arrays), min(len(a) for a in arrays))
+        return Estimate(point, float("nan"), float("nan"), n_seeds, n_units)
     tail = (1 - level) / 2
     return Estimate(point, float(np.quantile(replicates, tail)), float(np.quantile(replicates, 1 - tail)),
-                    len(arrays), min(len(a) for a in arrays))
+                    n_seeds, n_units)
 
 
 def accuracy_stat(sums: np.ndarray) -> np.ndarray:
@@ -103,11 +103,6 @@ def accuracy_stat(sums: np.ndarray) -> np.ndarray:
 def robustness_stat(sums: np.ndarray) -> np.ndarray:
     """Columns (correct on originals, n, correct on perturbed, n) -> perturbed accuracy / original accuracy."""
     return (sums[:, 2] / sums[:, 3]) / (sums[:, 0] / sums[:, 1])
-
-
-def drop_stat(sums: np.ndarray) -> np.ndarray:
-    """Columns as robustness_stat -> original accuracy - perturbed accuracy (points lost)."""
-    return sums[:, 0] / sums[:, 1] - sums[:, 2] / sums[:, 3]
 
 
 def difference(stat: Callable[[np.ndarray], np.ndarray], k: int) -> Callable[[np.ndarray], np.ndarray]:

@@ -12,20 +12,16 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import accuracy, inside
-from analysis.claims import ClaimSettings, claims_table
+from analysis.claims import ClaimSettings, claims_from
 from analysis.collect import Results
-
-TABLES = ("models", "curves", "accuracy", "selection", "matched_steps", "matched", "templates", "patch_map",
-          "patching", "probe_peaks", "probe_transfer", "probes", "cross", "transplant", "weights",
-          "tuning_importance", "e7", "claims")
 
 
 def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> dict[str, pd.DataFrame]:
     """All tables (empty where the results lack the inputs)."""
     settings = settings or ClaimSettings()
     models = results.models
-    preds = accuracy.with_facts(results.predictions, models) if not results.predictions.empty else pd.DataFrame()
-    acc = accuracy.accuracy_table(preds) if len(preds) else pd.DataFrame()
+    preds = accuracy.with_facts(results.predictions, models)
+    acc = accuracy.accuracy_table(preds)
     matched = accuracy.matched_steps(results.curves, models, settings.params)
     effects = inside.patch_map(results.patch_pairs)
     peaks = inside.probe_peaks(results.probes)
@@ -33,15 +29,16 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
     importance = inside.tuning_importance(results.transplant, acc, base if base in set(models["model"]) else None)
     return {
         "models": models, "curves": results.curves, "accuracy": acc,
-        "selection": accuracy.selection_table(preds) if len(preds) else pd.DataFrame(),
-        "matched_steps": matched, "matched": accuracy.matched_table(preds, matched) if len(preds) else pd.DataFrame(),
-        "templates": accuracy.template_table(preds, results.templates) if len(preds) else pd.DataFrame(),
+        "selection": accuracy.selection_table(preds), "matched_steps": matched,
+        "matched": accuracy.matched_table(preds, matched),
+        "templates": accuracy.template_table(preds, results.templates),
         "patch_map": effects, "patching": inside.patch_table(results.patch_pairs, models),
         "probe_peaks": peaks, "probe_transfer": inside.probe_transfer(results.probes, peaks),
         "probes": results.probes, "cross": inside.cross_table(results.cross_pairs),
         "transplant": inside.transplant_table(results.transplant),
         "weights": inside.weight_table(results.weights, models), "tuning_importance": importance,
-        "e7": inside.e7_table(effects, importance, models), "claims": claims_table(results, settings),
+        "e7": inside.e7_table(effects, importance, models),
+        "claims": claims_from(preds, matched, results.patch_pairs, models, settings),
     }
 
 
