@@ -4,7 +4,8 @@
 writes `<name>.html` per figure (all sharing one `plotly.min.js` written beside them, so they open
 offline; the report embeds it once) and, when kaleido and a Chrome/Chromium are available (STACK.md: Debian's
 chromium), `<name>.png` too, through one kaleido browser session; otherwise it says so in one line.
-Each file is written to a temporary name and renamed.
+Each file is written to a temporary name and renamed. `render_folder` does all of it, report included,
+for a results folder.
 """
 
 from __future__ import annotations
@@ -40,9 +41,8 @@ def browser() -> str | None:
     """A Chrome/Chromium kaleido can drive, or None."""
     import os
 
-    found = os.environ.get("BROWSER_PATH") or next(
-        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(n)),
-        None)
+    installed = (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome"))
+    found = os.environ.get("BROWSER_PATH") or next(filter(None, installed), None)
     try:
         import kaleido  # noqa: F401
     except ImportError:
@@ -86,4 +86,16 @@ def _write_png(figures: dict, out: Path) -> list[Path]:
             written.append(out / f"{name}.png")
     finally:
         kaleido.stop_sync_server(silence_warnings=True)
+    return written
+
+
+def render_folder(tables: dict, meta: dict, folder: str | Path, png: bool = True,
+                  log: Callable[[str], None] = print) -> list[Path]:
+    """Every figure into `folder`/figures and the report into `folder`/report.html; returns the figure files."""
+    from figures.report import write_report
+
+    folder = Path(folder)
+    figures = build_figures(tables)
+    written = render_all(figures, folder / "figures", png=png, log=log)
+    write_report(tables, figures, meta, folder / "report.html")
     return written

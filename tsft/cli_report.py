@@ -27,6 +27,12 @@ def print_claims(claims) -> None:
         console.print(claim_sentence(row), highlight=False)
 
 
+def saved_meta(results: Path) -> dict:
+    """The run's reproduce.json for the report's metadata, or just the folder when it was not made by reproduce."""
+    path = results / "reproduce.json"
+    return json.loads(path.read_text()) if path.is_file() else {"results": str(results)}
+
+
 def reproduce_command(
     out: Annotated[Path, Opt(help="Run folder; every stage's results and report.html go here.")],
     preset: Annotated[str, Opt(help="smoke (CI, ~2 min) | quick (CPU, ~9 min) | paper (one GPU).")] = "quick",
@@ -72,10 +78,8 @@ def analyze_command(
     """Recompute the analysis tables from saved results, then the figures and the report."""
     from tsft.reproduce import analyze
 
-    meta_path = results / "reproduce.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"results": str(results)}
     try:
-        claims = analyze(results, meta, png, log=console.print)
+        claims = analyze(results, saved_meta(results), png, log=console.print)
     except (*ERRORS, OSError) as err:
         fail(str(err))
     print_claims(claims)
@@ -88,17 +92,12 @@ def figures_command(
 ) -> None:
     """Re-render every figure and the report from the saved tables, recomputing nothing."""
     from analysis.tables import read_tables
-    from figures.render import build_figures, render_all
-    from figures.report import write_report
+    from figures.render import render_folder
 
     try:
         tables = read_tables(results / "tables")
     except FileNotFoundError as err:
         fail(str(err))
-    meta_path = results / "reproduce.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"results": str(results)}
-    figures = build_figures(tables)
-    written = render_all(figures, results / "figures", png=png, log=console.print)
-    write_report(tables, figures, meta, results / "report.html")
+    written = render_folder(tables, saved_meta(results), results, png, log=console.print)
     console.print(f"{len(written)} figure files in {results / 'figures'}; report: {results / 'report.html'}",
                   highlight=False)

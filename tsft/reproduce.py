@@ -257,15 +257,12 @@ def analyze(folder: Path, meta: dict, png: bool = True, log: Callable[[str], Non
     tables = analysis_tables(collect(folder))
     write_tables(tables, folder / "tables")
     try:
-        from figures.render import build_figures, render_all
-        from figures.report import write_report
+        from figures.render import render_folder
     except ImportError as err:  # a GPU box with torch + transformers only: tables now, figures elsewhere
         log(f"figures and report skipped ({err}); tables are in {folder / 'tables'}: run `tsft figures {folder}` "
             "where plotly is installed")
         return tables["claims"]
-    figures = build_figures(tables)
-    render_all(figures, folder / "figures", png=png, log=log)
-    write_report(tables, figures, meta, folder / "report.html")
+    render_folder(tables, meta, folder, png, log)
     return tables["claims"]
 
 
