@@ -7,7 +7,8 @@ test originals with all their perturbed versions).
 * **Accuracy** per (target, params, kind): mean over seeds, interval, spread over seeds.
 * **Robustness** = accuracy on a perturbation kind / accuracy on the originals *that have that
   kind* (reorder_givens, say, does not apply to every problem); `surface` pools every
-  answer-invariant kind (all but out_of_range, whose new numbers change the answer). 1 = no loss.
+  answer-invariant kind (all but out_of_range and the diagram world's given_swap, whose new numbers
+  change the answer). 1 = no loss.
 * **Matched accuracy.** Differences in robustness only mean something between checkpoints that
   are equally good in distribution. `matched_steps` reads the training curves (greedy accuracy on
   held-out originals at each evaluation step) and picks, per seed, the first step at which every
@@ -28,7 +29,8 @@ from analysis.stats import Estimate, accuracy_stat, cluster_bootstrap, differenc
 
 SURFACE = "surface"
 """The pooled kind: every answer-invariant perturbation."""
-CHANGES_ANSWER = frozenset({"out_of_range"})
+CHANGES_ANSWER = frozenset({"out_of_range", "given_swap"})
+"""Kinds whose new numbers change the reference answer (text world and diagram world)."""
 FACTS = ["target", "params", "seed"]
 PREDICTION_COLUMNS = ["model", "kind", "original_id", "correct", "step", "final"]
 

@@ -1,7 +1,7 @@
 """Gather the other rooms' saved results under one folder into tidy tables (never touching a model).
 
 Every room writes a results folder with a `request.json` saying what it is (`kind`: eval, sweep,
-cross, trace, transplant, probes, causal, weights) and its tables; training writes run folders
+cross, trace, transplant, probes, causal, weights, groups) and its tables; training writes run folders
 with a `run_card.json`. `collect(folder)` walks the tree once and returns a `Results`: one
 DataFrame per kind of result, concatenated over the folders found, with the checkpoint's
 training facts (target style, parameter selection, seed, budget) joined from the run cards.
@@ -40,6 +40,8 @@ class Results:
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
     causal: pd.DataFrame = field(default_factory=pd.DataFrame)
     weights: pd.DataFrame = field(default_factory=pd.DataFrame)
+    groups: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Position-group patching of vision models (patching.groups)."""
     templates: pd.DataFrame = field(default_factory=pd.DataFrame)
     requests: list[dict] = field(default_factory=list)
 
@@ -131,6 +133,7 @@ READERS = {
     "sweep": ("patch_pairs", "pairs.parquet"), "cross": ("cross_pairs", "pairs.parquet"),
     "transplant": ("transplant", "transplant.parquet"), "probes": ("probes", "probes.parquet"),
     "causal": ("causal", "causal.parquet"), "weights": ("weights", "weights.parquet"),
+    "groups": ("groups", "groups.parquet"),
 }
 
 

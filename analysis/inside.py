@@ -113,11 +113,14 @@ def probe_peaks(probes: pd.DataFrame, label: str = "theorem", position: str = "l
     return pd.DataFrame(rows)
 
 
-def probe_transfer(probes: pd.DataFrame, peaks: pd.DataFrame, label: str = "theorem") -> pd.DataFrame:
-    """E4: transfer accuracy per perturbation kind at each model's peak layer (and the in-distribution accuracy)."""
+def probe_transfer(probes: pd.DataFrame, peaks: pd.DataFrame, label: str = "theorem", position: str = "last"
+                   ) -> pd.DataFrame:
+    """E4: transfer accuracy per perturbation kind at each model's peak layer (and the in-distribution accuracy),
+    at the position the peaks were found (`probe_peaks`' default)."""
     if probes.empty or peaks.empty:
         return pd.DataFrame()
-    frame = probes[(probes["label"] == label) & (probes["metric"].isin(["transfer", "accuracy"]))]
+    frame = probes[(probes["label"] == label) & (probes["metric"].isin(["transfer", "accuracy"]))
+                   & (probes["position"] == position)]
     frame = frame.merge(peaks[["model", "component", "peak_layer"]], on=["model", "component"])
     frame = frame[frame["layer"] == frame["peak_layer"]]
     frame = frame.assign(kind=frame["kind"].where(frame["metric"] == "transfer", "original"))

@@ -1,6 +1,7 @@
 """Every analysis table from one results folder, saved as parquet (the figures and the report read these).
 
-`analysis_tables(results)` computes E1-E7 and the claims from `analysis.collect.Results`;
+`analysis_tables(results)` computes E1-E7, the claims and the diagram world's reading tables
+(analysis.vision) from `analysis.collect.Results`;
 `write_tables(tables, folder)` writes `<name>.parquet` per table atomically, and
 `read_tables(folder)` reads them back, so figures can be re-rendered without recomputing.
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import accuracy, inside
+from analysis import accuracy, inside, vision
 from analysis.claims import ClaimSettings, claims_from
 from analysis.collect import Results
 
@@ -39,6 +40,9 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
         "weights": inside.weight_table(results.weights, models), "tuning_importance": importance,
         "e7": inside.e7_table(effects, importance, models),
         "claims": claims_from(preds, matched, results.patch_pairs, models, settings),
+        "group_map": vision.group_map(results.groups), "reading": vision.reading_difference(results.groups, models),
+        "figure_gaps": vision.figure_gaps(results.groups),
+        "figure_probes": vision.figure_probe_peaks(results.probes),
     }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from figures.behaviour import f1_accuracy, f2_selection, f8_templates
 from figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
+from figures.vision import f9_groups, f10_figure_probes, f11_reading
 
 FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F1_accuracy": (f1_accuracy, ("accuracy",)),
@@ -27,14 +28,24 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F7_weights": (f7_weights, ("weights",)),
     "F8_templates": (f8_templates, ("templates",)),
 }
+VISION_FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "F9_groups": (f9_groups, ("group_map",)),
+    "F10_figure_probes": (f10_figure_probes, ("probes",)),
+    "F11_reading": (f11_reading, ("reading",)),
+}
+"""The diagram world's figures: drawn when the results hold position-group patching (a vision run)."""
 
 
 def build_figures(tables: dict) -> dict:
-    """{name: go.Figure} for every figure (a missing table draws an explicit 'no data' figure)."""
+    """{name: go.Figure} for every figure (a missing table draws an explicit 'no data' figure), and the vision
+    figures when the run patched position groups."""
     import pandas as pd
 
+    chosen = dict(FIGURES)
+    if len(tables.get("group_map", pd.DataFrame())):
+        chosen |= VISION_FIGURES
     return {name: function(*(tables.get(t, pd.DataFrame()) for t in inputs))
-            for name, (function, inputs) in FIGURES.items()}
+            for name, (function, inputs) in chosen.items()}
 
 
 def browser() -> str | None:

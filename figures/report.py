@@ -2,7 +2,8 @@
 
 Sections: the question; the setup (models, data, seeds, budgets); the claims with their verdicts,
 effect sizes, intervals, seeds and controls, in words that never call an effect inside its
-interval an effect; every figure; the tables; run metadata (versions, git commit, wall times).
+interval an effect; for a vision run, where theorem- and answer-SFT read the figure; every figure;
+the tables; run metadata (versions, git commit, wall times).
 `claim_sentence` is also what the terminal prints at the end of `tsft reproduce`.
 """
 
@@ -27,6 +28,12 @@ RULE = ("Verdict rule: <b>supported</b> only when the 95% interval (bootstrap ov
         "<b>inconclusive</b> when the interval contains the null value. With one seed the interval covers problem "
         "sampling only.")
 COLOURS = {"supported": "#2ca02c", "not supported": "#d62728", "inconclusive": "#7f7f7f"}
+READING = ("Diagram problems leave one given to the figure. Each test problem is paired with a twin whose figure "
+           "shows another value (same text, another answer); patching the original run's activations into the "
+           "twin's, one layer, component and position group (image tokens, text, last position) at a time, shows "
+           "where the figure's value is read (1 = fully restored). Theorem-SFT minus answer-SFT, paired over the "
+           "same pairs, with 95% bootstrap intervals:")
+VISION_TABLES = ("figure_gaps", "reading", "figure_probes")
 SHOWN_TABLES = ("accuracy", "selection", "matched", "patching", "probe_peaks", "e7", "transplant", "models")
 
 
@@ -100,6 +107,17 @@ pre{background:#f7f7f7;padding:1em;font-size:.8em;overflow:auto}
 """
 
 
+def _reading_html(tables: dict) -> str:
+    """The diagram world's experiment (vision runs only): where theorem- and answer-SFT read the figure."""
+    from figures.vision import reading_sentences
+
+    sentences = reading_sentences(tables.get("reading", pd.DataFrame()), tables.get("figure_gaps"))
+    if not sentences:
+        return ""
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
+    return (f"<h2>Reading the figure</h2><p>{READING}</p><ul>{items}</ul>")
+
+
 def report_html(tables: dict, figures: dict, meta: dict) -> str:
     """The whole report as one HTML string."""
     from plotly.offline import get_plotlyjs
@@ -108,13 +126,14 @@ def report_html(tables: dict, figures: dict, meta: dict) -> str:
     figure_html = "".join(f"<h3>{html.escape(name)}</h3>"
                           f"<p class='detail'>{html.escape(fig.layout.title.text or '')}</p>"
                           + fig.to_html(full_html=False, include_plotlyjs=False) for name, fig in figures.items())
-    table_html = "".join(f"<h3>{name}</h3>{_table_html(tables.get(name, pd.DataFrame()))}" for name in SHOWN_TABLES)
+    shown = SHOWN_TABLES + tuple(name for name in VISION_TABLES if len(tables.get(name, pd.DataFrame())))
+    table_html = "".join(f"<h3>{name}</h3>{_table_html(tables.get(name, pd.DataFrame()))}" for name in shown)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>tsft report</title><style>{STYLE}</style>"
             f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
             f"<h1>tsft report: memorize theorems, not instances?</h1><h2>The question</h2><p>{QUESTION}</p>"
             f"<h2>Setup</h2>{_setup_html(meta, tables.get('models', pd.DataFrame()))}"
             f"<h2>Claims</h2>{_claims_html(claims) if len(claims) else '<p>no claims computed</p>'}"
-            f"<h2>Figures</h2>{figure_html}<h2>Tables</h2>{table_html}"
+            f"{_reading_html(tables)}<h2>Figures</h2>{figure_html}<h2>Tables</h2>{table_html}"
             f"<h2>Run metadata</h2>{_meta_html(meta)}</body></html>")
 
 

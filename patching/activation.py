@@ -113,7 +113,7 @@ def _conditions(index: int, pair: PatchPair, site_list: list[Site], request: Pat
 
 def row_bytes(model, length: int, n_values: int = 1) -> int:
     """Rough bytes one destination row needs in a forward (activations kept + replacement values)."""
-    c = model.config
+    c = model.config.get_text_config()
     per_position = c.num_hidden_layers * (6 * c.hidden_size + 3 * c.intermediate_size) + n_values * c.hidden_size
     return 4 * (length * per_position + c.vocab_size)
 
@@ -254,7 +254,7 @@ def _patch_chunk(source_engine, dest_engine, pairs, chunk, todo, length, site_li
     dest_ids = torch.tensor([sides[i][0] for i in chunk])
     source = source_engine.capture(torch.tensor([sides[i][1] for i in chunk]), site_list)
     same = _unchanged(source, dest_engine.capture(dest_ids, site_list), [sides[i][3] for i in chunk])
-    n_layers = dest_engine.model.config.num_hidden_layers
+    n_layers = dest_engine.model.config.get_text_config().num_hidden_layers
     noop = [cannot_reach_last(c, length, n_layers) or bool(same[c.site][chunk_row[c.pair], list(c.positions)].all())
             for c in todo]
     skipped = [c for c, skip in zip(todo, noop, strict=True) if skip]

@@ -114,7 +114,7 @@ def transplant_sweep(model_b, model_a, tokenizer, splits: Sequence[tuple[str, li
         return rows
 
     rows = score(model_b, "none") + score(model_a, "source")
-    for window in layer_windows(model_b.config.num_hidden_layers, width):
+    for window in layer_windows(model_b.config.get_text_config().num_hidden_layers, width):
         with transplanted(model_b, model_a, window):
             rows += score(model_b, "-".join(map(str, (window[0], window[-1]))) if len(window) > 1 else str(window[0]))
     return rows

@@ -56,9 +56,11 @@ class HooksEngine:
         return next(self.model.parameters()).device
 
     @torch.inference_mode()
-    def capture(self, ids: Tensor, sites: list[Site]) -> dict[Site, Tensor]:
+    def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]:
+        """`inputs`: further forward inputs, e.g. a vision model's pixel_values (training.vision.image_inputs)."""
+        extra = {k: v.to(self.device) for k, v in (inputs or {}).items()}
         with intervene(self.model, capture=sites) as seen:
-            self.model(ids.to(self.device), logits_to_keep=1)
+            self.model(ids.to(self.device), logits_to_keep=1, **extra)
         return {site: seen[site.name] for site in sites}
 
     @torch.inference_mode()

@@ -94,14 +94,21 @@ def label_positions(length: int, diff: set[int], offsets, text_range: tuple[int,
 
 
 def prompt_side(problem, tokenizer):
-    """(prompt ids, char offsets per token, char range of the problem text in the prompt)."""
-    prompt = prompt_for(problem.text, tokenizer)
+    """(prompt ids, char offsets per token, char range of the problem text in the prompt).
+
+    A problem with a figure has its image placeholder widened first (training.vision), so the
+    offsets and the text range refer to the prompt the model reads."""
+    prompt = prompt_for(problem.text, tokenizer, image=problem.image is not None)
+    if problem.image is not None:
+        from training.vision import require_encoder
+
+        prompt = require_encoder(tokenizer).expand(prompt, problem.image)
     ids, offsets = encode_prompt(tokenizer, prompt, offsets=True)
     start = prompt.find(problem.text)
     return list(ids), offsets, (start, start + len(problem.text))
 
 
-def _continuation(clean_target: list[int], corrupt_target: list[int], eos: int):
+def continuation(clean_target: list[int], corrupt_target: list[int], eos: int):
     shared = 0
     while shared < min(len(clean_target), len(corrupt_target)) and clean_target[shared] == corrupt_target[shared]:
         shared += 1
@@ -119,7 +126,7 @@ def prepare_pairs(pairs: Sequence[MinimalPair], tokenizer, target: str = "answer
         pair = item.pair
         clean, clean_offsets, clean_text = prompt_side(pair.clean, tokenizer)
         corrupt, corrupt_offsets, corrupt_text = prompt_side(pair.corrupt, tokenizer)
-        shared, right, wrong = _continuation(encode_target(tokenizer, render_target(pair.clean, target)),
+        shared, right, wrong = continuation(encode_target(tokenizer, render_target(pair.clean, target)),
                                              encode_target(tokenizer, render_target(pair.corrupt, target)),
                                              tokenizer.eos_token_id)
         clean_ids, corrupt_ids = clean + shared, corrupt + shared

@@ -63,7 +63,7 @@ def parse_site(name: str | Site) -> Site:
 
 
 def n_layers(model) -> int:
-    return model.config.num_hidden_layers
+    return model.config.get_text_config().num_hidden_layers
 
 
 def check_site(model, site: Site) -> Site:
@@ -109,4 +109,5 @@ def site_module(model, site: Site):
 
 def width(model, site: Site) -> int:
     """The activation width at a site (d_model, or the MLP's hidden width for mlp_hidden)."""
-    return model.config.intermediate_size if site.component == "mlp_hidden" else model.config.hidden_size
+    config = model.config.get_text_config()
+    return config.intermediate_size if site.component == "mlp_hidden" else config.hidden_size

@@ -83,7 +83,7 @@ def causal_trace(engine, prompts: Sequence[TracePrompt], components: Sequence[st
                  seed: int = 0, memory_mb: int = 512) -> list[dict]:
     """Restoration effect of every (layer window, component, positions) on every prompt."""
     model = engine.model
-    n_layers = model.config.num_hidden_layers
+    n_layers = model.config.get_text_config().num_hidden_layers
     sigma = noise_scale * float(model.get_input_embeddings().weight.detach().float().std())
     embed = Site(-1, EMBED)
     site_list = sites(model, tuple(components))

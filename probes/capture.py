@@ -22,6 +22,7 @@ from probes.labels import problem_fields
 from probes.positions import check_position, prompt_positions
 from probes.store import ActivationStore, model_fingerprint, rows_fingerprint, tokenizer_fingerprint
 from tasks.schema import Problem
+from training.vision import image_inputs
 
 
 def feature_name(site: Site | str, position: str) -> str:
@@ -83,7 +84,7 @@ def _batch_values(engine, tokenizer, batch: Sequence[Problem], sites: list[Site]
     ids = torch.full((len(batch), width), pad, dtype=torch.long)
     for r, (row_ids, _) in enumerate(prepared):
         ids[r, :len(row_ids)] = torch.tensor(row_ids)
-    captured = engine.capture(ids, sites)
+    captured = engine.capture(ids, sites, image_inputs(tokenizer, ids, [p.image for p in batch]))
     out = {}
     for site in sites:
         acts = captured[site].float().cpu()

@@ -2,16 +2,18 @@
 
 Every row of an activation dataset carries a few fields read from its problem (`FIELDS`): the
 first theorem's id, the answer, the template id, the number set, the entity name, the planted
-cue, the domain, the subject, the first word. From them:
+cue, the domain, the subject, the first word, and a diagram problem's figure-only value. From them:
 
 * **Labels** (`LABELS`): `theorem`, `answer_bucket` (numeric answers cut at the originals'
   quartiles; non-numeric answers are `other`), `template`, `cue` (the planted cue name or
-  `none`), `domain`, `subject`. A row whose label is unknown (a MATH problem has no theorem) is
-  left out of that label's probe.
+  `none`), `domain`, `subject`, `figure_value` (the value written only on a diagram's figure: can a
+  probe read it at the image tokens, the text, the last position?). A row whose label is unknown
+  (a MATH problem has no theorem) is left out of that label's probe.
 * **Group keys** (`GROUP_KEYS`): the fields that must never straddle train and test. By default a
   label is grouped by template and number set (`probes.splits` holds templates out and purges
   shared number sets); the `template` label itself is grouped by number set only, since holding
-  its templates out would leave nothing to learn. A missing key makes each row its own group.
+  its templates out would leave nothing to learn, and `figure_value` by template only (its number
+  set contains the label). A missing key makes each row its own group.
 * **Control task** (Hewitt & Liang 2019): each *surface type* (by default the entity name, else
   the first word of the problem) gets a label drawn at random from the real label's distribution,
   fixed per type. A probe that scores well on the control memorizes surface types; the real
@@ -25,10 +27,11 @@ import re
 
 from tasks.schema import Problem
 
-FIELDS = ("theorem", "answer", "template", "numbers", "name", "cue", "domain", "subject", "first_word")
-LABELS = ("theorem", "answer_bucket", "template", "cue", "domain", "subject")
+FIELDS = ("theorem", "answer", "template", "numbers", "name", "cue", "domain", "subject", "first_word",
+          "figure_value")
+LABELS = ("theorem", "answer_bucket", "template", "cue", "domain", "subject", "figure_value")
 GROUP_KEYS = ("template", "numbers")
-DEFAULT_GROUPS = {"template": ("numbers",)}
+DEFAULT_GROUPS = {"template": ("numbers",), "figure_value": ("template",)}
 CONTROL_TYPES = ("name", "first_word", "template", "numbers")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -52,6 +55,7 @@ def problem_fields(problem: Problem) -> dict[str, str | None]:
         "domain": meta.get("domain"),
         "subject": meta.get("subject"),
         "first_word": words[0].lower() if words else None,
+        "figure_value": None if meta.get("figure_value") is None else str(meta["figure_value"]),
     }
 
 

@@ -4,6 +4,7 @@ A prompt is built exactly as training builds it (`patching.pairs.prompt_side`: p
 template). Position specs:
 
 * `last`     - the last prompt token, whose next-token prediction starts the target;
+* `image`    - mean over a figure's tokens (vision models; absent for text problems);
 * `problem`  - mean over the tokens of the problem text;
 * `frame`    - mean over the prompt template's own tokens (chat markers, "Problem:", ...);
 * `name`     - mean over the entity name's tokens (synthetic problems; absent elsewhere);
@@ -19,13 +20,21 @@ from patching.pairs import label_positions, prompt_side
 from patching.tracing import subject_ranges
 from tasks.schema import Problem
 
-POSITION_SPECS = ("last", "problem", "frame", "name", "words:<w1>,<w2>")
+POSITION_SPECS = ("last", "problem", "frame", "name", "image", "words:<w1>,<w2>")
 
 
 def check_position(spec: str) -> str:
-    if spec in POSITION_SPECS[:4] or (spec.startswith("words:") and len(spec) > len("words:")):
+    if spec in POSITION_SPECS[:5] or (spec.startswith("words:") and len(spec) > len("words:")):
         return spec
     raise ValueError(f"unknown position {spec!r}; use one of {', '.join(POSITION_SPECS)}")
+
+
+def image_positions(ids, tokenizer) -> list[int]:
+    """Positions of a figure's tokens (none for a text model)."""
+    from training.vision import image_encoder
+
+    encoder = image_encoder(tokenizer)
+    return [] if encoder is None else [p for p, i in enumerate(ids) if i == encoder.image_token_id]
 
 
 def prompt_positions(problem: Problem, tokenizer, specs: tuple[str, ...]) -> tuple[list[int], dict[str, list[int]]]:
@@ -36,8 +45,11 @@ def prompt_positions(problem: Problem, tokenizer, specs: tuple[str, ...]) -> tup
     for spec in specs:
         if spec == "last":
             out[spec] = [len(ids) - 1]
+        elif spec == "image":
+            out[spec] = image_positions(ids, tokenizer)
         elif spec in ("problem", "frame"):
-            out[spec] = list(spans[spec])
+            image = set(image_positions(ids, tokenizer))
+            out[spec] = [p for p in spans[spec] if p not in image]
         else:
             ranges = [(start + a, start + b) for a, b in subject_ranges(problem, spec)]
             out[spec] = [p for p, (a, b) in enumerate(offsets) if any(a < hi and b > lo for lo, hi in ranges)]

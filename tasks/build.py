@@ -2,7 +2,8 @@
 
 A data folder holds
 
-    train.jsonl              synthetic only: training problems
+    train.jsonl              synthetic and diagram worlds: training problems
+    images/<id>.png          diagram world and GeoQA: one figure per problem (Problem.image)
     test.jsonl               original test problems
     perturbed/<kind>.jsonl   one row per perturbed problem, linked by `original_id`
     theorems.json            the theorem catalogue (synthetic), definitions (TheoremQA) or concepts (CHAMP)
@@ -41,8 +42,8 @@ def write_dataset(out: str | Path, *, test: list[Problem], perturbed: dict[str, 
                   theorems: list[dict], header: dict, train: list[Problem] | None = None,
                   skipped_rows: list[dict] | None = None,
                   skipped_perturbations: dict[str, dict[str, int]] | None = None,
-                  overwrite: bool = False) -> dict:
-    """Write the folder atomically and return its manifest."""
+                  overwrite: bool = False, write_extra=None) -> dict:
+    """Write the folder atomically and return its manifest (`write_extra(tmp)` adds files, e.g. figures)."""
     splits = {"test": test} if train is None else {"train": train, "test": test}
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for split, problems in splits.items():
@@ -51,6 +52,8 @@ def write_dataset(out: str | Path, *, test: list[Problem], perturbed: dict[str, 
         for kind, rows in sorted(perturbed.items()):
             write_jsonl(tmp / "perturbed" / f"{kind}.jsonl", (r.to_dict() for r in rows))
         write_json(tmp / "theorems.json", theorems)
+        if write_extra is not None:
+            write_extra(tmp)
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         manifest = {
             "format": FORMAT,
@@ -82,6 +85,20 @@ def build_synthetic(config: WorldConfig, out: str | Path, overwrite: bool = Fals
                          header=header, skipped_perturbations=skipped, overwrite=overwrite)
 
 
+def build_diagram(config, out: str | Path, overwrite: bool = False) -> dict:
+    """The diagram world's splits, perturbations and one PNG figure per problem (`images/`)."""
+    from tasks.diagram.world import KINDS, catalogue_rows, generate_splits, perturb_all, write_figures
+
+    train, test = generate_splits(config)
+    perturbed, skipped = perturb_all(test, list(KINDS), seed=config.seed)
+    config_row = {**dataclasses.asdict(config), "theorems": list(config.theorems)}
+    problems = [*train, *test, *(r.problem for rows in perturbed.values() for r in rows)]
+    return write_dataset(out, train=train, test=test, perturbed=perturbed, theorems=catalogue_rows(),
+                         header={"source": "diagram", "seed": config.seed, "config": config_row},
+                         skipped_perturbations=skipped, overwrite=overwrite,
+                         write_extra=lambda tmp: write_figures(problems, tmp))
+
+
 def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_invalid: bool = False,
                seed: int = 0, overwrite: bool = False, **options) -> dict:
     """Load a real dataset and add its answer-invariant real-text perturbations to its test split.
@@ -104,9 +121,35 @@ def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_in
     header = {"source": source, "seed": seed,
               "config": {"path": str(path) if path else None, "skip_invalid": skip_invalid,
                          **{k: str(v) for k, v in options.items() if v is not None}}}
+    train, test, perturbed, copy_figures = _local_figures(train, test, perturbed)
     return write_dataset(out, train=train, test=test, perturbed=perturbed, theorems=result.theorems,
                          header=header, skipped_rows=result.skipped, skipped_perturbations=skipped,
-                         overwrite=overwrite)
+                         overwrite=overwrite, write_extra=copy_figures)
+
+
+def _local_figures(train, test, perturbed):
+    """Point every problem's figure into the folder's images/ and a writer that copies them there."""
+    import shutil
+
+    sources: dict[str, str] = {}  # source file -> name in the folder
+
+    def local(problem: Problem) -> Problem:
+        if problem.image is None:
+            return problem
+        suffix = Path(problem.image).suffix.lower() or ".png"
+        name = sources.setdefault(problem.image, f"images/{len(sources):06d}{suffix}")
+        return dataclasses.replace(problem, image=name)
+
+    train = None if train is None else [local(p) for p in train]
+    test = [local(p) for p in test]
+    perturbed = {k: [dataclasses.replace(r, problem=local(r.problem)) for r in rows] for k, rows in perturbed.items()}
+
+    def copy(tmp: Path) -> None:
+        for source, name in sources.items():
+            (tmp / name).parent.mkdir(exist_ok=True)
+            shutil.copyfile(source, tmp / name)
+
+    return train, test, perturbed, (copy if sources else None)
 
 
 def build(source: str, out: str | Path, *, path: str | Path | None = None, seed: int = 0,
@@ -115,6 +158,13 @@ def build(source: str, out: str | Path, *, path: str | Path | None = None, seed:
           overwrite: bool = False) -> dict:
     """`tsft data build`: one entry point for every source; options that do not apply are errors."""
     synthetic_options = {"n_train": n_train, "n_test": n_test, "cue_strength": cue_strength}
+    if source == "diagram":
+        from tasks.diagram.world import DiagramConfig
+
+        _refuse({"path": path, "field_map": field_map, "theorems_path": theorems_path, "cue_strength": cue_strength,
+                 "skip_invalid": skip_invalid or None}, "other sources, not --source diagram")
+        given = {k: v for k, v in synthetic_options.items() if v is not None}
+        return build_diagram(DiagramConfig(seed=seed, **given), out, overwrite=overwrite)
     if source == "synthetic":
         _refuse({"path": path, "field_map": field_map, "theorems_path": theorems_path,
                  "skip_invalid": skip_invalid or None}, "real sources only, not --source synthetic")

@@ -1,11 +1,13 @@
 """Read a data folder written by `tsft data build` (see tasks.build for its layout).
 
-`load_dataset(folder)` checks the manifest's format and every file's sha256, then parses rows
-into the schema; a bad row is reported with file, line and field.
+`load_dataset(folder)` checks the manifest's format and every file's sha256 (diagram images
+included), then parses rows into the schema; a bad row is reported with file, line and field.
+A problem's `image` is stored relative to the folder and comes back as an absolute path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,11 +41,20 @@ class Dataset:
         return [p.problem for p in self.perturbed[kind]]
 
 
-def _rows(path: Path, parse) -> list:
+def _with_image_path(item, folder: Path):
+    """A problem (or perturbation) whose relative `image` is resolved against the data folder."""
+    problem = item.problem if isinstance(item, Perturbation) else item
+    if problem.image is None or Path(problem.image).is_absolute():
+        return item
+    problem = dataclasses.replace(problem, image=str((folder / problem.image).resolve()))
+    return dataclasses.replace(item, problem=problem) if isinstance(item, Perturbation) else problem
+
+
+def _rows(path: Path, parse, folder: Path) -> list:
     rows = []
     for line, row in read_jsonl(path):
         try:
-            rows.append(parse(row))
+            rows.append(_with_image_path(parse(row), folder))
         except SchemaError as err:
             raise DataError(path, line, str(err).split(": ", 1)[1], err.field) from err
         except AttributeError as err:
@@ -69,9 +80,9 @@ def load_dataset(folder: str | Path, verify: bool = True) -> Dataset:
                 raise DataError(folder / name, None, "content differs from manifest.json (edited or truncated)")
     theorems = read_json(folder / "theorems.json")
     dataset = Dataset(folder=folder, manifest=manifest, theorems=theorems,
-                      test=_rows(folder / "test.jsonl", Problem.from_dict))
+                      test=_rows(folder / "test.jsonl", Problem.from_dict, folder))
     if "train" in manifest["counts"]:
-        dataset.train = _rows(folder / "train.jsonl", Problem.from_dict)
+        dataset.train = _rows(folder / "train.jsonl", Problem.from_dict, folder)
     for kind in manifest["counts"]["perturbed"]:
-        dataset.perturbed[kind] = _rows(folder / "perturbed" / f"{kind}.jsonl", Perturbation.from_dict)
+        dataset.perturbed[kind] = _rows(folder / "perturbed" / f"{kind}.jsonl", Perturbation.from_dict, folder)
     return dataset

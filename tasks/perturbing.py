@@ -25,6 +25,17 @@ class NotApplicable(Exception):
 PerturbOne = Callable[[Problem, str, int | str], Perturbation]
 
 
+def rerender(problem: Problem, kind: str, seed: int | str, theorem, surface: dict, edit, make) -> Perturbation:
+    """A world problem perturbed by editing a copy of its surface (`edit(theorem, surface, rng)`, seeded by
+    seed, problem and kind) and rendering it again (`make(theorem, surface, id, split)`): the answer is recomputed."""
+    import random
+
+    edit(theorem, surface, random.Random(f"{seed}/{problem.id}/{kind}"))
+    perturbed = make(theorem, surface, f"{problem.id}~{kind}", problem.meta.get("split", "test"))
+    perturbed.meta["perturbation"] = kind
+    return Perturbation(problem.id, kind, perturbed, answer_changed=perturbed.answer != problem.answer)
+
+
 def apply_kinds(problems: list[Problem], kinds: list[str], perturb_one: PerturbOne, seed: int | str = 0
                 ) -> tuple[dict[str, list[Perturbation]], dict[str, dict[str, int]]]:
     """Every kind on every problem: (perturbations per kind, skip counts per kind and reason)."""

@@ -9,9 +9,11 @@ applications its solution uses. A theorem application is the paper's trace of on
   `conclusion`.
 
 Real data fills what it has (TheoremQA names one theorem, CHAMP cites concepts per step, MATH and
-GSM8K have none); synthetic problems fill everything. `surface` holds the attributes a surface
-perturbation may change (template, names, letters, numbers, order of givens, distractors) and
-`meta` the rest (split, subject, level, answer type...).
+GSM8K have none); synthetic problems fill everything. `image` is the diagram of a multimodal
+problem (GeoQA, the diagram world): a path relative to the data folder on disk, made absolute by
+`tasks.dataset.load_dataset`; text-only problems have none and write no `image` key. `surface`
+holds the attributes a surface perturbation may change (template, names, letters, numbers, order
+of givens, distractors) and `meta` the rest (split, subject, level, answer type...).
 
 A `Perturbation` links an original problem to its perturbed version, says which kind of change
 was made and whether the reference answer changed.
@@ -138,6 +140,7 @@ class Problem:
     steps: tuple[str, ...] = ()
     surface: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    image: str | None = None
 
     def __hash__(self) -> int:  # the dict fields are not hashable; equal problems share id and text
         return hash((self.id, self.text))
@@ -147,7 +150,7 @@ class Problem:
         return tuple(t.theorem_id for t in self.theorems)
 
     def to_dict(self) -> dict:
-        return {
+        row = {
             "id": self.id,
             "source": self.source,
             "text": self.text,
@@ -157,6 +160,9 @@ class Problem:
             "surface": self.surface,
             "meta": self.meta,
         }
+        if self.image is not None:
+            row["image"] = self.image
+        return row
 
     @classmethod
     def from_dict(cls, row: dict) -> Problem:
@@ -175,6 +181,7 @@ class Problem:
             steps=tuple(str(s) for s in require(row, "steps", list)),
             surface=dict(require(row, "surface", dict)),
             meta=dict(require(row, "meta", dict)),
+            image=require(row, "image", str) if row.get("image") is not None else None,
         )
 
 

@@ -92,3 +92,37 @@ def shared_file(relative: str) -> Path:
         pytest.skip(f"{path} is absent: the real-data files live in this workplace's ../shared/data "
                     "(set TSFT_SHARED_DATA to point elsewhere)")
     return path
+
+
+@pytest.fixture(scope="session")
+def vision_tokenizer():
+    """The diagram world's tokenizer carrying Qwen2.5-VL's image encoder (112-pixel figures)."""
+    from training.vision import attach, image_processor_for, vision_tokenizer
+
+    return attach(vision_tokenizer(sample=60), image_processor_for(112))
+
+
+@pytest.fixture(scope="session")
+def qwen_vl(vision_tokenizer):
+    """A tiny random Qwen2_5_VLForConditionalGeneration (eager attention, eval mode, seeded)."""
+    from training.vision import build_vision_model
+
+    model = build_vision_model("tiny", vision_tokenizer, seed=0)
+    model.set_attn_implementation("eager")
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def diagram_dir(tmp_path_factory):
+    from tasks.build import build
+
+    out = tmp_path_factory.mktemp("diagram") / "data"
+    build("diagram", out, n_train=24, n_test=12, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def diagram(diagram_dir):
+    from tasks.dataset import load_dataset
+
+    return load_dataset(diagram_dir)

@@ -5,6 +5,12 @@ from a size preset, packs the neutral corpus (training.corpus: theorem statement
 facts, unsolved problem texts; a STAND-IN for pretraining) into blocks, and trains next-token
 prediction on every token. 5% of the blocks are held out for the periodic evaluation loss. The
 result is a standard HF folder every SFT variant starts from.
+
+A vision base (`arch=qwen2_5_vl`, the diagram world) is a Qwen2.5-VL model whose text corpus holds
+diagram problem texts instead, plus figure captions: a figure, then what it shows ("Figure: points
+P Q R; angle Q = 50"), with the loss on the caption. Like a VLM's alignment stage, this teaches
+the vision tower and the language model to read letters and marked values off a figure; it never
+pairs a problem with its answer or its rule, and every parameter (vision tower included) trains.
 """
 
 from __future__ import annotations
@@ -14,24 +20,43 @@ from pathlib import Path
 from training import checkpoint
 from training.batches import pack_blocks
 from training.config import BaseConfig, config_dict
-from training.corpus import neutral_documents
+from training.corpus import diagram_documents, neutral_documents
 from training.distributed import Dist, device_for, init, seed_everything
 from training.generation import heldout_loss
 from training.models import build_model, load_model
 from training.params import parameter_counts
 from training.tokenizer import world_tokenizer
 from training.trainer import Run, Trainer
+from training.vision import (
+    ARCH,
+    attach,
+    caption_accuracy,
+    caption_examples,
+    image_encoder,
+    image_processor_for,
+    vision_tokenizer,
+)
 
 HELDOUT_FRACTION = 0.05
+CAPTION_EVAL = 64
+"""Held-out figure captions a vision base is scored on at each evaluation (greedy)."""
 
 
-def corpus_blocks(tokenizer, config: BaseConfig) -> tuple[list, list]:
-    """(train blocks, held-out blocks) of the neutral corpus."""
-    docs = neutral_documents(config.n_facts, config.n_problems, config.seed, config.max_operand)
+def corpus_blocks(tokenizer, config: BaseConfig, out: Path | None = None) -> tuple[list, list]:
+    """(train blocks, held-out blocks) of the neutral corpus; a vision base adds figure captions,
+    whose figures are drawn into OUT/corpus_figures."""
+    vision = config.arch == ARCH
+    documents = diagram_documents if vision else neutral_documents
+    docs = documents(config.n_facts, config.n_problems, config.seed, config.max_operand)
     streams = (tokenizer(doc, add_special_tokens=False)["input_ids"] for doc in docs)
     blocks = pack_blocks(streams, tokenizer.eos_token_id, config.block_size)
     n_heldout = max(1, int(len(blocks) * HELDOUT_FRACTION))
-    return blocks[n_heldout:], blocks[:n_heldout]
+    train, heldout = blocks[n_heldout:], blocks[:n_heldout]
+    if vision:
+        captions = caption_examples(tokenizer, config, Path(out) / "corpus_figures")
+        n_caption = max(1, int(len(captions) * HELDOUT_FRACTION))
+        train, heldout = train + captions[n_caption:], heldout + captions[:n_caption]
+    return train, heldout
 
 
 def train_base(out: str | Path, config: BaseConfig, resume: bool = False, overwrite: bool = False,
@@ -47,15 +72,22 @@ def train_base(out: str | Path, config: BaseConfig, resume: bool = False, overwr
         return card
     if resume_from is not None:
         model, tokenizer = load_model(resume_from)
+    elif config.arch == ARCH:
+        tokenizer = attach(vision_tokenizer(), image_processor_for(config.figure_size))
+        model = build_model(config.preset, tokenizer, config.arch, config.seed)
     else:
         tokenizer = world_tokenizer()
         model = build_model(config.preset, tokenizer, config.arch, config.seed)
-    train, heldout = corpus_blocks(tokenizer, config)
+    train, heldout = corpus_blocks(tokenizer, config, out)
     card["parameters"] = parameter_counts(model)
     card["corpus_blocks"] = {"train": len(train), "heldout": len(heldout), "block_size": config.block_size}
 
     def evaluate(m) -> dict:
-        return {"heldout_loss": round(heldout_loss(m, heldout, tokenizer.pad_token_id), 6)}
+        scores = {"heldout_loss": round(heldout_loss(m, heldout, tokenizer.pad_token_id,
+                                                     images=image_encoder(tokenizer)), 6)}
+        if config.arch == ARCH:  # does the base read figures? (the SFT comparison needs it to)
+            scores |= caption_accuracy(m, tokenizer, heldout[-CAPTION_EVAL:])
+        return scores
 
     run = Run(model=model, tokenizer=tokenizer, examples=train, out=out, card=card, dist=dist,
               device=device_for(dist), evaluate=evaluate, progress=progress)

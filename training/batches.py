@@ -27,17 +27,24 @@ GROUP_WINDOW = 64
 class Example:
     ids: tuple[int, ...]
     n_prompt: int
+    image: str | None = None
+    """The figure whose tokens the prompt holds (vision models), or None."""
 
     @property
     def n_target(self) -> int:
         return len(self.ids) - self.n_prompt
 
 
-def encode_prompt(tokenizer, prompt: str, offsets: bool = False):
+def encode_prompt(tokenizer, prompt: str, offsets: bool = False, image: str | None = None):
     """Prompt ids; a chat-formatted prompt already carries its special tokens.
 
     With `offsets=True`, (ids, [(char start, char end) per token]) instead (fast tokenizers).
+    With an `image`, its placeholder is widened to the figure's token count first (training.vision).
     """
+    if image is not None:
+        from training.vision import require_encoder
+
+        prompt = require_encoder(tokenizer).expand(prompt, image)
     chat = bool(getattr(tokenizer, "chat_template", None))
     encoded = tokenizer(prompt, add_special_tokens=not chat, return_offsets_mapping=offsets)
     return (encoded["input_ids"], encoded["offset_mapping"]) if offsets else encoded["input_ids"]
@@ -50,14 +57,14 @@ def encode_target(tokenizer, target: str) -> list[int]:
     return tokenizer(target, add_special_tokens=False)["input_ids"]
 
 
-def sft_example(tokenizer, prompt: str, target: str, max_length: int) -> Example:
+def sft_example(tokenizer, prompt: str, target: str, max_length: int, image: str | None = None) -> Example:
     """prompt + target + eos; raises ValueError when the example does not fit `max_length`."""
-    prompt_ids = encode_prompt(tokenizer, prompt)
+    prompt_ids = encode_prompt(tokenizer, prompt, image=image)
     target_ids = [*encode_target(tokenizer, target), tokenizer.eos_token_id]
     ids = prompt_ids + target_ids
     if len(ids) > max_length:
         raise ValueError(f"example of {len(ids)} tokens exceeds max_length={max_length}")
-    return Example(tuple(ids), len(prompt_ids))
+    return Example(tuple(ids), len(prompt_ids), image)
 
 
 def pack_blocks(token_streams: Iterable[list[int]], eos_id: int, block_size: int) -> list[Example]:
@@ -110,8 +117,11 @@ def micro_batches(indices: list[int], lengths: Sequence[int], n: int) -> list[li
     return [ordered[k * size:(k + 1) * size] for k in range(n)]
 
 
-def collate(examples: Sequence[Example], pad_id: int):
-    """Right-padded input_ids, attention_mask and labels (IGNORE on prompt and padding)."""
+def collate(examples: Sequence[Example], pad_id: int, images=None):
+    """Right-padded input_ids, attention_mask and labels (IGNORE on prompt, padding and image tokens).
+
+    With examples that hold figures, `images` (a training.vision.ImageEncoder) adds pixel_values,
+    image_grid_thw and mm_token_type_ids, in the examples' order."""
     import torch
 
     width = max(len(e.ids) for e in examples)
@@ -123,4 +133,13 @@ def collate(examples: Sequence[Example], pad_id: int):
         input_ids[row, :n] = torch.tensor(example.ids)
         mask[row, :n] = 1
         labels[row, example.n_prompt:n] = input_ids[row, example.n_prompt:n]
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+    batch = {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+    figures = [e.image for e in examples if e.image is not None]
+    if images is not None:
+        is_image = input_ids == images.image_token_id
+        labels[is_image] = IGNORE  # a figure is input, never a target, wherever its tokens sit
+        if figures:
+            batch.update(images.inputs(input_ids, figures))
+    elif figures:
+        raise ValueError("examples hold figures but no image encoder was given to collate them")
+    return batch

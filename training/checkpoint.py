@@ -77,6 +77,15 @@ def _rng_state() -> tuple[dict, dict]:
     return tensors, plain
 
 
+def save_tokenizer(tokenizer, folder: Path) -> None:
+    """The tokenizer files, and a vision model's image processor (preprocessor_config.json)."""
+    from training.vision import image_encoder
+
+    tokenizer.save_pretrained(folder)
+    if image_encoder(tokenizer) is not None:
+        image_encoder(tokenizer).save(folder)
+
+
 def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, card: dict, adapter: dict | None,
                     keep: int) -> Path:
     """Write OUT/checkpoints/step-N atomically and prune to the newest `keep` (+ this one)."""
@@ -87,7 +96,7 @@ def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, card: dic
     target = Path(out) / "checkpoints" / f"step-{step:06d}"
     with atomic_dir(target, overwrite=True) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)
         (tmp / STATE).mkdir()
         tensors, meta = _optimizer_tensors(optimizer)
         save_file(tensors, str(tmp / STATE / "optimizer.safetensors"))

@@ -66,7 +66,7 @@ class BaseConfig(TrainConfig):
     preset: str = "small"
     """Model size: tiny | small | base."""
     arch: str = "llama"
-    """Architecture: llama | qwen2."""
+    """Architecture: llama | qwen2 | qwen2_5_vl (the diagram world's vision-language model)."""
     n_facts: int = 40_000
     """Arithmetic facts in the corpus."""
     n_problems: int = 6_000
@@ -74,6 +74,10 @@ class BaseConfig(TrainConfig):
     max_operand: int = 999
     """Largest sum/difference operand in the arithmetic facts (products and roots use factors to 40)."""
     block_size: int = 128
+    n_figures: int = 3000
+    """qwen2_5_vl only: figure-caption documents (a diagram, then what it shows) that teach reading figures."""
+    figure_size: int = 112
+    """qwen2_5_vl only: figure width and height in pixels (a multiple of 28)."""
     """Tokens per packed training block."""
     steps: int = 1500
     lr: float = 3e-3

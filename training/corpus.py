@@ -55,17 +55,33 @@ def theorem_statements() -> list[str]:
     return [f"Theorem: {t.name}. {t.statement}" for t in THEOREMS]
 
 
-def neutral_documents(n_facts: int, n_problems: int, seed: int, max_operand: int = MAX_OPERAND) -> Iterator[str]:
-    """Statements, `n_facts` arithmetic facts in lines of 8, and `n_problems` unsolved problems."""
-    rng = random.Random(seed)
-    statements = theorem_statements()
+def _mixed(statements: list[str], problems, n_facts: int, rng: random.Random, max_operand: int) -> list[str]:
+    """Statements (repeated), `n_facts` arithmetic facts in lines of 8, and the unsolved problems, shuffled."""
     facts = [arithmetic_fact(rng, max_operand) for _ in range(n_facts)]
-    problems = generate_split(WorldConfig(seed=seed + 10_000), "train", n_problems)
-    docs = [*statements * max(1, n_problems // (10 * len(statements)))]
+    docs = [*statements * max(1, len(problems) // (10 * len(statements)))]
     docs += ["\n".join(facts[i:i + 8]) for i in range(0, len(facts), 8)]
     docs += [PLAIN_PROMPT.format(text=p.text).removesuffix("\nSolution:") for p in problems]
     rng.shuffle(docs)
-    yield from docs
+    return docs
+
+
+def neutral_documents(n_facts: int, n_problems: int, seed: int, max_operand: int = MAX_OPERAND) -> Iterator[str]:
+    """Statements, `n_facts` arithmetic facts in lines of 8, and `n_problems` unsolved problems."""
+    problems = generate_split(WorldConfig(seed=seed + 10_000), "train", n_problems)
+    yield from _mixed(theorem_statements(), problems, n_facts, random.Random(seed), max_operand)
+
+
+def diagram_documents(n_facts: int, n_problems: int, seed: int, max_operand: int = MAX_OPERAND) -> list[str]:
+    """The diagram world's neutral text: every statement (text and diagram theorems), arithmetic
+    facts, and unsolved diagram problem texts (their figures' values are not in them)."""
+    from tasks.diagram.shapes import THEOREMS as DIAGRAM
+    from tasks.diagram.world import DiagramConfig
+    from tasks.diagram.world import generate_split as diagram_split
+    from tasks.world.catalogue import BY_ID
+
+    statements = theorem_statements() + [f"Theorem: {t.name}. {t.statement}" for t in DIAGRAM if t.id not in BY_ID]
+    problems = diagram_split(DiagramConfig(seed=seed + 10_000), "train", n_problems)
+    return _mixed(statements, problems, n_facts, random.Random(seed), max_operand)
 
 
 def format_vocabulary() -> str:

@@ -60,7 +60,8 @@ def grade_outputs(problems: Sequence[Problem], outputs: Sequence[str], model: st
 def evaluate_problems(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int, batch_size: int = 64,
                       progress: bool = False) -> list[str]:
     prompts = [prompt_text(p, tokenizer) for p in problems]
-    return greedy_generate(model, tokenizer, prompts, max_new_tokens, batch_size, progress)
+    return greedy_generate(model, tokenizer, prompts, max_new_tokens, batch_size, progress,
+                           images=[p.image for p in problems])
 
 
 def accuracy(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int) -> float:

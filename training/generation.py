@@ -15,12 +15,16 @@ from training.trainer import predicted_targets, token_loss_sum
 
 
 def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 64,
-                    progress: bool = False) -> list[str]:
+                    progress: bool = False, images: Sequence[str | None] | None = None) -> list[str]:
+    """Greedy continuations of `prompts` (with `images`, one figure path or None per prompt)."""
     import torch
     from tqdm.auto import tqdm
 
+    from training.vision import image_inputs
+
     device = next(model.parameters()).device
-    encoded = [encode_prompt(tokenizer, p) for p in prompts]
+    images = list(images) if images is not None else [None] * len(prompts)
+    encoded = [encode_prompt(tokenizer, p, image=image) for p, image in zip(prompts, images, strict=True)]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     outputs: list[str] = [""] * len(prompts)
     pad = tokenizer.pad_token_id
@@ -33,8 +37,10 @@ def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
         for r, i in enumerate(rows):
             ids[r, width - len(encoded[i]):] = torch.tensor(encoded[i])
             mask[r, width - len(encoded[i]):] = 1
+        extra = {k: v.to(device) for k, v in image_inputs(tokenizer, ids, [images[i] for i in rows]).items()}
         with torch.no_grad():
-            generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
+            generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **extra,
+                                       do_sample=False,
                                        max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=pad,
                                        eos_token_id=tokenizer.eos_token_id, temperature=None, top_p=None,
                                        top_k=None)
@@ -43,7 +49,7 @@ def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
     return outputs
 
 
-def heldout_loss(model, examples: Sequence[Example], pad_id: int, batch_size: int = 64) -> float:
+def heldout_loss(model, examples: Sequence[Example], pad_id: int, batch_size: int = 64, images=None) -> float:
     """Mean next-token cross-entropy over the examples' target tokens."""
     import torch
 
@@ -52,7 +58,7 @@ def heldout_loss(model, examples: Sequence[Example], pad_id: int, batch_size: in
     with torch.no_grad():
         for start in range(0, len(examples), batch_size):
             chunk = examples[start:start + batch_size]
-            batch = {k: v.to(device) for k, v in collate(chunk, pad_id).items()}
+            batch = {k: v.to(device) for k, v in collate(chunk, pad_id, images).items()}
             total += float(token_loss_sum(model, batch))
             count += sum(predicted_targets(e) for e in chunk)
     return total / max(count, 1)

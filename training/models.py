@@ -1,7 +1,8 @@
 """Models: size presets for the synthetic world's base, and loading any local HF causal-LM folder.
 
-A tsft base is a plain `LlamaForCausalLM` (or `Qwen2ForCausalLM`) built from a named preset and
-saved with `save_pretrained`, so `transformers` alone reloads it. `load_model` opens any local
+A tsft base is a plain `LlamaForCausalLM` (or `Qwen2ForCausalLM`, or for diagrams a
+`Qwen2_5_VLForConditionalGeneration`, see training.vision) built from a named preset and saved
+with `save_pretrained`, so `transformers` alone reloads it. `load_model` opens any local
 folder with a `config.json` and safetensors weights (Llama-3.2, Qwen2.5, or a tsft checkpoint)
 with its tokenizer, and refuses what it cannot use with an error naming the folder: not a
 folder, no config, no weights, pickle-only weights, a tokenizer without pad or eos (a missing
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-ARCHITECTURES = ("llama", "qwen2")
+ARCHITECTURES = ("llama", "qwen2", "qwen2_5_vl")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ def build_model(preset: str, tokenizer, arch: str = "llama", seed: int = 0):
     """A randomly initialised causal LM of `preset` for `tokenizer`'s vocabulary, seeded."""
     import torch
     from transformers import AutoModelForCausalLM
+
+    if arch == "qwen2_5_vl":
+        from training.vision import build_vision_model
+
+        return build_vision_model(preset, tokenizer, seed)
 
     config = model_config(preset, len(tokenizer), arch, tokenizer)
     torch.manual_seed(seed)
@@ -130,12 +136,32 @@ def load_tokenizer(folder: str | Path):
     return tokenizer
 
 
+def model_type(folder: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{folder}/config.json: cannot read ({err})") from err
+
+
 def load_model(folder: str | Path, dtype=None, device: str = "cpu", attn_implementation: str | None = None):
-    """(model, tokenizer) from a local HF causal-LM folder (attention as HF defaults unless given)."""
+    """(model, tokenizer) from a local HF causal-LM folder (attention as HF defaults unless given).
+
+    A Qwen2.5-VL folder gives a `Qwen2_5_VLForConditionalGeneration` and a tokenizer carrying its
+    image encoder (training.vision)."""
     from transformers import AutoModelForCausalLM
+
+    from training.vision import ARCH, load_vision
 
     folder = check_model_folder(folder)
     tokenizer = load_tokenizer(folder)
+    if model_type(folder) == ARCH:
+        try:
+            model, tokenizer = load_vision(folder, tokenizer, dtype, attn_implementation)
+        except (OSError, ValueError, KeyError) as err:
+            raise ModelError(f"{folder}: cannot load as Qwen2.5-VL ({err})") from err
+        return model.to(device), tokenizer
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, attn_implementation=attn_implementation,
                                                      use_safetensors=True)

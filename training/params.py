@@ -14,6 +14,11 @@ and the optimizer never sees them.
 
 Module paths come from one table per architecture family (`LAYER_PARTS`); Llama and Qwen2 share
 one layout. The same table names the sites patching/ reads and edits.
+
+Qwen2.5-VL: the selections address its language model's layers (the vision tower has MLPs and
+attention too, which `mlp` and `attn` never touch). Its vision tower (`model.visual`: patch
+embedding, blocks and merger) is frozen by default, `full` included; add `+vision` to any
+selection to train it as well (`full+vision`, `mlp+vision`).
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ _DECODER = {"embed": "model.embed_tokens", "layers": "model.layers", "mlp": "mlp
 LAYER_PARTS = {
     "llama": _DECODER,
     "qwen2": _DECODER,
+    "qwen2_5_vl": {**_DECODER, "embed": "model.language_model.embed_tokens", "layers": "model.language_model.layers",
+                   "vision": "model.visual"},
 }
 """One table per architecture family: module paths from the model root (`embed`, `layers`) and
 inside one layer (`attn`, `mlp`, `mlp_down`). patching/ derives its canonical sites from it, so
 adding a family is adding a table here."""
 LORA_DEFAULT_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-_SPEC = re.compile(r"^(full|mlp|attn|lora)(?::(.+))?$")
+_SPEC = re.compile(r"^(full|mlp|attn|lora)(?::([^+]+))?(\+vision)?$")
 
 
 @dataclass(frozen=True)
@@ -41,14 +48,17 @@ class Selection:
     kind: str
     layers: tuple[int, int] | None = None
     modules: tuple[str, ...] = ()
+    vision: bool = False
+    """Also train a vision model's vision tower (frozen otherwise)."""
 
     @property
     def spec(self) -> str:
+        suffix = "+vision" if self.vision else ""
         if self.layers:
-            return f"{self.kind}:{self.layers[0]}-{self.layers[1]}"
+            return f"{self.kind}:{self.layers[0]}-{self.layers[1]}{suffix}"
         if self.kind == "lora" and self.modules != LORA_DEFAULT_MODULES:
-            return f"lora:{','.join(self.modules)}"
-        return self.kind
+            return f"lora:{','.join(self.modules)}{suffix}"
+        return self.kind + suffix
 
 
 def parse_selection(spec: str) -> Selection:
@@ -56,18 +66,19 @@ def parse_selection(spec: str) -> Selection:
     if not match:
         raise ValueError(f"unknown parameter selection {spec!r}; use full, mlp, attn, mlp:<first>-<last> "
                          "(layers, inclusive) or lora[:<module>,...]")
-    kind, arg = match.groups()
+    kind, arg, vision = match.groups()
+    vision = bool(vision)
     if kind == "lora":
         modules = tuple(m for m in (arg or "").split(",") if m) or LORA_DEFAULT_MODULES
-        return Selection("lora", modules=modules)
+        return Selection("lora", modules=modules, vision=vision)
     if arg is None:
-        return Selection(kind)
+        return Selection(kind, vision=vision)
     if kind != "mlp" or not re.fullmatch(r"\d+-\d+", arg):
         raise ValueError(f"bad selection {spec!r}: only mlp takes a layer range, written mlp:<first>-<last>")
     first, last = (int(x) for x in arg.split("-"))
     if first > last:
         raise ValueError(f"bad selection {spec!r}: first layer {first} is after last layer {last}")
-    return Selection("mlp", layers=(first, last))
+    return Selection("mlp", layers=(first, last), vision=vision)
 
 
 def layer_parts(model) -> dict[str, str]:
@@ -78,9 +89,14 @@ def layer_parts(model) -> dict[str, str]:
     return LAYER_PARTS[family]
 
 
+def text_config(model):
+    """The language model's config (a vision-language config holds it as text_config)."""
+    return model.config.get_text_config()
+
+
 def _selected_prefixes(model, selection: Selection) -> list[str]:
     parts = layer_parts(model)
-    n_layers = model.config.num_hidden_layers
+    n_layers = text_config(model).num_hidden_layers
     first, last = selection.layers or (0, n_layers - 1)
     if last >= n_layers:
         raise ValueError(f"selection {selection.spec}: the model has layers 0-{n_layers - 1}")
@@ -93,15 +109,26 @@ def apply_selection(model, selection: Selection, lora_rank: int = 8, lora_alpha:
         from peft import LoraConfig, get_peft_model
 
         model.requires_grad_(False)
-        config = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, target_modules=list(selection.modules),
+        parts = layer_parts(model)
+        targets: list[str] | str = list(selection.modules)
+        if "vision" in parts:  # the vision tower's blocks share the module names: adapt the language model only
+            if selection.vision:
+                raise ValueError("lora+vision is not supported: adapt the language model, or use full+vision")
+            targets = rf"^{re.escape(parts['layers'])}\.\d+\..*\b({'|'.join(map(re.escape, selection.modules))})$"
+        config = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, target_modules=targets,
                             lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
         return get_peft_model(model, config)
+    vision = layer_parts(model).get("vision")
+    if selection.vision and vision is None:
+        raise ValueError(f"selection {selection.spec}: the model has no vision tower")
     if selection.kind == "full":
         model.requires_grad_(True)
-        return model
-    prefixes = tuple(_selected_prefixes(model, selection))
-    for name, param in model.named_parameters():
-        param.requires_grad_(name.startswith(prefixes))
+    else:
+        prefixes = tuple(_selected_prefixes(model, selection))
+        for name, param in model.named_parameters():
+            param.requires_grad_(name.startswith(prefixes))
+    if vision is not None:
+        model.get_submodule(vision).requires_grad_(selection.vision)
     return model
 
 

@@ -26,6 +26,7 @@ from training.models import load_model
 from training.params import apply_selection, parameter_counts, parse_selection
 from training.targets import check_renderable, prompt_text, render_target
 from training.trainer import Run, Trainer
+from training.vision import image_encoder
 
 
 def encode_problems(problems, tokenizer, target: str, max_length: int, where: str) -> list:
@@ -33,7 +34,7 @@ def encode_problems(problems, tokenizer, target: str, max_length: int, where: st
     for problem in problems:
         try:
             examples.append(sft_example(tokenizer, prompt_text(problem, tokenizer),
-                                        render_target(problem, target), max_length))
+                                        render_target(problem, target), max_length, problem.image))
         except ValueError as err:
             raise ValueError(f"{where}: problem {problem.id}: {err}") from err
     return examples
@@ -51,7 +52,7 @@ def _lora_hooks(selection) -> tuple[Callable | None, Callable | None]:
 
 def _evaluator(tokenizer, eval_problems, eval_examples, target: str) -> Callable:
     def evaluate(model) -> dict:
-        loss = heldout_loss(model, eval_examples, tokenizer.pad_token_id)
+        loss = heldout_loss(model, eval_examples, tokenizer.pad_token_id, images=image_encoder(tokenizer))
         acc = accuracy(model, tokenizer, eval_problems, TARGET_NEW_TOKENS[target])
         return {"heldout_loss": round(loss, 6), "heldout_accuracy": round(acc, 4)}
 

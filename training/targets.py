@@ -97,13 +97,17 @@ def named_theorem(output: str) -> str | None:
 
 
 def prompt_text(problem: Problem, tokenizer=None) -> str:
-    """The prompt for `problem`: the chat template's user turn if the tokenizer has one, else plain."""
-    return prompt_for(problem.text, tokenizer)
+    """The prompt for `problem`: the chat template's user turn if the tokenizer has one, else plain.
+    A problem with a figure gets the image placeholder before its text."""
+    return prompt_for(problem.text, tokenizer, image=problem.image is not None)
 
 
-def prompt_for(text: str, tokenizer=None) -> str:
+def prompt_for(text: str, tokenizer=None, image: bool = False) -> str:
     """The prompt around a problem text (see `prompt_text`)."""
+    from training.vision import IMAGE_PROMPT
+
     if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+        content = [{"type": "image"}, {"type": "text", "text": text}] if image else text
+        return tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
                                              add_generation_prompt=True)
-    return PLAIN_PROMPT.format(text=text)
+    return PLAIN_PROMPT.format(text=f"{IMAGE_PROMPT} {text}" if image else text)

@@ -26,6 +26,7 @@ from training import checkpoint
 from training.batches import IGNORE, BatchPlan, Example, collate, micro_batches, shard
 from training.config import TrainConfig, config_dict
 from training.distributed import Dist, all_sum, barrier
+from training.vision import image_encoder
 
 
 class TrainingDiverged(RuntimeError):
@@ -53,7 +54,9 @@ def token_loss_sum(model, batch: dict):
     """Sum of next-token cross-entropy over the labelled (target) positions, in float32."""
     import torch.nn.functional as F
 
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    from training.vision import model_inputs
+
+    logits = model(**model_inputs(batch), use_cache=False).logits
     # shift the labels, not the logits: position t is scored on token t+1 without copying the logits
     labels = F.pad(batch["labels"], (0, 1), value=IGNORE)[:, 1:]
     return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="sum")
@@ -121,7 +124,8 @@ class Trainer:
 
     def _micro_step(self, indices: list[int], scale: float, sync: bool):
         batch = {k: v.to(self.run.device) for k, v in
-                 collate([self.run.examples[i] for i in indices], self.run.tokenizer.pad_token_id).items()}
+                 collate([self.run.examples[i] for i in indices], self.run.tokenizer.pad_token_id,
+                         image_encoder(self.run.tokenizer)).items()}
         context = nullcontext() if sync or self.run.dist.world == 1 else self.wrapped.no_sync()
         with context:
             with _autocast(self.config, self.run.device):

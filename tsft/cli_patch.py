@@ -1,4 +1,4 @@
-"""`tsft patch sweep|trace|cross|transplant`: options in, patching/run.py does the work, a layer x
+"""`tsft patch sweep|trace|cross|transplant|groups`: options in, patching/ does the work, a layer x
 component summary printed."""
 
 from __future__ import annotations
@@ -161,4 +161,24 @@ def transplant_command(
         fail(str(err))
     table = frame.pivot_table(index="layers", columns="kind", values="accuracy", sort=False).round(3).reset_index()
     print_frame(table, f"accuracy of {b.name} with {a.name}'s MLPs ('none' = B alone, 'source' = A alone)")
+    console.print(f"wrote {out}", highlight=False)
+
+
+@patch_app.command("groups")
+def groups_command(
+    model: ModelOpt, data: DataOpt, out: OutOpt,
+    components: ComponentsOpt = "resid_pre,attn_out,mlp_out", target: TargetOpt = None, limit: LimitOpt = 64,
+    overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu",
+) -> None:
+    """Qwen2.5-VL: patch each layer over the image, text and last positions on a diagram data folder's given_swap
+    pairs (same text, another value on the figure): where the figure's given is read."""
+    from patching.groups import run_group_patch
+
+    try:
+        frame = run_group_patch(model, data, out, target, limit, split_list(components) or (), device=device,
+                                overwrite=overwrite)
+    except ERRORS as err:
+        fail(str(err))
+    table = frame.pivot_table(index=["component", "group"], columns="layer", values="normalized", sort=False)
+    print_frame(table.round(3).reset_index(), f"{model.name}: mean restoration (0 = swapped figure, 1 = original)")
     console.print(f"wrote {out}", highlight=False)

@@ -36,6 +36,8 @@ def saved_meta(results: Path) -> dict:
 def reproduce_command(
     out: Annotated[Path, Opt(help="Run folder; every stage's results and report.html go here.")],
     preset: Annotated[str, Opt(help="smoke (CI, ~2 min) | quick (CPU, ~9 min) | paper (one GPU).")] = "quick",
+    modality: Annotated[str, Opt(help="text (the synthetic world, a Llama base) | vision (the diagram world, "
+                                      "a Qwen2.5-VL base, position-group patching).")] = "text",
     model: Annotated[Path | None, Opt(help="Use this local HF checkpoint as the base instead of training one.")] = None,
     data: Annotated[Path | None, Opt(help="Use this data folder (from `tsft data build`) instead of the "
                                           "synthetic world.")] = None,
@@ -51,7 +53,7 @@ def reproduce_command(
     from tsft.reproduce import Inputs, StageError, reproduce
 
     try:
-        chosen = get_preset(preset)
+        chosen = get_preset(preset, modality)
     except ValueError as err:
         fail(str(err))
     if jobs is not None:

@@ -49,7 +49,7 @@ def train_base_command(
     out: Annotated[Path, Opt(help="Run folder; the finished base is an HF model folder here.")],
     config: ConfigOpt = None, set_: SetOpt = None,
     preset: Annotated[str | None, Opt(help="tiny | small | base (default: small).")] = None,
-    arch: Annotated[str | None, Opt(help="llama | qwen2 (default: llama).")] = None,
+    arch: Annotated[str | None, Opt(help="llama | qwen2 | qwen2_5_vl (the diagram world; default: llama).")] = None,
     steps: Annotated[int | None, Opt(help="Optimizer steps.")] = None,
     seed: Annotated[int | None, Opt(help="Seed.")] = None,
     resume: ResumeOpt = False, overwrite: OverwriteOpt = False, threads: ThreadsOpt = None,

@@ -32,15 +32,20 @@ def quiet() -> None:
 def _data(out, preset, seed):
     from tasks.build import build
 
-    build("synthetic", out, seed=seed, n_train=preset["n_train"], n_test=preset["n_test"])
+    source = "diagram" if preset.get("modality") == "vision" else "synthetic"
+    build(source, out, seed=seed, n_train=preset["n_train"], n_test=preset["n_test"])
 
 
 def _base(out, preset, seed):
     from training.base import train_base
     from training.config import BaseConfig
 
+    corpus = {"arch": "qwen2_5_vl", "n_figures": preset["base_figures"]} if preset.get("modality") == "vision" else {}
+    if preset.get("base_facts") is not None:
+        corpus |= {"n_facts": preset["base_facts"], "n_problems": preset["base_facts"] // 8}
     config = BaseConfig(preset=preset["base_preset"], steps=preset["base_steps"], seed=seed,
-                        eval_every=max(1, preset["base_steps"] // 4), save_every=max(1, preset["base_steps"] // 4))
+                        eval_every=max(1, preset["base_steps"] // 4), save_every=max(1, preset["base_steps"] // 4),
+                        **corpus)
     train_base(out, config, resume=True, progress=False)
 
 
@@ -71,11 +76,12 @@ def _patch(out, model, data, limit, target, device, pair_type="theorem_swap", me
               placement=Placement(device), progress=False)
 
 
-def _probe(out, models, data, limit, components, labels, device):
+def _probe(out, models, data, limit, components, labels, device, positions=("last",), kinds=None):
     from patching.run import Placement
     from probes.run import ProbeRequest, run_probes
 
-    request = ProbeRequest(components=tuple(components), limit=limit, labels=tuple(labels) if labels else None)
+    request = ProbeRequest(components=tuple(components), limit=limit, labels=tuple(labels) if labels else None,
+                           positions=tuple(positions), kinds=tuple(kinds) if kinds is not None else None)
     run_probes(models, data, out, request, placement=Placement(device), progress=False)
 
 
@@ -93,6 +99,12 @@ def _transplant(out, a, b, data, limit, kinds, device):
     run_transplant(a, b, data, out, limit=limit, kinds=tuple(kinds), placement=Placement(device))
 
 
+def _groups(out, model, data, limit, target, device):
+    from patching.groups import run_group_patch
+
+    run_group_patch(model, data, out, target=target, limit=limit, device=device, progress=False)
+
+
 def _weights(out, base, models):
     from patching.weights import run_weights
 
@@ -100,7 +112,7 @@ def _weights(out, base, models):
 
 
 JOBS = {"data": _data, "base": _base, "sft": _sft, "eval": _eval, "patch": _patch, "probe": _probe,
-        "cross": _cross, "transplant": _transplant, "weights": _weights}
+        "cross": _cross, "transplant": _transplant, "weights": _weights, "groups": _groups}
 
 
 class JobFailed(RuntimeError):

@@ -2,14 +2,15 @@
 
 Layout of a run folder RUN (each stage's output is skipped when present, so a killed run continues):
 
-    data/                    the synthetic world (or --data DIR is used in place)
+    data/                    the synthetic world, or the diagram world with --modality vision (or --data DIR)
     base/                    the base trained here (or --model PATH is used in place)
     sft/<target>-<params>-s<seed>/   one checkpoint per variant, with its training curve and kept
                              intermediate checkpoints (for matched-accuracy comparisons)
     eval/<run>/              graded predictions on originals and perturbation kinds
     eval-matched/<run>-step<N>/  the checkpoints the training curves match across targets
     patch/<model>[-surface]/ activation patching on theorem-swap pairs (base included, as C4's control)
-                             and, for full tuning, on surface pairs (same rule, other names; KL metric)
+                             and, for full tuning, on surface pairs (same rule, other names; KL metric);
+                             vision: position-group patching on given_swap pairs (patching.groups)
     probe/                   per-layer probes (base and every full-tuning checkpoint, seed 0)
     cross/, transplant/      theorem-SFT into answer-SFT; MLP transplant and per-layer revert
     weights/                 weight change from the base
@@ -105,6 +106,11 @@ def plan(stage: str, inputs: Inputs, preset: Preset) -> list[Job]:
                 for _, _, _, folder in runs]
     if stage == "eval-matched":
         return _matched_jobs(inputs, preset)
+    if stage == "patch" and preset.modality == "vision":
+        models = [base] + [folder for t, pa, s, folder in runs if s == preset.seeds[0] and pa in ("full", "mlp")]
+        return [Job(stage, m.name, "groups", out / "patch" / m.name / "groups.parquet",
+                    {"out": out / "patch" / m.name, "model": m, "data": data, "limit": preset.patch_limit,
+                     "target": "answer" if m == base else None, "device": inputs.device}) for m in models]
     if stage == "patch":
         models = [base] + [folder for t, pa, s, folder in runs if s == preset.seeds[0] and pa in ("full", "mlp")]
         sweeps = [(m, "theorem_swap", "logit_diff", m.name) for m in models]
@@ -118,7 +124,9 @@ def plan(stage: str, inputs: Inputs, preset: Preset) -> list[Job]:
         return [Job(stage, "probes", "probe", out / "probe" / "probes.parquet",
                     {"out": out / "probe", "models": models, "data": data, "limit": preset.probe_limit,
                      "components": preset.probe_components, "labels": preset.probe_labels,
-                     "device": inputs.device})]
+                     "device": inputs.device, "positions": preset.probe_positions, "kinds": preset.probe_kinds})]
+    if stage in ("cross", "transplant") and preset.modality == "vision":
+        return []  # their engines read text-only pairs; the vision run patches position groups instead
     return _comparison_jobs(stage, inputs, preset, base, data, [folder for *_, folder in runs])
 
 

@@ -1,6 +1,6 @@
 """Real-data loaders, one per source, all into the shared schema (tasks.schema).
 
-`load(source, path, ...)` dispatches by name: math, gsm8k, theoremqa, champ, pairs, jsonl.
+`load(source, path, ...)` dispatches by name: math, gsm8k, theoremqa, champ, geoqa, pairs, jsonl.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tasks.loaders.champ import load_champ
 from tasks.loaders.common import LoadResult
+from tasks.loaders.geoqa import load_geoqa
 from tasks.loaders.gsm8k import load_gsm8k
 from tasks.loaders.jsonl import load_jsonl
 from tasks.loaders.math_dataset import load_math
@@ -21,6 +22,7 @@ LOADERS: dict[str, Callable[..., LoadResult]] = {
     "gsm8k": load_gsm8k,
     "theoremqa": load_theoremqa,
     "champ": load_champ,
+    "geoqa": load_geoqa,
     "pairs": load_pairs,
     "jsonl": load_jsonl,
 }

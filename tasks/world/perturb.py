@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from tasks.perturbing import NotApplicable, apply_kinds
+from tasks.perturbing import NotApplicable, apply_kinds, rerender
 from tasks.schema import Perturbation, Problem
 from tasks.world.catalogue import get_theorem, siblings
 from tasks.world.generate import CUE_NAME, copy_surface, make_problem
@@ -112,11 +112,7 @@ def perturb(problem: Problem, kind: str, seed: int | str = 0) -> Perturbation:
     if problem.source != "synthetic" or len(problem.theorems) != 1:
         raise NotApplicable("not a synthetic problem with one theorem application")
     theorem = get_theorem(problem.theorems[0].theorem_id)
-    surface = copy_surface(problem.surface)
-    KINDS[kind](theorem, surface, random.Random(f"{seed}/{problem.id}/{kind}"))
-    perturbed = make_problem(theorem, surface, f"{problem.id}~{kind}", problem.meta.get("split", "test"))
-    perturbed.meta["perturbation"] = kind
-    return Perturbation(problem.id, kind, perturbed, answer_changed=perturbed.answer != problem.answer)
+    return rerender(problem, kind, seed, theorem, copy_surface(problem.surface), KINDS[kind], make_problem)
 
 
 def perturb_all(problems: list[Problem], kinds: list[str], seed: int | str = 0

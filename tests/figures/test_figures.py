@@ -109,3 +109,28 @@ def test_render_writes_html_offline_and_says_when_png_is_impossible(tmp_path, mo
     assert [p.name for p in written] == ["F1_accuracy.html"]
     assert (tmp_path / "plotly.min.js").is_file() and "plotly.min.js" in written[0].read_text()
     assert len(said) == 1 and said[0].startswith("PNG skipped")
+
+
+def test_vision_figures_hold_the_tables_values():
+    from figures.render import build_figures
+    from figures.vision import f9_groups, f11_reading, reading_sentences
+
+    group_map = pd.DataFrame({"model": ["m"] * 2, "layer": [0, 1], "component": ["mlp_out"] * 2,
+                              "group": ["image", "image"], "effect": [0.25, 0.75], "ci_low": [0.1, 0.6],
+                              "ci_high": [0.4, 0.9], "n": [5, 5]})
+    fig = f9_groups(group_map)
+    assert [list(z) for z in fig.data[0].z] == [[0.25, 0.75]] and list(fig.data[0].y) == ["mlp_out @ image"]
+    reading = pd.DataFrame({"layer": [0, 1], "component": ["mlp_out"] * 2, "group": ["last"] * 2,
+                            "difference": [0.05, 0.5], "ci_low": [-0.1, 0.3], "ci_high": [0.2, 0.7], "n": [9, 9]})
+    fig = f11_reading(reading)
+    assert list(fig.data[0].y) == [0.05, 0.5] and list(fig.data[0].error_y.array) == pytest.approx([0.15, 0.2])
+    (sentence,) = reading_sentences(reading)
+    assert "layer 1 = 0.500 [0.300, 0.700]" in sentence and "theorem-SFT relies on it more" in sentence
+    (sentence,) = reading_sentences(reading.assign(ci_low=[-0.1, -0.2]))
+    assert "no difference is claimed" in sentence
+    reading = reading.assign(a="theorem-full-s0", b="answer-full-s0")
+    gaps = pd.DataFrame({"model": ["theorem-full-s0", "answer-full-s0"], "gap": [1.0, 0.02],
+                         "ci_low": [0.8, -0.1], "ci_high": [1.2, 0.15], "n": [9, 9]})
+    guard, _ = reading_sentences(reading, gaps)
+    assert guard.startswith("The figure does not move answer-full-s0's read token") and "theorem-full" not in guard
+    assert "F9_groups" in build_figures({"group_map": group_map}) and "F9_groups" not in build_figures({})
