@@ -175,8 +175,8 @@ def test_caption_examples_and_their_scoring(vision_tokenizer, tmp_path, monkeypa
     made = caption_examples(vision_tokenizer, config, tmp_path / "figures")
     problems = generate_split(DiagramConfig(seed=config.seed + 20_000, size=112), "train", 4)
     assert [caption_of(e, vision_tokenizer).strip() for e in made] == [figure_caption(p).strip() for p in problems]
-    assert all(e.n_prompt == 1 + 1 + 16 + 1 for e in made)
-    assert all(caption_of(e, vision_tokenizer).strip().split()[1] in ("angle", "side", "leg") for e in made)  # <bos>, vision start, 16 image tokens, vision end
+    assert all(e.n_prompt == 1 + 1 + 16 + 1 for e in made)  # <bos>, vision start, 16 image tokens, vision end
+    assert all(caption_of(e, vision_tokenizer).strip().split()[1] in ("angle", "side", "leg") for e in made)
     wanted = [caption_of(e, vision_tokenizer) for e in made]
     # a reader that gets the first caption right, the second's value but not its item, the rest wrong
     answers = [wanted[0], "Figure: thing =" + wanted[1].split("=")[1], "Figure:", wanted[3] + "0"]

@@ -11,10 +11,10 @@ import torch
 
 pytest.importorskip("PIL")
 
-from training.batches import IGNORE, collate  # noqa: E402
-from training.config import BaseConfig  # noqa: E402
-from training.trainer import token_loss_sum  # noqa: E402
-from training.vision import build_vision_model, caption_accuracy, caption_examples  # noqa: E402
+from training.batches import IGNORE, collate
+from training.config import BaseConfig
+from training.trainer import token_loss_sum
+from training.vision import build_vision_model, caption_accuracy, caption_examples
 
 
 def mean_loss(model, batch) -> torch.Tensor:
