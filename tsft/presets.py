@@ -116,8 +116,10 @@ VISION_PRESETS = {
                     probe_limit=None, transplant_limit=0, jobs=1, base_figures=20000,
                     **{**VISION, "seeds": (0, 1, 2), "base_facts": 20000}),
 }
-"""`--modality vision`: the diagram world on a Qwen2.5-VL base (smoke for CI, quick on a laptop CPU, paper on a
-GPU). Instead of theorem-swap, cross and transplant patching they patch position groups (patching.groups)."""
+"""`--modality vision`: the diagram world on a Qwen2.5-VL base (smoke for CI, about 2 min; quick on a laptop CPU,
+17 min on 2 cores; paper on a GPU). Instead of theorem-swap, cross and transplant patching they patch position
+groups (patching.groups). The base corpus is weighted to figure captions (`base_facts`) so the base learns to read
+figures (quick: 66% of held-out values after 600 steps)."""
 MODALITIES = {"text": PRESETS, "vision": VISION_PRESETS}
 
 
