@@ -30,7 +30,7 @@ from torch import Tensor
 
 from patching.metrics import check_metric, metric, normalized
 from patching.pairs import PatchPair
-from patching.sites import COMPONENTS, Site, sites, width
+from patching.sites import COMPONENTS, Site, n_layers, sites, width
 
 POSITIONS = ("each", "spans", "last", "all")
 START_BUCKETS = 8
@@ -254,8 +254,8 @@ def _patch_chunk(source_engine, dest_engine, pairs, chunk, todo, length, site_li
     dest_ids = torch.tensor([sides[i][0] for i in chunk])
     source = source_engine.capture(torch.tensor([sides[i][1] for i in chunk]), site_list)
     same = _unchanged(source, dest_engine.capture(dest_ids, site_list), [sides[i][3] for i in chunk])
-    n_layers = dest_engine.model.config.get_text_config().num_hidden_layers
-    noop = [cannot_reach_last(c, length, n_layers) or bool(same[c.site][chunk_row[c.pair], list(c.positions)].all())
+    depth = n_layers(dest_engine.model)
+    noop = [cannot_reach_last(c, length, depth) or bool(same[c.site][chunk_row[c.pair], list(c.positions)].all())
             for c in todo]
     skipped = [c for c, skip in zip(todo, noop, strict=True) if skip]
     index = torch.tensor([c.pair for c in skipped], dtype=torch.long)

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 import torch
 
 from patching.pairs import PatchPair, prompt_side
+from patching.sites import n_layers
 from tasks.schema import Problem
 from training.batches import encode_target
 from training.targets import render_target
@@ -114,7 +115,7 @@ def transplant_sweep(model_b, model_a, tokenizer, splits: Sequence[tuple[str, li
         return rows
 
     rows = score(model_b, "none") + score(model_a, "source")
-    for window in layer_windows(model_b.config.get_text_config().num_hidden_layers, width):
+    for window in layer_windows(n_layers(model_b), width):
         with transplanted(model_b, model_a, window):
             rows += score(model_b, "-".join(map(str, (window[0], window[-1]))) if len(window) > 1 else str(window[0]))
     return rows

@@ -100,12 +100,12 @@ def _replace(mask: torch.Tensor, values: torch.Tensor):
 @torch.inference_mode()
 def _patch_batch(model, tokenizer, batch: Sequence[FigurePair], site_list: list[Site]) -> list[dict]:
     device = next(model.parameters()).device
-    ids = torch.tensor([p.ids for p in batch], device=device)
+    cpu_ids = torch.tensor([p.ids for p in batch])
+    clean_in, corrupt_in = ({k: v.to(device) for k, v in image_inputs(tokenizer, cpu_ids, figures).items()}
+                            for figures in ([p.clean_image for p in batch], [p.corrupt_image for p in batch]))
+    ids = cpu_ids.to(device)
     right = torch.tensor([p.right for p in batch], device=device)
     wrong = torch.tensor([p.wrong for p in batch], device=device)
-    clean_in = {k: v.to(device) for k, v in image_inputs(tokenizer, ids.cpu(), [p.clean_image for p in batch]).items()}
-    corrupt_in = {k: v.to(device) for k, v in
-                  image_inputs(tokenizer, ids.cpu(), [p.corrupt_image for p in batch]).items()}
     clean, seen = _logit_diff(model, ids, clean_in, right, wrong, capture=site_list)
     corrupt, _ = _logit_diff(model, ids, corrupt_in, right, wrong)
     masks = group_masks(ids, require_encoder(tokenizer).image_token_id)

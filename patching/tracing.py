@@ -23,7 +23,7 @@ import torch
 from patching.activation import _batch_rows, position_groups
 from patching.metrics import normalized
 from patching.pairs import label_positions, prompt_side
-from patching.sites import EMBED, Site, sites
+from patching.sites import EMBED, Site, n_layers, sites
 from tasks.schema import Problem
 from training.batches import encode_target
 from training.targets import render_target
@@ -83,7 +83,7 @@ def causal_trace(engine, prompts: Sequence[TracePrompt], components: Sequence[st
                  seed: int = 0, memory_mb: int = 512) -> list[dict]:
     """Restoration effect of every (layer window, component, positions) on every prompt."""
     model = engine.model
-    n_layers = model.config.get_text_config().num_hidden_layers
+    depth = n_layers(model)
     sigma = noise_scale * float(model.get_input_embeddings().weight.detach().float().std())
     embed = Site(-1, EMBED)
     site_list = sites(model, tuple(components))
@@ -95,7 +95,7 @@ def causal_trace(engine, prompts: Sequence[TracePrompt], components: Sequence[st
         noise = torch.randn(samples, len(noised), clean[embed].shape[-1], generator=generator) * sigma
         conditions = [None] + [(site, label, group) for site in site_list
                                for label, group in position_groups(length, prompt.spans, positions)]
-        probs = _run_conditions(engine, prompt, conditions, clean, noise, n_layers, window, memory_mb)
+        probs = _run_conditions(engine, prompt, conditions, clean, noise, depth, window, memory_mb)
         clean_p, corrupt_p = probs[0], probs[1]
         for cond, value in zip(conditions[1:], probs[2:], strict=True):
             site, label, group = cond

@@ -7,10 +7,11 @@ prediction on every token. 5% of the blocks are held out for the periodic evalua
 result is a standard HF folder every SFT variant starts from.
 
 A vision base (`arch=qwen2_5_vl`, the diagram world) is a Qwen2.5-VL model whose text corpus holds
-diagram problem texts instead, plus figure captions: a figure, then what it shows ("Figure: points
-P Q R; angle Q = 50"), with the loss on the caption. Like a VLM's alignment stage, this teaches
-the vision tower and the language model to read letters and marked values off a figure; it never
-pairs a problem with its answer or its rule, and every parameter (vision tower included) trains.
+diagram problem texts instead, plus figure captions: a figure, then the value it marks ("Figure:
+angle = 50"), with the loss on the caption. Like a VLM's alignment stage, this teaches the vision
+tower and the language model to read the marked value off a figure (`caption_value` at each
+evaluation says how often it does); it never pairs a problem with its answer or its rule, and every
+parameter (vision tower included) trains.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import random
 
 from tasks.world.geometry import HELDOUT_ANGLES, TRAIN_ANGLES
 from tasks.world.geometry import THEOREMS as WORLD_GEOMETRY
-from tasks.world.theorem import Exec, Family, Template, Theorem, Values
+from tasks.world.theorem import Catalogue, Exec, Family, Template, Theorem, Values
 
 _FIG = "as marked on the figure"
 
@@ -147,20 +147,12 @@ THEOREMS: tuple[Theorem, ...] = (
         conclusion="angle {A}{C}{B}", sample=sample_central, rule=inscribed_rule,
     ),
 )
-BY_ID: dict[str, Theorem] = {t.id: t for t in THEOREMS}
+CATALOGUE = Catalogue(THEOREMS, "diagram theorem")
+BY_ID: dict[str, Theorem] = CATALOGUE.by_id
+get_theorem = CATALOGUE.get
+siblings = CATALOGUE.siblings
 FIGURE_VALUE = {TRIANGLE.id: "b", RECTANGLE.id: "b", RIGHT_TRIANGLE.id: "b", PARALLEL.id: "a", CIRCLE.id: "a"}
 """The value key each family shows only on the figure."""
 FIGURE_UNIT = {TRIANGLE.id: "°", PARALLEL.id: "°", CIRCLE.id: "°"}
 """How the figure writes the value (degrees get a degree sign; lengths are bare numbers)."""
 
-
-def get_theorem(theorem_id: str) -> Theorem:
-    try:
-        return BY_ID[theorem_id]
-    except KeyError:
-        raise KeyError(f"unknown diagram theorem {theorem_id!r}; known: {', '.join(BY_ID)}") from None
-
-
-def siblings(theorem_id: str) -> tuple[Theorem, ...]:
-    family = get_theorem(theorem_id).family.id
-    return tuple(t for t in THEOREMS if t.family.id == family and t.id != theorem_id)

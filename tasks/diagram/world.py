@@ -190,12 +190,10 @@ def given_swap(problem: Problem, seed: int | str = 0) -> Problem:
 
 
 def catalogue_rows() -> list[dict]:
-    from tasks.diagram.shapes import THEOREMS, siblings
+    """theorems.json of the diagram world: the catalogue rows plus the key of each family's figure-only value."""
+    from tasks.diagram.shapes import CATALOGUE
 
-    return [{"id": t.id, "name": t.name, "domain": t.domain, "family": t.family.id,
-             "siblings": [s.id for s in siblings(t.id)], "statement": t.statement,
-             "slots": [{"slot": s, "object": o} for s, o, _ in t.slots], "premises": [x for x, _ in t.premises],
-             "figure_value": FIGURE_VALUE[t.family.id]} for t in THEOREMS]
+    return [{**CATALOGUE.row(t), "figure_value": FIGURE_VALUE[t.family.id]} for t in CATALOGUE.theorems]
 
 
 def write_figures(problems: list[Problem], folder) -> None:

@@ -11,45 +11,23 @@ import re
 
 from tasks.world import algebra, combinatorics, geometry, number_theory
 from tasks.world.surface import paraphrase, vocabulary_text
-from tasks.world.theorem import Theorem
+from tasks.world.theorem import Catalogue, Theorem
 
 THEOREMS: tuple[Theorem, ...] = (
     *geometry.THEOREMS, *algebra.THEOREMS, *number_theory.THEOREMS, *combinatorics.THEOREMS,
 )
-BY_ID: dict[str, Theorem] = {t.id: t for t in THEOREMS}
+CATALOGUE = Catalogue(THEOREMS)
+BY_ID: dict[str, Theorem] = CATALOGUE.by_id
 DOMAINS: tuple[str, ...] = tuple(dict.fromkeys(t.domain for t in THEOREMS))
-
-
-def get_theorem(theorem_id: str) -> Theorem:
-    try:
-        return BY_ID[theorem_id]
-    except KeyError:
-        raise KeyError(f"unknown theorem {theorem_id!r}; known: {', '.join(BY_ID)}") from None
-
-
-def siblings(theorem_id: str) -> tuple[Theorem, ...]:
-    """The other theorems worded by the same family (empty for a theorem with its own wording)."""
-    family = get_theorem(theorem_id).family.id
-    return tuple(t for t in THEOREMS if t.family.id == family and t.id != theorem_id)
+get_theorem = CATALOGUE.get
+siblings = CATALOGUE.siblings
 
 
 def catalogue_rows() -> list[dict]:
-    """theorems.json: one row per theorem (id, name, domain, family, statement, slots, premises)."""
-    return [
-        {
-            "id": t.id,
-            "name": t.name,
-            "domain": t.domain,
-            "family": t.family.id,
-            "siblings": [s.id for s in siblings(t.id)],
-            "statement": t.statement,
-            "slots": [{"slot": s, "object": o} for s, o, _ in t.slots],
-            "premises": [text for text, _ in t.premises],
-            "templates": {"train": [x.id for x in t.family.templates_for("train")],
-                          "heldout": [x.id for x in t.family.templates_for("heldout")]},
-        }
-        for t in THEOREMS
-    ]
+    """theorems.json: one row per theorem (id, name, domain, family, statement, slots, premises, templates)."""
+    return [{**CATALOGUE.row(t), "templates": {"train": [x.id for x in t.family.templates_for("train")],
+                                               "heldout": [x.id for x in t.family.templates_for("heldout")]}}
+            for t in THEOREMS]
 
 
 def tokenizer_corpus() -> str:

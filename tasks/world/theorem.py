@@ -139,3 +139,36 @@ class Theorem:
             conclusion=f"{self.conclusion.format(**fill)} = {answer}",
         )
         return answer, application
+
+
+class Catalogue:
+    """A set of theorems looked up by id, with their siblings and their theorems.json rows (the text
+    world's catalogue and the diagram world's share this)."""
+
+    def __init__(self, theorems: tuple[Theorem, ...], what: str = "theorem"):
+        self.theorems, self.what = theorems, what
+        self.by_id: dict[str, Theorem] = {t.id: t for t in theorems}
+
+    def get(self, theorem_id: str) -> Theorem:
+        try:
+            return self.by_id[theorem_id]
+        except KeyError:
+            raise KeyError(f"unknown {self.what} {theorem_id!r}; known: {', '.join(self.by_id)}") from None
+
+    def siblings(self, theorem_id: str) -> tuple[Theorem, ...]:
+        """The other theorems worded by the same family (empty for a theorem with its own wording)."""
+        family = self.get(theorem_id).family.id
+        return tuple(t for t in self.theorems if t.family.id == family and t.id != theorem_id)
+
+    def row(self, theorem: Theorem) -> dict:
+        """One theorems.json row: id, name, domain, family, siblings, statement, slots, premises."""
+        return {
+            "id": theorem.id,
+            "name": theorem.name,
+            "domain": theorem.domain,
+            "family": theorem.family.id,
+            "siblings": [s.id for s in self.siblings(theorem.id)],
+            "statement": theorem.statement,
+            "slots": [{"slot": s, "object": o} for s, o, _ in theorem.slots],
+            "premises": [text for text, _ in theorem.premises],
+        }
