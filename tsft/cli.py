@@ -1,5 +1,6 @@
 """The `tsft` command: one subcommand group per room. It parses options and prints; the rooms
-hold the logic. Groups: `data` (tasks/), `train` and `eval` (training/), `patch` (patching/), `probe` (probes/);
+hold the logic. Groups: `data` (tasks/), `models` (pretrained models from PyPI), `train` and `eval`
+(training/), `patch` (patching/), `probe` (probes/);
 `reproduce` runs them all and reports (analysis/, figures/); `analyze` and `figures` rebuild from saved results."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import typer
 
 from tasks.io import DataError
 from tasks.world.generate import WorldConfig
+from tsft.cli_models import models_app
 from tsft.cli_patch import patch_app
 from tsft.cli_probe import probe_app
 from tsft.cli_report import analyze_command, figures_command, reproduce_command
@@ -23,6 +25,7 @@ app = typer.Typer(help="tsft: why does math SFT generalize? Data, training, patc
 data_app = typer.Typer(help="tasks/: build and inspect problem sets (synthetic world or real data).",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
 app.add_typer(train_app, name="train")
 app.add_typer(patch_app, name="patch")
 app.add_typer(probe_app, name="probe")
