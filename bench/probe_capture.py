@@ -32,7 +32,7 @@ from tasks.dataset import load_dataset
 from tasks.world.generate import WorldConfig
 from training.batches import encode_prompt
 from training.models import build_model, reference_shape
-from training.targets import prompt_for
+from training.prompts import prompt_for
 from training.tokenizer import world_tokenizer
 
 

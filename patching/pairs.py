@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from tasks.pairs import MinimalPair, align, check_pairs
 from training.batches import encode_prompt, encode_target
-from training.targets import prompt_for, render_target
+from training.prompts import prompt_for
+from training.targets import render_target
 
 SPANS = ("diff", "problem", "frame", "target", "last")
 

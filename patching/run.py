@@ -18,16 +18,19 @@ from pathlib import Path
 from patching.activation import PatchRequest, patch_sweep
 from patching.results import save_results, summarize, tidy
 from tasks.io import refuse_existing
+from training.precision import compute
 
 PAIR_TYPES = ("theorem_swap", "surface", "perturbed", "perturbed:<kind>")
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where models run: a torch device and a dtype (float32 | bfloat16 | float16; None = as saved)."""
+    """Where and how models run: a torch device, the weights' dtype (float32 | bfloat16 | float16; None = as
+    saved) and the compute precision of every forward (autocast: auto | fp32 | bf16 | fp16, training.precision)."""
 
     device: str = "cpu"
     dtype: str | None = None
+    precision: str = "auto"
 
 
 def load(folder, placement: Placement = Placement()):
@@ -107,11 +110,13 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     meta: dict = {"pairs": len(pairs), "rejected": _rejections(rejected)}
     common = dict(model=name, direction=request.direction, metric=request.metric)
     frames = []
-    if method in ("exact", "both"):
-        rows = patch_sweep(make_engine(engine, model, tokenizer), pairs, request, progress=progress)
-        frames.append(tidy(rows, **common, engine=engine, method="exact"))
-    if method in ("attribution", "both"):
-        frames.append(tidy(attribution_sweep(model, pairs, request), **common, engine="hooks", method="attribution"))
+    with compute(model, placement.precision) as meta["precision"]:
+        if method in ("exact", "both"):
+            rows = patch_sweep(make_engine(engine, model, tokenizer), pairs, request, progress=progress)
+            frames.append(tidy(rows, **common, engine=engine, method="exact"))
+        if method in ("attribution", "both"):
+            frames.append(tidy(attribution_sweep(model, pairs, request), **common, engine="hooks",
+                               method="attribution"))
     if method == "both":
         meta["attribution_vs_exact"] = compare_with_exact(frames[0], frames[1])
     import pandas as pd
@@ -139,12 +144,14 @@ def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = 
     check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
     check_same_shape(model_a, model_b)
     pairs = self_pairs(load_dataset(data_dir).test[:limit], tok_a, target)
-    rows = patch_sweep(make_engine("hooks", model_b), pairs, request, progress=progress,
-                       clean_engine=make_engine("hooks", model_a))
+    with compute(model_b, placement.precision) as precision:
+        rows = patch_sweep(make_engine("hooks", model_b), pairs, request, progress=progress,
+                           clean_engine=make_engine("hooks", model_a))
     frame = tidy(rows, model=f"{name_a}->{name_b}", engine="hooks", method="cross", direction=request.direction,
                  metric=request.metric)
     save_results(out, frame, {"kind": "cross", "request": request.to_dict(), "a": str(a_dir), "b": str(b_dir),
-                              "data": str(data_dir), "target": target, "pairs": len(pairs), **provenance(start)},
+                              "data": str(data_dir), "target": target, "pairs": len(pairs), "precision": precision,
+                              **provenance(start)},
                  overwrite)
     return summarize(frame)
 
@@ -167,13 +174,14 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
     splits = [(kind, problems[:limit]) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None)]
     longest = max(TARGET_NEW_TOKENS.values())
     new_tokens = max(TARGET_NEW_TOKENS.get(target_a, longest), TARGET_NEW_TOKENS.get(target_b, longest))
-    rows = transplant_sweep(model_b, model_a, tok_b, splits, new_tokens, width, names=(name_a, name_b))
+    with compute(model_b, placement.precision) as precision:
+        rows = transplant_sweep(model_b, model_a, tok_b, splits, new_tokens, width, names=(name_a, name_b))
     frame = pd.DataFrame(rows)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "transplant.parquet", index=False)
         (tmp / "request.json").write_text(json.dumps({"kind": "transplant", "a": str(a_dir), "b": str(b_dir),
                                                       "data": str(data_dir), "width": width, "limit": limit,
-                                                      **provenance(start)}, indent=2) + "\n")
+                                                      "precision": precision, **provenance(start)}, indent=2) + "\n")
     return frame
 
 
@@ -192,9 +200,11 @@ def run_trace(model_dir, data_dir, out, subject: str = "problem", components=("r
     prompts, skipped = trace_prompts(load_dataset(data_dir).test[:limit], tokenizer, target, subject)
     if not prompts:
         raise ValueError(f"no problem contains the subject {subject!r} ({len(skipped)} skipped)")
-    rows = causal_trace(make_engine("hooks", model), prompts, components, positions, window, samples, seed=seed)
+    with compute(model, placement.precision) as precision:
+        rows = causal_trace(make_engine("hooks", model), prompts, components, positions, window, samples, seed=seed)
     frame = tidy(rows, model=name, engine="hooks", method="trace", direction="restore", metric="prob")
     save_results(out, frame, {"kind": "trace", "model": str(model_dir), "data": str(data_dir), "subject": subject,
                               "window": window, "samples": samples, "seed": seed, "target": target,
-                              "prompts": len(prompts), "skipped": len(skipped), **provenance(start)}, overwrite)
+                              "prompts": len(prompts), "skipped": len(skipped), "precision": precision,
+                              **provenance(start)}, overwrite)
     return summarize(frame)

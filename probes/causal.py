@@ -72,15 +72,17 @@ def removal_edit(basis: np.ndarray, mean: np.ndarray):
 
 
 def behaviour(model, tokenizer, problems, site: str, basis: np.ndarray | None, mean: np.ndarray,
-              max_new_tokens: int, batch_size: int = 64) -> dict[str, float]:
-    """Answer accuracy and theorem identification on `problems` with the subspace removed at `site`."""
+              max_new_tokens: int, precision: str = "fp32", batch_size: int = 64) -> dict[str, float]:
+    """Answer accuracy and theorem identification on `problems` with the subspace removed at `site`, generating
+    at `precision` (resolved, training.precision)."""
     from contextlib import nullcontext
 
     from patching.hooks import intervene
     from training.evaluate import evaluate_problems, grade_outputs
+    from training.precision import autocast
 
     context = nullcontext() if basis is None else intervene(model, edit={site: removal_edit(basis, mean)})
-    with context:
+    with context, autocast(precision, next(model.parameters()).device):
         outputs = evaluate_problems(model, tokenizer, problems, max_new_tokens, batch_size)
     graded = grade_outputs(problems, outputs, "", "", "")
     n = max(len(graded), 1)

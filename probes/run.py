@@ -21,6 +21,7 @@ from patching.run import Placement, load
 from probes.labels import LABELS
 from probes.linear import ProbeConfig
 from tasks.io import atomic_file, refuse_existing
+from training.precision import compute
 
 DEFAULT_COMPONENTS = ("resid_post", "mlp_out", "attn_out")
 RESULT_COLUMNS = ("model", "site", "layer", "component", "position", "label", "metric", "kind", "value", "ci_low",
@@ -57,14 +58,15 @@ def _write_results(out: Path, tables: dict, request: dict) -> None:
 
 
 def checkpoint_store(model, tokenizer, name: str, dataset, request: ProbeRequest, out: Path, cache=None,
-                     progress: bool = True):
-    """(store, features, rows) of one checkpoint's activation dataset (captured or reused)."""
+                     progress: bool = True, precision: str = "fp32"):
+    """(store, features, rows) of one checkpoint's activation dataset (captured or reused); `precision` is the
+    resolved compute precision the caller runs under (part of the cache's identity)."""
     from patching.sites import sites
     from probes.capture import activation_dataset, cache_identity, dataset_rows, default_cache
 
     problems, rows = dataset_rows(dataset, request.split, request.kinds, request.limit)
     chosen = sites(model, request.components, list(request.layers) if request.layers is not None else None)
-    identity = cache_identity(model, tokenizer, problems, rows, name)
+    identity = {**cache_identity(model, tokenizer, problems, rows, name), "precision": precision}
     store, features = activation_dataset(model, tokenizer, problems, rows, chosen, request.positions,
                                          cache or default_cache(out / "activations", identity), name,
                                          request.batch_size, progress=progress, identity=identity)
@@ -132,13 +134,15 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
     rows_out, meta = [], {}
     for model_dir in model_dirs:
         model, tokenizer, name, _ = load(model_dir, placement)
-        store, features, rows = checkpoint_store(model, tokenizer, name, dataset, request, out, cache, progress)
+        with compute(model, placement.precision) as precision:
+            store, features, rows = checkpoint_store(model, tokenizer, name, dataset, request, out, cache, progress,
+                                                     precision)
         labels, skipped = usable_labels(rows, request.labels, request.config.folds)
         if not labels:
             raise ValueError(f"{data_dir}: no label can be probed ({'; '.join(skipped.values())})")
         rows_out += probe_features(store, features, rows, labels, request.config, name, progress)
         meta[name] = {"folder": str(model_dir), "cache": str(store.folder), "labels": labels, "skipped": skipped,
-                      "rows": store.n_rows}
+                      "rows": store.n_rows, "precision": precision}
     frame = pd.DataFrame(rows_out, columns=list(RESULT_COLUMNS))
     _write_results(out, {"probes.parquet": frame},
                    {"kind": "probes", "data": str(data_dir), "request": asdict(request), "models": meta,
@@ -212,7 +216,9 @@ def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRe
     site = parse_site(causal.site)
     request = replace(request, components=(site.component,), layers=(site.layer,), positions=(causal.position,),
                       kinds=())
-    store, features, rows = checkpoint_store(model, tokenizer, name, dataset, request, out, cache, progress)
+    with compute(model, placement.precision) as precision:
+        store, features, rows = checkpoint_store(model, tokenizer, name, dataset, request, out, cache, progress,
+                                                 precision)
     data = label_data(store.load(features[0]), rows, causal.label, request.config)
     mean = data.x.mean(axis=0)
     problems = dataset.split(request.split)[:min(causal.problems, len(rows))]
@@ -224,12 +230,13 @@ def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRe
         scores = cross_validate(replace(data, x=x, perturbed={}), request.config, f"{name} {causal.site}")
         metrics = {"probe_accuracy": interval(scores[("accuracy", "original")])[0],
                    "probe_majority": interval(scores[("majority", "original")])[0],
-                   **behaviour(model, tokenizer, problems, site.name, basis, mean, new_tokens)}
+                   **behaviour(model, tokenizer, problems, site.name, basis, mean, new_tokens, precision)}
         results += [{"model": name, "site": site.name, "position": causal.position, "label": causal.label,
                      "condition": condition, "draw": draw, "rank": 0 if basis is None else len(basis),
                      "metric": metric, "value": value} for metric, value in metrics.items()]
     frame = pd.DataFrame(results)
     _write_results(out, {"causal.parquet": frame},
                    {"kind": "causal", "model": str(model_dir), "data": str(data_dir), "causal": asdict(causal),
-                    "request": asdict(request), "problems": len(problems), **_provenance(start)})
+                    "request": asdict(request), "problems": len(problems), "precision": precision,
+                    **_provenance(start)})
     return frame

@@ -18,6 +18,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from training.precision import check_precision
+
 
 @dataclass
 class TrainConfig:
@@ -45,8 +47,9 @@ class TrainConfig:
     """Final learning rate as a fraction of the peak."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm (0 disables)."""
-    precision: str = "fp32"
-    """fp32 | bf16 | fp16 autocast (bf16/fp16 on GPU only)."""
+    precision: str = "auto"
+    """Compute precision (autocast): auto | fp32 | bf16 | fp16. auto = bf16 for models of 20M+ parameters on a
+    CPU or GPU with native bf16, else fp32; fp16 needs CUDA. The run card records what was used."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass (saves memory, costs time)."""
     eval_every: int = 100
@@ -104,6 +107,9 @@ class SFTConfig(TrainConfig):
     """LoRA rank (params=lora)."""
     lora_alpha: float = 16.0
     """LoRA alpha (params=lora)."""
+    system: str = "default"
+    """Chat models' system prompt: default (the template's own) | none (no system turn) | any other text. Saved in
+    the run card, so every later command prompts the checkpoint the same way."""
 
 
 def _coerce(config_type: type, key: str, value):
@@ -157,8 +163,7 @@ def parse_overrides(pairs: list[str]) -> dict:
 def check_config(config: TrainConfig) -> None:
     if config.schedule not in ("cosine", "linear", "constant"):
         raise ValueError(f"schedule {config.schedule!r}: use cosine, linear or constant")
-    if config.precision not in ("fp32", "bf16", "fp16"):
-        raise ValueError(f"precision {config.precision!r}: use fp32, bf16 or fp16")
+    check_precision(config.precision)
     if config.batch_size % config.micro_batch_size:
         raise ValueError(f"batch_size {config.batch_size} is not a multiple of micro_batch_size "
                          f"{config.micro_batch_size}")

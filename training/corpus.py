@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from tasks.world.catalogue import THEOREMS
 from tasks.world.generate import WorldConfig, generate_split
-from training.targets import PLAIN_PROMPT
+from training.prompts import PLAIN_PROMPT
 
 MAX_OPERAND = 999
 

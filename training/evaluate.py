@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 from tasks.grading import extract_answer, grade
 from tasks.schema import Problem
 from training.generation import greedy_generate
-from training.targets import named_theorem, prompt_text
+from training.precision import compute
+from training.prompts import PromptFormat, few_shot, prompt_format, prompt_text, set_prompt_format
+from training.targets import named_theorem, render_target
 
 TARGET_NEW_TOKENS = {"answer": 24, "solution": 160, "theorem": 320}
 
@@ -99,9 +102,15 @@ def eval_splits(dataset, names: Sequence[str] | None = None) -> list[tuple[str, 
 
 def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limit: int | None = None,
              max_new_tokens: int | None = None, batch_size: int = 64, overwrite: bool = False,
-             progress: bool = True, device: str = "cpu"):
-    """Evaluate a model folder on a data folder (on `device`); write predictions.parquet, summary.csv and
-    request.json to `out`."""
+             progress: bool = True, device: str = "cpu", precision: str = "auto", system: str | None = None,
+             instruction: str | None = None, shots: int = 0, shot_target: str = "solution", seed: int = 0):
+    """Evaluate a model folder on a data folder (on `device`, at `precision`: training.precision); write
+    predictions.parquet, summary.csv and request.json to `out`.
+
+    `system` and `instruction` replace those of the checkpoint's own prompt format (training.prompts; e.g. an
+    instruction for a pretrained model); `shots` > 0 shows that many solved examples in `shot_target` style,
+    drawn (seeded) from the train split, or from the test originals when there is none (those are then left out
+    of every split)."""
     import pandas as pd
 
     from tasks.dataset import load_dataset
@@ -116,21 +125,42 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     target = card.get("config", {}).get("target")
     new_tokens = max_new_tokens or TARGET_NEW_TOKENS.get(target, max(TARGET_NEW_TOKENS.values()))
     dataset = load_dataset(data_dir)
+    given = {"system": system, "instruction": instruction}
+    fmt = replace(prompt_format(tokenizer), **{k: v for k, v in given.items() if v is not None})
+    fmt, shown = _shots(dataset, fmt, shots, shot_target, seed)
+    set_prompt_format(tokenizer, fmt)
     rows = []
-    for split, kind, problems, originals in eval_splits(dataset, splits):
-        problems, originals = problems[:limit], originals[:limit]
-        outputs = evaluate_problems(model, tokenizer, problems, new_tokens, batch_size, progress)
-        rows += grade_outputs(problems, outputs, card.get("name", str(model_dir)), split, kind, originals)
+    with compute(model, precision) as used:
+        for split, kind, problems, originals in eval_splits(dataset, splits):
+            kept = [i for i, original in enumerate(originals) if original not in shown][:limit]
+            problems, originals = [problems[i] for i in kept], [originals[i] for i in kept]
+            outputs = evaluate_problems(model, tokenizer, problems, new_tokens, batch_size, progress)
+            rows += grade_outputs(problems, outputs, card.get("name", str(model_dir)), split, kind, originals)
     frame = pd.DataFrame(rows)
     summary = summarize(frame)
     request = {"kind": "eval", "model": str(model_dir), "name": card.get("name", str(model_dir)),
                "model_kind": card.get("kind"), "step": card.get("step"), "config": card.get("config", {}),
-               "data": str(data_dir), "splits": list(splits or []), "limit": limit, "max_new_tokens": new_tokens}
+               "data": str(data_dir), "splits": list(splits or []), "limit": limit, "max_new_tokens": new_tokens,
+               "precision": used, "device": device, "prompt": fmt.to_dict(), "shot_ids": sorted(shown),
+               "shot_target": shot_target if shots else None}
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "predictions.parquet", index=False)
         summary.to_csv(tmp / "summary.csv", index=False)
         (tmp / "request.json").write_text(json.dumps(request, indent=2, default=str) + "\n")
     return frame, summary
+
+
+def _shots(dataset, fmt: PromptFormat, k: int, target: str, seed: int) -> tuple[PromptFormat, set[str]]:
+    """`fmt` with `k` solved examples, and the ids of test originals shown (to leave out of evaluation)."""
+    if k <= 0:
+        return fmt, set()
+    pool = dataset.train or dataset.test
+    try:
+        shots = few_shot(pool, target, k, seed)
+    except ValueError as err:
+        raise ValueError(f"{dataset.folder}: cannot show {k} {target}-style shots ({err})") from err
+    shown = {p.id for p in pool if (p.text, render_target(p, target)) in set(shots)} if pool is dataset.test else set()
+    return replace(fmt, shots=shots), shown
 
 
 def majority_baseline(train: Sequence[Problem], test: Sequence[Problem]) -> float:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from training.prompts import set_prompt_format
+
 ARCHITECTURES = ("llama", "qwen2", "qwen2_5_vl")
 
 
@@ -145,8 +147,23 @@ def model_type(folder: Path) -> str | None:
         raise ModelError(f"{folder}/config.json: cannot read ({err})") from err
 
 
+def trained_prompt_format(folder: Path):
+    """The PromptFormat an SFT checkpoint was trained with (its run card's `system`), else None."""
+    import json
+
+    from training.prompts import PromptFormat
+
+    try:
+        card = json.loads((folder / "run_card.json").read_text())
+    except (OSError, ValueError):
+        return None
+    system = card.get("config", {}).get("system")
+    return PromptFormat(system=system) if system else None
+
+
 def load_model(folder: str | Path, dtype=None, device: str = "cpu", attn_implementation: str | None = None):
-    """(model, tokenizer) from a local HF causal-LM folder (attention as HF defaults unless given).
+    """(model, tokenizer) from a local HF causal-LM folder (attention as HF defaults unless given); a tsft SFT
+    checkpoint's tokenizer carries the prompt format it was trained with (training.prompts).
 
     A Qwen2.5-VL folder gives a `Qwen2_5_VLForConditionalGeneration` and a tokenizer carrying its
     image encoder (training.vision)."""
@@ -156,6 +173,7 @@ def load_model(folder: str | Path, dtype=None, device: str = "cpu", attn_impleme
 
     folder = check_model_folder(folder)
     tokenizer = load_tokenizer(folder)
+    set_prompt_format(tokenizer, trained_prompt_format(folder))
     if model_type(folder) == ARCH:
         try:
             model, tokenizer = load_vision(folder, tokenizer, dtype, attn_implementation)

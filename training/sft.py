@@ -24,7 +24,8 @@ from training.evaluate import TARGET_NEW_TOKENS, accuracy
 from training.generation import heldout_loss
 from training.models import load_model
 from training.params import apply_selection, parameter_counts, parse_selection
-from training.targets import check_renderable, prompt_text, render_target
+from training.prompts import PromptFormat, prompt_text, set_prompt_format
+from training.targets import check_renderable, render_target
 from training.trainer import Run, Trainer
 from training.vision import image_encoder
 
@@ -79,6 +80,7 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
         return card
     weights = resume_from if resume_from is not None and selection.kind != "lora" else base
     model, tokenizer = load_model(weights)
+    set_prompt_format(tokenizer, PromptFormat(system=config.system))
     seed_everything(config.seed)
     model = apply_selection(model, selection, config.lora_rank, config.lora_alpha)
     if resume_from is not None and selection.kind == "lora":

@@ -11,8 +11,7 @@ Every target ends with "Answer: <answer>", so one grader reads all three (`tasks
 a problem cannot render (no steps, no theorem annotation) raises `TargetError` naming the problem:
 training on a silently different target would break the comparison.
 
-The prompt is the same for every style: plain models get `PLAIN_PROMPT`; instruct models (a
-tokenizer with a chat template) get the problem as one user turn through their chat template.
+The prompt is the same for every style (training.prompts builds it).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from collections.abc import Sequence
 from tasks.schema import Problem, TheoremApplication
 
 TARGETS = ("answer", "solution", "theorem")
-PLAIN_PROMPT = "Problem: {text}\nSolution:"
 _THEOREM_LINE = re.compile(r"Theorem:\s*(.+?)\.(?:\s|$)")
 
 
@@ -94,20 +92,3 @@ def named_theorem(output: str) -> str | None:
     """The first theorem a model output names ('Theorem: <name>.'), or None."""
     match = _THEOREM_LINE.search(output)
     return match.group(1).strip() if match else None
-
-
-def prompt_text(problem: Problem, tokenizer=None) -> str:
-    """The prompt for `problem`: the chat template's user turn if the tokenizer has one, else plain.
-    A problem with a figure gets the image placeholder before its text."""
-    return prompt_for(problem.text, tokenizer, image=problem.image is not None)
-
-
-def prompt_for(text: str, tokenizer=None, image: bool = False) -> str:
-    """The prompt around a problem text (see `prompt_text`)."""
-    from training.vision import IMAGE_PROMPT
-
-    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        content = [{"type": "image"}, {"type": "text", "text": text}] if image else text
-        return tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                             add_generation_prompt=True)
-    return PLAIN_PROMPT.format(text=f"{IMAGE_PROMPT} {text}" if image else text)

@@ -26,6 +26,7 @@ from training import checkpoint
 from training.batches import IGNORE, BatchPlan, Example, collate, micro_batches, shard
 from training.config import TrainConfig, config_dict
 from training.distributed import Dist, all_sum, barrier
+from training.precision import autocast, resolve
 from training.vision import image_encoder
 
 
@@ -51,15 +52,23 @@ def predicted_targets(example: Example) -> int:
 
 
 def token_loss_sum(model, batch: dict):
-    """Sum of next-token cross-entropy over the labelled (target) positions, in float32."""
+    """Sum of next-token cross-entropy over the labelled (target) positions, as a float32 scalar.
+
+    Only positions whose next token is a target (in any row) reach the LM head (`logits_to_keep`):
+    a prompt's logits are never computed, which matters for 49k-token vocabularies. The cross-entropy
+    reads the logits in the dtype the head produced them (bf16 under bf16 autocast: the kernel
+    accumulates in float32 and rounds the per-token losses, 2.4x faster on CPU than upcasting the
+    logits first; float32 otherwise) and the per-token losses are summed in float32."""
     import torch.nn.functional as F
 
     from training.vision import model_inputs
 
-    logits = model(**model_inputs(batch), use_cache=False).logits
-    # shift the labels, not the logits: position t is scored on token t+1 without copying the logits
+    # shift the labels, not the logits: position t is scored on token t+1
     labels = F.pad(batch["labels"], (0, 1), value=IGNORE)[:, 1:]
-    return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="sum")
+    keep = (labels != IGNORE).any(0).nonzero().flatten()
+    logits = model(**model_inputs(batch), use_cache=False, logits_to_keep=keep).logits
+    losses = F.cross_entropy(logits.flatten(0, 1), labels[:, keep].flatten(), ignore_index=IGNORE, reduction="none")
+    return losses.float().sum()
 
 
 @dataclass
@@ -81,14 +90,6 @@ class Run:
     progress: bool = True
 
 
-def _autocast(config: TrainConfig, device: str):
-    import torch
-
-    if config.precision == "fp32" or not device.startswith("cuda"):
-        return nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if config.precision == "bf16" else torch.float16)
-
-
 class Trainer:
     def __init__(self, run: Run, config: TrainConfig, resume_from: Path | None = None):
         import torch
@@ -104,7 +105,9 @@ class Trainer:
         fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in self.params)
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, betas=config.betas,
                                            weight_decay=config.weight_decay, fused=fused)
-        self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" and run.device != "cpu" else None
+        self.precision = resolve(config.precision, self.model, run.device)
+        run.card["precision"] = self.precision
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         per_process = config.batch_size // run.dist.world
         if per_process * run.dist.world != config.batch_size or per_process % config.micro_batch_size:
             raise ValueError(f"batch_size {config.batch_size} must split evenly into {run.dist.world} process(es) "
@@ -128,7 +131,7 @@ class Trainer:
                          image_encoder(self.run.tokenizer)).items()}
         context = nullcontext() if sync or self.run.dist.world == 1 else self.wrapped.no_sync()
         with context:
-            with _autocast(self.config, self.run.device):
+            with autocast(self.precision, self.run.device):
                 loss_sum = token_loss_sum(self.wrapped, batch)
             scaled = loss_sum * scale
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
@@ -172,7 +175,8 @@ class Trainer:
     def _evaluate(self) -> None:
         if self.run.evaluate is not None and self.run.dist.main:
             self.model.eval()
-            result = self.run.evaluate(self.model)
+            with autocast(self.precision, self.run.device):
+                result = self.run.evaluate(self.model)
             self.model.train()
             self.metrics["evals"].append({"step": self.step, **result})
         barrier(self.run.dist)

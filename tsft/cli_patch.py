@@ -17,6 +17,7 @@ from tsft.common import (
     ModelOpt,
     Opt,
     OverwriteOpt,
+    PrecisionOpt,
     console,
     fail,
     parse_layers,
@@ -76,6 +77,7 @@ def sweep_command(
     align: Annotated[bool, Opt(help="Use pairs of unequal token length through their span alignment.")] = False,
     memory_mb: Annotated[int, Opt(help="Memory budget of one stacked forward, MiB.")] = 512,
     overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Activation (and/or attribution) patching of one checkpoint on minimal pairs."""
     from patching.run import Placement, run_sweep
@@ -83,7 +85,7 @@ def sweep_command(
     request = _request(components, layers, positions, direction, metric, memory_mb)
     try:
         summary, meta = run_sweep(model, data, out, request, engine, pairs, target, limit, method, align, overwrite,
-                                  Placement(device, dtype))
+                                  Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{model.name} {pairs}")
@@ -105,6 +107,7 @@ def trace_command(
     seed: Annotated[int, Opt(help="Noise seed.")] = 0,
     target: TargetOpt = None, limit: LimitOpt = 32, overwrite: OverwriteOpt = False,
     device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Noise-corruption causal tracing (ROME style) on test problems."""
     from patching.run import Placement, run_trace
@@ -112,7 +115,7 @@ def trace_command(
     parts = split_list(components) or ()
     try:
         summary = run_trace(model, data, out, subject, parts, positions, window, samples, target, limit, seed,
-                            overwrite, Placement(device, dtype))
+                            overwrite, Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{model.name} trace", position="subject")
@@ -129,13 +132,14 @@ def cross_command(
     metric: Annotated[str, Opt(help="kl | prob.")] = "kl",
     target: Annotated[str, Opt(help="Style whose first token `prob` reads.")] = "answer",
     limit: LimitOpt = 64, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Cross-checkpoint patching: A's activations into B on the same prompts (1 = B behaves as A)."""
     from patching.run import Placement, run_cross
 
     request = _request(components, layers, positions, "denoise", metric, 512)
     try:
-        summary = run_cross(a, b, data, out, request, target, limit, overwrite, Placement(device, dtype))
+        summary = run_cross(a, b, data, out, request, target, limit, overwrite, Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{a.name} -> {b.name}")
@@ -150,13 +154,14 @@ def transplant_command(
     width: Annotated[int, Opt(help="Layers per transplanted window.")] = 1,
     kinds: Annotated[str | None, Opt(help="Comma-separated splits (original, paraphrase...; default: all).")] = None,
     limit: LimitOpt = 100, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """MLP weight transplant from A into B, per layer window: accuracy on originals and perturbations."""
     from patching.run import Placement, run_transplant
 
     chosen = split_list(kinds) or ()
     try:
-        frame = run_transplant(a, b, data, out, width, limit, chosen, overwrite, Placement(device, dtype))
+        frame = run_transplant(a, b, data, out, width, limit, chosen, overwrite, Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
     table = frame.pivot_table(index="layers", columns="kind", values="accuracy", sort=False).round(3).reset_index()

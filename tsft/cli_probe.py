@@ -16,6 +16,7 @@ from tsft.common import (
     ModelOpt,
     Opt,
     OverwriteOpt,
+    PrecisionOpt,
     console,
     fail,
     parse_layers,
@@ -84,6 +85,7 @@ def run_command(
     mdl: Annotated[bool, Opt(help="Also compute the MDL online code length.")] = True,
     seed: SeedOpt = 0, batch_size: Annotated[int, Opt(help="Problems per captured forward.")] = 32,
     cache: CacheOpt = None, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Linear probes per site and layer on one or more checkpoints, with controls, MDL and transfer."""
     from patching.run import Placement
@@ -94,7 +96,7 @@ def run_command(
                            kinds=split_list(kinds), split=split, limit=limit, batch_size=batch_size,
                            config=_config(folds, c, seed, group, control, mdl))
     try:
-        frame, meta = run_probes(model, data, out, request, cache, overwrite, Placement(device, dtype))
+        frame, meta = run_probes(model, data, out, request, cache, overwrite, Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
     show_probes(frame)
@@ -118,6 +120,7 @@ def causal_command(
     split: SplitOpt = "test", limit: LimitOpt = None, folds: FoldsOpt = 5,
     group: GroupOpt = None, control: ControlOpt = None, seed: SeedOpt = 0,
     cache: CacheOpt = None, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Remove a probe's directions at one site: behaviour and probe accuracy vs random directions."""
     from patching.run import Placement
@@ -127,7 +130,7 @@ def causal_command(
                            random_draws=random_draws, problems=problems)
     request = ProbeRequest(split=split, limit=limit, config=_config(folds, 1.0, seed, group, control, mdl=False))
     try:
-        frame = run_causal(model, data, out, causal, request, cache, overwrite, Placement(device, dtype))
+        frame = run_causal(model, data, out, causal, request, cache, overwrite, Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
     table = frame.pivot_table(index=["condition", "draw", "rank"], columns="metric", values="value", sort=False)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tsft.common import Opt, fail, print_frame, print_rows
+from tsft.common import DeviceOpt, Opt, PrecisionOpt, fail, print_frame, print_rows
 
 train_app = typer.Typer(help="training/: base pretraining, SFT runs and the comparison matrix.",
                         no_args_is_help=True)
@@ -150,7 +150,15 @@ def eval_command(
     limit: Annotated[int | None, Opt(help="At most this many problems per split.")] = None,
     batch_size: Annotated[int, Opt(help="Prompts per generation batch.")] = 64,
     max_new_tokens: Annotated[int | None, Opt(help="Generation budget (default: by the run's target).")] = None,
-    overwrite: OverwriteOpt = False, threads: ThreadsOpt = None,
+    system: Annotated[str | None, Opt(help="Chat models' system prompt: default | none | any text (default: as the "
+                                           "checkpoint was trained, else the template's own).")] = None,
+    instruction: Annotated[str, Opt(help="Text after the problem: answer | steps | theorem (ask for tsft's answer "
+                                         "format, step by step, or naming the theorem) | any text.")] = "",
+    shots: Annotated[int, Opt(help="Solved examples shown first (from train, else from test originals, which "
+                                   "are then not evaluated).")] = 0,
+    shot_style: Annotated[str, Opt(help="Target style of the shots: answer | solution | theorem.")] = "solution",
+    overwrite: OverwriteOpt = False, threads: ThreadsOpt = None, device: DeviceOpt = "cpu",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Greedy-generate answers for the test split and every perturbation kind; grade; summarize."""
     from tasks.io import DataError
@@ -160,7 +168,8 @@ def eval_command(
     init(threads)
     try:
         _, summary = run_eval(model, data, out, _split_list(splits) if splits else None, limit, max_new_tokens,
-                              batch_size, overwrite)
+                              batch_size, overwrite, device=device, precision=precision, system=system,
+                              instruction=instruction, shots=shots, shot_target=shot_style)
     except (*ERRORS, DataError) as err:
         fail(str(err))
     print_frame(summary.drop(columns=["model", "split"]), f"accuracy of {model} (95% bootstrap CI over problems)")

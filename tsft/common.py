@@ -17,7 +17,9 @@ DataOpt = Annotated[Path, Opt(help="Data folder from `tsft data build`.")]
 LayersOpt = Annotated[str | None, Opt(help="Layers, e.g. 0-3 or 1,5 (default: all).")]
 OverwriteOpt = Annotated[bool, Opt(help="Replace --out if it exists.")]
 DeviceOpt = Annotated[str, Opt(help="cpu | cuda | cuda:1 ...")]
-DtypeOpt = Annotated[str | None, Opt(help="float32 | bfloat16 | float16 (default: as saved).")]
+DtypeOpt = Annotated[str | None, Opt(help="Weights' dtype: float32 | bfloat16 | float16 (default: as saved).")]
+PrecisionOpt = Annotated[str, Opt(help="Compute precision (autocast): auto (bf16 for 20M+ parameter models on "
+                                       "bf16-capable CPUs/GPUs, else fp32) | fp32 | bf16 | fp16 (CUDA).")]
 ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError)
 
 

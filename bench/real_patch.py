@@ -1,0 +1,112 @@
+"""Exact patching on the real model: tsft's sweep against TransformerLens's, on SmolLM2-135M-Instruct.
+
+Both run the full denoising sweep (clean into corrupt) of `resid_pre`, `attn_out` and `mlp_out` at
+every layer (30) and every position, on the same equal-length theorem-swap pairs of the
+synthetic world rendered through SmolLM2's chat template (no system prompt), scored by the logit
+difference between the clean and the corrupt answer token at the last position, averaged over
+pairs. TransformerLens's `get_act_patch_block_every` runs one forward of the pair batch per
+(component, layer, position) on its TransformerBridge; tsft stacks every condition into
+micro-batches that start after an unpatched prefix (patching.activation). Both in float32:
+the numbers must be identical. Then tsft's sweep again under bf16 autocast, its deviation from
+float32 printed. The last line:
+
+    max_abs_diff=<x> speedup=<r>x
+
+Needs the model in tsft's cache (`tsft models get smollm2-135m-instruct`).
+Usage: python bench/real_patch.py [--pairs 2] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from collections import defaultdict
+
+import torch
+
+from patching.activation import PatchRequest, patch_sweep
+from patching.engines import BridgeEngine, HooksEngine
+from patching.pairs import prepare_pairs
+from tasks.pairs import theorem_swap_pairs
+from tasks.world.generate import WorldConfig, generate_split
+from training.models import load_model
+from training.precision import compute
+from training.prompts import PromptFormat, set_prompt_format
+from training.registry import get_model
+
+COMPONENTS = ("resid_pre", "attn_out", "mlp_out")
+
+
+def same_length_pairs(tokenizer, n: int):
+    """`n` theorem-swap pairs of one token length (TL's helper patches one batch)."""
+    pairs, _ = prepare_pairs(theorem_swap_pairs(generate_split(WorldConfig(seed=0), "test", 200)), tokenizer)
+    groups = defaultdict(list)
+    for pair in pairs:
+        if pair.wrong is not None:
+            groups[len(pair.clean_ids)].append(pair)
+    return max(groups.values(), key=len)[:n]
+
+
+def tsft_sweep(engine, pairs) -> torch.Tensor:
+    """[component, layer, position] mean logit difference after patching, from tsft's batched loop."""
+    rows = patch_sweep(engine, pairs, PatchRequest(components=COMPONENTS, positions="each", memory_mb=1024))
+    out = torch.zeros(len(COMPONENTS), engine.model.config.num_hidden_layers, len(pairs[0].clean_ids),
+                      dtype=torch.float64)
+    for row in rows:
+        out[COMPONENTS.index(row["component"]), row["layer"], int(row["position"])] += row["value"] / len(pairs)
+    return out
+
+
+def tl_sweep(bridge, pairs) -> torch.Tensor:
+    from transformer_lens import patching
+
+    clean = torch.tensor([p.clean_ids for p in pairs])
+    corrupt = torch.tensor([p.corrupt_ids for p in pairs])
+    right = torch.tensor([p.right for p in pairs])
+    wrong = torch.tensor([p.wrong for p in pairs])
+    rows = torch.arange(len(pairs))
+
+    def logit_diff(logits):
+        last = logits[:, -1]
+        return (last[rows, right] - last[rows, wrong]).mean()
+
+    _, cache = bridge.run_with_cache(clean)
+    with torch.inference_mode():
+        return patching.get_act_patch_block_every(bridge, corrupt, cache, logit_diff).double()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, tokenizer = load_model(get_model("smollm2-135m-instruct", log=lambda _: None), dtype=torch.float32,
+                                  attn_implementation="eager")
+    model.eval()
+    set_prompt_format(tokenizer, PromptFormat(system="none"))
+    pairs = same_length_pairs(tokenizer, args.pairs)
+    engine = HooksEngine(model)
+    bridge = BridgeEngine(copy.deepcopy(model), tokenizer).bridge
+    start = time.perf_counter()
+    ours = tsft_sweep(engine, pairs)
+    ours_s = time.perf_counter() - start
+    start = time.perf_counter()
+    theirs = tl_sweep(bridge, pairs)
+    theirs_s = time.perf_counter() - start
+    start = time.perf_counter()
+    with compute(model, "bf16"):
+        low = tsft_sweep(engine, pairs)
+    low_s = time.perf_counter() - start
+    diff = float((ours - theirs).abs().max())
+    spread = float(ours.max() - ours.min())
+    print(f"SmolLM2-135M, {len(pairs)} pairs x {ours.shape[2]} positions x {ours.shape[1]} layers x "
+          f"{len(COMPONENTS)} components, {args.threads} threads: tsft {ours_s:.1f} s, TransformerLens "
+          f"{theirs_s:.1f} s (float32); tsft bf16 {low_s:.1f} s ({ours_s / low_s:.2f}x float32), "
+          f"max |bf16 - fp32| = {float((low - ours).abs().max()):.3f} of a {spread:.2f} range")
+    print(f"max_abs_diff={diff:.0e} speedup={theirs_s / ours_s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""The prompt around a problem: one builder for every room (SFT, eval, patching, probes, tracing).
+
+Plain models get `PLAIN_PROMPT` ("Problem: <text>\\nSolution:"); instruct models (a tokenizer with
+a chat template) get the problem as one user turn through their own chat template. A
+`PromptFormat` adjusts it, the same way for every room that reads the model:
+
+* `system` - chat models only. `default`: whatever the template does when no system turn is given
+  (SmolLM2's adds "You are a helpful AI assistant named SmolLM, trained by Hugging Face", 26 of a
+  theorem-world prompt's ~62 tokens); `none`: no system turn at all (the template's default
+  system turn is cut out of the rendered text); any other text: that system prompt.
+* `instruction` - text after the problem in the same turn: `answer`, `steps` and `theorem` name
+  the instructions in `INSTRUCTIONS` (how a pretrained model is asked for tsft's answer format
+  before any SFT), any other text is used as written.
+* `shots` - solved examples (problem text, target text) shown first: earlier user/assistant
+  turns for chat models, "Problem: ... Solution: ..." blocks for plain ones (`few_shot`).
+
+The format rides on the tokenizer (`set_prompt_format`), because every prompt encoder already
+holds it: `training.models.load_model` restores an SFT checkpoint's format from its run card, so
+eval, patching and probes prompt a checkpoint exactly as it was trained.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from tasks.schema import Problem
+from training.targets import render_target
+
+PLAIN_PROMPT = "Problem: {text}\nSolution:"
+INSTRUCTIONS = {
+    "answer": "Give only the final answer, as 'Answer: <answer>'.",
+    "steps": "Solve it step by step, then end with 'Answer: <answer>'.",
+    "theorem": "Name the theorem you use as 'Theorem: <name>.', apply it step by step, then end with "
+               "'Answer: <answer>'.",
+}
+_MARK = "\x00tsft-system\x00"
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How the prompt around a problem is built (see the module doc)."""
+
+    system: str = "default"
+    """Chat models: default (the template's own) | none (no system turn) | any other text (that system prompt)."""
+    instruction: str = ""
+    """After the problem: '' | answer | steps | theorem (named instructions) | any other text."""
+    shots: tuple[tuple[str, str], ...] = ()
+    """Solved examples (problem text, target text) shown before the problem."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def instruction_text(self) -> str:
+        return INSTRUCTIONS.get(self.instruction, self.instruction)
+
+
+def prompt_format(tokenizer) -> PromptFormat:
+    return getattr(tokenizer, "tsft_prompt", None) or PromptFormat()
+
+
+def set_prompt_format(tokenizer, fmt: PromptFormat | None) -> None:
+    """Make every prompt built with `tokenizer` use `fmt` (None: the plain default)."""
+    tokenizer.tsft_prompt = fmt
+
+
+def is_chat(tokenizer) -> bool:
+    return tokenizer is not None and bool(getattr(tokenizer, "chat_template", None))
+
+
+def prompt_text(problem: Problem, tokenizer=None) -> str:
+    """The prompt for `problem` (a problem with a figure gets the image placeholder before its text)."""
+    return prompt_for(problem.text, tokenizer, image=problem.image is not None)
+
+
+def prompt_for(text: str, tokenizer=None, image: bool = False) -> str:
+    """The prompt around a problem text under the tokenizer's `PromptFormat`."""
+    from training.vision import IMAGE_PROMPT
+
+    fmt = prompt_format(tokenizer)
+    if fmt.instruction:
+        text = f"{text}\n{fmt.instruction_text}"
+    if not is_chat(tokenizer):
+        shots = "".join(PLAIN_PROMPT.format(text=q) + a + "\n\n" for q, a in fmt.shots)
+        return shots + PLAIN_PROMPT.format(text=f"{IMAGE_PROMPT} {text}" if image else text)
+    content = [{"type": "image"}, {"type": "text", "text": text}] if image else text
+    messages = [m for q, a in fmt.shots for m in ({"role": "user", "content": q},
+                                                  {"role": "assistant", "content": a.strip()})]
+    messages.append({"role": "user", "content": content})
+    if fmt.system == "none":
+        return _without_system(tokenizer, messages)
+    if fmt.system != "default":
+        messages.insert(0, {"role": "system", "content": fmt.system})
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def _without_system(tokenizer, messages: list[dict]) -> str:
+    """The chat prompt with no system turn: render it after a marked system turn, then cut that turn
+    (what the template writes for a system message alone), keeping the bos token a template writes first
+    (`{{ bos_token }}`; SmolLM2's bos is its turn opener, which its template never writes alone)."""
+    system = [{"role": "system", "content": _MARK}]
+    alone = tokenizer.apply_chat_template(system, tokenize=False)
+    full = tokenizer.apply_chat_template(system + messages, tokenize=False, add_generation_prompt=True)
+    if _MARK not in alone or not full.startswith(alone):
+        raise ValueError("this chat template does not render a system turn tsft can remove; use system=default")
+    bos = tokenizer.bos_token or ""
+    writes_bos = bos and "bos_token" in tokenizer.chat_template and alone.startswith(bos)
+    return (bos if writes_bos else "") + full[len(alone):]
+
+
+def few_shot(pool: Sequence[Problem], target: str, k: int, seed: int = 0,
+             exclude: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:
+    """`k` solved examples from `pool` (seeded choice, one per theorem while theorems last), rendered
+    in `target` style, for `PromptFormat.shots`; problems whose id is in `exclude` are never shown."""
+    if k <= 0:
+        return ()
+    candidates = [p for p in pool if p.id not in set(exclude)]
+    random.Random(seed).shuffle(candidates)
+    chosen, seen = [], set()
+    for problem in candidates:  # first pass: distinct theorems; second: fill up
+        key = problem.theorem_ids[:1]
+        if key not in seen or not key:
+            chosen.append(problem)
+            seen.add(key)
+        if len(chosen) == k:
+            break
+    chosen += [p for p in candidates if p not in chosen][:k - len(chosen)]
+    if len(chosen) < k:
+        raise ValueError(f"{k} shots asked, only {len(chosen)} problems to show")
+    return tuple((p.text, render_target(p, target)) for p in chosen)
