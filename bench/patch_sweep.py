@@ -35,13 +35,15 @@ from training.models import build_model, reference_shape
 from training.tokenizer import world_tokenizer
 
 
-def same_length_pairs(tokenizer, n: int):
-    """The largest group of theorem-swap pairs sharing one token length (TL's helper needs one batch)."""
+def same_length_pairs(tokenizer, n: int, target: str = "theorem"):
+    """The largest group of theorem-swap pairs sharing one token length (TL's helper needs one batch), each with
+    a wrong token for the logit difference."""
     problems = generate_split(WorldConfig(seed=0), "test", 200)
-    pairs, _ = prepare_pairs(theorem_swap_pairs(problems), tokenizer, "theorem")
+    pairs, _ = prepare_pairs(theorem_swap_pairs(problems), tokenizer, target)
     groups = defaultdict(list)
     for pair in pairs:
-        groups[len(pair.clean_ids)].append(pair)
+        if pair.wrong is not None:
+            groups[len(pair.clean_ids)].append(pair)
     return max(groups.values(), key=len)[:n]
 
 
@@ -55,7 +57,8 @@ def tsft_sweep(engine, pairs) -> torch.Tensor:
     return out
 
 
-def tl_sweep(bridge, pairs) -> torch.Tensor:
+def tl_sweep(bridge, pairs, helper: str = "get_act_patch_mlp_out") -> torch.Tensor:
+    """TransformerLens's `patching.<helper>` over the pair batch, scored by the mean logit difference."""
     from transformer_lens import patching
 
     clean = torch.tensor([p.clean_ids for p in pairs])
@@ -70,7 +73,7 @@ def tl_sweep(bridge, pairs) -> torch.Tensor:
 
     _, cache = bridge.run_with_cache(clean)
     with torch.inference_mode():
-        return patching.get_act_patch_mlp_out(bridge, corrupt, cache, logit_diff).double()
+        return getattr(patching, helper)(bridge, corrupt, cache, logit_diff).double()
 
 
 def naive_sweep(model, pairs) -> torch.Tensor:

@@ -12,7 +12,8 @@ The last line:
     max_abs_diff=2e-06 speedup=9.1x peak_mb=1.2 one_shard_peak_mb=4.5
 
 Usage: python bench/probe_capture.py [--preset small] [--originals 200] [--shard-rows 256] [--threads 1]
-       [--device cpu|cuda] [--shape llama-1b]
+       [--device cpu|cuda] [--shape llama-1b] [--model smollm2-135m-instruct | HF folder]
+(`--model`: a real model instead of a random one, e.g. SmolLM2 from tsft's cache, float32.)
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from tasks.build import build_synthetic
 from tasks.dataset import load_dataset
 from tasks.world.generate import WorldConfig
 from training.batches import encode_prompt
-from training.models import build_model, reference_shape
+from training.models import build_model, load_model, reference_shape
 from training.prompts import prompt_for
+from training.registry import REGISTRY, get_model
 from training.tokenizer import world_tokenizer
 
 
@@ -72,11 +74,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--shape", choices=["llama-1b"], help="A random model of a real checkpoint's shape.")
+    parser.add_argument("--model", help="A `tsft models` name or a local HF folder (its own tokenizer).")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    tokenizer = world_tokenizer()
-    model = reference_shape(args.shape, tokenizer) if args.shape else build_model(args.preset, tokenizer, "llama", 0)
+    if args.model:
+        folder = get_model(args.model, log=lambda _: None) if args.model in REGISTRY else args.model
+        model, tokenizer = load_model(folder, dtype=torch.float32)
+    else:
+        tokenizer = world_tokenizer()
+        model = reference_shape(args.shape, tokenizer) if args.shape else build_model(args.preset, tokenizer,
+                                                                                      "llama", 0)
     model = model.to(args.device).eval()
     with tempfile.TemporaryDirectory() as tmp:
         build_synthetic(WorldConfig(seed=0, n_train=8, n_test=args.originals), Path(tmp) / "data")

@@ -21,31 +21,18 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from collections import defaultdict
 
 import torch
+from patch_sweep import same_length_pairs, tl_sweep  # bench/ is the script's folder, so its sibling imports by name
 
 from patching.activation import PatchRequest, patch_sweep
 from patching.engines import BridgeEngine, HooksEngine
-from patching.pairs import prepare_pairs
-from tasks.pairs import theorem_swap_pairs
-from tasks.world.generate import WorldConfig, generate_split
 from training.models import load_model
 from training.precision import compute
 from training.prompts import PromptFormat, set_prompt_format
 from training.registry import get_model
 
 COMPONENTS = ("resid_pre", "attn_out", "mlp_out")
-
-
-def same_length_pairs(tokenizer, n: int):
-    """`n` theorem-swap pairs of one token length (TL's helper patches one batch)."""
-    pairs, _ = prepare_pairs(theorem_swap_pairs(generate_split(WorldConfig(seed=0), "test", 200)), tokenizer)
-    groups = defaultdict(list)
-    for pair in pairs:
-        if pair.wrong is not None:
-            groups[len(pair.clean_ids)].append(pair)
-    return max(groups.values(), key=len)[:n]
 
 
 def tsft_sweep(engine, pairs) -> torch.Tensor:
@@ -58,24 +45,6 @@ def tsft_sweep(engine, pairs) -> torch.Tensor:
     return out
 
 
-def tl_sweep(bridge, pairs) -> torch.Tensor:
-    from transformer_lens import patching
-
-    clean = torch.tensor([p.clean_ids for p in pairs])
-    corrupt = torch.tensor([p.corrupt_ids for p in pairs])
-    right = torch.tensor([p.right for p in pairs])
-    wrong = torch.tensor([p.wrong for p in pairs])
-    rows = torch.arange(len(pairs))
-
-    def logit_diff(logits):
-        last = logits[:, -1]
-        return (last[rows, right] - last[rows, wrong]).mean()
-
-    _, cache = bridge.run_with_cache(clean)
-    with torch.inference_mode():
-        return patching.get_act_patch_block_every(bridge, corrupt, cache, logit_diff).double()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=2)
@@ -86,14 +55,14 @@ def main() -> None:
                                   attn_implementation="eager")
     model.eval()
     set_prompt_format(tokenizer, PromptFormat(system="none"))
-    pairs = same_length_pairs(tokenizer, args.pairs)
+    pairs = same_length_pairs(tokenizer, args.pairs, "answer")
     engine = HooksEngine(model)
     bridge = BridgeEngine(copy.deepcopy(model), tokenizer).bridge
     start = time.perf_counter()
     ours = tsft_sweep(engine, pairs)
     ours_s = time.perf_counter() - start
     start = time.perf_counter()
-    theirs = tl_sweep(bridge, pairs)
+    theirs = tl_sweep(bridge, pairs, "get_act_patch_block_every")
     theirs_s = time.perf_counter() - start
     start = time.perf_counter()
     with compute(model, "bf16"):

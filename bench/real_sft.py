@@ -133,6 +133,7 @@ def main() -> None:
                            str(Path(out) / "trl"))
         trainer = Trainer(Run(model=model, tokenizer=tokenizer, examples=examples, out=Path(out), card={},
                               dist=Dist(), progress=False), config)
+        model.train()  # as Trainer.fit does
         clock = [time.perf_counter()]
 
         def trl_step(tokens: int) -> None:

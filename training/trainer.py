@@ -107,6 +107,11 @@ class Trainer:
                                            weight_decay=config.weight_decay, fused=fused)
         self.precision = resolve(config.precision, self.model, run.device)
         run.card["precision"] = self.precision
+        attention = config.attention
+        if attention == "auto" and self.precision == "bf16" and not run.device.startswith("cuda"):
+            attention = "eager"
+        if attention != "auto":
+            self.model.set_attn_implementation(attention)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         per_process = config.batch_size // run.dist.world
         if per_process * run.dist.world != config.batch_size or per_process % config.micro_batch_size:

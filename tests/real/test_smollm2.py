@@ -104,7 +104,7 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
     and transplant, each on the real model, each recording the precision it used."""
     from patching.run import run_cross, run_sweep, run_trace, run_transplant
     from probes.linear import ProbeConfig
-    from probes.run import ProbeRequest, run_probes
+    from probes.run import CausalRequest, ProbeRequest, run_causal, run_probes
     from tests.training.conftest import fast_sft
     from training.evaluate import run_eval
     from training.sft import train_sft
@@ -121,10 +121,13 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
     run_trace(smollm2_dir, data_dir, tmp_path / "trace", components=("mlp_out",), positions="last", samples=1,
               limit=2)
     assert used(tmp_path / "trace")["precision"] == "bf16"
-    probe = ProbeRequest(components=("resid_post",), layers=(10,), labels=("domain",), split="train",
+    probe = ProbeRequest(components=("resid_post",), layers=(10,), labels=("domain",), kinds=("entity_rename",),
                          config=ProbeConfig(folds=2, mdl=False))
     frame, _ = run_probes([smollm2_dir], data_dir, tmp_path / "probes", probe, progress=False)
-    assert set(frame["layer"]) == {10}
+    assert set(frame["layer"]) == {10} and "entity_rename" in set(frame["kind"])  # transfer to a perturbation
+    causal = CausalRequest(site="blocks.10.resid_post", label="domain", random_draws=1, problems=2)
+    removed = run_causal(smollm2_dir, data_dir, tmp_path / "causal", causal, probe, progress=False)
+    assert {"none", "probe", "random"} <= set(removed["condition"]) and used(tmp_path / "causal")["precision"] == "bf16"
     tuned = tmp_path / "tuned"
     card = train_sft(smollm2_dir, data_dir, tuned, fast_sft(steps=2, batch_size=2, micro_batch_size=2, lr=1e-4,
                                                             params="mlp", save_every=2, target="answer",
