@@ -22,7 +22,7 @@ from tasks.schema import Problem
 from training.generation import greedy_generate
 from training.precision import compute
 from training.prompts import PromptFormat, few_shot, prompt_format, prompt_text, set_prompt_format
-from training.targets import named_theorem, render_target
+from training.targets import named_theorem, render_target, same_theorem
 
 TARGET_NEW_TOKENS = {"answer": 24, "solution": 160, "theorem": 320}
 
@@ -55,7 +55,7 @@ def grade_outputs(problems: Sequence[Problem], outputs: Sequence[str], model: st
             "reference": problem.answer, "prediction": prediction, "output": output,
             "correct": prediction is not None and grade(prediction, problem.answer),
             "named_theorem": named,
-            "theorem_named_first": None if first is None or named is None else named.lower() == first.lower(),
+            "theorem_named_first": None if first is None or named is None else same_theorem(named, first),
         })
     return rows
 

@@ -147,6 +147,15 @@ def model_type(folder: Path) -> str | None:
         raise ModelError(f"{folder}/config.json: cannot read ({err})") from err
 
 
+def check_device(device: str) -> str:
+    """`device`, or a ModelError in one line when torch cannot use it (before any file is read)."""
+    import torch
+
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(f"{device} requested but torch has no CUDA here (torch {torch.__version__}); use --device cpu")
+    return device
+
+
 def trained_prompt_format(folder: Path):
     """The PromptFormat an SFT checkpoint was trained with (its run card's `system`), else None."""
     import json
@@ -171,6 +180,7 @@ def load_model(folder: str | Path, dtype=None, device: str = "cpu", attn_impleme
 
     from training.vision import ARCH, load_vision
 
+    check_device(device)
     folder = check_model_folder(folder)
     tokenizer = load_tokenizer(folder)
     set_prompt_format(tokenizer, trained_prompt_format(folder))

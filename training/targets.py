@@ -23,6 +23,11 @@ from tasks.schema import Problem, TheoremApplication
 
 TARGETS = ("answer", "solution", "theorem")
 _THEOREM_LINE = re.compile(r"Theorem:\s*(.+?)\.(?:\s|$)")
+_THEOREM_PROSE = re.compile(r"\b(?:theorem|formula|rule|principle|property|identity|algorithm)\s+(?:that\s+)?"
+                            r"(?:(?:you|we|I)\s+)?(?:use|used|apply|applies|to use|to apply)?\s*(?:here\s+)?is\s+"
+                            r"(?:the\s+)?([^.\n,:;]+)", re.IGNORECASE)
+_GENERIC = {"theorem", "formula", "rule", "principle", "property", "identity", "law", "of", "the", "a", "an", "for",
+            "to", "in", "and"}
 
 
 class TargetError(ValueError):
@@ -89,6 +94,20 @@ def check_renderable(problems: Sequence[Problem], target: str, where: str) -> No
 
 
 def named_theorem(output: str) -> str | None:
-    """The first theorem a model output names ('Theorem: <name>.'), or None."""
-    match = _THEOREM_LINE.search(output)
+    """The first theorem a model output names: 'Theorem: <name>.' (the theorem target's form), else a prose
+    naming such as 'The theorem you use is the Pythagorean Theorem' (how a pretrained model answers); or None."""
+    match = _THEOREM_LINE.search(output) or _THEOREM_PROSE.search(output)
     return match.group(1).strip() if match else None
+
+
+def _content_words(name: str) -> set[str]:
+    words = re.findall(r"[a-z0-9']+", name.lower().replace("-", " "))
+    return {w.removesuffix("'s").rstrip("s") for w in words if w not in _GENERIC}
+
+
+def same_theorem(named: str, reference: str) -> bool:
+    """Whether a named theorem is the reference: every content word of the reference's name (not 'theorem',
+    'formula', 'rule'...) appears in the named one, so 'Angle Sum Property of a Triangle' is the 'triangle angle
+    sum theorem' but 'Angle Sum Property' is not the 'exterior angle theorem'."""
+    wanted = _content_words(reference)
+    return bool(wanted) and wanted <= _content_words(named)

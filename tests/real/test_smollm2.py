@@ -100,8 +100,9 @@ def test_bf16_against_float32(smollm2, pairs):
 
 
 def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
-    """eval, exact + attribution patching, tracing, probes, a 2-step MLP-only SFT, cross-checkpoint patching
-    and transplant, each on the real model, each recording the precision it used."""
+    """eval, exact + attribution patching, tracing, probes with transfer, 2-step MLP-only and attention-only SFT,
+    causal removal, cross-checkpoint patching and transplant, each on the real model, each recording the
+    precision it used."""
     from patching.run import run_cross, run_sweep, run_trace, run_transplant
     from probes.linear import ProbeConfig
     from probes.run import CausalRequest, ProbeRequest, run_causal, run_probes
@@ -125,15 +126,18 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
                          config=ProbeConfig(folds=2, mdl=False))
     frame, _ = run_probes([smollm2_dir], data_dir, tmp_path / "probes", probe, progress=False)
     assert set(frame["layer"]) == {10} and "entity_rename" in set(frame["kind"])  # transfer to a perturbation
+    tuned = {}
+    for params in ("mlp", "attn"):  # answer targets: later generations stop after ~24 tokens
+        tuned[params] = tmp_path / f"tuned-{params}"
+        card = train_sft(smollm2_dir, data_dir, tuned[params],
+                         fast_sft(steps=2, batch_size=2, micro_batch_size=2, lr=1e-4, params=params, save_every=2,
+                                  target="answer", system="none"), progress=False)
+        assert card["precision"] == "bf16" and card["parameters"]["trainable"] < card["parameters"]["total"]
     causal = CausalRequest(site="blocks.10.resid_post", label="domain", random_draws=1, problems=2)
-    removed = run_causal(smollm2_dir, data_dir, tmp_path / "causal", causal, probe, progress=False)
+    removed = run_causal(tuned["mlp"], data_dir, tmp_path / "causal", causal, probe, progress=False)
     assert {"none", "probe", "random"} <= set(removed["condition"]) and used(tmp_path / "causal")["precision"] == "bf16"
-    tuned = tmp_path / "tuned"
-    card = train_sft(smollm2_dir, data_dir, tuned, fast_sft(steps=2, batch_size=2, micro_batch_size=2, lr=1e-4,
-                                                            params="mlp", save_every=2, target="answer",
-                                                            system="none"), progress=False)
-    assert card["precision"] == "bf16" and card["parameters"]["trainable"] < card["parameters"]["total"]
     cross = PatchRequest(components=("mlp_out",), layers=(5,), metric="kl", positions="last")
-    run_cross(tuned, smollm2_dir, data_dir, tmp_path / "cross", cross, limit=2, progress=False)
-    run_transplant(tuned, smollm2_dir, data_dir, tmp_path / "transplant", width=15, limit=2, kinds=("original",))
+    run_cross(tuned["mlp"], tuned["attn"], data_dir, tmp_path / "cross", cross, limit=2, progress=False)
+    run_transplant(tuned["mlp"], tuned["attn"], data_dir, tmp_path / "transplant", width=15, limit=2,
+                   kinds=("original",))
     assert used(tmp_path / "cross")["precision"] == used(tmp_path / "transplant")["precision"] == "bf16"

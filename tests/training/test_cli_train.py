@@ -87,3 +87,11 @@ def test_matrix_skips_complete_runs(base_dir, data_dir, tmp_path):
     stamp = (tmp_path / "answer-mlp-s0" / "model.safetensors").stat().st_mtime_ns
     code, out = _invoke(*args)
     assert code == 0 and (tmp_path / "answer-mlp-s0" / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA machine can use --device cuda")
+def test_eval_on_a_missing_cuda_is_one_line(base_dir, data_dir, tmp_path):
+    code, output = _invoke("eval", "--model", base_dir, "--data", data_dir, "--out", tmp_path / "eval",
+                           "--device", "cuda")
+    assert code == 2 and "cuda requested but torch has no CUDA here" in output and "Traceback" not in output
+    assert not (tmp_path / "eval").exists()

@@ -56,6 +56,22 @@ def test_rows_grade_answers_and_check_the_named_theorem(dataset):
     assert summary.loc[0, "n"] == 3 and math.isclose(summary.loc[0, "accuracy"], 1 / 3)
 
 
+def test_theorems_named_in_prose_match_by_content_words():
+    from training.targets import named_theorem, same_theorem
+
+    said = "The theorem you use is Angle Sum Property of a Triangle. It states that the angles add to 180."
+    assert named_theorem(said) == "Angle Sum Property of a Triangle"
+    assert named_theorem("The formula used here is the Pythagorean Theorem.\n") == "Pythagorean Theorem"
+    assert named_theorem("\nTheorem: exterior angle theorem. An exterior angle...") == "exterior angle theorem"
+    assert named_theorem("The area is 30.") is None
+    assert same_theorem("Angle Sum Property of a Triangle", "triangle angle sum theorem")
+    assert not same_theorem("Angle Sum Property of a Triangle", "exterior angle theorem")
+    assert same_theorem("Pythagorean Theorem", "Pythagorean theorem")
+    assert same_theorem("Vieta's formulas for the sum of the roots", "Vieta's formula for the sum of roots")
+    assert not same_theorem("Vieta's formula for the sum of roots", "Vieta's formula for the product of roots")
+    assert not same_theorem("the theorem", "formula")  # nothing to match is never a match
+
+
 def test_run_eval_writes_a_table_per_problem_and_a_summary(base_dir, data_dir, tmp_path):
     frame, summary = run_eval(base_dir, data_dir, tmp_path / "eval", limit=4, max_new_tokens=6, progress=False)
     written = pd.read_parquet(tmp_path / "eval" / "predictions.parquet")
