@@ -110,13 +110,14 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     meta: dict = {"pairs": len(pairs), "rejected": _rejections(rejected)}
     common = dict(model=name, direction=request.direction, metric=request.metric)
     frames = []
-    with compute(model, placement.precision) as meta["precision"]:
+    with compute(model, placement.precision) as precision:
         if method in ("exact", "both"):
             rows = patch_sweep(make_engine(engine, model, tokenizer), pairs, request, progress=progress)
             frames.append(tidy(rows, **common, engine=engine, method="exact"))
         if method in ("attribution", "both"):
             frames.append(tidy(attribution_sweep(model, pairs, request), **common, engine="hooks",
                                method="attribution"))
+    meta["precision"] = precision
     if method == "both":
         meta["attribution_vs_exact"] = compare_with_exact(frames[0], frames[1])
     import pandas as pd
