@@ -21,8 +21,8 @@ from tasks.grading import extract_answer, grade
 from tasks.schema import Problem
 from training.generation import greedy_generate
 from training.precision import compute
-from training.prompts import PromptFormat, few_shot, prompt_format, prompt_text, set_prompt_format
-from training.targets import named_theorem, render_target, same_theorem
+from training.prompts import PromptFormat, as_shots, few_shot, prompt_format, prompt_text, set_prompt_format
+from training.targets import named_theorem, same_theorem
 
 TARGET_NEW_TOKENS = {"answer": 24, "solution": 160, "theorem": 320}
 
@@ -156,10 +156,11 @@ def _shots(dataset, fmt: PromptFormat, k: int, target: str, seed: int) -> tuple[
         return fmt, set()
     pool = dataset.train or dataset.test
     try:
-        shots = few_shot(pool, target, k, seed)
+        chosen = few_shot(pool, k, seed)
+        shots = as_shots(chosen, target)
     except ValueError as err:
         raise ValueError(f"{dataset.folder}: cannot show {k} {target}-style shots ({err})") from err
-    shown = {p.id for p in pool if (p.text, render_target(p, target)) in set(shots)} if pool is dataset.test else set()
+    shown = {p.id for p in chosen} if pool is dataset.test else set()
     return replace(fmt, shots=shots), shown
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.prompts import set_prompt_format
+from training.checkpoint import read_card
+from training.prompts import PromptFormat, set_prompt_format
 
 ARCHITECTURES = ("llama", "qwen2", "qwen2_5_vl")
 
@@ -156,17 +157,9 @@ def check_device(device: str) -> str:
     return device
 
 
-def trained_prompt_format(folder: Path):
+def trained_prompt_format(folder: Path) -> PromptFormat | None:
     """The PromptFormat an SFT checkpoint was trained with (its run card's `system`), else None."""
-    import json
-
-    from training.prompts import PromptFormat
-
-    try:
-        card = json.loads((folder / "run_card.json").read_text())
-    except (OSError, ValueError):
-        return None
-    system = card.get("config", {}).get("system")
+    system = (read_card(folder) or {}).get("config", {}).get("system")
     return PromptFormat(system=system) if system else None
 
 

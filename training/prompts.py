@@ -110,12 +110,11 @@ def _without_system(tokenizer, messages: list[dict]) -> str:
     return (bos if writes_bos else "") + full[len(alone):]
 
 
-def few_shot(pool: Sequence[Problem], target: str, k: int, seed: int = 0,
-             exclude: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:
-    """`k` solved examples from `pool` (seeded choice, one per theorem while theorems last), rendered
-    in `target` style, for `PromptFormat.shots`; problems whose id is in `exclude` are never shown."""
+def few_shot(pool: Sequence[Problem], k: int, seed: int = 0, exclude: Sequence[str] = ()) -> list[Problem]:
+    """`k` problems from `pool` to show solved (seeded choice, one per theorem while theorems last); problems
+    whose id is in `exclude` are never chosen. `as_shots` renders them for `PromptFormat.shots`."""
     if k <= 0:
-        return ()
+        return []
     candidates = [p for p in pool if p.id not in set(exclude)]
     random.Random(seed).shuffle(candidates)
     chosen, seen = [], set()
@@ -129,4 +128,9 @@ def few_shot(pool: Sequence[Problem], target: str, k: int, seed: int = 0,
     chosen += [p for p in candidates if p not in chosen][:k - len(chosen)]
     if len(chosen) < k:
         raise ValueError(f"{k} shots asked, only {len(chosen)} problems to show")
-    return tuple((p.text, render_target(p, target)) for p in chosen)
+    return chosen
+
+
+def as_shots(problems: Sequence[Problem], target: str) -> tuple[tuple[str, str], ...]:
+    """(problem text, target text in `target` style) per problem, for `PromptFormat.shots`."""
+    return tuple((p.text, render_target(p, target)) for p in problems)

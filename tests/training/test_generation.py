@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -96,3 +97,14 @@ def test_majority_baseline_answers_each_theorem_with_its_commonest_training_answ
     train = [problem("a", "1"), problem("a", "1"), problem("a", "2"), problem("b", "7")]
     test = [problem("a", "1"), problem("a", "2"), problem("b", "7"), problem("b", "1"), problem("c", "1")]
     assert majority_baseline(train, test) == 3 / 5  # a->1 hits once, b->7 once, unseen c->overall "1" once
+
+
+def test_run_eval_with_shots_and_an_instruction_records_its_prompt(base_dir, data_dir, dataset, tmp_path):
+    frame, _ = run_eval(base_dir, data_dir, tmp_path / "eval", splits=["original"], limit=3, max_new_tokens=2,
+                        progress=False, instruction="answer", shots=2, shot_target="answer", precision="fp32")
+    request = json.loads((tmp_path / "eval" / "request.json").read_text())
+    assert len(request["prompt"]["shots"]) == 2 and request["prompt"]["instruction"] == "answer"
+    assert request["shot_ids"] == [] and request["precision"] == "fp32" and len(frame) == 3  # shots from train
+    shown = [q for q, _ in request["prompt"]["shots"]]
+    assert all(a.startswith(" Answer: ") for _, a in request["prompt"]["shots"])
+    assert set(shown) <= {p.text for p in dataset.train}

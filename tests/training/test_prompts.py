@@ -10,7 +10,15 @@ import pytest
 from tests.training.conftest import fast_sft
 from tests.training.test_hf_folders import _folder
 from training.models import load_model
-from training.prompts import INSTRUCTIONS, PromptFormat, few_shot, prompt_for, prompt_format, set_prompt_format
+from training.prompts import (
+    INSTRUCTIONS,
+    PromptFormat,
+    as_shots,
+    few_shot,
+    prompt_for,
+    prompt_format,
+    set_prompt_format,
+)
 from training.sft import train_sft
 from training.targets import render_target
 
@@ -68,15 +76,13 @@ def test_plain_models_get_shots_as_solved_blocks(tokenizer):
 
 def test_few_shot_is_seeded_spreads_theorems_and_respects_exclusions(dataset):
     pool = dataset.train
-    shots = few_shot(pool, "theorem", 4, seed=3)
-    assert shots == few_shot(pool, "theorem", 4, seed=3) and shots != few_shot(pool, "theorem", 4, seed=4)
-    chosen = [next(p for p in pool if p.text == q) for q, _ in shots]
+    chosen = few_shot(pool, 4, seed=3)
+    assert chosen == few_shot(pool, 4, seed=3) and chosen != few_shot(pool, 4, seed=4)
     assert len({p.theorem_ids[0] for p in chosen}) == 4
-    assert all(a == render_target(p, "theorem") for p, (_, a) in zip(chosen, shots, strict=True))
-    assert chosen[0].id not in {next(p for p in pool if p.text == q).id
-                                for q, _ in few_shot(pool, "theorem", 4, seed=3, exclude=[chosen[0].id])}
+    assert as_shots(chosen, "theorem") == tuple((p.text, render_target(p, "theorem")) for p in chosen)
+    assert chosen[0] not in few_shot(pool, 4, seed=3, exclude=[chosen[0].id])
     with pytest.raises(ValueError, match="only 2 problems"):
-        few_shot(pool[:2], "answer", 3)
+        few_shot(pool[:2], 3)
 
 
 def test_sft_checkpoint_keeps_its_system_choice(data_dir, dataset, tmp_path):
