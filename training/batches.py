@@ -19,6 +19,8 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from training.prompts import is_chat
+
 IGNORE = -100
 GROUP_WINDOW = 64
 
@@ -45,14 +47,13 @@ def encode_prompt(tokenizer, prompt: str, offsets: bool = False, image: str | No
         from training.vision import require_encoder
 
         prompt = require_encoder(tokenizer).expand(prompt, image)
-    chat = bool(getattr(tokenizer, "chat_template", None))
-    encoded = tokenizer(prompt, add_special_tokens=not chat, return_offsets_mapping=offsets)
+    encoded = tokenizer(prompt, add_special_tokens=not is_chat(tokenizer), return_offsets_mapping=offsets)
     return (encoded["input_ids"], encoded["offset_mapping"]) if offsets else encoded["input_ids"]
 
 
 def encode_target(tokenizer, target: str) -> list[int]:
     """Target ids as training sees them after the prompt (no eos)."""
-    if getattr(tokenizer, "chat_template", None):
+    if is_chat(tokenizer):
         target = target.lstrip()
     return tokenizer(target, add_special_tokens=False)["input_ids"]
 
