@@ -50,8 +50,7 @@ def checkpoint_dirs(out: Path) -> list[Path]:
     return sorted(folder.glob("step-*")) if folder.is_dir() else []
 
 
-def _optimizer_tensors(optimizer) -> tuple[dict, dict]:
-    state = optimizer.state_dict()
+def _optimizer_tensors(state: dict) -> tuple[dict, dict]:
     tensors, scalars = {}, {}
     for index, entry in state["state"].items():
         for key, value in entry.items():
@@ -86,19 +85,22 @@ def save_tokenizer(tokenizer, folder: Path) -> None:
         image_encoder(tokenizer).save(folder)
 
 
-def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, card: dict, adapter: dict | None,
-                    keep: int) -> Path:
-    """Write OUT/checkpoints/step-N atomically and prune to the newest `keep` (+ this one)."""
+def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer_state: dict, card: dict, adapter: dict | None,
+                    keep: int, weights: dict | None = None) -> Path:
+    """Write OUT/checkpoints/step-N atomically and prune to the newest `keep` (+ this one).
+
+    `optimizer_state` is in `optimizer.state_dict()` form; `weights` replaces the model's own state dict (a sharded
+    model's gathered full weights)."""
     from safetensors.torch import save_file
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar per save would bury the training bar
     target = Path(out) / "checkpoints" / f"step-{step:06d}"
     with atomic_dir(target, overwrite=True) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True, **({"state_dict": weights} if weights else {}))
         save_tokenizer(tokenizer, tmp)
         (tmp / STATE).mkdir()
-        tensors, meta = _optimizer_tensors(optimizer)
+        tensors, meta = _optimizer_tensors(optimizer_state)
         save_file(tensors, str(tmp / STATE / "optimizer.safetensors"))
         rng_tensors, rng_plain = _rng_state()
         save_file(rng_tensors, str(tmp / STATE / "rng.safetensors"))
@@ -112,8 +114,8 @@ def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, card: dic
     return target
 
 
-def load_training_state(folder: Path, optimizer) -> int:
-    """Restore optimizer moments and every RNG from a checkpoint folder; return its step."""
+def load_training_state(folder: Path) -> tuple[int, dict]:
+    """Restore every RNG from a checkpoint folder; return its step and optimizer state (`state_dict()` form)."""
     import numpy as np
     import torch
     from safetensors.torch import load_file
@@ -127,7 +129,6 @@ def load_training_state(folder: Path, optimizer) -> int:
     for key, value in state["optimizer"]["scalars"].items():
         index, name = key.split(".", 1)
         entries.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": entries, "param_groups": state["optimizer"]["param_groups"]})
     rng = load_file(str(folder / STATE / "rng.safetensors"))
     torch.set_rng_state(rng["torch_cpu"])
     cuda = [rng[k] for k in sorted(rng) if k.startswith("torch_cuda_")]
@@ -137,7 +138,7 @@ def load_training_state(folder: Path, optimizer) -> int:
     random.setstate((version, tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = state["rng"]["numpy"]
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-    return int(state["step"])
+    return int(state["step"]), {"state": entries, "param_groups": state["optimizer"]["param_groups"]}
 
 
 def load_adapter(folder: Path) -> dict | None:

@@ -53,6 +53,10 @@ class TrainConfig:
     attention: str = "auto"
     """Attention kernel while training: auto (eager for bf16 on CPU, where the flash kernel's backward is slow:
     SmolLM2-135M trains 1.3x faster; else the model's own) | eager | sdpa."""
+    fsdp: bool = False
+    """Under a launcher (torchrun / accelerate launch): shard parameters, gradients and optimizer state over the
+    processes (torch FSDP2, one unit per decoder layer) instead of replicating them (DDP); for models that do not
+    fit one device. Checkpoints are the same full HF folders either way."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass (saves memory, costs time)."""
     eval_every: int = 100

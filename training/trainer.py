@@ -18,7 +18,6 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from training.batches import IGNORE, BatchPlan, Example, collate, micro_batches,
 from training.config import TrainConfig, config_dict
 from training.distributed import Dist, all_sum, barrier
 from training.precision import autocast, resolve
+from training.sharding import all_finite, as_float, full_states, gradient_sync, is_sharded, load_optimizer_state, wrap
 from training.vision import image_encoder
 
 
@@ -98,6 +98,9 @@ class Trainer:
         self.model = run.model.to(run.device)
         if config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
+        if config.fsdp and run.dist.world > 1 and run.adapter is not None:
+            raise ValueError("fsdp=true shards full parameters; LoRA runs train few weights: use DDP (fsdp=false)")
+        self.wrapped = wrap(self.model, run.dist, run.device, config.fsdp)  # FSDP2 shards self.model in place
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("the parameter selection leaves nothing to train")
@@ -118,15 +121,12 @@ class Trainer:
             raise ValueError(f"batch_size {config.batch_size} must split evenly into {run.dist.world} process(es) "
                              f"x micro_batch_size {config.micro_batch_size}")
         self.accum = per_process // config.micro_batch_size
-        self.wrapped = self.model
-        if run.dist.world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [int(run.device.split(":")[1])] if run.device.startswith("cuda") else None
-            self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
         self.lengths = [len(e.ids) for e in run.examples]
         self.plan = BatchPlan(self.lengths, config.batch_size, config.seed)
-        self.step = checkpoint.load_training_state(resume_from, self.optimizer) if resume_from else 0
+        self.step = 0
+        if resume_from:
+            self.step, optimizer_state = checkpoint.load_training_state(resume_from)
+            load_optimizer_state(self.model, self.optimizer, optimizer_state)
         self.metrics = run.card.setdefault("metrics", {"loss": [], "evals": [], "tokens_seen": 0,
                                                        "target_tokens_seen": 0, "train_seconds": 0.0})
 
@@ -134,8 +134,7 @@ class Trainer:
         batch = {k: v.to(self.run.device) for k, v in
                  collate([self.run.examples[i] for i in indices], self.run.tokenizer.pad_token_id,
                          image_encoder(self.run.tokenizer)).items()}
-        context = nullcontext() if sync or self.run.dist.world == 1 else self.wrapped.no_sync()
-        with context:
+        with gradient_sync(self.wrapped, sync):
             with autocast(self.precision, self.run.device):
                 loss_sum = token_loss_sum(self.wrapped, batch)
             scaled = loss_sum * scale
@@ -160,7 +159,7 @@ class Trainer:
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if self.config.max_grad_norm > 0:
-            norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm))
+            norm = as_float(torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm))
             if not math.isfinite(norm) and not self.scaler:  # fp16 overflow is the scaler's to skip
                 self._diverged(f"gradient norm is {norm}")
         if self.scaler:
@@ -178,26 +177,28 @@ class Trainer:
                                f"{last[-1] if last else 'none (diverged before the first save)'}")
 
     def _evaluate(self) -> None:
-        if self.run.evaluate is not None and self.run.dist.main:
+        # a sharded model's forward is a collective: every process evaluates (on the same problems), rank 0 records
+        if self.run.evaluate is not None and (self.run.dist.main or is_sharded(self.model)):
             self.model.eval()
             with autocast(self.precision, self.run.device):
                 result = self.run.evaluate(self.model)
             self.model.train()
-            self.metrics["evals"].append({"step": self.step, **result})
+            if self.run.dist.main:
+                self.metrics["evals"].append({"step": self.step, **result})
         barrier(self.run.dist)
 
     def _save(self) -> Path | None:
-        import torch
 
-        if not all(bool(torch.isfinite(p).all()) for p in self.params):
+        if not all_finite(self.params):
             self._diverged("a weight is not finite")
         path = None
+        weights, optimizer_state = full_states(self.model, self.optimizer)  # sharded: a collective
         if self.run.dist.main:
             self.run.card["step"] = self.step
             export = self.run.export(self.model) if self.run.export else self.model
             adapter = self.run.adapter(self.model) if self.run.adapter else None
-            path = checkpoint.save_checkpoint(self.run.out, self.step, export, self.run.tokenizer, self.optimizer,
-                                              self.run.card, adapter, self.config.keep_checkpoints)
+            path = checkpoint.save_checkpoint(self.run.out, self.step, export, self.run.tokenizer, optimizer_state,
+                                              self.run.card, adapter, self.config.keep_checkpoints, weights)
         barrier(self.run.dist)
         return path
 

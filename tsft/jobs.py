@@ -49,22 +49,29 @@ def _base(out, preset, seed):
     train_base(out, config, resume=True, progress=False)
 
 
+def _fetch(out, name):
+    from training.registry import get_model
+
+    get_model(name, out=out, log=lambda _: None)
+
+
 def _sft(out, base, data, target, params, seed, lr, preset):
     from training.config import SFTConfig
     from training.sft import train_sft
 
     steps, every = preset["sft_steps"], preset["eval_every"]
     config = SFTConfig(target=target, params=params, seed=seed, lr=lr, steps=steps, batch_size=preset["sft_batch"],
-                       micro_batch_size=preset["sft_batch"], eval_every=every, save_every=every,
-                       keep_checkpoints=steps // every + 1, eval_size=preset["eval_size"],
-                       warmup_steps=min(30, steps // 10))
+                       micro_batch_size=preset.get("sft_micro_batch") or preset["sft_batch"], eval_every=every,
+                       save_every=every, keep_checkpoints=steps // every + 1, eval_size=preset["eval_size"],
+                       warmup_steps=min(30, steps // 10), system=preset.get("system", "default"))
     train_sft(base, data, out, config, resume=True, progress=False)
 
 
-def _eval(out, model, data, kinds, limit, device="cpu"):
+def _eval(out, model, data, kinds, limit, device="cpu", batch_size=64):
     from training.evaluate import run_eval
 
-    run_eval(model, data, out, ["original", *kinds] if kinds else None, limit, progress=False, device=device)
+    run_eval(model, data, out, ["original", *kinds] if kinds else None, limit, batch_size=batch_size,
+             progress=False, device=device)
 
 
 def _patch(out, model, data, limit, target, device, pair_type="theorem_swap", metric="logit_diff"):
@@ -111,7 +118,7 @@ def _weights(out, base, models):
     run_weights(base, models, out)
 
 
-JOBS = {"data": _data, "base": _base, "sft": _sft, "eval": _eval, "patch": _patch, "probe": _probe,
+JOBS = {"data": _data, "base": _base, "fetch": _fetch, "sft": _sft, "eval": _eval, "patch": _patch, "probe": _probe,
         "cross": _cross, "transplant": _transplant, "weights": _weights, "groups": _groups}
 
 

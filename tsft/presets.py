@@ -68,8 +68,30 @@ class Preset:
     base needs the captions to be a large share: with 40000 facts its 600 steps read 8% of held-out figures' values
     (chance), with 2000 facts 66%."""
 
-    def lr_for(self, params: str) -> float:
-        return dict(self.lr).get(params.split(":")[0], dict(self.lr)["full"])
+    base_model: str | None = None
+    """A pretrained model from `tsft models list` fine-tuned in place of a base trained here (fetched once)."""
+    system: str = "default"
+    """Chat models' system prompt while fine-tuning (none: no system turn, shorter prompts); see SFTConfig."""
+    arms: tuple[str, ...] | None = None
+    """`target-params` combinations trained (None: every target x params)."""
+    seeded_arms: tuple[str, ...] | None = None
+    """Arms trained with every seed; the others with the first seed only (None: every arm, every seed)."""
+    gen_batch: int = 64
+    """Problems generated together in evaluation (on 2 CPU cores 64 is faster than 128 or 256: every row of a
+    batch waits for its longest output)."""
+    sft_micro_batch: int | None = None
+    """Examples per forward/backward in SFT (None: the whole batch); smaller saves activation memory."""
+
+    def lr_for(self, target: str, params: str) -> float:
+        """The arm's own rate (`target-params`), else its selection's (`params`), else full tuning's."""
+        rates, selection = dict(self.lr), params.split(":")[0]
+        return rates.get(f"{target}-{selection}", rates.get(selection, rates["full"]))
+
+    def runs(self) -> list[tuple[str, str, int]]:
+        """(target, params, seed) of the matrix this preset trains."""
+        arms = [(t, p) for t in self.targets for p in self.params if self.arms is None or f"{t}-{p}" in self.arms]
+        return [(t, p, s) for t, p in arms for s in self.seeds
+                if s == self.seeds[0] or self.seeded_arms is None or f"{t}-{p}" in self.seeded_arms]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -98,6 +120,15 @@ PRESETS = {
                     transplant_limit=200, layer_runs=True, jobs=1),
 }
 
+REAL_ARMS = ("answer-full", "answer-mlp", "solution-full", "solution-mlp", "theorem-full", "theorem-mlp",
+             "theorem-attn")
+REAL = dict(n_train=2000, n_test=500, base_preset="pretrained", base_steps=0, targets=ALL, params=SELECTIONS,
+            base_model="smollm2-135m-instruct", system="none", arms=REAL_ARMS,
+            probe_components=("attn_out", "mlp_out", "resid_post"), probe_labels=("theorem",), layer_runs=False)
+PRESETS["real"] = Preset("real", seeds=(0, 1, 2), seeded_arms=("answer-full", "theorem-full"), sft_steps=150,
+                         sft_batch=8, sft_micro_batch=4, lr=(("full", 2e-4), ("mlp", 4e-4), ("attn", 4e-4)),
+                         eval_every=75, eval_size=32, kinds=None, eval_limit=40, patch_limit=16, probe_limit=150,
+                         transplant_limit=16, jobs=2, gen_batch=64, **REAL)
 
 VISION_KINDS = ("rotate", "mirror", "move_label", "distractor_mark", "letter_rename", "entity_rename",
                 "heldout_template")

@@ -3,7 +3,8 @@
 Layout of a run folder RUN (each stage's output is skipped when present, so a killed run continues):
 
     data/                    the synthetic world, or the diagram world with --modality vision (or --data DIR)
-    base/                    the base trained here (or --model PATH is used in place)
+    base/                    the base trained here, or the preset's pretrained model (a copy from the
+                             `tsft models` cache), or --model PATH used in place
     sft/<target>-<params>-s<seed>/   one checkpoint per variant, with its training curve and kept
                              intermediate checkpoints (for matched-accuracy comparisons)
     eval/<run>/              graded predictions on originals and perturbation kinds
@@ -67,7 +68,7 @@ def base_dir(inputs: Inputs) -> Path:
 def variants(inputs: Inputs, preset: Preset) -> list[tuple[str, str, int]]:
     """(target, params, seed) of every SFT run: the matrix, plus per-layer MLP-only theorem runs for E7 when the
     preset asks and the base exists (its config says how many layers)."""
-    runs = [(t, p, s) for t in preset.targets for p in preset.params for s in preset.seeds]
+    runs = preset.runs()
     config = base_dir(inputs) / "config.json"
     if preset.layer_runs and "theorem" in preset.targets and config.is_file():
         layers = json.loads(config.read_text()).get("num_hidden_layers", 0)
@@ -82,7 +83,7 @@ def sft_dir(inputs: Inputs, target: str, params: str, seed: int) -> Path:
 
 
 def _first(inputs: Inputs, preset: Preset, target: str, params: str) -> Path | None:
-    if target in preset.targets and params in preset.params:
+    if (target, params, preset.seeds[0]) in preset.runs():
         return sft_dir(inputs, target, params, preset.seeds[0])
     return None
 
@@ -94,13 +95,15 @@ def plan(stage: str, inputs: Inputs, preset: Preset) -> list[Job]:
     if stage == "data":
         return [] if inputs.data else [Job(stage, "data", "data", data, {"out": data, "preset": p,
                                                                          "seed": inputs.seed})]
+    if stage == "base" and preset.base_model and not inputs.model:
+        return [Job(stage, preset.base_model, "fetch", base / "config.json", {"out": base, "name": preset.base_model})]
     if stage == "base":
         return [] if inputs.model else [Job(stage, "base", "base", base / "run_card.json",
                                             {"out": base, "preset": p, "seed": inputs.seed})]
     if stage == "sft":
         return [Job(stage, folder.name, "sft", folder / "run_card.json",
                     {"out": folder, "base": base, "data": data, "target": t, "params": pa, "seed": s,
-                     "lr": preset.lr_for(pa), "preset": p}) for t, pa, s, folder in runs]
+                     "lr": preset.lr_for(t, pa), "preset": p}) for t, pa, s, folder in runs]
     if stage == "eval":
         return [_eval_job(stage, folder.name, folder, out / "eval" / folder.name, inputs, preset)
                 for _, _, _, folder in runs]
@@ -133,7 +136,7 @@ def plan(stage: str, inputs: Inputs, preset: Preset) -> list[Job]:
 def _eval_job(stage: str, name: str, model: Path, out: Path, inputs: Inputs, preset: Preset) -> Job:
     return Job(stage, name, "eval", out / "summary.csv", {"out": out, "model": model, "data": data_dir(inputs),
                                                           "kinds": preset.kinds, "limit": preset.eval_limit,
-                                                          "device": inputs.device})
+                                                          "device": inputs.device, "batch_size": preset.gen_batch})
 
 
 def _matched_jobs(inputs: Inputs, preset: Preset) -> list[Job]:
