@@ -108,6 +108,10 @@ def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_in
     from tasks.loaders import load  # the loaders bring math-verify and sympy: only real sources pay for them
 
     result = load(source, path, skip_invalid=skip_invalid, **options)
+    if not result.problems:
+        skipped = len(result.skipped)
+        raise ValueError(f"{path}: no problems to write ({skipped} rows skipped as invalid)" if skipped else
+                         f"{path}: no problems to write (the file has no rows)")
     # rows marked split=train (a JSONL of annotated training problems) form the train split
     train = [p for p in result.problems if p.meta.get("split") == "train"] or None
     test = [p for p in result.problems if p.meta.get("split") != "train"]
@@ -158,6 +162,15 @@ def build(source: str, out: str | Path, *, path: str | Path | None = None, seed:
           overwrite: bool = False) -> dict:
     """`tsft data build`: one entry point for every source; options that do not apply are errors."""
     synthetic_options = {"n_train": n_train, "n_test": n_test, "cue_strength": cue_strength}
+    if source not in ("synthetic", "diagram"):
+        from tasks.loaders import LOADERS
+
+        if source not in LOADERS:
+            raise ValueError(f"unknown source {source!r}; known: synthetic, diagram, {', '.join(LOADERS)}")
+    if n_test is not None and n_test < 1:
+        raise ValueError(f"--n-test {n_test}: a data folder needs at least one test problem")
+    if n_train is not None and n_train < 0:
+        raise ValueError(f"--n-train {n_train}: use 0 or more")
     if source == "diagram":
         from tasks.diagram.world import DiagramConfig
 

@@ -35,19 +35,28 @@ class DataError(ValueError):
         self.path, self.line, self.field, self.reason = str(path), line, field, message
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, object]]:
-    """Yield (line number, parsed JSON) for each non-blank line; malformed JSON raises DataError."""
+class InvalidJSON(str):
+    """A line that is not JSON, yielded in place of a row by `read_jsonl(lenient=True)` (the text says why)."""
+
+
+def read_jsonl(path: str | Path, lenient: bool = False) -> Iterator[tuple[int, object]]:
+    """Yield (line number, parsed JSON) for each non-blank line. Malformed JSON raises DataError naming the line
+    and the column within it, or with `lenient` is yielded as an `InvalidJSON` reason for the caller to skip."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "file not found")
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
+            text = line.rstrip("\r\n")
+            if not text.strip():
                 continue
             try:
-                yield number, json.loads(line)
+                yield number, json.loads(text)
             except json.JSONDecodeError as err:
-                raise DataError(path, number, f"invalid JSON ({err.msg} at column {err.colno})") from err
+                reason = f"invalid JSON ({err.msg} at column {err.colno} of {len(text)})"
+                if not lenient:
+                    raise DataError(path, number, reason) from err
+                yield number, InvalidJSON(reason)
 
 
 def read_json(path: str | Path) -> object:

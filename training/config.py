@@ -38,7 +38,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     """AdamW weight decay."""
     betas: tuple[float, float] = (0.9, 0.95)
-    """AdamW betas."""
+    """AdamW betas, written 0.9,0.95 (or [0.9,0.95])."""
     warmup_steps: int = 30
     """Linear warmup steps from 0 to the peak learning rate."""
     schedule: str = "cosine"
@@ -123,19 +123,35 @@ def _coerce(config_type: type, key: str, value):
     names = {f.name: f for f in fields(config_type)}
     if key not in names:
         raise ValueError(f"unknown setting {key!r} for {config_type.__name__}; known: {', '.join(names)}")
-    kind = type(getattr(config_type(), key))
+    default = getattr(config_type(), key)
+    kind = type(default)
+    if kind is tuple:
+        return _coerce_tuple(key, value, default)
     if isinstance(value, str) and kind is not str:
         try:
             value = json.loads(value.lower() if kind is bool else value)
         except ValueError:
             raise ValueError(f"setting {key!r}: expected {kind.__name__}, got {value!r}") from None
-    if kind is tuple:
-        value = tuple(value)
-    elif kind is float and isinstance(value, int):
+    if kind is float and isinstance(value, int):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ValueError(f"setting {key!r}: expected {kind.__name__}, got {value!r}")
     return value
+
+
+def _coerce_tuple(key: str, value, default: tuple) -> tuple:
+    """A tuple setting (betas) from `0.9,0.99`, `[0.9,0.99]`, `(0.9, 0.99)` or a list in a config file: as many
+    numbers as the default has."""
+    form = ",".join(["x"] * len(default))
+    items = value.strip().strip("[]()").split(",") if isinstance(value, str) else value
+    try:
+        numbers = tuple(float(item) for item in items)
+    except (TypeError, ValueError):
+        numbers = ()
+    if len(numbers) != len(default):
+        raise ValueError(f"setting {key!r}: expected {len(default)} numbers written {form} (e.g. "
+                         f"{','.join(map(str, default))}), got {value!r}")
+    return numbers
 
 
 def resolve_config(config_type: type, file: str | Path | None = None, overrides: dict | None = None,
@@ -198,4 +214,7 @@ def describe(config_type: type) -> list[tuple[str, str, str]]:
             if isinstance(node, ast.AnnAssign) and documented:
                 docs[node.target.id] = str(after.value.value)
     default = config_type()
-    return [(f.name, repr(getattr(default, f.name)), docs.get(f.name, "")) for f in fields(config_type)]
+    def shown(value) -> str:
+        return ",".join(map(str, value)) if isinstance(value, tuple) else repr(value)
+
+    return [(f.name, shown(getattr(default, f.name)), docs.get(f.name, "")) for f in fields(config_type)]

@@ -6,6 +6,11 @@
   trained here, the three targets x full / MLP-only / attention-only for one seed, evaluated on
   the originals and six perturbation kinds, then patched, probed and compared. Undertrained: expect
   most verdicts to be inconclusive, which is what the rule says of small effects.
+* `real` - the real pretrained model: SmolLM2-135M-Instruct (fetched once by `tsft models get`)
+  fine-tuned on the theorem world without its system prompt, answer / solution / theorem x full and
+  MLP-only, theorem attention-only, three seeds for answer-full and theorem-full (the arms C1 and C2
+  compare), then every room. bf16 on a CPU with native bf16. Its measured accuracy and times are in
+  the repository's results/real/.
 * `paper` - one GPU: the larger `base` preset, more data, three seeds, every variant and kind, and
   per-layer MLP-only runs for E7.
 

@@ -24,6 +24,7 @@ cores // workers torch threads.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -277,11 +278,34 @@ def analyze(folder: Path, meta: dict, png: bool = True, log: Callable[[str], Non
     return tables["claims"]
 
 
+def fit_to_data(inputs: Inputs, preset: Preset, log: Callable[[str], None] = print) -> Preset:
+    """With --data, the preset as far as that folder allows: refused without a train split (SFT needs training
+    problems); the targets its training problems cannot render (theorem: annotations; solution: steps) dropped,
+    each named with the reason. Claims that need a dropped target come out inconclusive, saying what is missing."""
+    if inputs.data is None:
+        return preset
+    from tasks.dataset import load_dataset
+    from training.targets import TargetError, check_renderable
+
+    train = load_dataset(inputs.data).split("train")  # a DataError naming the folder when there is none
+    kept = []
+    for target in preset.targets:
+        try:
+            check_renderable(train, target, f"{inputs.data}/train.jsonl")
+            kept.append(target)
+        except TargetError as err:
+            log(f"target {target!r} skipped: {err}")
+    if not kept:
+        raise ValueError(f"{inputs.data}: no target can be trained on its train split")
+    return dataclasses.replace(preset, targets=tuple(kept))
+
+
 def reproduce(inputs: Inputs, preset: Preset, png: bool = True, log: Callable[[str], None] = print):
     """Every stage in order (finished jobs skipped), then analysis and the report; returns the claims table."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     quiet()
+    preset = fit_to_data(inputs, preset, log)
     inputs.out.mkdir(parents=True, exist_ok=True)
     meta_path = inputs.out / "reproduce.json"
     meta = {"preset": preset.to_dict(), "inputs": {"model": str(inputs.model) if inputs.model else None,

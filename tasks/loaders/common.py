@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks.io import DataError
+from tasks.io import DataError, InvalidJSON
 from tasks.schema import Perturbation, Problem, SchemaError
 
 
@@ -36,6 +36,11 @@ def convert_rows(path: str | Path, rows: Iterable[tuple[int, object]], convert: 
     JSON rows must be objects; `rows_are_json=False` passes other row types (package objects) through.
     """
     for line, row in rows:
+        if isinstance(row, InvalidJSON):  # read_jsonl(lenient=True): a line that is not JSON at all
+            if not skip_invalid:
+                raise DataError(path, line, str(row))
+            skipped.append({"file": str(path), unit: line, "field": None, "reason": str(row)})
+            continue
         try:
             if rows_are_json and not isinstance(row, dict):
                 raise SchemaError("<row>", f"expected a JSON object, got {type(row).__name__}")

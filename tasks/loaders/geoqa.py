@@ -100,7 +100,7 @@ def load_geoqa(path: str | Path, skip_invalid: bool = False) -> LoadResult:
             convert_rows(file, [(1, row)], lambda r, _line, s=file.stem: _convert(r, path, s, f"{s}.png"),
                          result.problems, result.skipped, skip_invalid)
     elif path.suffix == ".jsonl":
-        convert_rows(path, read_jsonl(path), lambda r, line: _convert(r, path.parent, str(line), None),
+        convert_rows(path, read_jsonl(path, lenient=True), lambda r, line: _convert(r, path.parent, str(line), None),
                      result.problems, result.skipped, skip_invalid)
     elif path.suffix == ".json":
         from tasks.io import read_json

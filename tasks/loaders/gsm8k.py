@@ -37,5 +37,5 @@ def gsm8k_problem(row: dict, line: int) -> Problem:
 
 def load_gsm8k(path: str | Path, skip_invalid: bool = False) -> LoadResult:
     result = LoadResult()
-    convert_rows(path, read_jsonl(path), gsm8k_problem, result.problems, result.skipped, skip_invalid)
+    convert_rows(path, read_jsonl(path, lenient=True), gsm8k_problem, result.problems, result.skipped, skip_invalid)
     return result

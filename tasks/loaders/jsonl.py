@@ -83,6 +83,6 @@ def mapped_problem(row: dict, line: int, mapping: dict[str, str], stem: str) -> 
 def load_jsonl(path: str | Path, skip_invalid: bool = False, field_map: str | None = None) -> LoadResult:
     mapping, result = parse_field_map(field_map), LoadResult()
     stem = Path(path).stem
-    convert_rows(path, read_jsonl(path), lambda row, line: mapped_problem(row, line, mapping, stem),
+    convert_rows(path, read_jsonl(path, lenient=True), lambda row, line: mapped_problem(row, line, mapping, stem),
                  result.problems, result.skipped, skip_invalid)
     return result

@@ -69,6 +69,6 @@ def load_math(path: str | Path, skip_invalid: bool = False) -> LoadResult:
             convert_rows(file, [(1, read_json(file))], lambda row, _line, r=relative: math_problem(row, r),
                          result.problems, result.skipped, skip_invalid)
     else:
-        convert_rows(path, read_jsonl(path), lambda row, line: math_problem(row, f"math/line-{line}"),
+        convert_rows(path, read_jsonl(path, lenient=True), lambda row, line: math_problem(row, f"math/line-{line}"),
                      result.problems, result.skipped, skip_invalid)
     return result

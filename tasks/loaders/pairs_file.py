@@ -61,7 +61,7 @@ def pair_rows(row: dict, line: int) -> tuple[Problem, Perturbation]:
 def load_pairs(path: str | Path, skip_invalid: bool = False) -> LoadResult:
     converted: list[tuple[Problem, Perturbation]] = []
     result = LoadResult()
-    convert_rows(path, read_jsonl(path), pair_rows, converted, result.skipped, skip_invalid)
+    convert_rows(path, read_jsonl(path, lenient=True), pair_rows, converted, result.skipped, skip_invalid)
     originals: dict[str, Problem] = {}
     for original, perturbation in converted:
         known = originals.setdefault(original.id, original)

@@ -148,3 +148,45 @@ def test_real_sources_build_into_folders(source, relative, count, tmp_path):
     dataset = load_dataset(tmp_path / source)
     assert len(dataset.test) == count
     assert len(dataset.theorems) == {"math": 0, "gsm8k": 0, "theoremqa": 334, "champ": 89}[source]
+
+
+def _build_cli(*args) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["data", "build", *map(str, args)], env={"COLUMNS": "200"})
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_skip_invalid_skips_lines_that_are_not_json_and_names_the_real_column(tmp_path):
+    source = tmp_path / "g.jsonl"
+    good = '{"question": "Ann has 2 cats and 1 dog. How many pets?", "answer": "2 + 1 = 3\\n#### 3"}'
+    cut = '{"question": "q?", "answer": "#### 1"'
+    source.write_text(f"{good}\n{cut}\n{good}\n")
+    code, output = _build_cli("--source", "gsm8k", "--path", source, "--out", tmp_path / "strict")
+    # the fault is the missing brace just past the end of line 2, not "column 1"
+    where = f"at column {len(cut) + 1} of {len(cut)}"
+    assert code == 2 and f"{source}:2: invalid JSON (Expecting ',' delimiter {where})" in output
+    assert "Traceback" not in output and not (tmp_path / "strict").exists()
+    code, output = _build_cli("--source", "gsm8k", "--path", source, "--out", tmp_path / "lenient", "--skip-invalid")
+    assert code == 0, output
+    manifest = load_dataset(tmp_path / "lenient").manifest
+    assert manifest["counts"]["test"] == 2
+    assert [(r["line"], r["field"]) for r in manifest["skipped_rows"]] == [(2, None)]
+
+
+def test_an_unknown_source_lists_every_source(tmp_path):
+    code, output = _build_cli("--source", "foo", "--out", tmp_path / "x")
+    assert code == 2 and "unknown source 'foo'; known: synthetic, diagram, math, gsm8k" in output
+    assert not (tmp_path / "x").exists()
+
+
+def test_empty_inputs_are_refused_not_written(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    code, output = _build_cli("--source", "jsonl", "--path", empty, "--out", tmp_path / "a")
+    assert code == 2 and f"{empty}: no problems to write (the file has no rows)" in output
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("not json\n")
+    code, output = _build_cli("--source", "jsonl", "--path", junk, "--out", tmp_path / "b", "--skip-invalid")
+    assert code == 2 and "no problems to write (1 rows skipped as invalid)" in output
+    code, output = _build_cli("--n-test", "0", "--out", tmp_path / "c")
+    assert code == 2 and "--n-test 0: a data folder needs at least one test problem" in output
+    assert not any((tmp_path / name).exists() for name in "abc")

@@ -95,3 +95,18 @@ def test_eval_on_a_missing_cuda_is_one_line(base_dir, data_dir, tmp_path):
                            "--device", "cuda")
     assert code == 2 and "cuda requested but torch has no CUDA here" in output and "Traceback" not in output
     assert not (tmp_path / "eval").exists()
+
+
+@pytest.mark.parametrize("written", ["0.8,0.9", "[0.8,0.9]", "(0.8, 0.9)"])
+def test_betas_are_read_in_the_forms_people_write(written):
+    from training.config import SFTConfig, parse_overrides, resolve_config
+
+    assert resolve_config(SFTConfig, None, parse_overrides([f"betas={written}"])).betas == (0.8, 0.9)
+
+
+@pytest.mark.parametrize("written", ["0.9", "[0.9]", "0.9,0.99,0.999", "a,b"])
+def test_a_wrong_betas_is_one_line_naming_the_form(base_dir, data_dir, tmp_path, written):
+    code, output = _invoke("train", "sft", "--base", base_dir, "--data", data_dir, "--out", tmp_path / "run",
+                           "--set", f"betas={written}", *FAST)
+    assert code != 0 and "setting 'betas': expected 2 numbers written x,x" in output and "Traceback" not in output
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,66 @@
+"""The real preset's plan (a fetched pretrained base, seeded arms, per-arm rates) and how `--data` folders that
+cannot carry every target are cut to what they allow, or refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tasks.build import build_real
+from tasks.io import DataError
+from tsft.presets import preset
+from tsft.reproduce import Inputs, fit_to_data, plan
+
+GIVENS = [("Ann has 3 apples and buys 4 more. How many apples?", ["3 + 4 = 7"], "7"),
+          ("A box holds 5 pens; 2 are taken. How many are left?", ["5 - 2 = 3"], "3"),
+          ("Tom reads 6 pages a day for 2 days. How many pages?", ["6 * 2 = 12"], "12")]
+
+
+def _jsonl_folder(tmp_path, with_train: bool):
+    rows = [{"question": text, "final": answer, "work": steps, "split": "train" if with_train and i < 2 else "test"}
+            for i, (text, steps, answer) in enumerate(GIVENS)]
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / ("annotated" if with_train else "test-only")
+    build_real("jsonl", source, out, field_map="text=question,answer=final,steps=work,split=split")
+    return out
+
+
+def test_the_real_preset_fine_tunes_the_fetched_model_with_seeds_where_the_claims_need_them(tmp_path):
+    real, inputs = preset("real"), Inputs(tmp_path)
+    (base_job,) = plan("base", inputs, real)
+    assert base_job.kind == "fetch" and base_job.kwargs == {"out": tmp_path / "base", "name": real.base_model}
+    sft = {j.name: j.kwargs for j in plan("sft", inputs, real)}
+    seeds: dict[str, list[int]] = {}
+    for name in sft:
+        arm, seed = name.rsplit("-s", 1)
+        seeds.setdefault(arm, []).append(int(seed))
+    assert seeds == {"answer-full": [0, 1, 2], "theorem-full": [0, 1, 2], "answer-mlp": [0], "solution-full": [0],
+                     "solution-mlp": [0], "theorem-mlp": [0], "theorem-attn": [0]}
+    assert {kw["lr"] for name, kw in sft.items() if "-full-" in name} == {real.lr_for("theorem", "full")}
+    assert sft["theorem-mlp-s0"]["lr"] == real.lr_for("theorem", "mlp") != real.lr_for("theorem", "full")
+    assert all(kw["preset"]["system"] == "none" for kw in sft.values())
+    assert plan("base", Inputs(tmp_path, model=tmp_path / "mine"), real) == []  # --model wins over the fetch
+
+
+def test_an_arm_rate_overrides_its_selection_rate():
+    real = preset("real")
+    custom = real.__class__(**{**real.to_dict(), "lr": (("full", 1e-4), ("mlp", 3e-4), ("theorem-mlp", 5e-4))})
+    assert (custom.lr_for("theorem", "mlp"), custom.lr_for("answer", "mlp"), custom.lr_for("answer", "attn")) == (
+        5e-4, 3e-4, 1e-4)
+
+
+def test_data_without_theorem_annotations_drops_the_theorem_arms_and_says_why(tmp_path):
+    said = []
+    fitted = fit_to_data(Inputs(tmp_path / "run", data=_jsonl_folder(tmp_path, True)), preset("real"), said.append)
+    assert fitted.targets == ("answer", "solution")
+    assert {t for t, _, _ in fitted.runs()} == {"answer", "solution"}
+    assert len(said) == 1 and "'theorem'" in said[0] and "theorem annotations" in said[0]
+
+
+def test_data_without_a_train_split_is_refused_naming_the_folder(tmp_path):
+    folder = _jsonl_folder(tmp_path, False)
+    with pytest.raises(DataError, match="no train split") as err:
+        fit_to_data(Inputs(tmp_path / "run", data=folder), preset("real"))
+    assert str(folder) in str(err.value)
