@@ -68,7 +68,8 @@ def train_base(out: str | Path, config: BaseConfig, resume: bool = False, overwr
     out = Path(out)
     card = {"kind": "base", "name": out.name, "git_commit": checkpoint.git_commit(), "world_size": dist.world,
             "corpus": "neutral stand-in for pretraining (training.corpus)"}
-    state, resume_from, card = checkpoint.open_run(out, resume, overwrite, card, config_dict(config), ())
+    state, resume_from, card = checkpoint.open_run(out, resume, overwrite, card, config_dict(config), (),
+                                                   log=print if progress and dist.main else None)
     if state == "complete":
         return card
     if resume_from is not None:

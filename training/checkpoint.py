@@ -198,13 +198,21 @@ def check_resume(saved_card: dict, card: dict, config: dict, keys: tuple[str, ..
                              + "\n  ".join(diffs) + "\n(use --overwrite to start over)")
 
 
-def open_run(out: Path, resume: bool, overwrite: bool, card: dict, config: dict, keys: tuple[str, ...]
-             ) -> tuple[str, Path | None, dict]:
+def open_run(out: Path, resume: bool, overwrite: bool, card: dict, config: dict, keys: tuple[str, ...],
+             log=None) -> tuple[str, Path | None, dict]:
     """(state, checkpoint to resume from, card): `prepare_run`, then for a saved run its own card,
-    checked against `card` and `config` (a ResumeConflict names every difference)."""
+    checked against `card` and `config` (a ResumeConflict names every difference). With `log`, a resume says in
+    one line where it starts (or that there was nothing to resume)."""
     state, resume_from = prepare_run(out, resume, overwrite)
+    say = log or (lambda _: None)
     if state == "fresh":
+        if resume:
+            say(f"{out}: nothing to resume (no checkpoint saved yet); starting at step 0")
         return state, None, card
     saved = read_card(Path(out) if state == "complete" else resume_from)
     check_resume(saved, card, config, keys)
+    if state == "complete":
+        say(f"{out}: already complete at step {saved.get('step')}; nothing to do")
+    else:
+        say(f"{out}: resuming from step {saved.get('step')} ({resume_from.name})")
     return state, resume_from, saved

@@ -2,16 +2,44 @@
 
 Prompts are encoded exactly as in training (training.batches.encode_prompt), sorted by length so
 a batch wastes little padding, LEFT-padded (generation appends on the right) and decoded with
-`model.generate(do_sample=False, use_cache=True)`, stopping at eos or `max_new_tokens`. Outputs
-come back in the input order.
+`model.generate(do_sample=False, use_cache=True)`. A row stops at eos, at the end of its first
+complete "Answer: X" line (every target style ends with that line; a model that goes on writing
+after it has given its answer does not spend the rest of the budget), or at `max_new_tokens`.
+Outputs come back in the input order.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from training.batches import Example, collate, encode_prompt
 from training.trainer import predicted_targets, token_loss_sum
+
+ANSWER_LINE_END = re.compile(r"Answer:[^\n]*\S[^\n]*\n")
+"""A finished answer line: 'Answer:', something, end of line."""
+
+
+def answer_stop(tokenizer, start: int):
+    """A per-row stopping criterion for `generate`: True once a row's new text holds a finished answer line."""
+    import torch
+    from transformers import StoppingCriteria
+
+    newline = getattr(tokenizer, "tsft_newline_ids", None)
+    if newline is None:  # the token ids whose text holds a line break: only rows ending in one are decoded
+        newline = [i for token, i in tokenizer.get_vocab().items() if "\n" in tokenizer.convert_tokens_to_string(
+            [token])]
+        tokenizer.tsft_newline_ids = newline = torch.tensor(sorted(newline), dtype=torch.long)
+
+    class AnswerLineEnd(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            done = torch.isin(input_ids[:, -1].cpu(), newline)
+            for row in done.nonzero().flatten().tolist():
+                text = tokenizer.decode(input_ids[row, start:], skip_special_tokens=True)
+                done[row] = ANSWER_LINE_END.search(text) is not None
+            return done.to(input_ids.device)
+
+    return AnswerLineEnd()
 
 
 def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 64,
@@ -43,7 +71,7 @@ def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
                                        do_sample=False,
                                        max_new_tokens=max_new_tokens, use_cache=True, pad_token_id=pad,
                                        eos_token_id=tokenizer.eos_token_id, temperature=None, top_p=None,
-                                       top_k=None)
+                                       top_k=None, stopping_criteria=[answer_stop(tokenizer, width)])
         for r, i in enumerate(rows):
             outputs[i] = tokenizer.decode(generated[r, width:], skip_special_tokens=True)
     return outputs

@@ -75,7 +75,8 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
             "data": str(data.resolve()), "data_manifest_sha256": sha256_file(data / "manifest.json"),
             "git_commit": checkpoint.git_commit(), "world_size": dist.world}
     state, resume_from, card = checkpoint.open_run(out, resume, overwrite, card, config_dict(config),
-                                                   ("base", "data_manifest_sha256"))
+                                                   ("base", "data_manifest_sha256"),
+                                                   log=print if progress and dist.main else None)
     if state == "complete":
         return card
     weights = resume_from if resume_from is not None and selection.kind != "lora" else base

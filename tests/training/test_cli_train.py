@@ -110,3 +110,18 @@ def test_a_wrong_betas_is_one_line_naming_the_form(base_dir, data_dir, tmp_path,
                            "--set", f"betas={written}", *FAST)
     assert code != 0 and "setting 'betas': expected 2 numbers written x,x" in output and "Traceback" not in output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resume_says_where_it_starts_or_that_there_was_nothing_to_resume(base_dir, data_dir, tmp_path):
+    out = tmp_path / "run"
+    code, text = _invoke("train", "sft", "--base", base_dir, "--data", data_dir, "--out", out, "--resume", *FAST)
+    assert code == 0 and f"{out}: nothing to resume (no checkpoint saved yet); starting at step 0" in text
+    final = json.loads((out / "run_card.json").read_text())
+    cut = tmp_path / "cut"
+    (cut / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "step-000001").rename(cut / "checkpoints" / "step-000001")
+    code, text = _invoke("train", "sft", "--base", base_dir, "--data", data_dir, "--out", cut, "--resume", *FAST)
+    assert code == 0 and f"{cut}: resuming from step 1 (step-000001)" in text
+    assert json.loads((cut / "run_card.json").read_text())["step"] == final["step"] == 2
+    code, text = _invoke("train", "sft", "--base", base_dir, "--data", data_dir, "--out", cut, "--resume", *FAST)
+    assert code == 0 and f"{cut}: already complete at step 2; nothing to do" in text

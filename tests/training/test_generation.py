@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -108,3 +109,27 @@ def test_run_eval_with_shots_and_an_instruction_records_its_prompt(base_dir, dat
     shown = [q for q, _ in request["prompt"]["shots"]]
     assert all(a.startswith(" Answer: ") for _, a in request["prompt"]["shots"])
     assert set(shown) <= {p.text for p in dataset.train}
+
+
+def test_generation_stops_at_the_end_of_the_first_answer_line(tokenizer):
+    """A tiny model taught to repeat 'Answer: 7' lines: unstopped (the hand loop) it goes on writing them; the
+    batched generation ends each row after its first finished answer line, and a row without one runs on."""
+    model = tiny_model(tokenizer, "llama", seed=1)
+    prompt, text = "Problem: What is 3 + 4?\nSolution:", " Answer: 7\nAnswer: 7\nAnswer: 7\nAnswer: 7\n"
+    ids = torch.tensor([tokenizer(prompt + text)["input_ids"]])
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(150):
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    unstopped = _greedy_by_hand(model, tokenizer, prompt, 16)
+    assert unstopped.startswith(" Answer: 7\nAnswer: 7")  # the model itself would go on
+    other = "Problem: Ann draws triangle EMN.\nSolution:"
+    stopped, free = greedy_generate(model, tokenizer, [prompt, other], max_new_tokens=16, batch_size=2)
+    assert stopped == " Answer: 7\n"
+    by_hand = _greedy_by_hand(model, tokenizer, other, 16)
+    cut = re.search(r"Answer:[^\n]*\S[^\n]*\n", by_hand)
+    assert free == (by_hand[:cut.end()] if cut else by_hand)
