@@ -1,8 +1,8 @@
 """Shared test setup: every generator seeded, torch kept to one thread, the world tokenizer and a
 small data folder, paths to shared data.
 
-Tests that read ../shared/data skip with a clear reason where it is absent (users outside this
-workplace do not have it).
+Tests that read the real-data files (MATH-500, GSM8K, TheoremQA; `TSFT_SHARED_DATA`, default
+../shared/data beside the repository) skip with a clear reason where they are absent.
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ def shared_file(relative: str) -> Path:
     """A file under ../shared/data, or skip the test saying what is missing and why."""
     path = SHARED_DATA / relative
     if not path.exists():
-        pytest.skip(f"{path} is absent: the real-data files live in this workplace's ../shared/data "
-                    "(set TSFT_SHARED_DATA to point elsewhere)")
+        pytest.skip(f"needs the real-data file {relative}: set TSFT_SHARED_DATA to the folder holding MATH-500, "
+                    f"GSM8K and TheoremQA (looked in {SHARED_DATA})")
     return path
 
 

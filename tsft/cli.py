@@ -93,6 +93,11 @@ def data_show(folder: Annotated[Path, typer.Argument(help="A data folder built b
 
 
 def main() -> None:
+    import os
+    import sys
+
+    if not sys.stderr.isatty():  # no per-load "Loading weights" bars from transformers in a redirected log
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     app()
 
 

@@ -1,6 +1,6 @@
 """The same requests on a CUDA device give the CPU's numbers (skipped where no GPU is present).
 
-Run on a lent GPU: `pytest tests/patching/test_cuda.py`. Covers the prefix-cache path, the
+On a CUDA machine: `pytest tests/patching/test_cuda.py`. Covers the prefix-cache path, the
 exact no-op skipping, attribution, tracing, cross-checkpoint patching and transplant with the
 model on the device and the bookkeeping on the CPU, plus a bf16 model.
 """
@@ -19,7 +19,7 @@ from patching.engines import make_engine
 from patching.results import tidy
 from patching.tracing import causal_trace, trace_prompts
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a lent GPU)")
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Probes with the model on a CUDA device give the CPU's activations and behaviour (skipped where no
-GPU is present). Run on a lent GPU: `pytest tests/probes/test_cuda.py`."""
+GPU is present). On a CUDA machine: `pytest tests/probes/test_cuda.py`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from probes.capture import activation_dataset, dataset_rows
 from probes.causal import behaviour, random_basis
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a lent GPU)")
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 SITES = ["blocks.0.resid_post", "blocks.1.mlp_hidden"]
 
 

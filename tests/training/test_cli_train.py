@@ -125,3 +125,18 @@ def test_a_resume_says_where_it_starts_or_that_there_was_nothing_to_resume(base_
     assert json.loads((cut / "run_card.json").read_text())["step"] == final["step"] == 2
     code, text = _invoke("train", "sft", "--base", base_dir, "--data", data_dir, "--out", cut, "--resume", *FAST)
     assert code == 0 and f"{cut}: already complete at step 2; nothing to do" in text
+
+
+def test_a_redirected_log_has_no_loading_bars(base_dir, data_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
+    result = subprocess.run([sys.executable, "-m", "tsft", "eval", "--model", str(base_dir), "--data", str(data_dir),
+                             "--out", str(tmp_path / "eval"), "--limit", "1", "--splits", "original"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Loading weights" not in result.stderr + result.stdout
+    assert (tmp_path / "eval" / "summary.csv").is_file()
