@@ -42,16 +42,17 @@ class TracePrompt:
 
 
 def subject_ranges(problem: Problem, subject: str) -> list[tuple[int, int]]:
-    """Character ranges of the subject in the problem text: problem | name | words:w1,w2."""
+    """Character ranges of the subject in the problem text: problem | name | words:w1+w2 (a comma works too where
+    the spec is not inside a comma-separated list)."""
     text = problem.text
     if subject == "problem":
         return [(0, len(text))]
     if subject == "name":
         words = [problem.surface.get("name")] if problem.surface.get("name") else []
     elif subject.startswith("words:"):
-        words = [w for w in subject[len("words:"):].split(",") if w]
+        words = [w for w in re.split(r"[+,]", subject[len("words:"):]) if w]
     else:
-        raise ValueError(f"unknown subject {subject!r}; use problem, name or words:<w1>,<w2>")
+        raise ValueError(f"unknown subject {subject!r}; use problem, name or words:<w1>+<w2>")
     return [m.span() for w in words for m in re.finditer(rf"\b{re.escape(w)}\b", text)]
 
 

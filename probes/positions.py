@@ -8,7 +8,7 @@ template). Position specs:
 * `problem`  - mean over the tokens of the problem text;
 * `frame`    - mean over the prompt template's own tokens (chat markers, "Problem:", ...);
 * `name`     - mean over the entity name's tokens (synthetic problems; absent elsewhere);
-* `words:a,b`- mean over the tokens of the given words wherever they occur in the problem.
+* `words:a+b`- mean over the tokens of the given words wherever they occur in the problem.
 
 A span that does not occur in a prompt gives no positions; that row's activation is NaN and the
 probe leaves it out.
@@ -20,7 +20,7 @@ from patching.pairs import label_positions, prompt_side
 from patching.tracing import subject_ranges
 from tasks.schema import Problem
 
-POSITION_SPECS = ("last", "problem", "frame", "name", "image", "words:<w1>,<w2>")
+POSITION_SPECS = ("last", "problem", "frame", "name", "image", "words:<w1>+<w2>")
 
 
 def check_position(spec: str) -> str:

@@ -57,8 +57,8 @@ def data_build(
     cue_strength: Annotated[float | None, Opt(help="Synthetic spurious-cue strength in [0, 1] "
                                                    f"(default: {WORLD.cue_strength}).")] = None,
     skip_invalid: Annotated[bool, Opt(help="Skip and count malformed rows instead of stopping.")] = False,
-    field_map: Annotated[str | None, Opt(help="jsonl source: schema field=file key pairs, e.g. "
-                                              "'text=question,answer=final'.")] = None,
+    field_map: Annotated[str | None, Opt(help="jsonl source: schema field=file key pairs, comma-separated, e.g. "
+                                              "'text=question, answer=final, split=split'.")] = None,
     theorems_path: Annotated[Path | None, Opt(help="theoremqa source: all_theorems.json (default: beside the "
                                                    "test file).")] = None,
     overwrite: Annotated[bool, Opt(help="Replace an existing output folder (whole, atomically).")] = False,
@@ -98,6 +98,10 @@ def main() -> None:
 
     if not sys.stderr.isatty():  # no per-load "Loading weights" bars from transformers in a redirected log
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if not sys.stdout.isatty() and "TERMINAL_WIDTH" not in os.environ:  # piped help: not cut at 80 columns
+        import typer.rich_utils
+
+        typer.rich_utils.MAX_WIDTH = 120
     app()
 
 

@@ -31,7 +31,9 @@ patch_app = typer.Typer(help="patching/: activation and attribution patching, ca
 OutOpt = Annotated[Path, Opt(help="Results folder (pairs.parquet, summary.parquet, request.json).")]
 ComponentsOpt = Annotated[str, Opt(help="Comma-separated components: resid_pre, attn_out, mlp_hidden, mlp_out, "
                                         "resid_post.")]
-PositionsOpt = Annotated[str, Opt(help="each | spans | last | all.")]
+PositionsOpt = Annotated[str, Opt(help="each (every position alone) | spans (each named span as a whole: the cue, "
+                                       "the rest of the problem, the template, the target prefix, the last "
+                                       "token) | last | all (every position at once).")]
 LimitOpt = Annotated[int, Opt(help="At most this many pairs or problems.")]
 TargetOpt = Annotated[str | None, Opt(help="Target style whose next token is read: answer | solution | theorem "
                                            "(default: the checkpoint's own, else answer).")]
@@ -57,7 +59,8 @@ def show(summary, title: str, position: str | None = None) -> None:
         pick = position if position in labels else ("last" if "last" in labels else None)
         table = layer_component_table(group, pick).round(3).reset_index()
         engine = group["engine"].iloc[0] if "engine" in group else ""
-        print_frame(table, f"{title} ({method}, {engine}) at {pick or 'max over positions'}")
+        rest = f"; the results folder holds all {len(labels)}: {', '.join(labels)}" if len(labels) > 1 else ""
+        print_frame(table, f"{title} ({method}, {engine}) at {pick or 'max over positions'}{rest}")
     console.print("effect = (mean patched - mean corrupt) / (mean clean - mean corrupt): 0 = the corrupt run, "
                   "1 = the clean run", highlight=False)
 

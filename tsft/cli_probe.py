@@ -27,9 +27,14 @@ from tsft.common import (
 probe_app = typer.Typer(help="probes/: activation datasets, linear probes with controls, transfer to "
                              "perturbations, and direction removal.", no_args_is_help=True)
 
-OutOpt = Annotated[Path, Opt(help="Results folder (probes.parquet / causal.parquet, request.json, and "
-                                  "activations/ caches reused by later runs).")]
-PositionOpt = Annotated[str, Opt(help="last | problem | frame | name | words:<w1>,<w2> (comma-separated in run).")]
+OutOpt = Annotated[Path, Opt(help="Results folder (probes.parquet, request.json, and activations/ caches reused by "
+                                  "later runs).")]
+CausalOutOpt = Annotated[Path, Opt(help="Results folder (causal.parquet, request.json, and activations/ caches "
+                                        "reused by later runs).")]
+PositionsOpt = Annotated[str, Opt(help="Where probes read, comma-separated: last | problem | frame | name | "
+                                       "image | words:<w1>+<w2> (mean over those words' tokens).")]
+PositionOpt = Annotated[str, Opt(help="Where the direction is removed, one of: last | problem | frame | name | "
+                                      "words:<w1>+<w2>.")]
 SplitOpt = Annotated[str, Opt(help="Problems whose activations are probed: test (with its perturbed versions) "
                                    "or train.")]
 LimitOpt = Annotated[int | None, Opt(help="At most this many original problems (default: all).")]
@@ -40,7 +45,8 @@ GroupOpt = Annotated[str | None, Opt(help="Comma-separated group keys never spli
 ControlOpt = Annotated[str | None, Opt(help="Surface type of the control task: name | first_word | template | "
                                             "numbers (default: name when every problem has one).")]
 CacheOpt = Annotated[Path | None, Opt(help="Activation cache folder (default: OUT/activations/<model>-<hash>).")]
-SeedOpt = Annotated[int, Opt(help="Seed of folds, control labels, MDL order and random directions.")]
+SeedOpt = Annotated[int, Opt(help="Seed of folds, control labels and MDL order.")]
+CausalSeedOpt = Annotated[int, Opt(help="Seed of folds, control labels and the random directions.")]
 
 
 def _config(folds: int, c: float, seed: int, group: str | None, control: str | None, mdl: bool = True):
@@ -75,7 +81,7 @@ def run_command(
     data: DataOpt, out: OutOpt,
     components: Annotated[str, Opt(help="Comma-separated components: resid_pre, attn_out, mlp_hidden, mlp_out, "
                                         "resid_post.")] = "resid_post,mlp_out,attn_out",
-    layers: LayersOpt = None, positions: PositionOpt = "last",
+    layers: LayersOpt = None, positions: PositionsOpt = "last",
     labels: Annotated[str | None, Opt(help="Comma-separated labels: theorem, answer_bucket, template, cue, domain, "
                                            "subject (default: every one the data offers).")] = None,
     kinds: Annotated[str | None, Opt(help="Perturbed kinds to score transfer on (default: all).")] = None,
@@ -108,7 +114,7 @@ def run_command(
 
 @probe_app.command("causal")
 def causal_command(
-    model: ModelOpt, data: DataOpt, out: OutOpt,
+    model: ModelOpt, data: DataOpt, out: CausalOutOpt,
     site: Annotated[str, Opt(help="Where to remove the directions, e.g. blocks.1.resid_post.")],
     position: PositionOpt = "last",
     label: Annotated[str, Opt(help="Label whose probe directions are removed.")] = "theorem",
@@ -118,7 +124,7 @@ def causal_command(
     random_draws: Annotated[int, Opt(help="Random subspaces of the same rank (the control).")] = 3,
     problems: Annotated[int, Opt(help="Original problems generated under each condition.")] = 64,
     split: SplitOpt = "test", limit: LimitOpt = None, folds: FoldsOpt = 5,
-    group: GroupOpt = None, control: ControlOpt = None, seed: SeedOpt = 0,
+    group: GroupOpt = None, control: ControlOpt = None, seed: CausalSeedOpt = 0,
     cache: CacheOpt = None, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:

@@ -190,3 +190,15 @@ def test_empty_inputs_are_refused_not_written(tmp_path):
     code, output = _build_cli("--n-test", "0", "--out", tmp_path / "c")
     assert code == 2 and "--n-test 0: a data folder needs at least one test problem" in output
     assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_piped_help_is_not_cut_at_80_columns():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    result = subprocess.run([sys.executable, "-m", "tsft", "data", "build", "--help"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "'text=question, answer=final, split=split'" in result.stdout
+    assert "…" not in result.stdout
