@@ -107,6 +107,12 @@ def check_model_folder(folder: str | Path) -> Path:
         raise ModelError(f"{folder}: not a folder (expected a local HF model folder)")
     if not (folder / "config.json").is_file():
         raise ModelError(f"{folder}: no config.json, so not a Hugging Face model folder")
+    config = _read_config(folder)
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise ModelError(f"{folder}/config.json: no 'model_type' field, so transformers cannot tell the architecture")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelError(f"{folder}: no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); copy the tokenizer "
+                         "of the model this checkpoint came from into the folder")
     if not any(folder.glob("*.safetensors")):
         pickled = [p.name for p in folder.glob("*.bin")]
         detail = (f"only pickle weights ({', '.join(pickled)}); tsft does not unpickle files, convert them to "
@@ -139,13 +145,23 @@ def load_tokenizer(folder: str | Path):
     return tokenizer
 
 
-def model_type(folder: Path) -> str | None:
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+
+
+def _read_config(folder: Path):
     import json
 
     try:
-        return json.loads((folder / "config.json").read_text()).get("model_type")
-    except (OSError, ValueError) as err:
+        return json.loads((folder / "config.json").read_text())
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{folder}/config.json: not valid JSON ({err.msg} at line {err.lineno} column "
+                         f"{err.colno})") from err
+    except OSError as err:
         raise ModelError(f"{folder}/config.json: cannot read ({err})") from err
+
+
+def model_type(folder: Path) -> str | None:
+    return _read_config(folder).get("model_type")
 
 
 def check_device(device: str) -> str:

@@ -140,3 +140,19 @@ def test_a_redirected_log_has_no_loading_bars(base_dir, data_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Loading weights" not in result.stderr + result.stdout
     assert (tmp_path / "eval" / "summary.csv").is_file()
+
+
+def test_a_broken_config_or_missing_tokenizer_is_named_as_such(base_dir, data_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(base_dir, broken)
+    (broken / "config.json").write_text('{"model_type": "llama",\n "hidden_size": 64,,}')
+    code, out = _invoke("eval", "--model", broken, "--data", data_dir, "--out", tmp_path / "e")
+    assert code == 2 and f"{broken}/config.json: not valid JSON (Expecting property name" in out
+    assert "line 2" in out and "tokenizer" not in out
+    bare = tmp_path / "bare"
+    shutil.copytree(base_dir, bare, ignore=shutil.ignore_patterns("tokenizer*", "special_tokens_map.json"))
+    code, out = _invoke("eval", "--model", bare, "--data", data_dir, "--out", tmp_path / "e")
+    assert code == 2 and f"{bare}: no tokenizer files (one of tokenizer.json" in out
+    assert "sentencepiece" not in out and "Traceback" not in out and not (tmp_path / "e").exists()
