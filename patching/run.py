@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patching.activation import PatchRequest, patch_sweep
+from patching.engines import ENGINES
 from patching.results import save_results, summarize, tidy
 from tasks.io import refuse_existing
 from training.precision import compute
@@ -82,6 +83,21 @@ def provenance(start: float) -> dict:
             "seconds": round(time.perf_counter() - start, 2)}
 
 
+def check_layers(model_dir, layers) -> None:
+    """Requested layers against the folder's config.json, before any model is loaded (other problems with the
+    folder are left to the loader, which names them)."""
+    import json
+
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return
+    depth = config.get("num_hidden_layers") or config.get("text_config", {}).get("num_hidden_layers")
+    bad = [layer for layer in layers or () if depth is not None and not 0 <= layer < depth]
+    if bad:
+        raise ValueError(f"layer {bad[0]} is out of range: {model_dir} has layers 0-{depth - 1}")
+
+
 def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "hooks", pair_type: str = "theorem_swap",
               target: str | None = None, limit: int = 64, method: str = "exact", allow_alignment: bool = False,
               overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
@@ -93,7 +109,10 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
 
     if method not in ("exact", "attribution", "both"):
         raise ValueError(f"unknown method {method!r}; choose exact, attribution or both")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     request.check()
+    check_layers(model_dir, request.layers)
     refuse_existing(out, overwrite)
     start = time.perf_counter()
     model, tokenizer, name, trained = load(model_dir, placement)

@@ -126,6 +126,9 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
     from tasks.dataset import load_dataset
 
     out = Path(out)
+    unknown = [label for label in request.labels or () if label not in LABELS]
+    if unknown:
+        raise ValueError(f"unknown label {unknown[0]!r}; known: {', '.join(LABELS)}")
     refuse_existing(out / "probes.parquet", overwrite, KEPT)
     if cache is not None and len(model_dirs) > 1:
         raise ValueError("--cache names one cache folder; with several models leave it out (each gets its own)")

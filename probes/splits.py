@@ -46,6 +46,12 @@ def check_labels(labels: Sequence, what: str, folds: int) -> None:
                          "least two")
     if len(labels) < folds:
         raise SplitError(f"{what}: {len(labels)} examples for {folds} folds; use fewer folds or more problems")
+    counts = {c: int(n) for c, n in zip(*np.unique(np.asarray(labels, dtype=str), return_counts=True), strict=True)}
+    if max(counts.values()) < folds:
+        smallest = min(counts, key=counts.get)
+        raise SplitError(f"{what}: every class has fewer than {folds} examples (the largest {max(counts.values())}, "
+                         f"the smallest, {smallest!r}, {counts[smallest]}); use --folds "
+                         f"{max(2, max(counts.values()))} or more problems")
 
 
 def grouped_folds(labels: Sequence, groups: Mapping[str, Sequence], folds: int = 5, seed: int = 0,
@@ -65,9 +71,13 @@ def grouped_folds(labels: Sequence, groups: Mapping[str, Sequence], folds: int =
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "least populated class has fewer members than n_splits"
-        for train, test in splitter.split(np.zeros(len(labels)), labels, primary):
-            for key in keys[1:]:
-                in_test = codes[key][test]
-                train = train[~np.isin(codes[key][train], in_test[in_test >= 0])]
-            out.append((train, test))
+        try:
+            splits = list(splitter.split(np.zeros(len(labels)), labels, primary))
+        except ValueError as err:  # what scikit-learn still refuses, said with the label's name
+            raise SplitError(f"{what}: {err}; use fewer --folds or more problems") from err
+    for train, test in splits:
+        for key in keys[1:]:
+            in_test = codes[key][test]
+            train = train[~np.isin(codes[key][train], in_test[in_test >= 0])]
+        out.append((train, test))
     return out

@@ -88,3 +88,20 @@ def test_surface_pairs_need_a_metric_without_a_wrong_token(model_dirs, data_dir,
     summary = pd.read_parquet(tmp_path / "kl" / "summary.parquet")
     assert set(summary["pair_type"]) <= {"surface:entity_rename", "surface:letter_rename"}
     assert "normalized_of_mean" in summary.columns
+
+
+@pytest.mark.parametrize(("extra", "message"), [(["--engine", "foo"], "unknown engine 'foo'; choose one of hooks"),
+                                                (["--layers", "7"], "layer 7 is out of range"),
+                                                (["--components", "mlp"], "unknown component(s) ['mlp']")])
+def test_sweep_checks_what_it_can_before_loading_the_model(model_dirs, data_dir, tmp_path, monkeypatch, extra,
+                                                           message):
+    import patching.run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the request was checked")
+
+    monkeypatch.setattr(patching.run, "load", refuse)
+    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "x",
+                          *extra)
+    assert code == 2 and message in " ".join(output.split()), output
+    assert not (tmp_path / "x").exists()

@@ -68,12 +68,21 @@ def test_run_compares_checkpoints_in_one_tidy_table_and_reuses_caches(folders, t
     (["--labels", "template", "--group", "template"], "cannot be its own group key"),
     (["--labels", "colour"], "unknown label 'colour'"),
     (["--positions", "first"], "unknown position"),
+    (["--labels", "domain", "--folds", "40", "--limit", "60", "--group", "none"],
+     "domain: every class has fewer than 40 examples"),
 ])
 def test_bad_requests_are_refused_with_the_reason(folders, tmp_path, extra, message):
     code, output = invoke("probe", "run", "--model", folders / "a", "--data", folders / "data", "--out",
                           tmp_path / "x", "--no-mdl", *extra)
     assert code == 2 and message in " ".join(output.split()), output
     assert not (tmp_path / "x" / "probes.parquet").exists()
+
+
+@pytest.mark.parametrize("extra", [["--labels", "theorm"], ["--positions", "first"], ["--components", "mlp"]])
+def test_what_can_be_checked_without_the_model_is_checked_before_any_capture(folders, tmp_path, extra):
+    code, _ = invoke("probe", "run", "--model", folders / "a", "--data", folders / "data", "--out", tmp_path / "x",
+                     "--no-mdl", *extra)
+    assert code == 2 and not (tmp_path / "x").exists()
 
 
 def test_a_cache_of_another_model_is_refused(folders, tmp_path):
