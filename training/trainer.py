@@ -109,7 +109,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, betas=config.betas,
                                            weight_decay=config.weight_decay, fused=fused)
         self.precision = resolve(config.precision, self.model, run.device)
-        run.card["precision"] = self.precision
+        run.card["precision"], run.card["device"] = self.precision, run.device
         attention = config.attention
         if attention == "auto" and self.precision == "bf16" and not run.device.startswith("cuda"):
             attention = "eager"

@@ -20,6 +20,7 @@ ResumeOpt = Annotated[bool, Opt(help="Continue the run in --out from its newest 
 OverwriteOpt = Annotated[bool, Opt(help="Delete the run in --out and start over.")]
 ThreadsOpt = Annotated[int | None, Opt(help="torch threads per process (default: torch's own; cores / processes "
                                              "under a launcher).")]
+TrainDeviceOpt = Annotated[str, Opt(help="auto (each process's GPU when torch has CUDA, else the CPU) | cpu | cuda.")]
 ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError, RuntimeError)
 
 
@@ -53,6 +54,7 @@ def train_base_command(
     steps: Annotated[int | None, Opt(help="Optimizer steps.")] = None,
     seed: Annotated[int | None, Opt(help="Seed.")] = None,
     resume: ResumeOpt = False, overwrite: OverwriteOpt = False, threads: ThreadsOpt = None,
+    device: TrainDeviceOpt = "auto",
 ) -> None:
     """Pretrain a synthetic-world base on the neutral corpus (a stand-in for pretraining)."""
     from tasks.io import DataError
@@ -63,7 +65,7 @@ def train_base_command(
     cfg = _config(BaseConfig, config, set_, preset=preset, arch=arch, steps=steps, seed=seed)
     start = time.perf_counter()
     try:
-        card = train_base(out, cfg, resume=resume, overwrite=overwrite, dist=init(threads))
+        card = train_base(out, cfg, resume=resume, overwrite=overwrite, dist=init(threads, device))
     except (*ERRORS, DataError) as err:
         fail(str(err))
     _report(card, start)
@@ -82,6 +84,7 @@ def train_sft_command(
     lr: Annotated[float | None, Opt(help="Peak learning rate.")] = None,
     seed: Annotated[int | None, Opt(help="Seed.")] = None,
     resume: ResumeOpt = False, overwrite: OverwriteOpt = False, threads: ThreadsOpt = None,
+    device: TrainDeviceOpt = "auto",
 ) -> None:
     """Fine-tune a base on one target style with one parameter selection."""
     from tasks.io import DataError
@@ -92,7 +95,7 @@ def train_sft_command(
     cfg = _config(SFTConfig, config, set_, target=target, params=params, steps=steps, lr=lr, seed=seed)
     start = time.perf_counter()
     try:
-        card = train_sft(base, data, out, cfg, resume=resume, overwrite=overwrite, dist=init(threads))
+        card = train_sft(base, data, out, cfg, resume=resume, overwrite=overwrite, dist=init(threads, device))
     except (*ERRORS, DataError) as err:
         fail(str(err))
     _report(card, start)
@@ -123,7 +126,7 @@ def train_matrix_command(
     seeds: Annotated[str, Opt(help="Comma-separated seeds.")] = "0",
     lr_for: Annotated[list[str] | None, Opt(help="Learning rate for one selection, params=lr (repeatable), "
                                                  "e.g. --lr-for mlp=3e-3.")] = None,
-    config: ConfigOpt = None, set_: SetOpt = None, threads: ThreadsOpt = None,
+    config: ConfigOpt = None, set_: SetOpt = None, threads: ThreadsOpt = None, device: TrainDeviceOpt = "auto",
 ) -> None:
     """Train the comparison set; complete runs are skipped, partial ones resumed."""
     from tasks.io import DataError
@@ -135,7 +138,7 @@ def train_matrix_command(
     try:
         lrs = {k: float(v) for k, v in parse_overrides(lr_for or []).items()}
         cards = train_matrix(base, data, out, cfg, _split_list(targets), _split_list(params),
-                             _split_list(seeds, int), lrs, dist=init(threads))
+                             _split_list(seeds, int), lrs, dist=init(threads, device))
     except (*ERRORS, DataError) as err:
         fail(str(err))
     typer.echo(f"{len(cards)} runs complete in {out}")

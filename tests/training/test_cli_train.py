@@ -156,3 +156,23 @@ def test_a_broken_config_or_missing_tokenizer_is_named_as_such(base_dir, data_di
     code, out = _invoke("eval", "--model", bare, "--data", data_dir, "--out", tmp_path / "e")
     assert code == 2 and f"{bare}: no tokenizer files (one of tokenizer.json" in out
     assert "sentencepiece" not in out and "Traceback" not in out and not (tmp_path / "e").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA machine can use --device cuda")
+@pytest.mark.parametrize("command", [["train", "sft"], ["train", "matrix"]])
+def test_train_on_a_missing_cuda_is_one_line(base_dir, data_dir, tmp_path, command):
+    code, output = _invoke(*command, "--base", base_dir, "--data", data_dir, "--out", tmp_path / "run", "--device",
+                           "cuda", *FAST)
+    assert code == 2 and "cuda requested but torch has no CUDA here" in output and "Traceback" not in output
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_base_on_the_cpu_says_so_in_its_run_card(tmp_path):
+    code, output = _invoke("train", "base", "--out", tmp_path / "base", "--preset", "tiny", "--steps", "1",
+                           "--set", "eval_every=0", "--set", "batch_size=4", "--set", "micro_batch_size=4",
+                           "--set", "n_facts=40", "--set", "n_problems=5", "--device", "cpu", "--threads", "1")
+    assert code == 0, output
+    card = json.loads((tmp_path / "base" / "run_card.json").read_text())
+    assert (card["status"], card["device"]) == ("complete", "cpu")
+    code, output = _invoke("train", "base", "--out", tmp_path / "b2", "--device", "tpu")
+    assert code == 2 and "unknown device 'tpu'; use auto, cpu, cuda" in output and not (tmp_path / "b2").exists()
