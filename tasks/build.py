@@ -115,7 +115,7 @@ def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_in
     # rows marked split=train (a JSONL of annotated training problems) form the train split
     train = [p for p in result.problems if p.meta.get("split") == "train"] or None
     test = [p for p in result.problems if p.meta.get("split") != "train"]
-    if source == "pairs":
+    if result.perturbations:  # sources that come with their own perturbations (pairs, gsm-symbolic)
         perturbed: dict[str, list[Perturbation]] = {}
         for row in result.perturbations:
             perturbed.setdefault(row.kind, []).append(row)

@@ -46,8 +46,8 @@ WORLD = WorldConfig()  # the synthetic defaults, shown in --help
 @data_app.command("build")
 def data_build(
     out: Annotated[Path, Opt(help="Output folder (written atomically).")],
-    source: Annotated[str, Opt(help="synthetic | diagram | math | gsm8k | theoremqa | champ | geoqa | pairs | "
-                                    "jsonl")] = "synthetic",
+    source: Annotated[str, Opt(help="synthetic | diagram | math | gsm8k | gsm-symbolic | theoremqa | champ | "
+                                    "geoqa | pairs | jsonl")] = "synthetic",
     path: Annotated[Path | None, Opt(help="Input file or folder (real sources; CHAMP defaults to the "
                                           "champ-dataset package's copy).")] = None,
     seed: Annotated[int, Opt(help="Seed of every random draw (same seed, same bytes).")] = 0,

@@ -1,6 +1,7 @@
 """Real-data loaders, one per source, all into the shared schema (tasks.schema).
 
-`load(source, path, ...)` dispatches by name: math, gsm8k, theoremqa, champ, geoqa, pairs, jsonl.
+`load(source, path, ...)` dispatches by name: math, gsm8k, gsm-symbolic, theoremqa, champ, geoqa, pairs,
+jsonl.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from tasks.loaders.champ import load_champ
 from tasks.loaders.common import LoadResult
 from tasks.loaders.geoqa import load_geoqa
 from tasks.loaders.gsm8k import load_gsm8k
+from tasks.loaders.gsm_symbolic import load_gsm_symbolic
 from tasks.loaders.jsonl import load_jsonl
 from tasks.loaders.math_dataset import load_math
 from tasks.loaders.pairs_file import load_pairs
@@ -20,6 +22,7 @@ from tasks.loaders.theoremqa import load_theoremqa
 LOADERS: dict[str, Callable[..., LoadResult]] = {
     "math": load_math,
     "gsm8k": load_gsm8k,
+    "gsm-symbolic": load_gsm_symbolic,
     "theoremqa": load_theoremqa,
     "champ": load_champ,
     "geoqa": load_geoqa,

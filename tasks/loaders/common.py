@@ -66,3 +66,17 @@ def text_field(row: dict, key: str) -> str:
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def gather_pairs(path: str | Path, converted: Iterable[tuple[Problem, Perturbation]], result: LoadResult,
+                 field_name: str) -> None:
+    """Into `result`: each original once (one id with two different texts is an error naming the line and
+    `field_name`), and every perturbation in file order."""
+    originals: dict[str, Problem] = {}
+    for original, perturbation in converted:
+        known = originals.setdefault(original.id, original)
+        if known.text != original.text:
+            raise DataError(path, perturbation.problem.meta["line"],
+                            f"{original.id} names two different original texts", field_name)
+        result.perturbations.append(perturbation)
+    result.problems = list(originals.values())

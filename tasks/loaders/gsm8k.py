@@ -22,15 +22,22 @@ def strip_calculator_tags(text: str) -> str:
     return CALCULATOR_TAG.sub("", text)
 
 
-def gsm8k_problem(row: dict, line: int) -> Problem:
-    question, worked = text_field(row, "question"), text_field(row, "answer")
+def worked_solution(row: dict, key: str) -> tuple[str, tuple[str, ...]]:
+    """(final answer, steps) of a GSM8K-style worked solution in `row[key]`: the text after '####' (thousands
+    separators removed), and the lines before it without calculator annotations."""
+    worked = text_field(row, key)
     if "####" not in worked:
-        raise SchemaError("answer", "no '#### <answer>' line")
+        raise SchemaError(key, "no '#### <answer>' line")
     body, final = worked.rsplit("####", 1)
     answer = final.strip().replace(",", "")
     if not answer:
-        raise SchemaError("answer", "nothing after '####'")
-    steps = tuple(s.strip() for s in strip_calculator_tags(body).splitlines() if s.strip())
+        raise SchemaError(key, "nothing after '####'")
+    return answer, tuple(s.strip() for s in strip_calculator_tags(body).splitlines() if s.strip())
+
+
+def gsm8k_problem(row: dict, line: int) -> Problem:
+    question = text_field(row, "question")
+    answer, steps = worked_solution(row, "answer")
     return Problem(id=f"gsm8k/{line - 1:05d}", source="gsm8k", text=question, answer=answer, steps=steps,
                    meta={"split": "test"})
 

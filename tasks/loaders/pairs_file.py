@@ -5,8 +5,12 @@ Each JSONL row is one perturbed problem linked to its original:
 * GSM-Plus style: `question, answer, perturbation_type, seed_question, seed_answer` (optionally
   `solution`, `seed_solution`). Originals are identified by their text: rows sharing a
   `seed_question` share one original.
-* MATH-Perturb style: `problem, answer, perturbation_type` (e.g. simple / hard) and the original
-  as `original_id` with `original_problem, original_answer`.
+* One perturbed problem per row, MATH-Perturb-like: `problem, answer, perturbation_type` and the
+  original as `original_id` with `original_problem, original_answer`.
+* MATH-Perturb as released: one row per problem, `problem_id, original_problem, original_answer,
+  simple_problem, simple_answer, hard_problem, hard_answer, type` (and `original_math_test_idx`
+  where matched to the MATH test set): the original, and kinds `simple` and `hard` linked to it.
+  Both variants change the answer: MATH-Perturb's perturbations are not answer-invariant.
 
 Originals go to test.jsonl, perturbed rows to perturbed/<kind>.jsonl. Whether the answer changed
 is decided by `tasks.grade` (a perturbed answer equivalent to the original's did not change).
@@ -18,8 +22,8 @@ import hashlib
 from pathlib import Path
 
 from tasks.grading import grade
-from tasks.io import DataError, read_jsonl
-from tasks.loaders.common import LoadResult, convert_rows, slug, text_field
+from tasks.io import read_jsonl
+from tasks.loaders.common import LoadResult, convert_rows, gather_pairs, slug, text_field
 from tasks.schema import Perturbation, Problem, SchemaError
 
 
@@ -58,16 +62,37 @@ def pair_rows(row: dict, line: int) -> tuple[Problem, Perturbation]:
     return original, Perturbation(original_id, kind, perturbed, answer_changed=changed)
 
 
+def math_perturb_rows(row: dict, line: int) -> list[tuple[Problem, Perturbation]]:
+    """MATH-Perturb as released: one row holds the original and both variants (`simple_*`, `hard_*`)."""
+    original_id = str(row.get("problem_id", "")).strip() or _missing("problem_id")
+    meta = {k: row[k] for k in ("type", "original_math_test_idx") if row.get(k) is not None}
+    original = Problem(id=original_id, source="pairs", text=text_field(row, "original_problem"),
+                       answer=str(row.get("original_answer", "")).strip() or _missing("original_answer"),
+                       meta={"split": "test", **meta})
+    out = []
+    for kind in ("simple", "hard"):
+        if f"{kind}_problem" not in row:
+            continue
+        answer = str(row.get(f"{kind}_answer", "")).strip() or _missing(f"{kind}_answer")
+        perturbed = Problem(id=f"{original_id}~{kind}", source="pairs", text=text_field(row, f"{kind}_problem"),
+                            answer=answer, meta={"split": "test", "perturbation": kind, "line": line, **meta})
+        out.append((original, Perturbation(original_id, kind, perturbed,
+                                           answer_changed=not grade(answer, original.answer))))
+    if not out:
+        raise SchemaError("simple_problem", "a MATH-Perturb row needs simple_problem or hard_problem")
+    return out
+
+
+def row_pairs(row: dict, line: int) -> list[tuple[Problem, Perturbation]]:
+    """The (original, perturbation) pairs of one row, whichever of the three layouts it has."""
+    if "original_problem" in row and ("simple_problem" in row or "hard_problem" in row):
+        return math_perturb_rows(row, line)
+    return [pair_rows(row, line)]
+
+
 def load_pairs(path: str | Path, skip_invalid: bool = False) -> LoadResult:
-    converted: list[tuple[Problem, Perturbation]] = []
+    rows: list[list[tuple[Problem, Perturbation]]] = []
     result = LoadResult()
-    convert_rows(path, read_jsonl(path, lenient=True), pair_rows, converted, result.skipped, skip_invalid)
-    originals: dict[str, Problem] = {}
-    for original, perturbation in converted:
-        known = originals.setdefault(original.id, original)
-        if known.text != original.text:
-            raise DataError(path, perturbation.problem.meta["line"],
-                            f"{original.id} names two different original texts", "original_id")
-        result.perturbations.append(perturbation)
-    result.problems = list(originals.values())
+    convert_rows(path, read_jsonl(path, lenient=True), row_pairs, rows, result.skipped, skip_invalid)
+    gather_pairs(path, (pair for pairs in rows for pair in pairs), result, "original_id")
     return result
