@@ -62,6 +62,12 @@ def reproduce_command(
     for name, path in (("--model", model), ("--data", data)):
         if path is not None and not path.is_dir():
             fail(f"{name} {path}: no such folder")
+    from training.models import ModelError, check_device
+
+    try:
+        check_device(device)
+    except ModelError as err:
+        fail(str(err))
     if overwrite and out.exists():
         shutil.rmtree(out)
     start = time.perf_counter()

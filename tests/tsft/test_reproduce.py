@@ -162,4 +162,7 @@ def test_cli_names_bad_presets_folders_and_missing_tables(tmp_path):
     assert code == 2 and "--model" in said and "no such folder" in said
     code, said = run("figures", str(tmp_path))
     assert code == 2 and "no tables folder" in said
+    if not __import__("torch").cuda.is_available():
+        code, said = run("reproduce", "--preset", "smoke", "--device", "cuda", "--out", str(tmp_path / "run"))
+        assert code == 2 and "cuda requested but torch has no CUDA here" in said
     assert not (tmp_path / "run").exists()  # nothing was started
