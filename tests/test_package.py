@@ -29,7 +29,7 @@ def test_packages_are_listed_explicitly_and_exist():
     found = sorted(p.parent.relative_to(REPO).as_posix().replace("/", ".") for room in ROOMS
                    for p in (REPO / room).rglob("__init__.py"))
     assert sorted(listed) == found
-    assert PYPROJECT["project"]["scripts"]["tsft"] == "tsft.cli:app"
+    assert PYPROJECT["project"]["scripts"]["tsft"] == "tsft.cli:main"
 
 
 @pytest.mark.parametrize("room", ROOMS)
