@@ -110,14 +110,14 @@ def check_model_folder(folder: str | Path) -> Path:
     config = _read_config(folder)
     if not isinstance(config, dict) or "model_type" not in config:
         raise ModelError(f"{folder}/config.json: no 'model_type' field, so transformers cannot tell the architecture")
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise ModelError(f"{folder}: no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); copy the tokenizer "
-                         "of the model this checkpoint came from into the folder")
     if not any(folder.glob("*.safetensors")):
         pickled = [p.name for p in folder.glob("*.bin")]
         detail = (f"only pickle weights ({', '.join(pickled)}); tsft does not unpickle files, convert them to "
                   "safetensors first") if pickled else "no *.safetensors weights"
         raise ModelError(f"{folder}: {detail}")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelError(f"{folder}: no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); copy the tokenizer "
+                         "of the model this checkpoint came from into the folder")
     return folder
 
 
