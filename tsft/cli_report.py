@@ -35,7 +35,7 @@ def saved_meta(results: Path) -> dict:
 
 def reproduce_command(
     out: Annotated[Path, Opt(help="Run folder; every stage's results and report.html go here.")],
-    preset: Annotated[str, Opt(help="smoke (CI, ~2 min) | quick (CPU, 11-13 min) | real (SmolLM2-135M-Instruct "
+    preset: Annotated[str, Opt(help="smoke (CI, ~2 min) | quick (CPU, 7-13 min) | real (SmolLM2-135M-Instruct "
                                     "fine-tuned, CPU, see results/) | paper (one GPU).")] = "quick",
     modality: Annotated[str, Opt(help="text (the synthetic world, a Llama base) | vision (the diagram world, "
                                       "a Qwen2.5-VL base, position-group patching).")] = "text",
