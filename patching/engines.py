@@ -204,11 +204,16 @@ class BridgeEngine:
         return logits[:, -1].float()
 
 
+def check_engine(name: str) -> str:
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+    return name
+
+
 def make_engine(name: str, model, tokenizer=None):
     """The engine called `name` (hooks | nnsight | tl) around `model`."""
     engines = {"hooks": HooksEngine, "nnsight": NNsightEngine, "tl": BridgeEngine}
-    if name not in engines:
-        raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+    check_engine(name)
     if name != "hooks" and tokenizer is None:
         raise ValueError(f"the {name} engine needs the model's tokenizer")
     return engines[name](model, tokenizer)

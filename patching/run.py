@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patching.activation import PatchRequest, patch_sweep
-from patching.engines import ENGINES
+from patching.engines import check_engine
 from patching.results import save_results, summarize, tidy
 from tasks.io import refuse_existing
 from training.precision import compute
@@ -109,8 +109,7 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
 
     if method not in ("exact", "attribution", "both"):
         raise ValueError(f"unknown method {method!r}; choose exact, attribution or both")
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    check_engine(engine)
     request.check()
     check_layers(model_dir, request.layers)
     refuse_existing(out, overwrite)

@@ -188,7 +188,6 @@ class Trainer:
         barrier(self.run.dist)
 
     def _save(self) -> Path | None:
-
         if not all_finite(self.params):
             self._diverged("a weight is not finite")
         path = None

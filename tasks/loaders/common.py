@@ -52,6 +52,16 @@ def convert_rows(path: str | Path, rows: Iterable[tuple[int, object]], convert: 
                             "reason": str(err).split(": ", 1)[1]})
 
 
+def id_field(row: dict, key: str) -> str:
+    """A required identifier: a string or an integer (not a bool), as a string."""
+    value = row.get(key)
+    if key not in row:
+        raise SchemaError(key, "missing")
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise SchemaError(key, "expected a string or integer")
+    return str(value)
+
+
 def text_field(row: dict, key: str) -> str:
     """A required non-empty string field."""
     value = row.get(key)

@@ -21,20 +21,13 @@ from pathlib import Path
 
 from tasks.grading import grade
 from tasks.io import read_jsonl
-from tasks.loaders.common import LoadResult, convert_rows, gather_pairs, slug, text_field
+from tasks.loaders.common import LoadResult, convert_rows, gather_pairs, id_field, slug, text_field
 from tasks.loaders.gsm8k import worked_solution
-from tasks.schema import Perturbation, Problem, SchemaError
-
-
-def _id(row: dict, key: str) -> str:
-    value = row.get(key)
-    if value is None or isinstance(value, bool) or not isinstance(value, str | int):
-        raise SchemaError(key, "missing, or not a string or integer")
-    return str(value)
+from tasks.schema import Perturbation, Problem
 
 
 def instance_rows(row: dict, line: int, kind: str) -> tuple[Problem, Perturbation]:
-    template, instance, original_id = _id(row, "id"), _id(row, "instance"), _id(row, "original_id")
+    template, instance, original_id = (id_field(row, key) for key in ("id", "instance", "original_id"))
     original_answer, original_steps = worked_solution(row, "original_answer")
     answer, steps = worked_solution(row, "answer")
     original = Problem(id=f"gsm-symbolic/original-{original_id}", source="gsm-symbolic",

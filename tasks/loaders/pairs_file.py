@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tasks.grading import grade
 from tasks.io import read_jsonl
-from tasks.loaders.common import LoadResult, convert_rows, gather_pairs, slug, text_field
+from tasks.loaders.common import LoadResult, convert_rows, gather_pairs, id_field, slug, text_field
 from tasks.schema import Perturbation, Problem, SchemaError
 
 
@@ -34,10 +34,7 @@ def _original(row: dict) -> tuple[str, str, str]:
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         return f"pairs/{digest}", text, str(row.get("seed_answer", "")).strip() or _missing("seed_answer")
     if "original_id" in row:
-        original_id = row["original_id"]
-        if not isinstance(original_id, str | int) or isinstance(original_id, bool):
-            raise SchemaError("original_id", "expected a string or integer")
-        return (str(original_id), text_field(row, "original_problem"),
+        return (id_field(row, "original_id"), text_field(row, "original_problem"),
                 str(row.get("original_answer", "")).strip() or _missing("original_answer"))
     raise SchemaError("seed_question", "a pair row needs seed_question (GSM-Plus style) or original_id "
                                        "(MATH-Perturb style)")
