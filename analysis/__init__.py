@@ -1,9 +1,15 @@
 """analysis/: tidy comparisons across checkpoints, statistics and claim verdicts, from saved results only.
 
-* `collect`  - walk a results tree; every room's outputs and the run cards as DataFrames;
-* `stats`    - the two-level (seeds, problems) paired bootstrap and the one verdict rule;
-* `accuracy` - E1 accuracy / robustness per perturbation, matched accuracy, E2 selections, F8 templates;
-* `inside`   - E3 patching map and MLP share, E4 probe peaks and transfer, E5-E7;
-* `claims`   - C1-C4, each with effect, interval, seeds, control and verdict;
-* `tables`   - every table from one folder, written to and read from parquet.
+* `collect`       - walk a results tree; every room's outputs and the run cards as DataFrames;
+* `problems`      - each evaluated problem's template, number magnitude, answer length and trace;
+* `stats`         - the two-level (seeds, problems) paired bootstrap and the one verdict rule;
+* `mixed`         - per-question logistic mixed models (question, template, run random; magnitude fixed);
+* `accuracy`      - E1 accuracy / robustness per perturbation, matched accuracy, E2 selections, F8 templates;
+* `traces`        - step-level scores of generated theorem applications (naming, Cond, Map, Exec) and first errors;
+* `readings`      - per-run peak in- and out-of-distribution steps; C1 / C2 at final, matched and OOD-peak;
+* `contamination` - verbatim test problems and canary strings in generations;
+* `inside`        - E3 patching map and MLP share, E4 probe peaks and transfer, E5-E7;
+* `vision`        - the diagram world's position-group reading tables;
+* `claims`        - C1-C4, each with effect, interval, seeds, control, verdict and the mixed model beside it;
+* `tables`        - every table from one folder, written to and read from parquet.
 """

@@ -21,6 +21,10 @@ index) and bootstrapped over seeds and test originals (analysis.stats).
 * **C4** the feed-forward layers carry the rules: the MLP share of the restored logit difference
   when patching theorem-swap pairs in theorem-SFT, > 0.5. Control: the same share in the base
   model before SFT (if it is as high, MLP dominance is not something theorem-SFT put there; noted).
+* **Beside the bootstrap**, C1 and C2 carry a per-question logistic mixed model of the same comparison
+  (analysis.mixed: question, template and run as random effects, number magnitude and answer length as fixed
+  ones), in log-odds, and whether the two agree in direction (`glmm_agreement`). The verdict stays the
+  bootstrap's; a disagreement is printed beside it.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import accuracy
+from analysis import accuracy, mixed
 from analysis.accuracy import SURFACE, final, matched_steps, paired_estimate, with_facts
 from analysis.inside import mlp_share
 from analysis.stats import NAN, Estimate, accuracy_stat, robustness_stat, verdict
@@ -64,7 +68,26 @@ def _row(claim: str, estimate: Estimate, null: float, result: str, effect: str, 
          control_estimate: Estimate = NAN, scope: str = "", note: str = "") -> dict:
     return {"claim": claim, "statement": STATEMENTS[claim], "verdict": result, "effect": effect,
             **estimate.as_dict(), "null": null, "control": control, "control_value": control_estimate.value,
-            "control_low": control_estimate.low, "control_high": control_estimate.high, "scope": scope, "note": note}
+            "control_low": control_estimate.low, "control_high": control_estimate.high, "scope": scope, "note": note,
+            **GLMM_NONE}
+
+
+GLMM_NONE = {"glmm_value": float("nan"), "glmm_low": float("nan"), "glmm_high": float("nan"), "glmm_agreement": ""}
+
+
+def _with_glmm(row: dict, theorem: pd.DataFrame, answer: pd.DataFrame, problems: pd.DataFrame | None,
+               interaction: bool) -> dict:
+    """The claim's row with the mixed model's reading of the same comparison (analysis.mixed) beside it."""
+    if problems is None or problems.empty or not row["effect"]:
+        return row
+    kinds = accuracy.surface_kinds(pd.concat([theorem["kind"], answer["kind"]]))
+    fitted = mixed.claim_effect(theorem, answer, problems, kinds, interaction)
+    if fitted is None:
+        return row | {"glmm_agreement": "mixed model not fitted"}
+    side = Estimate(row["value"], row["ci_low"], row["ci_high"], 0, 0).excludes(0.0)
+    return row | {"glmm_value": float(fitted["value"]), "glmm_low": float(fitted["ci_low"]),
+                  "glmm_high": float(fitted["ci_high"]),
+                  "glmm_agreement": mixed.agreement(side, fitted["ci_low"], fitted["ci_high"])}
 
 
 def _runs(frame: pd.DataFrame, target: str, params: str) -> pd.DataFrame:
@@ -75,7 +98,8 @@ def _missing(claim: str, what: str, control: str) -> dict:
     return _row(claim, NAN, float("nan"), "inconclusive", "", control, note=f"not measured: {what}")
 
 
-def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSettings) -> dict:
+def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSettings,
+             problems: pd.DataFrame | None = None) -> dict:
     control = "matched in-distribution accuracy (training curves)"
     picks, scope = final(predictions), "final checkpoints"
     note = "not matched: no training curves to match on"
@@ -92,11 +116,12 @@ def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSe
     if theorem.empty or answer.empty:
         return _missing("C1", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
     estimate = paired_estimate(theorem, answer, SURFACE, robustness_stat, 4)
-    return _row("C1", estimate, 0.0, verdict(estimate, 0.0), "robustness(theorem) - robustness(answer)", control,
-                scope=scope, note=note)
+    row = _row("C1", estimate, 0.0, verdict(estimate, 0.0), "robustness(theorem) - robustness(answer)", control,
+               scope=scope, note=note)
+    return _with_glmm(row, theorem, answer, problems, interaction=True)
 
 
-def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
+def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.DataFrame | None = None) -> dict:
     control = "solution-SFT (steps, no theorem named)"
     frame = final(predictions)
     theorem, answer = _runs(frame, "theorem", settings.params), _runs(frame, "answer", settings.params)
@@ -117,8 +142,9 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
             note = "solution-SFT beats theorem-SFT: showing steps, not naming theorems, explains the gain"
         elif versus.excludes(0.0) == 0:
             note = "theorem-SFT does not beat the solution control (interval contains 0)"
-    return _row("C2", estimate, 0.0, result, "accuracy(theorem) - accuracy(answer), surface-perturbed", control,
-                versus, scope="final checkpoints; control value = theorem - solution", note=note)
+    row = _row("C2", estimate, 0.0, result, "accuracy(theorem) - accuracy(answer), surface-perturbed", control,
+               versus, scope="final checkpoints; control value = theorem - solution", note=note)
+    return _with_glmm(row, theorem, answer, problems, interaction=False)
 
 
 def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
@@ -168,11 +194,13 @@ def claims_table(results, settings: ClaimSettings | None = None) -> pd.DataFrame
     settings = settings or ClaimSettings()
     predictions = with_facts(results.predictions, results.models)
     matched = matched_steps(results.curves, results.models, settings.params)
-    return claims_from(predictions, matched, results.patch_pairs, results.models, settings)
+    return claims_from(predictions, matched, results.patch_pairs, results.models, settings, results.problems)
 
 
 def claims_from(predictions: pd.DataFrame, matched: pd.DataFrame, patch_pairs: pd.DataFrame, models: pd.DataFrame,
-                settings: ClaimSettings) -> pd.DataFrame:
-    """C1-C4 from predictions already joined with the models' facts and the matched steps."""
-    return pd.DataFrame([claim_c1(predictions, matched, settings), claim_c2(predictions, settings),
+                settings: ClaimSettings, problems: pd.DataFrame | None = None) -> pd.DataFrame:
+    """C1-C4 from predictions already joined with the models' facts and the matched steps; with the problems'
+    facts (analysis.problems), C1 and C2 also carry the mixed model's reading (`glmm_*` columns)."""
+    return pd.DataFrame([claim_c1(predictions, matched, settings, problems),
+                         claim_c2(predictions, settings, problems),
                          claim_c3(predictions, settings), claim_c4(patch_pairs, models, settings)])

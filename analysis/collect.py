@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.problems import original_templates, problem_facts
+
 RUN_NAME = re.compile(r"^(?P<target>answer|solution|theorem)-(?P<params>.+)-s(?P<seed>\d+)$")
 MODEL_COLUMNS = ["model", "kind", "target", "params", "seed", "lr", "steps", "trainable", "total", "tokens_seen",
                  "target_tokens_seen", "train_seconds", "folder"]
@@ -43,6 +45,9 @@ class Results:
     groups: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Position-group patching of vision models (patching.groups)."""
     templates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """problem_id -> template of the test originals (F8)."""
+    problems: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Every evaluated data folder's problems with their facts (analysis.problems)."""
     requests: list[dict] = field(default_factory=list)
 
 
@@ -78,22 +83,6 @@ def _eval_frame(folder: Path, request: dict) -> pd.DataFrame:
     frame["step"] = request.get("step")
     frame["final"] = Path(request.get("model", "")).parent.name != "checkpoints"
     return frame
-
-
-def _templates(data_dirs: set[str]) -> pd.DataFrame:
-    """problem_id -> template of the originals (F8's instance groups), from each data folder used."""
-    from tasks.dataset import load_dataset
-    from tasks.io import DataError
-
-    rows = []
-    for data in sorted(data_dirs):
-        try:
-            dataset = load_dataset(data)
-        except (DataError, OSError):
-            continue
-        rows += [{"problem_id": p.id, "template": p.surface.get("template")} for p in dataset.test
-                 if p.surface and p.surface.get("template")]
-    return pd.DataFrame(rows, columns=["problem_id", "template"]).drop_duplicates("problem_id")
 
 
 MARKERS = ("request.json", "predictions.parquet", "run_card.json")
@@ -165,8 +154,9 @@ def collect(folder: str | Path) -> Results:
     tables = {name: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
               for name, frames in parts.items()}
     models = pd.DataFrame(list(models.values()), columns=MODEL_COLUMNS)
+    problems = problem_facts(data_dirs)
     return Results(folder=root, models=models, curves=pd.DataFrame(curves), predictions=_with_steps(evals, models),
-                   templates=_templates(data_dirs), requests=requests, **tables)
+                   templates=original_templates(problems), problems=problems, requests=requests, **tables)
 
 
 def _with_steps(evals: list[pd.DataFrame], models: pd.DataFrame) -> pd.DataFrame:

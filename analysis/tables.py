@@ -1,7 +1,8 @@
 """Every analysis table from one results folder, saved as parquet (the figures and the report read these).
 
-`analysis_tables(results)` computes E1-E7, the claims and the diagram world's reading tables
-(analysis.vision) from `analysis.collect.Results`;
+`analysis_tables(results)` computes E1-E7, the claims (with their mixed-model readings), the claims at final /
+matched / OOD-peak checkpoints, the step-level trace scores, the contamination scan and the diagram world's
+reading tables (analysis.vision) from `analysis.collect.Results`;
 `write_tables(tables, folder)` writes `<name>.parquet` per table atomically, and
 `read_tables(folder)` reads them back, so figures can be re-rendered without recomputing.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import accuracy, inside, vision
+from analysis import accuracy, contamination, inside, mixed, readings, traces, vision
 from analysis.claims import ClaimSettings, claims_from
 from analysis.collect import Results
 
@@ -28,6 +29,7 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
     peaks = inside.probe_peaks(results.probes)
     base = settings.base_name(models)
     importance = inside.tuning_importance(results.transplant, acc, base if base in set(models["model"]) else None)
+    run_peaks = readings.peak_table(preds)
     return {
         "models": models, "curves": results.curves, "accuracy": acc,
         "selection": accuracy.selection_table(preds), "matched_steps": matched,
@@ -39,11 +41,23 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
         "transplant": inside.transplant_table(results.transplant),
         "weights": inside.weight_table(results.weights, models), "tuning_importance": importance,
         "e7": inside.e7_table(effects, importance, models),
-        "claims": claims_from(preds, matched, results.patch_pairs, models, settings),
+        "claims": claims_from(preds, matched, results.patch_pairs, models, settings, results.problems),
+        "mixed": mixed.kind_model(preds, results.problems, settings.params),
+        "run_peaks": run_peaks, "readings": readings.claim_readings(preds, matched, run_peaks, settings),
+        **_trace_tables(preds, results.problems),
+        "contamination": contamination.contamination_table(results.predictions, results.problems),
         "group_map": vision.group_map(results.groups), "reading": vision.reading_difference(results.groups, models),
         "figure_gaps": vision.figure_gaps(results.groups),
         "figure_probes": vision.figure_probe_peaks(results.probes),
     }
+
+
+def _trace_tables(predictions: pd.DataFrame, problems: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Step-level trace scores per arm (`traces`, seeds pooled) and per checkpoint (`traces_by_checkpoint`)."""
+    scored = traces.score_predictions(predictions, problems)
+    surface = accuracy.surface_kinds(predictions["kind"]) if len(predictions) else []
+    return {"traces": traces.trace_table(scored, surface),
+            "traces_by_checkpoint": traces.trace_table(scored, surface, traces.CHECKPOINT)}
 
 
 def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> Path:

@@ -2,8 +2,10 @@
 
 Sections: the question; the setup (models, data, seeds, budgets); the claims with their verdicts,
 effect sizes, intervals, seeds and controls, in words that never call an effect inside its
-interval an effect; for a vision run, where theorem- and answer-SFT read the figure; every figure;
-the tables; run metadata (versions, git commit, wall times).
+interval an effect; beside the verdicts, the mixed model's reading, the claims at final /
+matched / OOD-peak checkpoints, where generated chains break and the contamination scan; for a
+vision run, where theorem- and answer-SFT read the figure; every figure; the tables; run metadata
+(versions, git commit, wall times).
 `claim_sentence` is also what the terminal prints at the end of `tsft reproduce`.
 """
 
@@ -34,7 +36,18 @@ READING = ("Diagram problems leave one given to the figure. Each test problem is
            "where the figure's value is read (1 = fully restored). Theorem-SFT minus answer-SFT, paired over the "
            "same pairs, with 95% bootstrap intervals:")
 VISION_TABLES = ("figure_gaps", "reading", "figure_probes")
-SHOWN_TABLES = ("accuracy", "selection", "matched", "patching", "probe_peaks", "e7", "transplant", "models")
+SHOWN_TABLES = ("accuracy", "selection", "matched", "mixed", "run_peaks", "traces", "contamination", "patching",
+                "probe_peaks", "e7", "transplant", "models")
+OOD_PEAK = ("Out-of-distribution accuracy can peak before the last step. Every kept checkpoint of the full-tuning "
+            "runs is evaluated, and C1 and C2 are read at the final checkpoints, at checkpoints matched on held-out "
+            "accuracy, and at each run's peak accuracy on surface-perturbed problems. The last reading picks each "
+            "checkpoint on the problems it is then scored on, so it is optimistic by construction.")
+MIXED = ("Beside the bootstrap, a logistic mixed model of the same comparison: question, template and training run as "
+         "random effects, number magnitude and answer length as fixed effects (log-odds; 95% interval = posterior mean "
+         "+- 1.96 sd). The verdict is the bootstrap's; where the two intervals point different ways, it says so.")
+CHAIN = ("Each generated theorem application is scored against the problem's own trace: the theorem named, each "
+         "premise (Cond), each binding (Map), each Exec step given the previous ones. The first error is the first "
+         "part that fails (F12).")
 
 
 def _num(x, digits: int = 3) -> str:
@@ -118,6 +131,24 @@ def _reading_html(tables: dict) -> str:
     return (f"<h2>Reading the figure</h2><p>{READING}</p><ul>{items}</ul>")
 
 
+def _list(lines: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>" if lines else \
+        "<p class='empty'>not measured</p>"
+
+
+def _evidence_html(tables: dict) -> str:
+    """The mixed model beside the claims, C1 / C2 at three readings, where chains break, the contamination scan."""
+    from figures.evidence import chain_sentences, contamination_sentence, mixed_sentences, reading_sentences
+
+    empty = pd.DataFrame()
+    return (f"<h2>Beside the verdicts</h2><h3>Per-question mixed model</h3><p>{MIXED}</p>"
+            f"{_list(mixed_sentences(tables.get('claims', empty)))}"
+            f"<h3>Final, matched and OOD-peak checkpoints</h3><p>{OOD_PEAK}</p>"
+            f"{_list(reading_sentences(tables.get('readings', empty)))}"
+            f"<h3>Where the chain breaks</h3><p>{CHAIN}</p>{_list(chain_sentences(tables.get('traces', empty)))}"
+            f"<h3>Contamination</h3><p>{html.escape(contamination_sentence(tables.get('contamination', empty)))}</p>")
+
+
 def report_html(tables: dict, figures: dict, meta: dict) -> str:
     """The whole report as one HTML string."""
     from plotly.offline import get_plotlyjs
@@ -133,7 +164,7 @@ def report_html(tables: dict, figures: dict, meta: dict) -> str:
             f"<h1>tsft report: memorize theorems, not instances?</h1><h2>The question</h2><p>{QUESTION}</p>"
             f"<h2>Setup</h2>{_setup_html(meta, tables.get('models', pd.DataFrame()))}"
             f"<h2>Claims</h2>{_claims_html(claims) if len(claims) else '<p>no claims computed</p>'}"
-            f"{_reading_html(tables)}<h2>Figures</h2>{figure_html}<h2>Tables</h2>{table_html}"
+            f"{_evidence_html(tables)}{_reading_html(tables)}<h2>Figures</h2>{figure_html}<h2>Tables</h2>{table_html}"
             f"<h2>Run metadata</h2>{_meta_html(meta)}</body></html>")
 
 

@@ -9,7 +9,9 @@ A data folder holds
     theorems.json            the theorem catalogue (synthetic), definitions (TheoremQA) or concepts (CHAMP)
     manifest.json            counts per split, kind and theorem; skipped rows and skipped
                              perturbations with reasons; texts repeated within a split (a small
-                             world asked for many problems); sha256 of every file; seed, settings
+                             world asked for many problems); sha256 of every file; seed, settings;
+                             `eval_only` (source, benchmark) for a benchmark's problems and `canary`
+                             for tsft's own worlds (tasks.guards)
 
 The folder is written to a temporary sibling and renamed into place when complete. Nothing in it
 depends on the clock or the machine, so the same seed and settings give the same bytes.
@@ -22,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from tasks.guards import canary, eval_only_header
 from tasks.io import atomic_dir, sha256_file, write_json, write_jsonl
 from tasks.real_perturb import perturb_real_all
 from tasks.schema import Perturbation, Problem
@@ -31,6 +34,8 @@ from tasks.world.perturb import KINDS as SYNTHETIC_KINDS
 from tasks.world.perturb import perturb_all
 
 FORMAT = "tsft-data/1"
+CANARY_SOURCES = frozenset({"synthetic", "diagram"})
+"""Folders whose problems tsft wrote: their manifest carries a canary string (tasks.guards)."""
 
 
 def _theorem_counts(problems: Iterable[Problem]) -> dict[str, int]:
@@ -58,6 +63,7 @@ def write_dataset(out: str | Path, *, test: list[Problem], perturbed: dict[str, 
         manifest = {
             "format": FORMAT,
             **header,
+            **({"canary": canary(p.text for p in test)} if header["source"] in CANARY_SOURCES else {}),
             "counts": {**{s: len(p) for s, p in splits.items()},
                        "perturbed": {k: len(v) for k, v in sorted(perturbed.items())}},
             "by_theorem": {**{s: _theorem_counts(p) for s, p in splits.items()},
@@ -100,11 +106,12 @@ def build_diagram(config, out: str | Path, overwrite: bool = False) -> dict:
 
 
 def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_invalid: bool = False,
-               seed: int = 0, overwrite: bool = False, **options) -> dict:
+               seed: int = 0, overwrite: bool = False, eval_only: str | None = None, **options) -> dict:
     """Load a real dataset and add its answer-invariant real-text perturbations to its test split.
 
     Rows whose meta says split=train (the JSONL source's `split` field) become the train split,
-    which `tsft train sft` needs; every other row is a test problem."""
+    which `tsft train sft` needs; every other row is a test problem. A benchmark source, or `eval_only`
+    (the benchmark's name), marks the folder eval-only (tasks.guards)."""
     from tasks.loaders import load  # the loaders bring math-verify and sympy: only real sources pay for them
 
     result = load(source, path, skip_invalid=skip_invalid, **options)
@@ -124,7 +131,8 @@ def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_in
         perturbed, skipped = perturb_real_all(test, seed)
     header = {"source": source, "seed": seed,
               "config": {"path": str(path) if path else None, "skip_invalid": skip_invalid,
-                         **{k: str(v) for k, v in options.items() if v is not None}}}
+                         **{k: str(v) for k, v in options.items() if v is not None}},
+              **eval_only_header(source, train is not None, eval_only)}
     train, test, perturbed, copy_figures = _local_figures(train, test, perturbed)
     return write_dataset(out, train=train, test=test, perturbed=perturbed, theorems=result.theorems,
                          header=header, skipped_rows=result.skipped, skipped_perturbations=skipped,
@@ -159,7 +167,7 @@ def _local_figures(train, test, perturbed):
 def build(source: str, out: str | Path, *, path: str | Path | None = None, seed: int = 0,
           n_train: int | None = None, n_test: int | None = None, cue_strength: float | None = None,
           skip_invalid: bool = False, field_map: str | None = None, theorems_path: str | Path | None = None,
-          overwrite: bool = False) -> dict:
+          eval_only: str | None = None, overwrite: bool = False) -> dict:
     """`tsft data build`: one entry point for every source; options that do not apply are errors."""
     synthetic_options = {"n_train": n_train, "n_test": n_test, "cue_strength": cue_strength}
     if source not in ("synthetic", "diagram"):
@@ -175,12 +183,13 @@ def build(source: str, out: str | Path, *, path: str | Path | None = None, seed:
         from tasks.diagram.world import DiagramConfig
 
         _refuse({"path": path, "field_map": field_map, "theorems_path": theorems_path, "cue_strength": cue_strength,
-                 "skip_invalid": skip_invalid or None}, "other sources, not --source diagram")
+                 "skip_invalid": skip_invalid or None, "eval_only": eval_only}, "other sources, not --source diagram")
         given = {k: v for k, v in synthetic_options.items() if v is not None}
         return build_diagram(DiagramConfig(seed=seed, **given), out, overwrite=overwrite)
     if source == "synthetic":
         _refuse({"path": path, "field_map": field_map, "theorems_path": theorems_path,
-                 "skip_invalid": skip_invalid or None}, "real sources only, not --source synthetic")
+                 "skip_invalid": skip_invalid or None, "eval_only": eval_only},
+                "real sources only, not --source synthetic")
         given = {k: v for k, v in synthetic_options.items() if v is not None}
         return build_synthetic(WorldConfig(seed=seed, **given), out, overwrite=overwrite)
     _refuse(synthetic_options, f"--source synthetic only, not {source}")
@@ -189,7 +198,7 @@ def build(source: str, out: str | Path, *, path: str | Path | None = None, seed:
     if theorems_path is not None and source != "theoremqa":
         raise ValueError("--theorems-path applies to --source theoremqa only")
     return build_real(source, path, out, skip_invalid=skip_invalid, seed=seed, overwrite=overwrite,
-                      field_map=field_map, theorems_path=theorems_path)
+                      eval_only=eval_only, field_map=field_map, theorems_path=theorems_path)
 
 
 def _refuse(options: dict[str, object], scope: str) -> None:

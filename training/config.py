@@ -117,6 +117,9 @@ class SFTConfig(TrainConfig):
     system: str = "default"
     """Chat models' system prompt: default (the template's own) | none (no system turn) | any other text. Saved in
     the run card, so every later command prompts the checkpoint the same way."""
+    allow_eval_data: bool = False
+    """Train even on a data folder whose manifest marks it eval-only (a benchmark's test problems); refused
+    otherwise, naming the source (tasks.guards)."""
 
 
 def _coerce(config_type: type, key: str, value):

@@ -64,11 +64,13 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
               overwrite: bool = False, progress: bool = True, dist: Dist | None = None) -> dict:
     """Fine-tune `base` on `data`'s train split; returns the run card (status 'complete')."""
     from tasks.dataset import load_dataset
+    from tasks.guards import check_trainable
 
     dist = dist or init()
     out, data = Path(out), Path(data)
     selection = parse_selection(config.params)
     dataset = load_dataset(data)
+    check_trainable(dataset.manifest, data, config.allow_eval_data)
     train = dataset.split("train")
     check_renderable(train, config.target, f"{data}/train.jsonl")
     card = {"kind": "sft", "name": out.name, "base": str(Path(base).resolve()),

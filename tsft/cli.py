@@ -61,6 +61,9 @@ def data_build(
                                               "'text=question, answer=final, split=split'.")] = None,
     theorems_path: Annotated[Path | None, Opt(help="theoremqa source: all_theorems.json (default: beside the "
                                                    "test file).")] = None,
+    eval_only: Annotated[str | None, Opt(help="Mark the folder evaluation-only, naming the benchmark its problems "
+                                              "come from (benchmark sources are marked without it); `tsft train` "
+                                              "then refuses it.")] = None,
     overwrite: Annotated[bool, Opt(help="Replace an existing output folder (whole, atomically).")] = False,
 ) -> None:
     """Build a data folder: train/test splits, perturbed/<kind>.jsonl, theorems.json, manifest.json."""
@@ -71,7 +74,7 @@ def data_build(
     try:
         manifest = build(source, out, path=path, seed=seed, n_train=n_train, n_test=n_test,
                          cue_strength=cue_strength, skip_invalid=skip_invalid, field_map=field_map,
-                         theorems_path=theorems_path, overwrite=overwrite)
+                         theorems_path=theorems_path, eval_only=eval_only, overwrite=overwrite)
     except (DataError, ValueError, KeyError, FileExistsError) as err:
         fail(str(err))
     _print_tables(count_tables(manifest))

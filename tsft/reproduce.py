@@ -9,6 +9,7 @@ Layout of a run folder RUN (each stage's output is skipped when present, so a ki
                              intermediate checkpoints (for matched-accuracy comparisons)
     eval/<run>/              graded predictions on originals and perturbation kinds
     eval-matched/<run>-step<N>/  the checkpoints the training curves match across targets
+    eval-curve/<run>-step<N>/    every other kept checkpoint of the full-tuning runs (C1 / C2 at OOD-peak)
     patch/<model>[-surface]/ activation patching on theorem-swap pairs (base included, as C4's control)
                              and, for full tuning, on surface pairs (same rule, other names; KL metric);
                              vision: position-group patching on given_swap pairs (patching.groups)
@@ -35,7 +36,8 @@ from pathlib import Path
 from tsft.jobs import JobFailed, done, quiet, run_job, worker_init
 from tsft.presets import Preset
 
-STAGES = ("data", "base", "sft", "eval", "eval-matched", "patch", "probe", "cross", "transplant", "weights")
+STAGES = ("data", "base", "sft", "eval", "eval-matched", "eval-curve", "patch", "probe", "cross", "transplant",
+          "weights")
 
 
 @dataclass
@@ -110,6 +112,8 @@ def plan(stage: str, inputs: Inputs, preset: Preset) -> list[Job]:
                 for _, _, _, folder in runs]
     if stage == "eval-matched":
         return _matched_jobs(inputs, preset)
+    if stage == "eval-curve":
+        return _curve_jobs(inputs, preset, [folder for _, pa, _, folder in runs if pa == "full"])
     if stage == "patch" and preset.modality == "vision":
         models = [base] + [folder for t, pa, s, folder in runs if s == preset.seeds[0] and pa in ("full", "mlp")]
         return [Job(stage, m.name, "groups", out / "patch" / m.name / "groups.parquet",
@@ -155,6 +159,18 @@ def _matched_jobs(inputs: Inputs, preset: Preset) -> list[Job]:
             name = f"{row['model']}-step{int(row['step'])}"
             jobs.append(_eval_job("eval-matched", name, folder, inputs.out / "eval-matched" / name, inputs,
                                   preset))
+    return jobs
+
+
+def _curve_jobs(inputs: Inputs, preset: Preset, runs: list[Path]) -> list[Job]:
+    """Evaluate every kept intermediate checkpoint of `runs` that eval-matched does not (analysis.readings)."""
+    matched = {job.name for job in _matched_jobs(inputs, preset)}
+    jobs = []
+    for run in runs:
+        for folder in sorted((run / "checkpoints").glob("step-*")):
+            name = f"{run.name}-step{int(folder.name.removeprefix('step-'))}"
+            if name not in matched and (folder / "config.json").is_file():
+                jobs.append(_eval_job("eval-curve", name, folder, inputs.out / "eval-curve" / name, inputs, preset))
     return jobs
 
 
@@ -279,15 +295,19 @@ def analyze(folder: Path, meta: dict, png: bool = True, log: Callable[[str], Non
 
 
 def fit_to_data(inputs: Inputs, preset: Preset, log: Callable[[str], None] = print) -> Preset:
-    """With --data, the preset as far as that folder allows: refused without a train split (SFT needs training
-    problems); the targets its training problems cannot render (theorem: annotations; solution: steps) dropped,
-    each named with the reason. Claims that need a dropped target come out inconclusive, saying what is missing."""
+    """With --data, the preset as far as that folder allows: refused when eval-only (tasks.guards) or without a
+    train split (SFT needs training problems); the targets its training problems cannot render (theorem:
+    annotations; solution: steps) dropped, each named with the reason. Claims that need a dropped target come out
+    inconclusive, saying what is missing."""
     if inputs.data is None:
         return preset
     from tasks.dataset import load_dataset
+    from tasks.guards import check_trainable
     from training.targets import TargetError, check_renderable
 
-    train = load_dataset(inputs.data).split("train")  # a DataError naming the folder when there is none
+    dataset = load_dataset(inputs.data)
+    check_trainable(dataset.manifest, inputs.data)  # an eval-only folder is refused before any stage
+    train = dataset.split("train")  # a DataError naming the folder when there is none
     kept = []
     for target in preset.targets:
         try:

@@ -36,3 +36,23 @@ def test_report_is_one_self_contained_file_with_every_figure_and_claim():
     for name in figures:
         assert f"<h3>{name}</h3>" in page
     assert "C1" in page and "C2" in page and "not supported" in page and "abc123" in page
+
+
+def test_report_puts_the_evidence_beside_the_verdicts():
+    """The mixed model's reading, the three readings, the chain and the contamination scan appear in words."""
+    claims = pd.DataFrame([{**claim("inconclusive", -0.05, 0.2), "glmm_value": 0.2, "glmm_low": 0.04,
+                            "glmm_high": 0.37, "glmm_agreement": "only the mixed model is determined"}])
+    readings = pd.DataFrame([{**claim("supported", 0.1, 0.3), "reading": r, "claim": "C2"}
+                             for r in ("final", "matched", "ood_peak")])
+    traces = pd.DataFrame([{"target": "theorem", "params": "full", "kind": "surface", "n": 10, "named_right": 0.9,
+                            "premises": 1.0, "bindings": 0.5, "exec_arithmetic": 0.8, "exec_plan": 0.7,
+                            **{f"first_{e}": 0.0 for e in ("format", "naming", "premise", "plan", "arithmetic",
+                                                            "answer")}, "first_binding": 0.4, "first_none": 0.6}])
+    contamination = pd.DataFrame([{"model": "m", "step": 1, "outputs": 50, "flagged": 2, "flagged_share": 0.04,
+                                   "max_overlap": 0.9, "canary_hits": 0}])
+    tables = {"claims": claims, "readings": readings, "traces": traces, "contamination": contamination}
+    page = report_html(tables, build_figures(tables), {})
+    assert "mixed model (log-odds) 0.200 [0.040, 0.370]: only the mixed model is determined" in page
+    assert "C2 at OOD peak: supported" in page and "optimistic by construction" in page
+    assert "theorem-full on surface: 60% of chains fully right; most common first error binding (40%)" in page
+    assert "50 generations of 1 checkpoints scanned: 2 reproduce another test problem" in page

@@ -176,3 +176,21 @@ def test_train_base_on_the_cpu_says_so_in_its_run_card(tmp_path):
     assert (card["status"], card["device"]) == ("complete", "cpu")
     code, output = _invoke("train", "base", "--out", tmp_path / "b2", "--device", "tpu")
     assert code == 2 and "unknown device 'tpu'; use auto, cpu, cuda" in output and not (tmp_path / "b2").exists()
+
+
+def test_eval_only_folder_is_refused_naming_its_source_unless_allowed(base_dir, real_data, tmp_path):
+    """A JSONL of a benchmark's problems marked --eval-only (its train rows included) is refused by `tsft train`,
+    naming the benchmark, and nothing is written; allow_eval_data=true trains, and the run card says so."""
+    code, out = _invoke("data", "build", "--source", "jsonl", "--path", real_data / "rows.jsonl", "--field-map",
+                        "text=question,answer=final", "--eval-only", "MATH-500", "--out", tmp_path / "bench")
+    assert code == 0, out
+    manifest = json.loads((tmp_path / "bench" / "manifest.json").read_text())
+    assert manifest["eval_only"] == {"source": "jsonl", "benchmark": "MATH-500"} and "canary" not in manifest
+    args = ("train", "sft", "--base", base_dir, "--data", tmp_path / "bench", "--target", "solution", *FAST)
+    code, out = _invoke(*args, "--out", tmp_path / "r")
+    assert code == 2 and "jsonl (MATH-500), an evaluation-only source" in out and "allow_eval_data=true" in out
+    assert not (tmp_path / "r").exists()
+    code, out = _invoke(*args, "--out", tmp_path / "r", "--set", "allow_eval_data=true")
+    assert code == 0, out
+    assert json.loads((tmp_path / "r" / "run_card.json").read_text())["config"]["allow_eval_data"] is True
+    assert "eval_only" not in json.loads((real_data / "data" / "manifest.json").read_text())

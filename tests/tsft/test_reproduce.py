@@ -60,9 +60,13 @@ def test_smoke_preset_killed_mid_run_continues_and_reports(tmp_path):
 
     claims = pd.read_parquet(run / "tables" / "claims.parquet")
     assert list(claims["claim"]) == ["C1", "C2", "C3", "C4"] and set(claims["verdict"]) <= VERDICTS
-    for name in ("accuracy", "selection", "patch_map", "probes", "weights", "transplant", "cross", "e7"):
+    for name in ("accuracy", "selection", "patch_map", "probes", "weights", "transplant", "cross", "e7", "traces",
+                 "readings", "run_peaks", "contamination"):
         assert not pd.read_parquet(run / "tables" / f"{name}.parquet").empty, name
-    assert len(list((run / "figures").glob("F*.html"))) == 8
+    assert len(list((run / "figures").glob("F*.html"))) == 10
+    assert set(pd.read_parquet(run / "tables" / "readings.parquet")["reading"]) == {"final", "matched", "ood_peak"}
+    kept = [f"{c.parent.parent.name}-step{int(c.name[5:])}" for c in run.glob("sft/*-full-s0/checkpoints/step-*")]
+    assert kept and all(len(list(run.glob(f"eval-*/{name}/summary.csv"))) == 1 for name in kept)  # each once
     e7 = pd.read_parquet(run / "tables" / "e7.parquet")
     assert e7["evidence"].iloc[0] == "per-layer MLP runs (accuracy)" and e7["n_layers"].iloc[0] == 2
     meta = json.loads((run / "reproduce.json").read_text())
@@ -91,6 +95,18 @@ def test_every_variant_is_planned_with_its_own_learning_rate(tmp_path):
     assert {j.kwargs["params"]: j.kwargs["lr"] for j in jobs} == {"full": 1e-3, "mlp": 3e-3, "attn": 3e-3}
     transplant = {j.name for j in plan("transplant", Inputs(tmp_path), smoke)}
     assert transplant == {"theorem-mlp-s0->answer-mlp-s0", "base->theorem-mlp-s0"}
+
+
+def test_curve_evaluations_cover_kept_full_tuning_checkpoints_once(tmp_path):
+    """eval-curve plans every kept checkpoint of the full-tuning runs, none of other selections, none twice."""
+    for run in ("theorem-full-s0", "answer-full-s0", "theorem-mlp-s0"):
+        for step in (4, 8):
+            folder = tmp_path / "sft" / run / "checkpoints" / f"step-{step:06d}"
+            folder.mkdir(parents=True)
+            (folder / "config.json").write_text("{}")
+    jobs = plan("eval-curve", Inputs(tmp_path), preset("smoke"))
+    assert sorted(j.name for j in jobs) == [f"{r}-full-s0-step{s}" for r in ("answer", "theorem") for s in (4, 8)]
+    assert {j.output.parent.parent.name for j in jobs} == {"eval-curve"}
 
 
 def test_per_layer_runs_follow_the_base_depth(tmp_path):
