@@ -2,8 +2,8 @@
 
 `FIGURES` maps each figure's file name to its function and the tables it reads. `render_all`
 writes `<name>.html` per figure (all sharing one `plotly.min.js` written beside them, so they open
-offline; the report embeds it once) and, when kaleido and a Chrome/Chromium are available (STACK.md: Debian's
-chromium), `<name>.png` too, through one kaleido browser session; otherwise it says so in one line.
+offline; the report embeds it once) and, when kaleido and a Chrome/Chromium are available (Debian's
+`chromium` package works), `<name>.png` too, through one kaleido browser session; otherwise it says so in one line.
 Each file is written to a temporary name and renamed. `render_folder` does all of it, report included,
 for a results folder.
 """

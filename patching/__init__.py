@@ -12,6 +12,7 @@ Map of the room (each module's docstring teaches its method):
 * `tracing`     - ROME-style noise-corruption causal tracing;
 * `cross`       - cross-checkpoint patching and MLP weight transplant;
 * `weights`     - relative weight change per block and layer from a base (E6);
+* `groups`      - position-group patching of vision-language models (where a figure's given is read);
 * `results`     - tidy tables and their summary; `run` - experiments from folders (`tsft patch`).
 
 Engines beyond plain hooks are imported only when made, so this room runs where only torch and

@@ -1,13 +1,17 @@
 """tasks/: the problems every other room trains on, perturbs, patches and probes.
 
-* `tasks.schema`     - Problem, TheoremApplication (Cond / Map / Exec), Perturbation
-* `tasks.world`      - the synthetic theorem world (catalogue, generator, perturbations, cue knob)
-* `tasks.pairs`      - minimal pairs for patching, with the token-length check
-* `tasks.loaders`    - MATH, GSM8K, TheoremQA, CHAMP, pair files, generic JSONL
-* `tasks.perturbing` - NotApplicable and the loop that applies kinds and counts skips
-* `tasks.real_perturb` - answer-invariant perturbations that are safe on real text
-* `tasks.grading`    - answer extraction and `grade(prediction, reference)` on math-verify
-* `tasks.build` / `tasks.dataset` - write and read a data folder
+* `schema`       - Problem, TheoremApplication (Cond / Map / Exec), Perturbation;
+* `world`        - the synthetic theorem world (catalogue, generator, perturbations, cue knob);
+* `diagram`      - the diagram world: geometry problems whose givens are partly on a figure;
+* `loaders`      - MATH, GSM8K, GSM-Symbolic, TheoremQA, CHAMP, GeoQA, pair files, generic JSONL;
+* `perturbing`   - NotApplicable and the loop that applies kinds and counts skips;
+* `real_perturb` - answer-invariant perturbations that are safe on real text;
+* `pairs`        - minimal pairs for patching, with the token-length check;
+* `grading`      - answer extraction and `grade(prediction, reference)` on math-verify;
+* `guards`       - eval-only folders refused for training, the canary of tsft's own worlds;
+* `io`           - JSONL with located errors, atomic file and folder writes, hashes;
+* `build`        - write a data folder (`tsft data build`); `dataset` - read and verify one;
+* `summary`      - readable tables of a data folder.
 """
 
 __all__ = ["extract_answer", "grade"]

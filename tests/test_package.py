@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import importlib
 import importlib.metadata as metadata
 import subprocess
@@ -91,3 +92,24 @@ def test_files_stay_small():
 def test_command_help_lists_the_rooms_built_so_far():
     out = subprocess.run([sys.executable, "-m", "tsft", "--help"], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0 and all(group in out.stdout for group in ("data", "train", "eval", "patch"))
+
+
+def _packages():
+    for room in ROOMS:
+        yield from sorted(p.parent for p in (REPO / room).rglob("__init__.py"))
+
+
+@pytest.mark.parametrize("package", list(_packages()), ids=lambda p: p.relative_to(REPO).as_posix())
+def test_every_package_map_names_every_module(package):
+    """Each package docstring lists its modules (as `name`), so a newcomer's map is never missing a room."""
+    doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text())) or ""
+    named = set(re.findall(r"`(?:[\w.]+\.)?(\w+)`", doc))
+    modules = {p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    modules |= {p.parent.name for p in package.glob("*/__init__.py")}
+    assert modules <= named, f"{package}: the map omits {sorted(modules - named)}"
+
+
+def test_no_code_cites_documents_users_do_not_have():
+    for path in [*python_files(), REPO / "pyproject.toml", REPO / "README.md", REPO / ".ci" / "run"]:
+        text = path.read_text()
+        assert "DESIGN.md" not in text and "STACK.md" not in text, path

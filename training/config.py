@@ -105,7 +105,8 @@ class SFTConfig(TrainConfig):
     params: str = "full"
     """Parameter selection: full | mlp | attn | mlp:<first>-<last> | lora[:<modules>]."""
     lr: float = 1e-3
-    """Peak learning rate (AdamW); MLP-only runs may need their own (see DESIGN.md)."""
+    """Peak learning rate (AdamW); MLP-only runs train fewer weights and usually need a higher one (presets set it
+    per selection)."""
     max_length: int = 384
     """Longest example in tokens (longer ones are an error, naming the problem)."""
     eval_size: int = 128

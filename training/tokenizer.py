@@ -10,7 +10,8 @@ become `<unk>`: this tokenizer is for the synthetic world only; real models brin
 
 Saved as a `PreTrainedTokenizerFast` folder. Load it with `load_tokenizer` (which picks
 `PreTrainedTokenizerFast` for tsft's own tokenizers: `AutoTokenizer` on a Qwen2 folder would
-re-tokenize a WordLevel vocabulary wrongly, see STACK.md).
+re-tokenize a WordLevel vocabulary wrongly: it rebuilds the tokenizer from the slow Qwen2 BPE class, which
+splits every word into characters the WordLevel vocabulary does not have).
 """
 
 from __future__ import annotations

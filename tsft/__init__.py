@@ -1,5 +1,13 @@
-"""tsft: the front door. `tsft.cli` is the `tsft` command (one subcommand group per room);
-`tsft.reproduce` runs every room in order (`tsft reproduce`), with sizes from `tsft.presets` and work
-units in `tsft.jobs`."""
+"""tsft: the front door, the `tsft` command and the whole comparison.
+
+* `cli`         - the `tsft` command, one subcommand group per room (`python -m tsft` via `__main__`);
+* `cli_models`  - `tsft models list|get|convert`;  * `cli_train` - `tsft train ...` and `tsft eval`;
+* `cli_patch`   - `tsft patch ...`;  * `cli_probe` - `tsft probe ...`;
+* `cli_report`  - `tsft reproduce`, `tsft analyze`, `tsft figures`;
+* `common`      - option shorthand, error exit and table printing every subcommand shares;
+* `presets`     - how big each part of `tsft reproduce` is (smoke, quick, real, paper);
+* `jobs`        - the units of work, each run in this process or a spawned worker;
+* `reproduce`   - every stage in order, resumable, then the analysis and the report.
+"""
 
 __version__ = "0.1.0"

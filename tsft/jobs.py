@@ -3,7 +3,8 @@
 A job is (kind, keyword arguments) and writes one results folder through the room that owns the
 work; `run_job` dispatches it in this process or in a worker. Workers are spawned processes whose
 torch thread count is set before torch is imported (`worker_init`), so two workers on two cores do
-not oversubscribe them (STACK.md). Every job is idempotent: the runner skips a job whose output
+not oversubscribe them (two processes at default threads each spin a thread per core and run 20-60x
+slower). Every job is idempotent: the runner skips a job whose output
 exists, and training jobs resume a partial run from its newest checkpoint.
 """
 

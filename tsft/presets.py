@@ -41,7 +41,8 @@ class Preset:
     sft_steps: int
     sft_batch: int
     lr: tuple[tuple[str, float], ...]
-    """Peak learning rate per parameter selection (MLP-only needs its own; DESIGN.md)."""
+    """Peak learning rate per parameter selection or arm (MLP- and attention-only tuning train fewer weights and
+    need higher rates; see `lr_for`)."""
     eval_every: int
     """Steps between training-curve points (held-out accuracy); these checkpoints are kept for matching."""
     eval_size: int

@@ -2,6 +2,12 @@
 
 `load(source, path, ...)` dispatches by name: math, gsm8k, gsm-symbolic, theoremqa, champ, geoqa, pairs,
 jsonl.
+
+* `common`       - the result type and the row loop with located errors;
+* `math_dataset` - MATH, both layouts;          * `gsm8k` - GSM8K;
+* `gsm_symbolic` - GSM-Symbolic's released files; * `theoremqa` - TheoremQA;
+* `champ`        - CHAMP (the champ-dataset package); * `geoqa` - GeoQA-format problems with diagrams;
+* `pairs_file`   - GSM-Plus / MATH-Perturb pair files; * `jsonl` - any JSONL through a field map.
 """
 
 from __future__ import annotations
