@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ast
-import re
 import importlib
 import importlib.metadata as metadata
+import re
 import subprocess
 import sys
 import tomllib

@@ -7,8 +7,9 @@ averaged by DDP; the trainer scales each process's loss by WORLD_SIZE / (target 
 global batch), so N processes compute exactly the gradient of one process on the same batch.
 
 Threads: two torch processes at default threads oversubscribe a small CPU and run 20-60x slower (each
-spins one OpenMP thread per core, and they fight over the same cores), so under a launcher each process takes cpu_count // local_world_size threads unless
-told otherwise; a single process keeps the thread count it has.
+spins one OpenMP thread per core, and they fight over the same cores), so under a launcher each process
+takes cpu_count // local_world_size threads unless told otherwise; a single process keeps the thread count
+it has.
 """
 
 from __future__ import annotations
