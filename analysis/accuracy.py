@@ -22,6 +22,9 @@ test originals with all their perturbed versions).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -31,6 +34,21 @@ SURFACE = "surface"
 """The pooled kind: every answer-invariant perturbation."""
 CHANGES_ANSWER = frozenset({"out_of_range", "given_swap"})
 """Kinds whose new numbers change the reference answer (text world and diagram world)."""
+UNIT_COLUMNS = ["original_correct", "original_n", "correct", "n"]
+"""Per test original (one bootstrap unit): correct answers and count on the original, then on its versions of
+the kind measured (the original itself when the kind is `original`)."""
+
+
+@dataclass(frozen=True)
+class UnitStatistic:
+    """A statistic of summed unit columns, named: the columns it reads (in order) and the function of them."""
+
+    columns: tuple[str, ...]
+    function: Callable[[np.ndarray], np.ndarray]
+
+
+ACCURACY = UnitStatistic(("correct", "n"), accuracy_stat)
+ROBUSTNESS = UnitStatistic(("original_correct", "original_n", "correct", "n"), robustness_stat)
 FACTS = ["target", "params", "seed"]
 PREDICTION_COLUMNS = ["model", "kind", "original_id", "correct", "step", "final"]
 
@@ -59,39 +77,37 @@ def _select(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     return frame[frame["kind"] == kind]
 
 
+def _sums(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    return frame.groupby("original_id")["correct"].agg(["sum", "count"]).set_axis(names, axis=1)
+
+
 def unit_sums(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Per test original: correct and count on the original, then on its `kind` versions (only originals that
-    have one)."""
-    originals = frame[frame["kind"] == "original"].groupby("original_id")["correct"].agg(["sum", "count"])
-    if kind == "original":
-        sums = pd.concat([originals, originals], axis=1)
-    else:
-        perturbed = _select(frame, kind).groupby("original_id")["correct"].agg(["sum", "count"])
-        sums = originals.add_suffix("_o").join(perturbed, how="inner")
-    return sums.astype(float)
+    """UNIT_COLUMNS per test original: on the original, then on its `kind` versions (only originals that have
+    one; for `original`, the original again)."""
+    originals = _sums(frame[frame["kind"] == "original"], UNIT_COLUMNS[:2])
+    measured = originals if kind == "original" else _sums(_select(frame, kind), UNIT_COLUMNS[2:])
+    return originals.join(measured.set_axis(UNIT_COLUMNS[2:], axis=1), how="inner").astype(float)
 
 
 def _by_seed(frame: pd.DataFrame) -> list[pd.DataFrame]:
     return [group for _, group in sorted(frame.groupby("seed"), key=lambda item: item[0])]
 
 
-def estimate(frame: pd.DataFrame, kind: str, stat) -> Estimate:
-    """`stat` (accuracy_stat on columns 2-3, or robustness_stat) over seeds and originals."""
-    arrays = [unit_sums(group, kind).to_numpy() for group in _by_seed(frame)]
-    if stat is accuracy_stat:
-        arrays = [a[:, 2:] for a in arrays]
-    return cluster_bootstrap(arrays, stat)
+def estimate(frame: pd.DataFrame, kind: str, stat: UnitStatistic) -> Estimate:
+    """`stat` (ACCURACY or ROBUSTNESS) over seeds and originals."""
+    columns = list(stat.columns)
+    return cluster_bootstrap([unit_sums(group, kind)[columns].to_numpy() for group in _by_seed(frame)],
+                             stat.function)
 
 
-def paired_estimate(a: pd.DataFrame, b: pd.DataFrame, kind: str, stat, k: int) -> Estimate:
+def paired_estimate(a: pd.DataFrame, b: pd.DataFrame, kind: str, stat: UnitStatistic) -> Estimate:
     """stat(A) - stat(B), seed i of A paired with seed i of B, on the originals both have."""
-    arrays = []
+    columns, arrays = list(stat.columns), []
     for group_a, group_b in zip(_by_seed(a), _by_seed(b), strict=False):
         sums_a, sums_b = unit_sums(group_a, kind), unit_sums(group_b, kind)
         shared = sums_a.index.intersection(sums_b.index)
-        joined = np.hstack([sums_a.loc[shared].to_numpy(), sums_b.loc[shared].to_numpy()])
-        arrays.append(joined[:, [2, 3, 6, 7]] if stat is accuracy_stat else joined)
-    return cluster_bootstrap(arrays, difference(stat, k))
+        arrays.append(np.hstack([sums_a.loc[shared, columns].to_numpy(), sums_b.loc[shared, columns].to_numpy()]))
+    return cluster_bootstrap(arrays, difference(stat.function, len(columns)))
 
 
 def _seed_sd(frame: pd.DataFrame, kind: str) -> float:
@@ -108,12 +124,12 @@ def accuracy_table(predictions: pd.DataFrame) -> pd.DataFrame:
         for kind in kinds:
             if kind == SURFACE and not surface_kinds(group["kind"]):
                 continue
-            acc = estimate(group, kind, accuracy_stat)
+            acc = estimate(group, kind, ACCURACY)
             row = {"target": target, "params": params, "kind": kind, "n": len(_select(group, kind)),
                    "accuracy": acc.value, "ci_low": acc.low, "ci_high": acc.high, "n_seeds": acc.n_seeds,
                    "seed_sd": _seed_sd(group, kind)}
             if kind != "original":
-                rob = estimate(group, kind, robustness_stat)
+                rob = estimate(group, kind, ROBUSTNESS)
                 row |= {"robustness": rob.value, "robustness_low": rob.low, "robustness_high": rob.high}
             rows.append(row)
     return pd.DataFrame(rows)
@@ -128,11 +144,11 @@ def selection_table(predictions: pd.DataFrame, reference: str = "full") -> pd.Da
         base = by_target[by_target["params"] == reference]
         for params, group in by_target.groupby("params", sort=True):
             for kind in ("original", SURFACE):
-                acc = estimate(group, kind, accuracy_stat)
+                acc = estimate(group, kind, ACCURACY)
                 row = {"target": target, "params": params, "kind": kind, "accuracy": acc.value,
                        "ci_low": acc.low, "ci_high": acc.high, "n_seeds": acc.n_seeds}
                 if params != reference and len(base):
-                    diff = paired_estimate(group, base, kind, accuracy_stat, 2)
+                    diff = paired_estimate(group, base, kind, ACCURACY)
                     row |= {"diff_vs_" + reference: diff.value, "diff_low": diff.low, "diff_high": diff.high}
                 rows.append(row)
     return pd.DataFrame(rows)

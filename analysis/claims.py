@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis import accuracy, mixed
-from analysis.accuracy import SURFACE, final, matched_steps, paired_estimate, with_facts
+from analysis.accuracy import ACCURACY, ROBUSTNESS, SURFACE, final, matched_steps, paired_estimate, with_facts
 from analysis.inside import mlp_share
-from analysis.stats import NAN, Estimate, accuracy_stat, robustness_stat, verdict
+from analysis.stats import NAN, Estimate, verdict
 
 STATEMENTS = {
     "C1": "Answer-SFT breaks under superficial changes where theorem-SFT does not (robustness gap).",
@@ -115,7 +115,7 @@ def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSe
     theorem, answer = _runs(picks, "theorem", settings.params), _runs(picks, "answer", settings.params)
     if theorem.empty or answer.empty:
         return _missing("C1", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
-    estimate = paired_estimate(theorem, answer, SURFACE, robustness_stat, 4)
+    estimate = paired_estimate(theorem, answer, SURFACE, ROBUSTNESS)
     row = _row("C1", estimate, 0.0, verdict(estimate, 0.0), "robustness(theorem) - robustness(answer)", control,
                scope=scope, note=note)
     return _with_glmm(row, theorem, answer, problems, interaction=True)
@@ -128,13 +128,13 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
     solution = _runs(frame, "solution", settings.params)
     if theorem.empty or answer.empty:
         return _missing("C2", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
-    estimate = paired_estimate(theorem, answer, SURFACE, accuracy_stat, 2)
+    estimate = paired_estimate(theorem, answer, SURFACE, ACCURACY)
     result, note = verdict(estimate, 0.0), ""
     versus = NAN
     if solution.empty:
         note = "control not measured (no solution-SFT run)"
     else:
-        versus = paired_estimate(theorem, solution, SURFACE, accuracy_stat, 2)
+        versus = paired_estimate(theorem, solution, SURFACE, ACCURACY)
         if versus.excludes(0.0) < 0 and result == "not supported":
             note = "solution-SFT beats theorem-SFT as well"
         elif versus.excludes(0.0) < 0:
@@ -154,8 +154,8 @@ def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
     full, mlp, attn = (_runs(frame, "theorem", p) for p in ("full", "mlp", "attn"))
     if full.empty or mlp.empty:
         return _missing("C3", "theorem-full and theorem-mlp evaluations", control)
-    estimate = paired_estimate(mlp, full, "original", accuracy_stat, 2)
-    learned = accuracy.estimate(full, "original", accuracy_stat)
+    estimate = paired_estimate(mlp, full, "original", ACCURACY)
+    learned = accuracy.estimate(full, "original", ACCURACY)
     if learned.low <= settings.margin:
         return _row("C3", estimate, 0.0, "inconclusive", effect, control, scope="final checkpoints",
                     note=f"full tuning has not learned the task (accuracy {learned.value:.2f} [{learned.low:.2f}, "
@@ -165,7 +165,7 @@ def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
     if attn.empty:
         note = "control not measured (no attention-only run)"
     else:
-        versus = paired_estimate(attn, full, "original", accuracy_stat, 2)
+        versus = paired_estimate(attn, full, "original", ACCURACY)
         if verdict(versus, 0.0, margin=settings.margin) == "supported":
             note = "attention-only matches full tuning too: the MLPs are not special here"
     return _row("C3", estimate, 0.0, result, effect, control, versus,

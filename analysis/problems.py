@@ -23,6 +23,9 @@ import re
 
 import pandas as pd
 
+from tasks.dataset import load_dataset
+from tasks.io import DataError
+
 PROBLEM_COLUMNS = ["problem_id", "original_id", "kind", "template", "magnitude", "answer_length", "trace", "steps",
                    "text", "data"]
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -50,9 +53,6 @@ def problem_row(problem, original_id: str, kind: str, data: str) -> dict:
 
 def problem_facts(data_dirs) -> pd.DataFrame:
     """Every test original and perturbed problem of each data folder (see the module docstring)."""
-    from tasks.dataset import load_dataset
-    from tasks.io import DataError
-
     rows = []
     for data in sorted(d for d in data_dirs if d):
         try:

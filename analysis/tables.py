@@ -16,6 +16,7 @@ import pandas as pd
 from analysis import accuracy, contamination, inside, mixed, readings, traces, vision
 from analysis.claims import ClaimSettings, claims_from
 from analysis.collect import Results
+from tasks.io import atomic_file
 
 
 def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> dict[str, pd.DataFrame]:
@@ -61,8 +62,6 @@ def _trace_tables(predictions: pd.DataFrame, problems: pd.DataFrame) -> dict[str
 
 
 def write_tables(tables: dict[str, pd.DataFrame], folder: str | Path) -> Path:
-    from tasks.io import atomic_file
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():

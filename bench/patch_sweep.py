@@ -26,7 +26,8 @@ from collections import defaultdict
 
 import torch
 
-from patching.activation import PatchRequest, patch_sweep
+from patching.activation import patch_sweep
+from patching.conditions import PatchRequest
 from patching.engines import BridgeEngine, HooksEngine
 from patching.pairs import prepare_pairs
 from tasks.pairs import theorem_swap_pairs

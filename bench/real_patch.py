@@ -25,7 +25,8 @@ import time
 import torch
 from patch_sweep import same_length_pairs, tl_sweep  # bench/ is the script's folder, so its sibling imports by name
 
-from patching.activation import PatchRequest, patch_sweep
+from patching.activation import patch_sweep
+from patching.conditions import PatchRequest
 from patching.engines import BridgeEngine, HooksEngine
 from training.models import load_model
 from training.precision import compute

@@ -3,8 +3,8 @@
 * F12 `f12_chain`    - where perturbations break a generated theorem application: the share of outputs whose first
   error is in naming, a premise, a binding, the plan, the arithmetic or the final answer, per arm and kind;
 * F13 `f13_readings` - C1 and C2 at the final, matched and OOD-peak checkpoints, with their 95% intervals;
-* `mixed_sentences`, `reading_sentences`, `chain_sentences`, `contamination_sentence` - the report's plain-words
-  lines for the mixed model, the readings, the chain and the contamination scan.
+* `mixed_sentences`, `checkpoint_reading_sentences`, `chain_sentences`, `contamination_sentence` - the
+  report's plain-words lines for the mixed model, the readings, the chain and the contamination scan.
 
 Like every figure module, nothing here computes a statistic: it draws analysis/ tables.
 """
@@ -78,7 +78,7 @@ def mixed_sentences(claims: pd.DataFrame) -> list[str]:
             for _, r in rows.iterrows()]
 
 
-def reading_sentences(readings: pd.DataFrame) -> list[str]:
+def checkpoint_reading_sentences(readings: pd.DataFrame) -> list[str]:
     if readings.empty:
         return []
     return [f"{r['claim']} at {READING_NAMES.get(r['reading'], r['reading'])}: {r['verdict']}, "

@@ -17,7 +17,9 @@ from pathlib import Path
 from figures.behaviour import f1_accuracy, f2_selection, f8_templates
 from figures.evidence import f12_chain, f13_readings
 from figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
+from figures.report import write_report
 from figures.vision import f9_groups, f10_figure_probes, f11_reading
+from tasks.io import atomic_file
 
 FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F1_accuracy": (f1_accuracy, ("accuracy",)),
@@ -66,8 +68,6 @@ def browser() -> str | None:
 
 def render_all(figures: dict, out: str | Path, png: bool = True, log: Callable[[str], None] = print) -> list[Path]:
     """Write each figure as HTML (and PNG when possible) into `out`; returns the files written."""
-    from tasks.io import atomic_file
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -88,8 +88,6 @@ def _write_png(figures: dict, out: Path) -> list[Path]:
 
     import kaleido
 
-    from tasks.io import atomic_file
-
     warnings.filterwarnings("ignore", message="The kopts argument is ignored", category=UserWarning)
     written = []
     kaleido.start_sync_server(silence_warnings=True)
@@ -106,8 +104,6 @@ def _write_png(figures: dict, out: Path) -> list[Path]:
 def render_folder(tables: dict, meta: dict, folder: str | Path, png: bool = True,
                   log: Callable[[str], None] = print) -> list[Path]:
     """Every figure into `folder`/figures and the report into `folder`/report.html; returns the figure files."""
-    from figures.report import write_report
-
     folder = Path(folder)
     figures = build_figures(tables)
     written = render_all(figures, folder / "figures", png=png, log=log)

@@ -18,6 +18,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from figures.evidence import (
+    chain_sentences,
+    checkpoint_reading_sentences,
+    contamination_sentence,
+    mixed_sentences,
+)
+from figures.vision import reading_sentences
+from tasks.io import atomic_file
+
 QUESTION = ("Why does supervised fine-tuning on math generalize, or fail to? The paper <i>Memorize Theorems, Not "
             "Instances</i> (arXiv 2605.09270) argues that fine-tuning on final answers learns surface associations "
             "that break under superficial changes, while fine-tuning on explicit theorem applications learns rules "
@@ -122,8 +131,6 @@ pre{background:#f7f7f7;padding:1em;font-size:.8em;overflow:auto}
 
 def _reading_html(tables: dict) -> str:
     """The diagram world's experiment (vision runs only): where theorem- and answer-SFT read the figure."""
-    from figures.vision import reading_sentences
-
     sentences = reading_sentences(tables.get("reading", pd.DataFrame()), tables.get("figure_gaps"))
     if not sentences:
         return ""
@@ -138,13 +145,11 @@ def _list(lines: list[str]) -> str:
 
 def _evidence_html(tables: dict) -> str:
     """The mixed model beside the claims, C1 / C2 at three readings, where chains break, the contamination scan."""
-    from figures.evidence import chain_sentences, contamination_sentence, mixed_sentences, reading_sentences
-
     empty = pd.DataFrame()
     return (f"<h2>Beside the verdicts</h2><h3>Per-question mixed model</h3><p>{MIXED}</p>"
             f"{_list(mixed_sentences(tables.get('claims', empty)))}"
             f"<h3>Final, matched and OOD-peak checkpoints</h3><p>{OOD_PEAK}</p>"
-            f"{_list(reading_sentences(tables.get('readings', empty)))}"
+            f"{_list(checkpoint_reading_sentences(tables.get('readings', empty)))}"
             f"<h3>Where the chain breaks</h3><p>{CHAIN}</p>{_list(chain_sentences(tables.get('traces', empty)))}"
             f"<h3>Contamination</h3><p>{html.escape(contamination_sentence(tables.get('contamination', empty)))}</p>")
 
@@ -169,8 +174,6 @@ def report_html(tables: dict, figures: dict, meta: dict) -> str:
 
 
 def write_report(tables: dict, figures: dict, meta: dict, out: str | Path) -> Path:
-    from tasks.io import atomic_file
-
     out = Path(out)
     with atomic_file(out) as tmp:
         tmp.write_text(report_html(tables, figures, meta), encoding="utf-8")

@@ -6,6 +6,8 @@ Map of the room (each module's docstring teaches its method):
 * `hooks`       - `intervene`, the one hook primitive: capture or edit sites, always cleaned up;
 * `engines`     - plain hooks (reference), nnsight 0.8 and the TransformerLens 4.3 bridge;
 * `pairs`       - minimal pairs as token sequences, the right/wrong next token, named spans;
+* `conditions`  - the request and the (pair, site, positions) conditions it expands to, the memory budget;
+* `scoring`     - unpatched endpoints, the metric of patched runs, tidy result rows;
 * `metrics`     - logit difference, probability, KL, and the 0 = corrupt / 1 = clean scale;
 * `activation`  - the generic batched patching loop (denoise / noise, positions or spans);
 * `attribution` - the gradient approximation of every patch at once;

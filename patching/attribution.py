@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import torch
 
-from patching.activation import PatchRequest, _batch_rows, _conditions, _rows, _scores, length_groups
+from patching.conditions import PatchRequest, batch_rows, length_groups, pair_conditions
+from patching.engines import HooksEngine
 from patching.hooks import intervene
 from patching.metrics import metric
 from patching.pairs import PatchPair
+from patching.scoring import result_rows, sweep_scores
 from patching.sites import EMBED, Site
 
 
@@ -40,22 +42,20 @@ def _gradients(model, ids, site_list, request, right, wrong, clean_logits):
 
 def attribution_sweep(model, pairs: list[PatchPair], request: PatchRequest) -> list[dict]:
     """Estimated effect of every condition exact patching would run (same rows, method = attribution)."""
-    from patching.engines import HooksEngine
-
     request.check()
     engine = HooksEngine(model)
     site_list = request.sites(model)
-    scores = _scores(pairs, request, engine, engine)
+    scores = sweep_scores(pairs, request, engine, engine)
     unpatched = scores.unpatched(request.direction)
     rows = []
     for (length, _), members in length_groups(pairs, request.direction).items():
-        step = max(1, _batch_rows(request.memory_mb, model, length) // 3)
+        step = max(1, batch_rows(request.memory_mb, model, length) // 3)
         for first in range(0, len(members), step):
             chunk = members[first:first + step]
             for cond, estimate in _estimates(engine, pairs, chunk, site_list, request, scores):
                 index = torch.tensor([cond.pair])
                 value = unpatched[index] + estimate
-                rows += _rows([cond], pairs, value, scores.normalize(value, index), scores)
+                rows += result_rows([cond], pairs, value, scores.normalize(value, index), scores)
     return [row for _, row in rows]
 
 
@@ -70,7 +70,7 @@ def _estimates(engine, pairs, chunk, site_list, request, scores):
                              scores.clean_logits[index].to(device))
     for row, i in enumerate(chunk):
         mapping = sides[row][3]
-        for cond in _conditions(i, pairs[i], site_list, request):
+        for cond in pair_conditions(i, pairs[i], site_list, request):
             dest_pos = list(cond.positions)
             delta = source[cond.site][row, [mapping[p] for p in dest_pos]] - acts[cond.site][row, dest_pos]
             yield cond, float((delta * grads[cond.site][row, dest_pos]).sum())

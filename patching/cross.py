@@ -23,6 +23,8 @@ from patching.pairs import PatchPair, prompt_side
 from patching.sites import n_layers
 from tasks.schema import Problem
 from training.batches import encode_target
+from training.evaluate import evaluate_problems, grade_outputs
+from training.params import layer_parts
 from training.targets import render_target
 
 
@@ -66,8 +68,6 @@ def self_pairs(problems: Sequence[Problem], tokenizer, target: str = "answer") -
 
 def mlp_parameters(model, layers: Sequence[int]) -> dict[str, torch.nn.Parameter]:
     """{name: parameter} of the MLP blocks of `layers` (paths from training.params.LAYER_PARTS)."""
-    from training.params import layer_parts
-
     parts = layer_parts(model)
     prefixes = tuple(f"{parts['layers']}.{layer}.{parts['mlp']}." for layer in layers)
     return {name: p for name, p in model.named_parameters() if name.startswith(prefixes)}
@@ -101,8 +101,6 @@ def transplant_sweep(model_b, model_a, tokenizer, splits: Sequence[tuple[str, li
                      width: int = 1, batch_size: int = 64, names: tuple[str, str] = ("A", "B")) -> list[dict]:
     """Accuracy (and the share of outputs that name a theorem) of B with A's MLPs in each layer window, on
     each (kind, problems) split; `layers` = "none" is B alone, "source" is A alone."""
-    from training.evaluate import evaluate_problems, grade_outputs
-
     def score(model, layers_label):
         rows = []
         for kind, problems in splits:

@@ -1,16 +1,21 @@
 """Three engines that run the same patching request: plain hooks, nnsight, TransformerLens.
 
-An engine does two things on a batch of equal-length token rows:
+The contract (`Engine`, checked once for every engine by tests/patching/test_engine_contract.py), on a batch
+of equal-length token rows:
 
-* `capture(ids, sites)` -> {site: activation [batch, pos, width]} from one clean forward;
-* `run(ids, replacements)` -> next-token logits at the last position [batch, vocab], where a
-  replacement `(mask [batch, pos], values [batch, pos, width])` makes the site read `values` at
-  the masked positions and its own activation elsewhere.
+* `capture(ids, sites, inputs=None)` -> {site: activation [batch, pos, width]} from one unpatched forward;
+* `run(ids, replacements, past=None, inputs=None)` -> next-token logits at the last position [batch, vocab]
+  (float32), where a replacement `(mask [batch, pos], values [batch, pos, width])` makes the site read
+  `values` at the masked positions and its own activation elsewhere;
+* `prefix_cache(ids)` -> per-layer (keys, values) of an unpatched run, so that `run(suffix, replacements,
+  past=cache)` runs only the positions after the prefix (a patch cannot change earlier positions);
+* `inputs_for(ids, images)` -> the model's extra forward inputs for rows holding these figures (a vision
+  model's pixel values, image grid and image-token mask; {} when no row has one).
 
-The hooks and nnsight engines can also start a run part-way: `prefix_cache(ids)` keeps an
-unpatched run's keys and values, and `run(suffix, replacements, past)` runs only the positions
-after them (a patch cannot change earlier positions). The generic loop uses it when an engine
-offers it; the bridge does not (TransformerLens hooks run full sequences).
+`supports_prefix` and `supports_inputs` say what an engine can do; asked for what it cannot (a prefix from the
+TransformerLens bridge, whose hooks run full sequences; extra inputs from nnsight or the bridge), an engine
+raises `EngineRefused` naming the engine and the request, never ignores it. The generic loop asks only for
+what an engine supports.
 
 Everything else (which rows, which positions, which metric) is the generic loop's business
 (`patching.activation`), so a request gives the same table on every engine.
@@ -28,15 +33,51 @@ nnsight and TransformerLens are imported only when their engine is made.
 from __future__ import annotations
 
 import copy
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
 from patching.hooks import intervene
 from patching.sites import EMBED, Site, module_path
+from training.images import image_inputs
 
 ENGINES = ("hooks", "nnsight", "tl")
 Replacement = tuple[Tensor, Tensor]
+
+
+class EngineRefused(ValueError):
+    """An engine was asked for something it cannot do (see the module docstring)."""
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What every patching engine provides (see the module docstring)."""
+
+    name: str
+    model: Any
+    supports_prefix: bool
+    supports_inputs: bool
+
+    def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]: ...
+
+    def run(self, ids: Tensor, replacements: dict[Site, Replacement], past: list | None = None,
+            inputs: dict | None = None) -> Tensor: ...
+
+    def prefix_cache(self, ids: Tensor) -> list[tuple[Tensor, Tensor]]: ...
+
+    def inputs_for(self, ids: Tensor, images) -> dict: ...
+
+
+def _refuse(engine, what: str, given) -> None:
+    """Raise EngineRefused when `given` asks for `what` and the engine cannot do it."""
+    if given:
+        raise EngineRefused(f"the {engine.name} engine cannot take {what}; use the hooks engine")
+
+
+def _no_images(engine, images) -> dict:
+    _refuse(engine, "a model's extra inputs (figures)", any(image is not None for image in images))
+    return {}
 
 
 def _replace(mask: Tensor, values: Tensor, activation: Tensor) -> Tensor:
@@ -44,36 +85,51 @@ def _replace(mask: Tensor, values: Tensor, activation: Tensor) -> Tensor:
 
 
 class HooksEngine:
-    """Plain forward hooks on the HF model (the reference engine)."""
+    """Plain forward hooks on the HF model (the reference engine): prefixes and extra inputs supported."""
 
     name = "hooks"
+    supports_prefix = True
+    supports_inputs = True
 
     def __init__(self, model, tokenizer=None):
         self.model = model.eval()
+        self.tokenizer = tokenizer
 
     @property
     def device(self):
         return next(self.model.parameters()).device
 
+    def _extra(self, inputs: dict | None) -> dict:
+        return {k: v.to(self.device) for k, v in (inputs or {}).items()}
+
     @torch.inference_mode()
     def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]:
-        """`inputs`: further forward inputs, e.g. a vision model's pixel_values (training.vision.image_inputs)."""
-        extra = {k: v.to(self.device) for k, v in (inputs or {}).items()}
         with intervene(self.model, capture=sites) as seen:
-            self.model(ids.to(self.device), logits_to_keep=1, **extra)
+            self.model(ids.to(self.device), logits_to_keep=1, **self._extra(inputs))
         return {site: seen[site.name] for site in sites}
 
     @torch.inference_mode()
-    def run(self, ids: Tensor, replacements: dict[Site, Replacement], past: list | None = None) -> Tensor:
+    def run(self, ids: Tensor, replacements: dict[Site, Replacement], past: list | None = None,
+            inputs: dict | None = None) -> Tensor:
         """With `past` (per-layer (keys, values) of the positions before `ids`), only `ids` are run."""
+        _refuse(self, "a prefix cache together with extra inputs", past and inputs)
         edits = {site: (lambda act, r=r: _replace(r[0], r[1], act)) for site, r in replacements.items()}
+        kwargs = _past_kwargs(self.model, ids, past) | self._extra(inputs)
         with intervene(self.model, edit=edits):
-            return self.model(ids.to(self.device), **_past_kwargs(self.model, ids, past)).logits[:, -1].float()
+            return self.model(ids.to(self.device), **kwargs).logits[:, -1].float()
 
     @torch.inference_mode()
     def prefix_cache(self, ids: Tensor) -> list[tuple[Tensor, Tensor]]:
         """Per-layer (keys, values) of an unpatched run, for `run(..., past=)` to start later."""
         return prefix_cache(self.model, ids)
+
+    def inputs_for(self, ids: Tensor, images) -> dict:
+        """A vision model's pixel values, image grid and image-token mask for rows holding `images` (paths or
+        None per row), from the tokenizer's image encoder (training.images)."""
+        if not any(image is not None for image in images):
+            return {}
+        _refuse(self, "figures without the model's tokenizer", self.tokenizer is None)
+        return image_inputs(self.tokenizer, ids, images)
 
 
 def prefix_cache(model, ids: Tensor) -> list[tuple[Tensor, Tensor]]:
@@ -110,6 +166,8 @@ class NNsightEngine:
     """nnsight 0.8 `TransformersModel`: sites are touched in forward order inside one trace."""
 
     name = "nnsight"
+    supports_prefix = True
+    supports_inputs = False
 
     def __init__(self, model, tokenizer):
         import nnsight
@@ -121,8 +179,12 @@ class NNsightEngine:
         path, where = module_path(self.model, site)
         return _envoy(self.traced, path), where
 
+    def inputs_for(self, ids: Tensor, images) -> dict:
+        return _no_images(self, images)
+
     @torch.inference_mode()
-    def capture(self, ids: Tensor, sites: list[Site]) -> dict[Site, Tensor]:
+    def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]:
+        _refuse(self, "a model's extra inputs", inputs)
         ordered = sorted(sites, key=lambda s: s.order)
         saved = {}
         with self.traced.trace(ids):
@@ -138,7 +200,9 @@ class NNsightEngine:
         return prefix_cache(self.model, ids)
 
     @torch.inference_mode()
-    def run(self, ids: Tensor, replacements: dict[Site, Replacement], past=None) -> Tensor:
+    def run(self, ids: Tensor, replacements: dict[Site, Replacement], past: list | None = None,
+            inputs: dict | None = None) -> Tensor:
+        _refuse(self, "a model's extra inputs", inputs)
         ordered = sorted(replacements, key=lambda s: s.order)
         with self.traced.trace(ids, **_past_kwargs(self.model, ids, past)):
             for site in ordered:
@@ -181,6 +245,8 @@ class BridgeEngine:
     """TransformerLens 4.3 `TransformerBridge` around a deep copy of the model (raw HF numbers)."""
 
     name = "tl"
+    supports_prefix = False
+    supports_inputs = False
 
     def __init__(self, model, tokenizer):
         from transformer_lens.model_bridge import TransformerBridge
@@ -191,14 +257,25 @@ class BridgeEngine:
             model.name_or_path or "local", hf_model=copy.deepcopy(model), tokenizer=_bridge_tokenizer(tokenizer),
             device=device)
 
+    def inputs_for(self, ids: Tensor, images) -> dict:
+        return _no_images(self, images)
+
+    def prefix_cache(self, ids: Tensor) -> list[tuple[Tensor, Tensor]]:
+        raise EngineRefused("the tl engine cannot start a run part-way (TransformerLens hooks run full "
+                            "sequences); use the hooks or nnsight engine")
+
     @torch.inference_mode()
-    def capture(self, ids: Tensor, sites: list[Site]) -> dict[Site, Tensor]:
+    def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]:
+        _refuse(self, "a model's extra inputs", inputs)
         names = {tl_name(site): site for site in sites}
         _, cache = self.bridge.run_with_cache(ids, names_filter=list(names))
         return {site: cache[name] for name, site in names.items()}
 
     @torch.inference_mode()
-    def run(self, ids: Tensor, replacements: dict[Site, Replacement], past=None) -> Tensor:
+    def run(self, ids: Tensor, replacements: dict[Site, Replacement], past: list | None = None,
+            inputs: dict | None = None) -> Tensor:
+        _refuse(self, "a prefix cache (TransformerLens hooks run full sequences)", past)
+        _refuse(self, "a model's extra inputs", inputs)
         hooks = [(tl_name(site), lambda act, hook, r=r: _replace(r[0], r[1], act)) for site, r in replacements.items()]
         logits = self.bridge.run_with_hooks(ids, fwd_hooks=hooks, return_type="logits")
         return logits[:, -1].float()

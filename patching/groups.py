@@ -19,47 +19,61 @@ wrong is normalized: 0 = the corrupt run, 1 = the clean run. `resid_pre` at laye
 restores the clean run exactly, and on `text` changes nothing (the text is the same): the tests
 check both. Where restoration moves from the image group to the text and last groups, and
 whether attention or the MLP carries it there, is where the model reads the figure.
+
+The patching itself is the generic loop (`patching.activation.patch_sweep`) on the hooks engine: a figure pair is
+a `PatchPair` whose two sides share their tokens and carry their figures, the three groups are its spans, and the
+engine builds each side's pixel inputs. So a group patch is batched, skips exact no-ops and is scored exactly as
+every other sweep.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+import pandas as pd
 import torch
 
-from patching.hooks import intervene
-from patching.metrics import normalized
-from patching.pairs import continuation, prompt_side
-from patching.sites import Site, sites
+from patching.activation import patch_sweep
+from patching.conditions import PatchRequest
+from patching.engines import HooksEngine
+from patching.pairs import PatchPair, continuation, prompt_side
+from tasks.dataset import load_dataset
+from tasks.io import atomic_dir, refuse_existing
 from training.batches import encode_target
+from training.checkpoint import read_card
+from training.images import is_vision_model, require_encoder
+from training.models import load_model
+from training.provenance import write_request
 from training.targets import render_target
-from training.vision import image_inputs, require_encoder
 
 GROUPS = ("image", "text", "last")
 COMPONENTS = ("resid_pre", "attn_out", "mlp_out")
 PAIR_KIND = "given_swap"
+COLUMNS = ["pair_id", "theorem", "layer", "component", "group", "value", "clean", "corrupt", "normalized"]
 
 
-@dataclass(frozen=True)
-class FigurePair:
-    """A problem and its figure-swapped twin: shared tokens, two figures, the first differing target token."""
-
-    pair_id: str
-    theorem: str
-    ids: tuple[int, ...]
-    clean_image: str
-    corrupt_image: str
-    right: int
-    wrong: int
+def group_masks(ids: torch.Tensor, image_token_id: int) -> dict[str, torch.Tensor]:
+    """[batch, pos] boolean masks of the three position groups."""
+    image = ids == image_token_id
+    last = torch.zeros_like(image)
+    last[:, -1] = True
+    return {"image": image, "text": ~image & ~last, "last": last}
 
 
-def figure_pairs(dataset, tokenizer, target: str, limit: int | None = None) -> tuple[list[FigurePair], list[str]]:
-    """(pairs, reasons for pairs left out) from a data folder's test originals and their given_swap twins."""
+def group_spans(ids: Sequence[int], image_token_id: int) -> dict[str, tuple[int, ...]]:
+    """Each position's group as spans (GROUPS order), for the generic loop."""
+    masks = group_masks(torch.tensor([list(ids)]), image_token_id)
+    return {group: tuple(masks[group][0].nonzero().flatten().tolist()) for group in GROUPS}
+
+
+def figure_pairs(dataset, tokenizer, target: str, limit: int | None = None) -> tuple[list[PatchPair], list[str]]:
+    """(pairs, reasons for pairs left out) from a data folder's test originals and their given_swap twins; each
+    pair's `kind` is the theorem it applies."""
     if PAIR_KIND not in dataset.perturbed:
         raise ValueError(f"{dataset.folder}: no perturbed/{PAIR_KIND}.jsonl (build the data with --source diagram)")
     originals = {p.id: p for p in dataset.test}
+    image_token = require_encoder(tokenizer).image_token_id
     pairs, rejected = [], []
     for row in dataset.perturbed[PAIR_KIND][:limit]:
         clean, corrupt = originals[row.original_id], row.problem
@@ -73,86 +87,30 @@ def figure_pairs(dataset, tokenizer, target: str, limit: int | None = None) -> t
         if wrong is None:
             rejected.append(f"{clean.id}: the targets agree")
             continue
-        pairs.append(FigurePair(f"{clean.id}|{corrupt.id}", clean.theorem_ids[0], tuple(ids + shared), clean.image,
-                                corrupt.image, right, wrong))
+        full = tuple(ids + shared)
+        spans = group_spans(full, image_token)
+        pairs.append(PatchPair(f"{clean.id}|{corrupt.id}", clean.theorem_ids[0], full, full, right, wrong, spans,
+                               spans, clean.image, corrupt.image))
     return pairs, rejected
 
 
-def group_masks(ids: torch.Tensor, image_token_id: int) -> dict[str, torch.Tensor]:
-    """[batch, pos] boolean masks of the three position groups."""
-    image = ids == image_token_id
-    last = torch.zeros_like(image)
-    last[:, -1] = True
-    return {"image": image, "text": ~image & ~last, "last": last}
-
-
-def _logit_diff(model, ids, inputs, right, wrong, edits=None, capture=()):
-    with intervene(model, capture=capture, edit=edits or {}) as seen:
-        logits = model(input_ids=ids, **inputs, logits_to_keep=1).logits[:, -1].float()
-    diff = logits.gather(1, right[:, None])[:, 0] - logits.gather(1, wrong[:, None])[:, 0]
-    return diff, seen
-
-
-def _replace(mask: torch.Tensor, values: torch.Tensor):
-    return lambda act: torch.where(mask[..., None].to(act.device), values.to(act), act)
-
-
-@torch.inference_mode()
-def _patch_batch(model, tokenizer, batch: Sequence[FigurePair], site_list: list[Site]) -> list[dict]:
-    device = next(model.parameters()).device
-    cpu_ids = torch.tensor([p.ids for p in batch])
-    clean_in, corrupt_in = ({k: v.to(device) for k, v in image_inputs(tokenizer, cpu_ids, figures).items()}
-                            for figures in ([p.clean_image for p in batch], [p.corrupt_image for p in batch]))
-    ids = cpu_ids.to(device)
-    right = torch.tensor([p.right for p in batch], device=device)
-    wrong = torch.tensor([p.wrong for p in batch], device=device)
-    clean, seen = _logit_diff(model, ids, clean_in, right, wrong, capture=site_list)
-    corrupt, _ = _logit_diff(model, ids, corrupt_in, right, wrong)
-    masks = group_masks(ids, require_encoder(tokenizer).image_token_id)
-    rows = []
-    for site in site_list:
-        for group, mask in masks.items():
-            patched, _ = _logit_diff(model, ids, corrupt_in, right, wrong, {site: _replace(mask, seen[site.name])})
-            norm = normalized(patched, clean, corrupt)
-            for i, pair in enumerate(batch):
-                rows.append({"pair_id": pair.pair_id, "theorem": pair.theorem, "layer": site.layer,
-                             "component": site.component, "group": group, "value": float(patched[i]),
-                             "clean": float(clean[i]), "corrupt": float(corrupt[i]), "normalized": float(norm[i])})
-    return rows
-
-
-def group_patch(model, tokenizer, pairs: Sequence[FigurePair], components: Sequence[str] = COMPONENTS,
-                layers: list[int] | None = None, batch_size: int = 16, progress: bool = False):
+def group_patch(model, tokenizer, pairs: Sequence[PatchPair], components: Sequence[str] = COMPONENTS,
+                layers: list[int] | None = None, memory_mb: int = 512, progress: bool = False) -> pd.DataFrame:
     """One row per (pair, layer, component, group): patched, clean and corrupt logit differences, normalized."""
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    model.eval()
-    site_list = sites(model, tuple(components), layers)
-    by_length: dict[int, list[FigurePair]] = defaultdict(list)
-    for pair in pairs:
-        by_length[len(pair.ids)].append(pair)
-    batches = [group[i:i + batch_size] for group in by_length.values() for i in range(0, len(group), batch_size)]
-    rows = []
-    for batch in tqdm(batches, desc="group patching", disable=not progress, leave=False):
-        rows += _patch_batch(model, tokenizer, batch, site_list)
-    return pd.DataFrame(rows)
+    request = PatchRequest(components=tuple(components), layers=tuple(layers) if layers is not None else None,
+                           positions="spans", direction="denoise", metric="logit_diff", memory_mb=memory_mb)
+    rows = patch_sweep(HooksEngine(model, tokenizer), list(pairs), request, progress=progress)
+    frame = pd.DataFrame(rows).rename(columns={"position": "group", "pair_type": "theorem"})
+    return frame[COLUMNS]
 
 
 def run_group_patch(model_dir, data_dir, out, target: str | None = None, limit: int | None = None,
-                    components: Sequence[str] = COMPONENTS, batch_size: int = 16, device: str = "cpu",
-                    overwrite: bool = False, progress: bool = True):
+                    components: Sequence[str] = COMPONENTS, device: str = "cpu", overwrite: bool = False,
+                    progress: bool = True):
     """Patch a Qwen2.5-VL folder's layers over position groups on a diagram data folder's given_swap
     pairs; writes groups.parquet and request.json (kind "groups") to `out`."""
-    import json
-
-    from tasks.dataset import load_dataset
-    from tasks.io import atomic_dir, refuse_existing
-    from training.checkpoint import read_card
-    from training.models import load_model
-    from training.vision import is_vision_model
-
     refuse_existing(out, overwrite)
+    start = time.perf_counter()
     model, tokenizer = load_model(model_dir, device=device, attn_implementation="eager")
     if not is_vision_model(model):
         raise ValueError(f"{model_dir}: position-group patching needs a Qwen2.5-VL model (this is "
@@ -162,7 +120,7 @@ def run_group_patch(model_dir, data_dir, out, target: str | None = None, limit: 
     pairs, rejected = figure_pairs(load_dataset(data_dir), tokenizer, target, limit)
     if not pairs:
         raise ValueError(f"{data_dir}: no usable given_swap pairs ({len(rejected)} left out)")
-    frame = group_patch(model, tokenizer, pairs, components, batch_size=batch_size, progress=progress)
+    frame = group_patch(model.eval(), tokenizer, pairs, components, progress=progress)
     name = card.get("name", str(model_dir))
     frame.insert(0, "model", name)
     request = {"kind": "groups", "model": str(model_dir), "name": name, "model_kind": card.get("kind"),
@@ -170,5 +128,5 @@ def run_group_patch(model_dir, data_dir, out, target: str | None = None, limit: 
                "rejected": rejected[:20], "n_rejected": len(rejected), "components": list(components)}
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "groups.parquet", index=False)
-        (tmp / "request.json").write_text(json.dumps(request, indent=2, default=str) + "\n")
+        write_request(tmp, request, start)
     return frame

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from tasks.pairs import MinimalPair, align, check_pairs
 from training.batches import encode_prompt, encode_target
+from training.images import require_encoder
 from training.prompts import prompt_for
 from training.targets import render_target
 
@@ -40,6 +41,15 @@ class PatchPair:
     wrong: int | None
     clean_spans: dict[str, tuple[int, ...]]
     corrupt_spans: dict[str, tuple[int, ...]]
+    clean_image: str | None = None
+    """The figure the clean run sees (vision models; None for text)."""
+    corrupt_image: str | None = None
+
+    def images(self, direction: str) -> tuple[str | None, str | None]:
+        """(destination figure, source figure) for a direction, as `sides` orders the token ids."""
+        self.sides(direction)  # checks the direction
+        return ((self.corrupt_image, self.clean_image) if direction == "denoise"
+                else (self.clean_image, self.corrupt_image))
 
     def sides(self, direction: str):
         """(destination ids, source ids, destination spans, dest -> source position map) for a direction.
@@ -101,8 +111,6 @@ def prompt_side(problem, tokenizer):
     offsets and the text range refer to the prompt the model reads."""
     prompt = prompt_for(problem.text, tokenizer, image=problem.image is not None)
     if problem.image is not None:
-        from training.vision import require_encoder
-
         prompt = require_encoder(tokenizer).expand(prompt, problem.image)
     ids, offsets = encode_prompt(tokenizer, prompt, offsets=True)
     start = prompt.find(problem.text)

@@ -13,8 +13,10 @@ written atomically.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from tasks.io import atomic_dir
+from training.provenance import write_request
 
 KEYS = ["model", "engine", "method", "direction", "metric", "pair_type", "layer", "component", "position"]
 
@@ -46,12 +48,11 @@ def layer_component_table(summary, position: str | None = None, column: str = "n
     return frame.pivot_table(index="layer", columns="component", values=column, aggfunc="max")
 
 
-def save_results(out: str | Path, frame, request: dict, overwrite: bool = False) -> Path:
-    """Write pairs.parquet, summary.parquet and request.json into `out` in one atomic step."""
-    from tasks.io import atomic_dir
-
+def save_results(out: str | Path, frame, request: dict, overwrite: bool = False, start: float | None = None) -> Path:
+    """Write pairs.parquet, summary.parquet and request.json (with its provenance, seconds since `start`) into
+    `out` in one atomic step."""
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "pairs.parquet", index=False)
         summarize(frame).to_parquet(tmp / "summary.parquet", index=False)
-        (tmp / "request.json").write_text(json.dumps(request, indent=2, default=str) + "\n")
+        write_request(tmp, request, start)
     return Path(out)

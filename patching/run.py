@@ -12,47 +12,29 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-from patching.activation import PatchRequest, patch_sweep
-from patching.engines import check_engine
+from patching.activation import patch_sweep
+from patching.attribution import attribution_sweep, compare_with_exact
+from patching.conditions import PatchRequest
+from patching.cross import check_same_shape, check_same_tokenizer, self_pairs, transplant_sweep
+from patching.engines import check_engine, make_engine
+from patching.pairs import prepare_pairs
 from patching.results import save_results, summarize, tidy
-from tasks.io import refuse_existing
+from patching.tracing import causal_trace, trace_prompts
+from tasks.dataset import load_dataset
+from tasks.io import atomic_dir, refuse_existing
+from tasks.pairs import perturbation_pairs, surface_pairs, theorem_swap_pairs
+from training.evaluate import TARGET_NEW_TOKENS, eval_splits
+from training.placement import Placement, load_checkpoint
 from training.precision import compute
+from training.provenance import write_request
 
 PAIR_TYPES = ("theorem_swap", "surface", "perturbed", "perturbed:<kind>")
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Where and how models run: a torch device, the weights' dtype (float32 | bfloat16 | float16; None = as
-    saved) and the compute precision of every forward (autocast: auto | fp32 | bf16 | fp16, training.precision)."""
-
-    device: str = "cpu"
-    dtype: str | None = None
-    precision: str = "auto"
-
-
-def load(folder, placement: Placement = Placement()):
-    """(model, tokenizer, name, trained target style or None) from a checkpoint folder."""
-    import torch
-
-    from training.checkpoint import read_card
-    from training.models import load_model
-
-    dtype = getattr(torch, placement.dtype, "unknown") if placement.dtype else None
-    if dtype is not None and not isinstance(dtype, torch.dtype):
-        raise ValueError(f"unknown dtype {placement.dtype!r}; use float32, bfloat16 or float16")
-    model, tokenizer = load_model(folder, dtype=dtype, device=placement.device, attn_implementation="eager")
-    card = read_card(folder) or {}
-    return model.eval(), tokenizer, card.get("name", Path(folder).name), card.get("config", {}).get("target")
-
-
 def minimal_pairs(dataset, pair_type: str):
     """Pairs of a type: theorem_swap, surface (synthetic), perturbed[:<kind>] (any data folder)."""
-    from tasks.pairs import perturbation_pairs, surface_pairs, theorem_swap_pairs
-
     if pair_type == "theorem_swap":
         pairs = theorem_swap_pairs(dataset.test)
     elif pair_type == "surface":
@@ -73,20 +55,9 @@ def _rejections(rejected) -> dict:
     return {"n": len(rejected), "reasons": dict(reasons), "examples": [r for _, r in rejected[:3]]}
 
 
-def provenance(start: float) -> dict:
-    import torch
-    import transformers
-
-    from training.checkpoint import git_commit
-
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "git_commit": git_commit(),
-            "seconds": round(time.perf_counter() - start, 2)}
-
-
 def check_layers(model_dir, layers) -> None:
     """Requested layers against the folder's config.json, before any model is loaded (other problems with the
     folder are left to the loader, which names them)."""
-    import json
 
     try:
         config = json.loads((Path(model_dir) / "config.json").read_text())
@@ -102,11 +73,6 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
               target: str | None = None, limit: int = 64, method: str = "exact", allow_alignment: bool = False,
               overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
     """Exact and/or attribution patching of one checkpoint on pairs from a data folder; returns the summary."""
-    from patching.attribution import attribution_sweep, compare_with_exact
-    from patching.engines import make_engine
-    from patching.pairs import prepare_pairs
-    from tasks.dataset import load_dataset
-
     if method not in ("exact", "attribution", "both"):
         raise ValueError(f"unknown method {method!r}; choose exact, attribution or both")
     check_engine(engine)
@@ -114,7 +80,7 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     check_layers(model_dir, request.layers)
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model, tokenizer, name, trained = load(model_dir, placement)
+    model, tokenizer, name, trained = load_checkpoint(model_dir, placement)
     target = target or trained or "answer"
     pairs, rejected = prepare_pairs(minimal_pairs(load_dataset(data_dir), pair_type), tokenizer, target,
                                     allow_alignment)
@@ -143,23 +109,18 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     frame = pd.concat(frames, ignore_index=True)
     save_results(out, frame, {"kind": "sweep", "request": request.to_dict(), "model": str(model_dir),
                               "data": str(data_dir), "engine": engine, "pair_type": pair_type, "target": target,
-                              **meta,
-                              **provenance(start)}, overwrite)
+                              **meta}, overwrite, start)
     return summarize(frame), meta
 
 
 def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = "answer", limit: int = 64,
               overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
     """A's activations patched into B on the same prompts (clean = A, corrupt = B), per layer and component."""
-    from patching.cross import check_same_shape, check_same_tokenizer, self_pairs
-    from patching.engines import make_engine
-    from tasks.dataset import load_dataset
-
     request.check()
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model_a, tok_a, name_a, _ = load(a_dir, placement)
-    model_b, tok_b, name_b, _ = load(b_dir, placement)
+    model_a, tok_a, name_a, _ = load_checkpoint(a_dir, placement)
+    model_b, tok_b, name_b, _ = load_checkpoint(b_dir, placement)
     check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
     check_same_shape(model_a, model_b)
     pairs = self_pairs(load_dataset(data_dir).test[:limit], tok_a, target)
@@ -169,9 +130,8 @@ def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = 
     frame = tidy(rows, model=f"{name_a}->{name_b}", engine="hooks", method="cross", direction=request.direction,
                  metric=request.metric)
     save_results(out, frame, {"kind": "cross", "request": request.to_dict(), "a": str(a_dir), "b": str(b_dir),
-                              "data": str(data_dir), "target": target, "pairs": len(pairs), "precision": precision,
-                              **provenance(start)},
-                 overwrite)
+                              "data": str(data_dir), "target": target, "pairs": len(pairs), "precision": precision},
+                 overwrite, start)
     return summarize(frame)
 
 
@@ -180,15 +140,10 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
     """Accuracy of B with A's MLP weights in each layer window, on the originals and perturbed kinds."""
     import pandas as pd
 
-    from patching.cross import check_same_tokenizer, transplant_sweep
-    from tasks.dataset import load_dataset
-    from tasks.io import atomic_dir
-    from training.evaluate import TARGET_NEW_TOKENS, eval_splits
-
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model_a, tok_a, name_a, target_a = load(a_dir, placement)
-    model_b, tok_b, name_b, target_b = load(b_dir, placement)
+    model_a, tok_a, name_a, target_a = load_checkpoint(a_dir, placement)
+    model_b, tok_b, name_b, target_b = load_checkpoint(b_dir, placement)
     check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
     splits = [(kind, problems[:limit]) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None)]
     longest = max(TARGET_NEW_TOKENS.values())
@@ -198,9 +153,8 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
     frame = pd.DataFrame(rows)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "transplant.parquet", index=False)
-        (tmp / "request.json").write_text(json.dumps({"kind": "transplant", "a": str(a_dir), "b": str(b_dir),
-                                                      "data": str(data_dir), "width": width, "limit": limit,
-                                                      "precision": precision, **provenance(start)}, indent=2) + "\n")
+        write_request(tmp, {"kind": "transplant", "a": str(a_dir), "b": str(b_dir), "data": str(data_dir),
+                            "width": width, "limit": limit, "precision": precision}, start)
     return frame
 
 
@@ -208,13 +162,9 @@ def run_trace(model_dir, data_dir, out, subject: str = "problem", components=("r
               positions: str = "spans", window: int = 1, samples: int = 5, target: str | None = None,
               limit: int = 32, seed: int = 0, overwrite: bool = False, placement: Placement = Placement()):
     """Noise-corruption causal tracing of one checkpoint on test problems."""
-    from patching.engines import make_engine
-    from patching.tracing import causal_trace, trace_prompts
-    from tasks.dataset import load_dataset
-
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model, tokenizer, name, trained = load(model_dir, placement)
+    model, tokenizer, name, trained = load_checkpoint(model_dir, placement)
     target = target or trained or "answer"
     prompts, skipped = trace_prompts(load_dataset(data_dir).test[:limit], tokenizer, target, subject)
     if not prompts:
@@ -224,6 +174,6 @@ def run_trace(model_dir, data_dir, out, subject: str = "problem", components=("r
     frame = tidy(rows, model=name, engine="hooks", method="trace", direction="restore", metric="prob")
     save_results(out, frame, {"kind": "trace", "model": str(model_dir), "data": str(data_dir), "subject": subject,
                               "window": window, "samples": samples, "seed": seed, "target": target,
-                              "prompts": len(prompts), "skipped": len(skipped), "precision": precision,
-                              **provenance(start)}, overwrite)
+                              "prompts": len(prompts), "skipped": len(skipped), "precision": precision},
+                 overwrite, start)
     return summarize(frame)

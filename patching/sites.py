@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from training.params import layer_parts
+
 COMPONENTS = ("resid_pre", "attn_out", "mlp_hidden", "mlp_out", "resid_post")
 """Layer components in forward order (engines that must read in order sort by it)."""
 EMBED = "embed"
@@ -85,8 +87,6 @@ def sites(model, components: tuple[str, ...] | list[str], layers: list[int] | No
 
 def module_path(model, site: Site) -> tuple[str, str]:
     """(dotted module path from the model root, "input" | "output") of a site."""
-    from training.params import layer_parts
-
     parts = layer_parts(model)
     check_site(model, site)
     if site.component == EMBED:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from patching.activation import _batch_rows, position_groups
+from patching.conditions import batch_rows, position_groups
 from patching.metrics import normalized
 from patching.pairs import label_positions, prompt_side
 from patching.sites import EMBED, Site, n_layers, sites
@@ -112,7 +112,7 @@ def _run_conditions(engine, prompt, conditions, clean, noise, n_layers, window, 
     samples, length = noise.shape[0], len(prompt.ids)
     embed = Site(-1, EMBED)
     jobs = [(c, s) for c in range(len(conditions)) for s in range(samples)]
-    step = _batch_rows(memory_mb, engine.model, length)
+    step = batch_rows(memory_mb, engine.model, length)
     right = prompt.right
     clean_prob = torch.softmax(engine.run(torch.tensor([prompt.ids]), {}).float(), -1)[0, right]
     totals = torch.zeros(len(conditions))

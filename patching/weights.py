@@ -12,11 +12,15 @@ Module paths come from `training.params.LAYER_PARTS`; tied input/output embeddin
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
+
+from tasks.io import atomic_dir, refuse_existing
+from training.params import layer_parts
+from training.placement import load_checkpoint
+from training.provenance import write_request
 
 
 def _block(name: str, parts: dict[str, str]) -> tuple[int, str]:
@@ -35,8 +39,6 @@ def _block(name: str, parts: dict[str, str]) -> tuple[int, str]:
 
 def weight_change(base, tuned) -> list[dict]:
     """One row per (layer, block, parameter) and per (layer, block): the relative Frobenius change."""
-    from training.params import layer_parts
-
     parts = layer_parts(tuned)
     base_state = dict(base.named_parameters())
     rows, blocks = [], {}
@@ -65,15 +67,12 @@ def run_weights(base_dir, model_dirs, out, overwrite: bool = False):
     """Weight change of every checkpoint from the base; writes weights.parquet and request.json to `out`."""
     import pandas as pd
 
-    from patching.run import load, provenance
-    from tasks.io import atomic_dir, refuse_existing
-
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    base, _, base_name, _ = load(base_dir)
+    base, _, base_name, _ = load_checkpoint(base_dir)
     frames = []
     for folder in model_dirs:
-        tuned, _, name, _ = load(folder)
+        tuned, _, name, _ = load_checkpoint(folder)
         frame = pd.DataFrame(weight_change(base, tuned))
         frame.insert(0, "model", name)
         frames.append(frame)
@@ -81,7 +80,6 @@ def run_weights(base_dir, model_dirs, out, overwrite: bool = False):
     frame.insert(1, "base", base_name)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "weights.parquet", index=False)
-        (tmp / "request.json").write_text(json.dumps({"kind": "weights", "base": str(base_dir),
-                                                      "models": [str(m) for m in model_dirs],
-                                                      **provenance(start)}, indent=2) + "\n")
+        write_request(tmp, {"kind": "weights", "base": str(base_dir), "models": [str(m) for m in model_dirs]},
+                      start)
     return Path(out), frame

@@ -22,7 +22,8 @@ from probes.labels import problem_fields
 from probes.positions import check_position, prompt_positions
 from probes.store import ActivationStore, model_fingerprint, rows_fingerprint, tokenizer_fingerprint
 from tasks.schema import Problem
-from training.vision import image_inputs
+from training.evaluate import eval_splits
+from training.images import image_inputs
 
 
 def feature_name(site: Site | str, position: str) -> str:
@@ -38,8 +39,6 @@ def dataset_rows(dataset, split: str = "test", kinds: Sequence[str] | None = Non
     """(problems, metadata frame): the split's problems, then (test split) each perturbed kind's versions of
     them; `kinds` None = every kind, () = none."""
     import pandas as pd
-
-    from training.evaluate import eval_splits
 
     originals = dataset.split(split)[:limit]
     problems = list(originals)

@@ -1,6 +1,6 @@
 """Does the model use what the probe reads? Remove the probe's directions and watch behaviour.
 
-Directions (in raw activation space, `probes.linear.directions`):
+Directions (in raw activation space, `probes.fitting.directions`):
 
 * `probe`: the weight vectors of one probe fit on all originals (rank <= number of classes);
 * `inlp`: iterated nullspace projection (Ravfogel et al. 2020): fit a probe, add its directions
@@ -23,7 +23,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from probes.linear import ProbeConfig, directions, fit_probe
+from patching.hooks import intervene
+from probes.fitting import ProbeConfig, directions, fit_probe
+from training.evaluate import evaluate_problems, grade_outputs
+from training.precision import autocast
 
 
 def orthonormal(vectors: np.ndarray, tolerance: float = 1e-6) -> np.ndarray:
@@ -76,10 +79,6 @@ def behaviour(model, tokenizer, problems, site: str, basis: np.ndarray | None, m
     """Answer accuracy and theorem identification on `problems` with the subspace removed at `site`, generating
     at `precision` (resolved, training.precision)."""
     from contextlib import nullcontext
-
-    from patching.hooks import intervene
-    from training.evaluate import evaluate_problems, grade_outputs
-    from training.precision import autocast
 
     context = nullcontext() if basis is None else intervene(model, edit={site: removal_edit(basis, mean)})
     with context, autocast(precision, next(model.parameters()).device):

@@ -12,8 +12,8 @@ reports:
   per kind) of the *held-out* originals, so no number set or template it trained on leaks in.
 
 Each metric is the mean over folds with a 95% t-interval over folds (clipped to the metric's range).
-`mdl_bits` / `mdl_compression` come from `probes.mdl` on all originals. `directions(probe)` gives the
-probe's weight vectors in raw activation space (coef / scale), for the causal check.
+`mdl_bits` / `mdl_compression` come from `probes.mdl` on all originals. The probe itself and its settings are
+`probes.fitting`.
 """
 
 from __future__ import annotations
@@ -23,51 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from probes.fitting import ProbeConfig, fit_probe
 from probes.labels import control_labels, control_type, groups_for, label_column
+from probes.mdl import online_codelength
 from probes.splits import grouped_folds
 
 RANGES = {"accuracy": (0.0, 1.0), "control_accuracy": (0.0, 1.0), "majority": (0.0, 1.0), "transfer": (0.0, 1.0),
           "selectivity": (-1.0, 1.0)}
 """Where each metric can lie: confidence intervals are clipped to it."""
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    """The protocol: folds, regularization, solver, seed, group keys (None = the label's default), control type,
-    and whether to compute the MDL code length."""
-
-    folds: int = 5
-    C: float = 1.0
-    max_iter: int = 2000
-    solver: str = "newton-cg"
-    """scikit-learn solver; newton-cg converges in ~10 iterations here, 5-9x faster than lbfgs."""
-    seed: int = 0
-    groups: tuple[str, ...] | None = None
-    control: str | None = None
-    mdl: bool = True
-
-
-def make_probe(config: ProbeConfig = ProbeConfig()):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(),
-                         LogisticRegression(C=config.C, max_iter=config.max_iter, solver=config.solver))
-
-
-def fit_probe(x: np.ndarray, y: Sequence, config: ProbeConfig = ProbeConfig()):
-    import warnings
-
-    with warnings.catch_warnings():  # MDL's first blocks: "more unique classes than 50% of the samples"
-        warnings.filterwarnings("ignore", message="The number of unique classes")
-        return make_probe(config).fit(x, np.asarray(y, dtype=str))
-
-
-def directions(probe) -> np.ndarray:
-    """[n directions, width]: the probe's weight vectors in the raw activation space."""
-    scaler, logistic = probe[0], probe[-1]
-    return logistic.coef_ / scaler.scale_[None, :]
 
 
 def interval(values: Sequence[float], level: float = 0.95, bounds: tuple[float, float] = (-np.inf, np.inf)
@@ -151,8 +114,6 @@ def cross_validate(data: LabelData, config: ProbeConfig = ProbeConfig(), what: s
 def evaluate_label(x: np.ndarray, rows, label: str, config: ProbeConfig = ProbeConfig(), what: str = "probe"
                    ) -> list[dict]:
     """Tidy rows (label, metric, kind, value, ci_low, ci_high, n_folds, n) for one feature and label."""
-    from probes.mdl import online_codelength
-
     data = label_data(x, rows, label, config)
     out = []
     for (metric, kind), values in cross_validate(data, config, what).items():

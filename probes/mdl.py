@@ -25,6 +25,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from probes.fitting import fit_probe
+
 FRACTIONS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125, 0.25, 0.5, 1.0)
 EPSILON = 1e-4
 
@@ -35,8 +37,6 @@ def block_ends(total: int, fractions: Sequence[float] = FRACTIONS) -> list[int]:
 
 
 def _block_probs(x_seen, y_seen, x_block, classes: np.ndarray, config) -> np.ndarray:
-    from probes.linear import fit_probe
-
     seen_classes = np.unique(y_seen)
     if len(seen_classes) < 2:
         counts = np.array([(y_seen == c).sum() + 1.0 for c in classes])

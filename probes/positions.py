@@ -19,6 +19,7 @@ from __future__ import annotations
 from patching.pairs import label_positions, prompt_side
 from patching.tracing import subject_ranges
 from tasks.schema import Problem
+from training.images import image_encoder
 
 POSITION_SPECS = ("last", "problem", "frame", "name", "image", "words:<w1>+<w2>")
 
@@ -31,8 +32,6 @@ def check_position(spec: str) -> str:
 
 def image_positions(ids, tokenizer) -> list[int]:
     """Positions of a figure's tokens (none for a text model)."""
-    from training.vision import image_encoder
-
     encoder = image_encoder(tokenizer)
     return [] if encoder is None else [p for p, i in enumerate(ids) if i == encoder.image_token_id]
 

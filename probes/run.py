@@ -11,17 +11,26 @@ directions at one site and measures behaviour against random directions of the s
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from patching.run import Placement, load
-from probes.labels import LABELS
-from probes.linear import ProbeConfig
+import sklearn
+
+from patching.sites import parse_site, sites
+from probes.capture import activation_dataset, cache_identity, dataset_rows, default_cache, split_feature
+from probes.causal import behaviour, inlp_basis, probe_basis, random_basis, remove
+from probes.fitting import ProbeConfig
+from probes.labels import LABELS, label_column
+from probes.linear import cross_validate, evaluate_label, interval, label_data
+from probes.splits import SplitError, check_labels
+from tasks.dataset import load_dataset
 from tasks.io import atomic_file, refuse_existing
+from training.evaluate import TARGET_NEW_TOKENS
+from training.placement import Placement, load_checkpoint
 from training.precision import compute
+from training.provenance import write_request
 
 DEFAULT_COMPONENTS = ("resid_post", "mlp_out", "attn_out")
 RESULT_COLUMNS = ("model", "site", "layer", "component", "position", "label", "metric", "kind", "value", "ci_low",
@@ -47,23 +56,19 @@ class ProbeRequest:
 KEPT = " (cached activations are kept)"
 
 
-def _write_results(out: Path, tables: dict, request: dict) -> None:
-    """Each file written to a temp name and renamed into place."""
+def _write_results(out: Path, tables: dict, request: dict, start: float) -> None:
+    """Each table written to a temp name and renamed into place, then request.json (training.provenance)."""
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         with atomic_file(out / name) as tmp:
             frame.to_parquet(tmp, index=False)
-    with atomic_file(out / "request.json") as tmp:
-        tmp.write_text(json.dumps(request, indent=2, default=str) + "\n")
+    write_request(out, request, start, sklearn=sklearn.__version__)
 
 
 def checkpoint_store(model, tokenizer, name: str, dataset, request: ProbeRequest, out: Path, cache=None,
                      progress: bool = True, precision: str = "fp32"):
     """(store, features, rows) of one checkpoint's activation dataset (captured or reused); `precision` is the
     resolved compute precision the caller runs under (part of the cache's identity)."""
-    from patching.sites import sites
-    from probes.capture import activation_dataset, cache_identity, dataset_rows, default_cache
-
     problems, rows = dataset_rows(dataset, request.split, request.kinds, request.limit)
     chosen = sites(model, request.components, list(request.layers) if request.layers is not None else None)
     identity = {**cache_identity(model, tokenizer, problems, rows, name), "precision": precision}
@@ -75,9 +80,6 @@ def checkpoint_store(model, tokenizer, name: str, dataset, request: ProbeRequest
 
 def usable_labels(rows, requested: Sequence[str] | None, folds: int) -> tuple[list[str], dict[str, str]]:
     """The labels to probe and, when chosen automatically, why the others were skipped."""
-    from probes.labels import label_column
-    from probes.splits import SplitError, check_labels
-
     if requested is not None:
         return list(requested), {}
     chosen, skipped = [], {}
@@ -100,9 +102,6 @@ def probe_features(store, features: Sequence[str], rows, labels: Sequence[str], 
                    progress: bool = True) -> list[dict]:
     from tqdm.auto import tqdm
 
-    from probes.capture import split_feature
-    from probes.linear import evaluate_label
-
     out = []
     bar = tqdm(total=len(features) * len(labels), desc=f"probe {model}", disable=not progress, leave=False)
     for feature in features:
@@ -123,8 +122,6 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
     folder, cache, labels probed and skipped with reasons, rows)."""
     import pandas as pd
 
-    from tasks.dataset import load_dataset
-
     out = Path(out)
     unknown = [label for label in request.labels or () if label not in LABELS]
     if unknown:
@@ -136,7 +133,7 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
     dataset = load_dataset(data_dir)
     rows_out, meta = [], {}
     for model_dir in model_dirs:
-        model, tokenizer, name, _ = load(model_dir, placement)
+        model, tokenizer, name, _ = load_checkpoint(model_dir, placement)
         with compute(model, placement.precision) as precision:
             store, features, rows = checkpoint_store(model, tokenizer, name, dataset, request, out, cache, progress,
                                                      precision)
@@ -148,17 +145,8 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
                       "rows": store.n_rows, "precision": precision}
     frame = pd.DataFrame(rows_out, columns=list(RESULT_COLUMNS))
     _write_results(out, {"probes.parquet": frame},
-                   {"kind": "probes", "data": str(data_dir), "request": asdict(request), "models": meta,
-                    **_provenance(start)})
+                   {"kind": "probes", "data": str(data_dir), "request": asdict(request), "models": meta}, start)
     return frame, meta
-
-
-def _provenance(start: float) -> dict:
-    import sklearn
-
-    from patching.run import provenance
-
-    return {**provenance(start), "sklearn": sklearn.__version__}
 
 
 @dataclass(frozen=True)
@@ -184,8 +172,6 @@ class CausalRequest:
 
 def causal_conditions(data, causal: CausalRequest, config: ProbeConfig):
     """(condition, draw, basis or None) for no removal, the probe's subspace, and random subspaces."""
-    from probes.causal import inlp_basis, probe_basis, random_basis
-
     if causal.method == "inlp":
         basis = inlp_basis(data.x, data.y, causal.iterations, config)
     else:
@@ -204,18 +190,12 @@ def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRe
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from patching.sites import parse_site
-    from probes.causal import behaviour, remove
-    from probes.linear import cross_validate, interval, label_data
-    from tasks.dataset import load_dataset
-    from training.evaluate import TARGET_NEW_TOKENS
-
     causal.check()
     out = Path(out)
     refuse_existing(out / "causal.parquet", overwrite, KEPT)
     start = time.perf_counter()
     dataset = load_dataset(data_dir)
-    model, tokenizer, name, target = load(model_dir, placement)
+    model, tokenizer, name, target = load_checkpoint(model_dir, placement)
     site = parse_site(causal.site)
     request = replace(request, components=(site.component,), layers=(site.layer,), positions=(causal.position,),
                       kinds=())
@@ -240,6 +220,5 @@ def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRe
     frame = pd.DataFrame(results)
     _write_results(out, {"causal.parquet": frame},
                    {"kind": "causal", "model": str(model_dir), "data": str(data_dir), "causal": asdict(causal),
-                    "request": asdict(request), "problems": len(problems), "precision": precision,
-                    **_provenance(start)})
+                    "request": asdict(request), "problems": len(problems), "precision": precision}, start)
     return frame

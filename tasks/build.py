@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from tasks.diagram import world as diagram_world
 from tasks.guards import canary, eval_only_header
 from tasks.io import atomic_dir, sha256_file, write_json, write_jsonl
 from tasks.real_perturb import perturb_real_all
@@ -93,16 +94,14 @@ def build_synthetic(config: WorldConfig, out: str | Path, overwrite: bool = Fals
 
 def build_diagram(config, out: str | Path, overwrite: bool = False) -> dict:
     """The diagram world's splits, perturbations and one PNG figure per problem (`images/`)."""
-    from tasks.diagram.world import KINDS, catalogue_rows, generate_splits, perturb_all, write_figures
-
-    train, test = generate_splits(config)
-    perturbed, skipped = perturb_all(test, list(KINDS), seed=config.seed)
+    train, test = diagram_world.generate_splits(config)
+    perturbed, skipped = diagram_world.perturb_all(test, list(diagram_world.KINDS), seed=config.seed)
     config_row = {**dataclasses.asdict(config), "theorems": list(config.theorems)}
     problems = [*train, *test, *(r.problem for rows in perturbed.values() for r in rows)]
-    return write_dataset(out, train=train, test=test, perturbed=perturbed, theorems=catalogue_rows(),
+    return write_dataset(out, train=train, test=test, perturbed=perturbed, theorems=diagram_world.catalogue_rows(),
                          header={"source": "diagram", "seed": config.seed, "config": config_row},
                          skipped_perturbations=skipped, overwrite=overwrite,
-                         write_extra=lambda tmp: write_figures(problems, tmp))
+                         write_extra=lambda tmp: diagram_world.write_figures(problems, tmp))
 
 
 def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_invalid: bool = False,
@@ -113,7 +112,6 @@ def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_in
     which `tsft train sft` needs; every other row is a test problem. A benchmark source, or `eval_only`
     (the benchmark's name), marks the folder eval-only (tasks.guards)."""
     from tasks.loaders import load  # the loaders bring math-verify and sympy: only real sources pay for them
-
     result = load(source, path, skip_invalid=skip_invalid, **options)
     if not result.problems:
         skipped = len(result.skipped)
@@ -171,7 +169,7 @@ def build(source: str, out: str | Path, *, path: str | Path | None = None, seed:
     """`tsft data build`: one entry point for every source; options that do not apply are errors."""
     synthetic_options = {"n_train": n_train, "n_test": n_test, "cue_strength": cue_strength}
     if source not in ("synthetic", "diagram"):
-        from tasks.loaders import LOADERS
+        from tasks.loaders import LOADERS  # lazily, as in build_real
 
         if source not in LOADERS:
             raise ValueError(f"unknown source {source!r}; known: synthetic, diagram, {', '.join(LOADERS)}")
@@ -180,12 +178,10 @@ def build(source: str, out: str | Path, *, path: str | Path | None = None, seed:
     if n_train is not None and n_train < 0:
         raise ValueError(f"--n-train {n_train}: use 0 or more")
     if source == "diagram":
-        from tasks.diagram.world import DiagramConfig
-
         _refuse({"path": path, "field_map": field_map, "theorems_path": theorems_path, "cue_strength": cue_strength,
                  "skip_invalid": skip_invalid or None, "eval_only": eval_only}, "other sources, not --source diagram")
         given = {k: v for k, v in synthetic_options.items() if v is not None}
-        return build_diagram(DiagramConfig(seed=seed, **given), out, overwrite=overwrite)
+        return build_diagram(diagram_world.DiagramConfig(seed=seed, **given), out, overwrite=overwrite)
     if source == "synthetic":
         _refuse({"path": path, "field_map": field_map, "theorems_path": theorems_path,
                  "skip_invalid": skip_invalid or None, "eval_only": eval_only},

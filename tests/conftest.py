@@ -97,7 +97,8 @@ def shared_file(relative: str) -> Path:
 @pytest.fixture(scope="session")
 def vision_tokenizer():
     """The diagram world's tokenizer carrying Qwen2.5-VL's image encoder (112-pixel figures)."""
-    from training.vision import attach, image_processor_for, vision_tokenizer
+    from training.images import attach
+    from training.vision import image_processor_for, vision_tokenizer
 
     return attach(vision_tokenizer(sample=60), image_processor_for(112))
 

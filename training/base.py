@@ -24,19 +24,12 @@ from training.config import BaseConfig, config_dict
 from training.corpus import diagram_documents, neutral_documents
 from training.distributed import Dist, device_for, init, seed_everything
 from training.generation import heldout_loss
+from training.images import ARCH, attach, image_encoder
 from training.models import build_model, load_model
 from training.params import parameter_counts
 from training.tokenizer import world_tokenizer
 from training.trainer import Run, Trainer
-from training.vision import (
-    ARCH,
-    attach,
-    caption_accuracy,
-    caption_examples,
-    image_encoder,
-    image_processor_for,
-    vision_tokenizer,
-)
+from training.vision import caption_accuracy, caption_examples, image_processor_for, vision_tokenizer
 
 HELDOUT_FRACTION = 0.05
 CAPTION_EVAL = 64

@@ -19,6 +19,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from training.images import require_encoder
 from training.prompts import is_chat
 
 IGNORE = -100
@@ -44,8 +45,6 @@ def encode_prompt(tokenizer, prompt: str, offsets: bool = False, image: str | No
     With an `image`, its placeholder is widened to the figure's token count first (training.vision).
     """
     if image is not None:
-        from training.vision import require_encoder
-
         prompt = require_encoder(tokenizer).expand(prompt, image)
     encoded = tokenizer(prompt, add_special_tokens=not is_chat(tokenizer), return_offsets_mapping=offsets)
     return (encoded["input_ids"], encoded["offset_mapping"]) if offsets else encoded["input_ids"]

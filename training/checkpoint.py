@@ -26,6 +26,7 @@ import subprocess
 from pathlib import Path
 
 from tasks.io import atomic_dir, atomic_file, write_json
+from training.images import image_encoder
 
 STATE = "training_state"
 CARD = "run_card.json"
@@ -78,8 +79,6 @@ def _rng_state() -> tuple[dict, dict]:
 
 def save_tokenizer(tokenizer, folder: Path) -> None:
     """The tokenizer files, and a vision model's image processor (preprocessor_config.json)."""
-    from training.vision import image_encoder
-
     tokenizer.save_pretrained(folder)
     if image_encoder(tokenizer) is not None:
         image_encoder(tokenizer).save(folder)

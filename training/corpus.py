@@ -19,7 +19,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from tasks.world.catalogue import THEOREMS
+from tasks.diagram.shapes import THEOREMS as DIAGRAM
+from tasks.diagram.world import DiagramConfig
+from tasks.diagram.world import generate_split as diagram_split
+from tasks.world.catalogue import BY_ID, THEOREMS
 from tasks.world.generate import WorldConfig, generate_split
 from training.prompts import PLAIN_PROMPT
 
@@ -74,11 +77,6 @@ def neutral_documents(n_facts: int, n_problems: int, seed: int, max_operand: int
 def diagram_documents(n_facts: int, n_problems: int, seed: int, max_operand: int = MAX_OPERAND) -> list[str]:
     """The diagram world's neutral text: every statement (text and diagram theorems), arithmetic
     facts, and unsolved diagram problem texts (their figures' values are not in them)."""
-    from tasks.diagram.shapes import THEOREMS as DIAGRAM
-    from tasks.diagram.world import DiagramConfig
-    from tasks.diagram.world import generate_split as diagram_split
-    from tasks.world.catalogue import BY_ID
-
     statements = theorem_statements() + [f"Theorem: {t.name}. {t.statement}" for t in DIAGRAM if t.id not in BY_ID]
     problems = diagram_split(DiagramConfig(seed=seed + 10_000), "train", n_problems)
     return _mixed(statements, problems, n_facts, random.Random(seed), max_operand)

@@ -13,15 +13,20 @@ accuracy and a 95% percentile bootstrap CI over problems (2000 resamples, seeded
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+from tasks.dataset import load_dataset
 from tasks.grading import extract_answer, grade
+from tasks.io import atomic_dir, refuse_existing
 from tasks.schema import Problem
+from training.checkpoint import read_card
 from training.generation import greedy_generate
+from training.models import load_model
 from training.precision import compute
 from training.prompts import PromptFormat, as_shots, few_shot, prompt_format, prompt_text, set_prompt_format
+from training.provenance import write_request
 from training.targets import named_theorem, same_theorem
 
 TARGET_NEW_TOKENS = {"answer": 24, "solution": 160, "theorem": 320}
@@ -113,12 +118,8 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     of every split)."""
     import pandas as pd
 
-    from tasks.dataset import load_dataset
-    from tasks.io import atomic_dir, refuse_existing
-    from training.checkpoint import read_card
-    from training.models import load_model
-
     refuse_existing(out, overwrite)
+    start = time.perf_counter()
     model, tokenizer = load_model(model_dir, device=device)
     model.eval()
     card = read_card(model_dir) or {}
@@ -146,7 +147,7 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "predictions.parquet", index=False)
         summary.to_csv(tmp / "summary.csv", index=False)
-        (tmp / "request.json").write_text(json.dumps(request, indent=2, default=str) + "\n")
+        write_request(tmp, request, start)
     return frame, summary
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 
 from training.batches import Example, collate, encode_prompt
+from training.images import image_inputs
 from training.trainer import predicted_targets, token_loss_sum
 
 ANSWER_LINE_END = re.compile(r"Answer:[^\n]*\S[^\n]*\n")
@@ -47,8 +48,6 @@ def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
     """Greedy continuations of `prompts` (with `images`, one figure path or None per prompt)."""
     import torch
     from tqdm.auto import tqdm
-
-    from training.vision import image_inputs
 
     device = next(model.parameters()).device
     images = list(images) if images is not None else [None] * len(prompts)

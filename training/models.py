@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.checkpoint import read_card
+from training.images import ARCH
 from training.prompts import PromptFormat, set_prompt_format
+from training.tokenizer import is_tsft_tokenizer
+from training.vision import build_vision_model, load_vision
 
 ARCHITECTURES = ("llama", "qwen2", "qwen2_5_vl")
 
@@ -73,8 +76,6 @@ def build_model(preset: str, tokenizer, arch: str = "llama", seed: int = 0):
     from transformers import AutoModelForCausalLM
 
     if arch == "qwen2_5_vl":
-        from training.vision import build_vision_model
-
         return build_vision_model(preset, tokenizer, seed)
 
     config = model_config(preset, len(tokenizer), arch, tokenizer)
@@ -123,8 +124,6 @@ def check_model_folder(folder: str | Path) -> Path:
 
 def load_tokenizer(folder: str | Path):
     """The folder's tokenizer, with a pad token (eos when it has none) and a checked eos."""
-    from training.tokenizer import is_tsft_tokenizer
-
     folder = Path(folder)
     try:
         if is_tsft_tokenizer(folder):
@@ -186,8 +185,6 @@ def load_model(folder: str | Path, dtype=None, device: str = "cpu", attn_impleme
     A Qwen2.5-VL folder gives a `Qwen2_5_VLForConditionalGeneration` and a tokenizer carrying its
     image encoder (training.vision)."""
     from transformers import AutoModelForCausalLM
-
-    from training.vision import ARCH, load_vision
 
     check_device(device)
     folder = check_model_folder(folder)

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from tasks.schema import Problem
+from training.images import IMAGE_PROMPT
 from training.targets import render_target
 
 PLAIN_PROMPT = "Problem: {text}\nSolution:"
@@ -77,8 +78,6 @@ def prompt_text(problem: Problem, tokenizer=None) -> str:
 
 def prompt_for(text: str, tokenizer=None, image: bool = False) -> str:
     """The prompt around a problem text under the tokenizer's `PromptFormat`."""
-    from training.vision import IMAGE_PROMPT
-
     fmt = prompt_format(tokenizer)
     if fmt.instruction:
         text = f"{text}\n{fmt.instruction_text}"

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tasks.dataset import load_dataset
+from tasks.guards import check_trainable
 from tasks.io import sha256_file
 from training import checkpoint
 from training.batches import sft_example
@@ -22,12 +24,12 @@ from training.config import SFTConfig, config_dict
 from training.distributed import Dist, device_for, init, seed_everything
 from training.evaluate import TARGET_NEW_TOKENS, accuracy
 from training.generation import heldout_loss
+from training.images import image_encoder
 from training.models import load_model
 from training.params import apply_selection, parameter_counts, parse_selection
 from training.prompts import PromptFormat, prompt_text, set_prompt_format
 from training.targets import check_renderable, render_target
 from training.trainer import Run, Trainer
-from training.vision import image_encoder
 
 
 def encode_problems(problems, tokenizer, target: str, max_length: int, where: str) -> list:
@@ -63,9 +65,6 @@ def _evaluator(tokenizer, eval_problems, eval_examples, target: str) -> Callable
 def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTConfig, resume: bool = False,
               overwrite: bool = False, progress: bool = True, dist: Dist | None = None) -> dict:
     """Fine-tune `base` on `data`'s train split; returns the run card (status 'complete')."""
-    from tasks.dataset import load_dataset
-    from tasks.guards import check_trainable
-
     dist = dist or init()
     out, data = Path(out), Path(data)
     selection = parse_selection(config.params)

@@ -21,6 +21,12 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
+from tasks.world.catalogue import tokenizer_corpus
+from tasks.world.generate import WorldConfig, generate_split
+from tasks.world.perturb import KINDS, perturb_all
+from training.corpus import format_vocabulary
+from training.targets import render_target
+
 WORD_PATTERN = r"▁?(?:\d|[A-Z](?=[A-Z])|[A-Za-z']+|[^A-Za-z\d▁ ])|▁"
 SPECIAL = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
 MARKER = "tsft-wordlevel"
@@ -53,12 +59,6 @@ def train_tokenizer(texts: Iterable[str]):
 def world_tokenizer(sample: int = 800):
     """The synthetic world's tokenizer: its corpus, the target formats, and the theorem targets of a
     sample of problems and all their perturbations (premises, bindings and conclusions add words)."""
-    from tasks.world.catalogue import tokenizer_corpus
-    from tasks.world.generate import WorldConfig, generate_split
-    from tasks.world.perturb import KINDS, perturb_all
-    from training.corpus import format_vocabulary
-    from training.targets import render_target
-
     problems = generate_split(WorldConfig(seed=7), "test", sample)
     problems += [p.problem for kind in perturb_all(problems, list(KINDS), seed=7)[0].values() for p in kind]
     rendered = [p.text + render_target(p, "theorem") for p in problems]

@@ -25,9 +25,9 @@ from training import checkpoint
 from training.batches import IGNORE, BatchPlan, Example, collate, micro_batches, shard
 from training.config import TrainConfig, config_dict
 from training.distributed import Dist, all_sum, barrier
+from training.images import image_encoder, model_inputs
 from training.precision import autocast, resolve
 from training.sharding import all_finite, as_float, full_states, gradient_sync, is_sharded, load_optimizer_state, wrap
-from training.vision import image_encoder
 
 
 class TrainingDiverged(RuntimeError):
@@ -60,8 +60,6 @@ def token_loss_sum(model, batch: dict):
     accumulates in float32 and rounds the per-token losses, 2.4x faster on CPU than upcasting the
     logits first; float32 otherwise) and the per-token losses are summed in float32."""
     import torch.nn.functional as F
-
-    from training.vision import model_inputs
 
     # shift the labels, not the logits: position t is scored on token t+1
     labels = F.pad(batch["labels"], (0, 1), value=IGNORE)[:, 1:]

@@ -6,7 +6,8 @@
 * `cli_report`  - `tsft reproduce`, `tsft analyze`, `tsft figures`;
 * `common`      - option shorthand, error exit and table printing every subcommand shares;
 * `presets`     - how big each part of `tsft reproduce` is (smoke, quick, real, paper);
-* `jobs`        - the units of work, each run in this process or a spawned worker;
+* `stages`      - the one table of stages, each planning its jobs;
+* `jobs`        - the runners of those jobs, each run in this process or a spawned worker;
 * `reproduce`   - every stage in order, resumable, then the analysis and the report.
 """
 

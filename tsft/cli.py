@@ -1,7 +1,12 @@
 """The `tsft` command: one subcommand group per room. It parses options and prints; the rooms
 hold the logic. Groups: `data` (tasks/), `models` (pretrained models from PyPI), `train` and `eval`
 (training/), `patch` (patching/), `probe` (probes/);
-`reproduce` runs them all and reports (analysis/, figures/); `analyze` and `figures` rebuild from saved results."""
+`reproduce` runs them all and reports (analysis/, figures/); `analyze` and `figures` rebuild from saved results.
+
+Each subcommand imports its room when it runs, not when the command starts: `tsft --help` and `tsft data` start
+without torch, and `tsft train` runs on a machine without plotly, TransformerLens or nnsight (a lent GPU box).
+That is the one reason project imports sit inside functions in tsft/ (tsft.jobs has another: a worker sets its
+torch threads before torch is imported)."""
 
 from __future__ import annotations
 

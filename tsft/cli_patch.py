@@ -40,7 +40,7 @@ TargetOpt = Annotated[str | None, Opt(help="Target style whose next token is rea
 
 
 def _request(components: str, layers: str | None, positions: str, direction: str, metric: str, memory_mb: int):
-    from patching.activation import PatchRequest
+    from patching.conditions import PatchRequest
 
     request = PatchRequest(components=split_list(components) or (),
                            layers=parse_layers(layers), positions=positions, direction=direction, metric=metric,
@@ -83,7 +83,8 @@ def sweep_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Activation (and/or attribution) patching of one checkpoint on minimal pairs."""
-    from patching.run import Placement, run_sweep
+    from patching.run import run_sweep
+    from training.placement import Placement
 
     request = _request(components, layers, positions, direction, metric, memory_mb)
     try:
@@ -113,7 +114,8 @@ def trace_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Noise-corruption causal tracing (ROME style) on test problems."""
-    from patching.run import Placement, run_trace
+    from patching.run import run_trace
+    from training.placement import Placement
 
     parts = split_list(components) or ()
     try:
@@ -138,7 +140,8 @@ def cross_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Cross-checkpoint patching: A's activations into B on the same prompts (1 = B behaves as A)."""
-    from patching.run import Placement, run_cross
+    from patching.run import run_cross
+    from training.placement import Placement
 
     request = _request(components, layers, positions, "denoise", metric, 512)
     try:
@@ -160,7 +163,8 @@ def transplant_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """MLP weight transplant from A into B, per layer window: accuracy on originals and perturbations."""
-    from patching.run import Placement, run_transplant
+    from patching.run import run_transplant
+    from training.placement import Placement
 
     chosen = split_list(kinds) or ()
     try:

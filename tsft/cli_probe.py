@@ -50,7 +50,7 @@ CausalSeedOpt = Annotated[int, Opt(help="Seed of folds, control labels and the r
 
 
 def _config(folds: int, c: float, seed: int, group: str | None, control: str | None, mdl: bool = True):
-    from probes.linear import ProbeConfig
+    from probes.fitting import ProbeConfig
 
     groups = () if group == "none" else split_list(group)
     return ProbeConfig(folds=folds, C=c, seed=seed, groups=groups, control=control, mdl=mdl)
@@ -94,8 +94,8 @@ def run_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Linear probes per site and layer on one or more checkpoints, with controls, MDL and transfer."""
-    from patching.run import Placement
     from probes.run import ProbeRequest, run_probes
+    from training.placement import Placement
 
     request = ProbeRequest(components=split_list(components) or (), layers=parse_layers(layers),
                            positions=split_list(positions) or ("last",), labels=split_list(labels),
@@ -129,8 +129,8 @@ def causal_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Remove a probe's directions at one site: behaviour and probe accuracy vs random directions."""
-    from patching.run import Placement
     from probes.run import CausalRequest, ProbeRequest, run_causal
+    from training.placement import Placement
 
     causal = CausalRequest(site=site, position=position, label=label, method=method, iterations=iterations,
                            random_draws=random_draws, problems=problems)

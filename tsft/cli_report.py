@@ -51,7 +51,8 @@ def reproduce_command(
     """Train the comparison checkpoints, evaluate, patch, probe, compare; write tables, figures, report.html.
     A rerun skips every finished stage, so a killed run continues where it stopped."""
     from tsft.presets import preset as get_preset
-    from tsft.reproduce import Inputs, StageError, reproduce
+    from tsft.reproduce import StageError, reproduce
+    from tsft.stages import Inputs
 
     try:
         chosen = get_preset(preset, modality)

@@ -1,18 +1,22 @@
 """One unit of `tsft reproduce` work each: build data, train, evaluate, patch, probe, compare, weigh.
 
-A job is (kind, keyword arguments) and writes one results folder through the room that owns the
-work; `run_job` dispatches it in this process or in a worker. Workers are spawned processes whose
+A job is (runner, keyword arguments): a runner is one of this module's functions, and writes one results
+folder through the room that owns the work; `run_job` runs it in this process or in a worker (tsft.stages
+says which stage plans which jobs). Workers are spawned processes whose
 torch thread count is set before torch is imported (`worker_init`), so two workers on two cores do
 not oversubscribe them (two processes at default threads each spin a thread per core and run 20-60x
-slower). Every job is idempotent: the runner skips a job whose output
-exists, and training jobs resume a partial run from its newest checkpoint.
+slower); that is also why every runner imports its room inside itself. Every job is idempotent: the
+runner skips a job whose output exists, and training jobs resume a partial run from its newest checkpoint.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from tsft.presets import Preset
 
 
 def worker_init(threads: int) -> None:
@@ -30,108 +34,107 @@ def quiet() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _data(out, preset, seed):
+def data(out, preset: Preset, seed):
     from tasks.build import build
 
-    source = "diagram" if preset.get("modality") == "vision" else "synthetic"
-    build(source, out, seed=seed, n_train=preset["n_train"], n_test=preset["n_test"])
+    source = "diagram" if preset.modality == "vision" else "synthetic"
+    build(source, out, seed=seed, n_train=preset.n_train, n_test=preset.n_test)
 
 
-def _base(out, preset, seed):
+def base(out, preset: Preset, seed):
     from training.base import train_base
     from training.config import BaseConfig
 
-    corpus = {"arch": "qwen2_5_vl", "n_figures": preset["base_figures"]} if preset.get("modality") == "vision" else {}
-    if preset.get("base_facts") is not None:
-        corpus |= {"n_facts": preset["base_facts"], "n_problems": preset["base_facts"] // 8}
-    config = BaseConfig(preset=preset["base_preset"], steps=preset["base_steps"], seed=seed,
-                        eval_every=max(1, preset["base_steps"] // 4), save_every=max(1, preset["base_steps"] // 4),
-                        **corpus)
+    corpus = {"arch": "qwen2_5_vl", "n_figures": preset.base_figures} if preset.modality == "vision" else {}
+    if preset.base_facts is not None:
+        corpus |= {"n_facts": preset.base_facts, "n_problems": preset.base_facts // 8}
+    every = max(1, preset.base_steps // 4)
+    config = BaseConfig(preset=preset.base_preset, steps=preset.base_steps, seed=seed, eval_every=every,
+                        save_every=every, **corpus)
     train_base(out, config, resume=True, progress=False)
 
 
-def _fetch(out, name):
+def fetch(out, name):
     from training.registry import get_model
 
     get_model(name, out=out, log=lambda _: None)
 
 
-def _sft(out, base, data, target, params, seed, lr, preset):
+def sft(out, base, data, target, params, seed, lr, preset: Preset):
     from training.config import SFTConfig
     from training.sft import train_sft
 
-    steps, every = preset["sft_steps"], preset["eval_every"]
-    config = SFTConfig(target=target, params=params, seed=seed, lr=lr, steps=steps, batch_size=preset["sft_batch"],
-                       micro_batch_size=preset.get("sft_micro_batch") or preset["sft_batch"], eval_every=every,
-                       save_every=every, keep_checkpoints=steps // every + 1, eval_size=preset["eval_size"],
-                       warmup_steps=min(30, steps // 10), system=preset.get("system", "default"))
+    steps, every = preset.sft_steps, preset.eval_every
+    config = SFTConfig(target=target, params=params, seed=seed, lr=lr, steps=steps, batch_size=preset.sft_batch,
+                       micro_batch_size=preset.sft_micro_batch or preset.sft_batch, eval_every=every,
+                       save_every=every, keep_checkpoints=steps // every + 1, eval_size=preset.eval_size,
+                       warmup_steps=min(30, steps // 10), system=preset.system)
     train_sft(base, data, out, config, resume=True, progress=False)
 
 
-def _eval(out, model, data, kinds, limit, device="cpu", batch_size=64):
+def evaluate(out, model, data, kinds, limit, device="cpu", batch_size=64):
     from training.evaluate import run_eval
 
     run_eval(model, data, out, ["original", *kinds] if kinds else None, limit, batch_size=batch_size,
              progress=False, device=device)
 
 
-def _patch(out, model, data, limit, target, device, pair_type="theorem_swap", metric="logit_diff"):
-    from patching.activation import PatchRequest
-    from patching.run import Placement, run_sweep
+def patch(out, model, data, limit, target, device, pair_type="theorem_swap", metric="logit_diff"):
+    from patching.conditions import PatchRequest
+    from patching.run import run_sweep
+    from training.placement import Placement
 
     request = PatchRequest(components=("resid_pre", "attn_out", "mlp_out"), positions="spans", metric=metric)
     run_sweep(model, data, out, request, pair_type=pair_type, target=target, limit=limit, method="exact",
               placement=Placement(device), progress=False)
 
 
-def _probe(out, models, data, limit, components, labels, device, positions=("last",), kinds=None):
-    from patching.run import Placement
+def probe(out, models, data, limit, components, labels, device, positions=("last",), kinds=None):
     from probes.run import ProbeRequest, run_probes
+    from training.placement import Placement
 
     request = ProbeRequest(components=tuple(components), limit=limit, labels=tuple(labels) if labels else None,
                            positions=tuple(positions), kinds=tuple(kinds) if kinds is not None else None)
     run_probes(models, data, out, request, placement=Placement(device), progress=False)
 
 
-def _cross(out, a, b, data, limit, device):
-    from patching.activation import PatchRequest
-    from patching.run import Placement, run_cross
+def cross(out, a, b, data, limit, device):
+    from patching.conditions import PatchRequest
+    from patching.run import run_cross
+    from training.placement import Placement
 
     request = PatchRequest(components=("attn_out", "mlp_out"), positions="spans", metric="kl")
     run_cross(a, b, data, out, request, limit=limit, placement=Placement(device), progress=False)
 
 
-def _transplant(out, a, b, data, limit, kinds, device):
-    from patching.run import Placement, run_transplant
+def transplant(out, a, b, data, limit, kinds, device):
+    from patching.run import run_transplant
+    from training.placement import Placement
 
     run_transplant(a, b, data, out, limit=limit, kinds=tuple(kinds), placement=Placement(device))
 
 
-def _groups(out, model, data, limit, target, device):
+def groups(out, model, data, limit, target, device):
     from patching.groups import run_group_patch
 
     run_group_patch(model, data, out, target=target, limit=limit, device=device, progress=False)
 
 
-def _weights(out, base, models):
+def weights(out, base, models):
     from patching.weights import run_weights
 
     run_weights(base, models, out)
-
-
-JOBS = {"data": _data, "base": _base, "fetch": _fetch, "sft": _sft, "eval": _eval, "patch": _patch, "probe": _probe,
-        "cross": _cross, "transplant": _transplant, "weights": _weights, "groups": _groups}
 
 
 class JobFailed(RuntimeError):
     """A job's error as one message: it crosses the process boundary intact (some errors do not pickle)."""
 
 
-def run_job(kind: str, kwargs: dict) -> float:
-    """Run one job; returns its wall seconds."""
+def run_job(runner: Callable[..., None], kwargs: dict) -> float:
+    """Run one job (a runner of this module and its arguments); returns its wall seconds."""
     start = time.perf_counter()
     try:
-        JOBS[kind](**kwargs)
+        runner(**kwargs)
     except Exception as err:
         raise JobFailed(f"{type(err).__name__}: {err}") from err
     return time.perf_counter() - start

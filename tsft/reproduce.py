@@ -19,8 +19,8 @@ Layout of a run folder RUN (each stage's output is skipped when present, so a ki
     tables/ figures/ report.html   analysis, figures and the report (rebuilt every time)
     reproduce.json           the preset, inputs, per-stage wall times and versions
 
-Stages run in order; the jobs of one stage run in `preset.jobs` spawned workers, each with
-cores // workers torch threads.
+Stages (tsft.stages.STAGES, the one table of them) run in order; the jobs of one stage run in `preset.jobs`
+spawned workers, each with cores // workers torch threads.
 """
 
 from __future__ import annotations
@@ -30,170 +30,18 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from analysis.collect import collect
+from analysis.tables import analysis_tables, write_tables
+from tasks.dataset import load_dataset
+from tasks.guards import check_trainable
+from tasks.io import atomic_file
+from training.checkpoint import git_commit
+from training.targets import TargetError, check_renderable
 from tsft.jobs import JobFailed, done, quiet, run_job, worker_init
 from tsft.presets import Preset
-
-STAGES = ("data", "base", "sft", "eval", "eval-matched", "eval-curve", "patch", "probe", "cross", "transplant",
-          "weights")
-
-
-@dataclass
-class Job:
-    stage: str
-    name: str
-    kind: str
-    output: Path
-    kwargs: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Where the pipeline starts: the run folder, an optional existing base and data folder, the device."""
-
-    out: Path
-    model: Path | None = None
-    data: Path | None = None
-    device: str = "cpu"
-    seed: int = 0
-
-
-def data_dir(inputs: Inputs) -> Path:
-    return inputs.data or inputs.out / "data"
-
-
-def base_dir(inputs: Inputs) -> Path:
-    return inputs.model or inputs.out / "base"
-
-
-def variants(inputs: Inputs, preset: Preset) -> list[tuple[str, str, int]]:
-    """(target, params, seed) of every SFT run: the matrix, plus per-layer MLP-only theorem runs for E7 when the
-    preset asks and the base exists (its config says how many layers)."""
-    runs = preset.runs()
-    config = base_dir(inputs) / "config.json"
-    if preset.layer_runs and "theorem" in preset.targets and config.is_file():
-        layers = json.loads(config.read_text()).get("num_hidden_layers", 0)
-        runs += [("theorem", f"mlp:{layer}-{layer}", preset.seeds[0]) for layer in range(layers)]
-    return runs
-
-
-def sft_dir(inputs: Inputs, target: str, params: str, seed: int) -> Path:
-    from training.sft import run_name
-
-    return inputs.out / "sft" / run_name(target, params, seed)
-
-
-def _first(inputs: Inputs, preset: Preset, target: str, params: str) -> Path | None:
-    if (target, params, preset.seeds[0]) in preset.runs():
-        return sft_dir(inputs, target, params, preset.seeds[0])
-    return None
-
-
-def plan(stage: str, inputs: Inputs, preset: Preset) -> list[Job]:
-    """The jobs of one stage (later stages read what earlier ones wrote, so plan them in order)."""
-    p, data, base, out = preset.to_dict(), data_dir(inputs), base_dir(inputs), inputs.out
-    runs = [(t, pa, s, sft_dir(inputs, t, pa, s)) for t, pa, s in variants(inputs, preset)]
-    if stage == "data":
-        return [] if inputs.data else [Job(stage, "data", "data", data, {"out": data, "preset": p,
-                                                                         "seed": inputs.seed})]
-    if stage == "base" and preset.base_model and not inputs.model:
-        return [Job(stage, preset.base_model, "fetch", base / "config.json", {"out": base, "name": preset.base_model})]
-    if stage == "base":
-        return [] if inputs.model else [Job(stage, "base", "base", base / "run_card.json",
-                                            {"out": base, "preset": p, "seed": inputs.seed})]
-    if stage == "sft":
-        return [Job(stage, folder.name, "sft", folder / "run_card.json",
-                    {"out": folder, "base": base, "data": data, "target": t, "params": pa, "seed": s,
-                     "lr": preset.lr_for(t, pa), "preset": p}) for t, pa, s, folder in runs]
-    if stage == "eval":
-        return [_eval_job(stage, folder.name, folder, out / "eval" / folder.name, inputs, preset)
-                for _, _, _, folder in runs]
-    if stage == "eval-matched":
-        return _matched_jobs(inputs, preset)
-    if stage == "eval-curve":
-        return _curve_jobs(inputs, preset, [folder for _, pa, _, folder in runs if pa == "full"])
-    if stage == "patch" and preset.modality == "vision":
-        models = [base] + [folder for t, pa, s, folder in runs if s == preset.seeds[0] and pa in ("full", "mlp")]
-        return [Job(stage, m.name, "groups", out / "patch" / m.name / "groups.parquet",
-                    {"out": out / "patch" / m.name, "model": m, "data": data, "limit": preset.patch_limit,
-                     "target": "answer" if m == base else None, "device": inputs.device}) for m in models]
-    if stage == "patch":
-        models = [base] + [folder for t, pa, s, folder in runs if s == preset.seeds[0] and pa in ("full", "mlp")]
-        sweeps = [(m, "theorem_swap", "logit_diff", m.name) for m in models]
-        sweeps += [(m, "surface", "kl", f"{m.name}-surface") for m in models if m != base and "full" in m.name]
-        return [Job(stage, name, "patch", out / "patch" / name / "summary.parquet",
-                    {"out": out / "patch" / name, "model": m, "data": data, "limit": preset.patch_limit,
-                     "target": "theorem" if m == base else None, "device": inputs.device, "pair_type": pair_type,
-                     "metric": metric}) for m, pair_type, metric, name in sweeps]
-    if stage == "probe":
-        models = [base] + [folder for t, pa, s, folder in runs if s == preset.seeds[0] and pa == "full"]
-        return [Job(stage, "probes", "probe", out / "probe" / "probes.parquet",
-                    {"out": out / "probe", "models": models, "data": data, "limit": preset.probe_limit,
-                     "components": preset.probe_components, "labels": preset.probe_labels,
-                     "device": inputs.device, "positions": preset.probe_positions, "kinds": preset.probe_kinds})]
-    if stage in ("cross", "transplant") and preset.modality == "vision":
-        return []  # their engines read text-only pairs; the vision run patches position groups instead
-    return _comparison_jobs(stage, inputs, preset, base, data, [folder for *_, folder in runs])
-
-
-def _eval_job(stage: str, name: str, model: Path, out: Path, inputs: Inputs, preset: Preset) -> Job:
-    return Job(stage, name, "eval", out / "summary.csv", {"out": out, "model": model, "data": data_dir(inputs),
-                                                          "kinds": preset.kinds, "limit": preset.eval_limit,
-                                                          "device": inputs.device, "batch_size": preset.gen_batch})
-
-
-def _matched_jobs(inputs: Inputs, preset: Preset) -> list[Job]:
-    """Evaluate the intermediate checkpoints at which the full-tuning runs' training curves match."""
-    from analysis.accuracy import matched_steps
-    from analysis.collect import collect
-
-    if not (inputs.out / "sft").is_dir():
-        return []
-    results = collect(inputs.out / "sft")
-    jobs = []
-    for _, row in matched_steps(results.curves, results.models).iterrows():
-        folder = inputs.out / "sft" / row["model"] / "checkpoints" / f"step-{int(row['step']):06d}"
-        if folder.is_dir():  # the final step is the final checkpoint, already evaluated
-            name = f"{row['model']}-step{int(row['step'])}"
-            jobs.append(_eval_job("eval-matched", name, folder, inputs.out / "eval-matched" / name, inputs,
-                                  preset))
-    return jobs
-
-
-def _curve_jobs(inputs: Inputs, preset: Preset, runs: list[Path]) -> list[Job]:
-    """Evaluate every kept intermediate checkpoint of `runs` that eval-matched does not (analysis.readings)."""
-    matched = {job.name for job in _matched_jobs(inputs, preset)}
-    jobs = []
-    for run in runs:
-        for folder in sorted((run / "checkpoints").glob("step-*")):
-            name = f"{run.name}-step{int(folder.name.removeprefix('step-'))}"
-            if name not in matched and (folder / "config.json").is_file():
-                jobs.append(_eval_job("eval-curve", name, folder, inputs.out / "eval-curve" / name, inputs, preset))
-    return jobs
-
-
-def _comparison_jobs(stage: str, inputs: Inputs, preset: Preset, base: Path, data: Path, runs: list[Path]) -> list:
-    out = inputs.out
-    if stage == "cross":
-        a, b = _first(inputs, preset, "theorem", "full"), _first(inputs, preset, "answer", "full")
-        return [] if a is None or b is None else [
-            Job(stage, f"{a.name}->{b.name}", "cross", out / "cross" / "summary.parquet",
-                {"out": out / "cross", "a": a, "b": b, "data": data, "limit": preset.patch_limit,
-                 "device": inputs.device})]
-    if stage == "transplant":
-        pairs = [(_first(inputs, preset, "theorem", "mlp"), _first(inputs, preset, "answer", "mlp"),
-                  ("original", *(preset.kinds or ())[:1])),
-                 (base, _first(inputs, preset, "theorem", "mlp"), ("original",))]
-        return [Job(stage, f"{a.name}->{b.name}", "transplant", out / "transplant" / f"{a.name}__{b.name}",
-                    {"out": out / "transplant" / f"{a.name}__{b.name}", "a": a, "b": b, "data": data,
-                     "limit": preset.transplant_limit, "kinds": kinds, "device": inputs.device})
-                for a, b, kinds in pairs if a is not None and b is not None]
-    if stage == "weights":
-        return [Job(stage, "weights", "weights", out / "weights" / "weights.parquet",
-                    {"out": out / "weights", "base": base, "models": runs})]
-    raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+from tsft.stages import STAGES, Inputs, Job, base_dir, data_dir
 
 
 def run_stage(jobs: list[Job], workers: int, on_done: Callable[[Job, float | None], None]) -> None:
@@ -207,7 +55,7 @@ def run_stage(jobs: list[Job], workers: int, on_done: Callable[[Job, float | Non
     workers = max(1, min(workers, len(todo)))
     if workers == 1:
         for job in todo:
-            on_done(job, _checked(job, lambda j: run_job(j.kind, j.kwargs)))
+            on_done(job, _checked(job, lambda j: run_job(j.runner, j.kwargs)))
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -215,7 +63,7 @@ def run_stage(jobs: list[Job], workers: int, on_done: Callable[[Job, float | Non
     threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_init,
                              initargs=(threads,)) as pool:
-        futures = {pool.submit(run_job, job.kind, job.kwargs): job for job in todo}
+        futures = {pool.submit(run_job, job.runner, job.kwargs): job for job in todo}
         for future in as_completed(futures):
             on_done(futures[future], _checked(futures[future], lambda _, f=future: f.result()))
 
@@ -255,7 +103,6 @@ def check_meta(path: Path, meta: dict) -> dict:
 
 
 def write_meta(path: Path, meta: dict) -> None:
-    from tasks.io import atomic_file
 
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
@@ -279,13 +126,10 @@ def elapsed(start: float) -> float:
 
 def analyze(folder: Path, meta: dict, png: bool = True, log: Callable[[str], None] = print):
     """Tables, figures and the report from everything under `folder`; returns the claims table."""
-    from analysis.collect import collect
-    from analysis.tables import analysis_tables, write_tables
-
     tables = analysis_tables(collect(folder))
     write_tables(tables, folder / "tables")
     try:
-        from figures.render import render_folder
+        from figures.render import render_folder  # plotly: a torch-only GPU box has none
     except ImportError as err:  # a GPU box with torch + transformers only: tables now, figures elsewhere
         log(f"figures and report skipped ({err}); tables are in {folder / 'tables'}: run `tsft figures {folder}` "
             "where plotly is installed")
@@ -301,9 +145,6 @@ def fit_to_data(inputs: Inputs, preset: Preset, log: Callable[[str], None] = pri
     inconclusive, saying what is missing."""
     if inputs.data is None:
         return preset
-    from tasks.dataset import load_dataset
-    from tasks.guards import check_trainable
-    from training.targets import TargetError, check_renderable
 
     dataset = load_dataset(inputs.data)
     check_trainable(dataset.manifest, inputs.data)  # an eval-only folder is refused before any stage
@@ -341,8 +182,8 @@ def reproduce(inputs: Inputs, preset: Preset, png: bool = True, log: Callable[[s
     with Progress(*columns, transient=False) as bar:
         overall = bar.add_task("tsft reproduce", total=len(STAGES) + 1)
         for stage in STAGES:
-            start, jobs = time.perf_counter(), plan(stage, inputs, preset)
-            task = bar.add_task(f"  {stage}", total=max(1, len(jobs)))
+            start, jobs = time.perf_counter(), stage.plan(inputs, preset)
+            task = bar.add_task(f"  {stage.name}: {stage.makes}", total=max(1, len(jobs)))
 
             def finished(job: Job, seconds: float | None, task=task) -> None:
                 bar.advance(task)
@@ -351,11 +192,10 @@ def reproduce(inputs: Inputs, preset: Preset, png: bool = True, log: Callable[[s
 
             run_stage(jobs, 1 if inputs.device != "cpu" else preset.jobs, finished)
             bar.update(task, completed=max(1, len(jobs)))
-            meta["stages"][stage] = meta["stages"].get(stage, 0.0) + elapsed(start)
+            meta["stages"][stage.name] = meta["stages"].get(stage.name, 0.0) + elapsed(start)
             write_meta(meta_path, meta)
             bar.advance(overall)
         start = time.perf_counter()
-        from training.checkpoint import git_commit
 
         meta["git_commit"] = git_commit()
         meta["wall_seconds"] = round(sum(meta["stages"].values()), 1)

@@ -26,7 +26,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from tasks.diagram.shapes import BY_ID, FIGURE_UNIT, FIGURE_VALUE, get_theorem
+from tasks.diagram.draw import png_bytes, render_figure
+from tasks.diagram.shapes import BY_ID, CATALOGUE, FIGURE_UNIT, FIGURE_VALUE, get_theorem
 from tasks.perturbing import NotApplicable, apply_kinds, rerender
 from tasks.schema import Perturbation, Problem
 from tasks.world.generate import copy_surface, draw_surface
@@ -76,8 +77,6 @@ def make_problem(theorem: Theorem, surface: dict, problem_id: str, split: str) -
 
 def figure_image(problem: Problem):
     """The problem's figure (PIL image), drawn from its surface."""
-    from tasks.diagram.draw import render_figure
-
     surface = problem.surface
     return render_figure(problem.meta["family"], surface["letters"], surface["values"], surface["figure"])
 
@@ -191,8 +190,6 @@ def given_swap(problem: Problem, seed: int | str = 0) -> Problem:
 
 def catalogue_rows() -> list[dict]:
     """theorems.json of the diagram world: the catalogue rows plus the key of each family's figure-only value."""
-    from tasks.diagram.shapes import CATALOGUE
-
     return [{**CATALOGUE.row(t), "figure_value": FIGURE_VALUE[t.family.id]} for t in CATALOGUE.theorems]
 
 
@@ -201,8 +198,6 @@ def write_figures(problems: list[Problem], folder) -> None:
     from pathlib import Path
 
     from tqdm.auto import tqdm
-
-    from tasks.diagram.draw import png_bytes
 
     (Path(folder) / IMAGE_DIR).mkdir(exist_ok=True)
     for problem in tqdm(problems, desc="figures", disable=len(problems) < 2000 or None, leave=False):

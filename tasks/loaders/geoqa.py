@@ -23,7 +23,7 @@ import json
 import re
 from pathlib import Path
 
-from tasks.io import DataError, read_jsonl
+from tasks.io import DataError, read_json, read_jsonl
 from tasks.loaders.common import LoadResult, convert_rows
 from tasks.schema import Problem, SchemaError
 
@@ -103,8 +103,6 @@ def load_geoqa(path: str | Path, skip_invalid: bool = False) -> LoadResult:
         convert_rows(path, read_jsonl(path, lenient=True), lambda r, line: _convert(r, path.parent, str(line), None),
                      result.problems, result.skipped, skip_invalid)
     elif path.suffix == ".json":
-        from tasks.io import read_json
-
         rows = read_json(path)
         if not isinstance(rows, list):
             raise DataError(path, None, "expected a JSON list of GeoQA problems")

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from patching.activation import PatchRequest, patch_sweep
+from patching.activation import patch_sweep
+from patching.conditions import PatchRequest
 from patching.engines import make_engine
 from patching.metrics import metric, normalized
 from patching.pairs import SPANS, position_map, prepare_pairs

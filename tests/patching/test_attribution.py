@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from patching.activation import PatchRequest, patch_sweep
+from patching.activation import patch_sweep
 from patching.attribution import attribution_sweep, compare_with_exact
+from patching.conditions import PatchRequest
 from patching.engines import make_engine
 from patching.results import tidy
 

@@ -100,7 +100,7 @@ def test_sweep_checks_what_it_can_before_loading_the_model(model_dirs, data_dir,
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the request was checked")
 
-    monkeypatch.setattr(patching.run, "load", refuse)
+    monkeypatch.setattr(patching.run, "load_checkpoint", refuse)
     code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "x",
                           *extra)
     assert code == 2 and message in " ".join(output.split()), output

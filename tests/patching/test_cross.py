@@ -7,7 +7,8 @@ import copy
 import pytest
 import torch
 
-from patching.activation import PatchRequest, patch_sweep
+from patching.activation import patch_sweep
+from patching.conditions import PatchRequest
 from patching.cross import CheckpointMismatch, check_same_tokenizer, self_pairs, transplant_sweep, transplanted
 from patching.engines import make_engine
 from patching.results import tidy

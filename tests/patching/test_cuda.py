@@ -12,8 +12,9 @@ import copy
 import pytest
 import torch
 
-from patching.activation import PatchRequest, patch_sweep
+from patching.activation import patch_sweep
 from patching.attribution import attribution_sweep
+from patching.conditions import PatchRequest
 from patching.cross import self_pairs, transplanted
 from patching.engines import make_engine
 from patching.results import tidy

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from patching.activation import PatchRequest, patch_sweep
+from patching.activation import patch_sweep
+from patching.conditions import PatchRequest
 from patching.engines import ENGINES, make_engine
 from patching.results import tidy
 from patching.sites import COMPONENTS, sites

@@ -10,7 +10,7 @@ import torch
 pytest.importorskip("PIL")
 
 from patching.groups import figure_pairs, group_masks, group_patch, run_group_patch
-from training.vision import image_inputs
+from training.images import image_inputs
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def pairs(vision_tokenizer, diagram):
 
 @pytest.fixture(scope="module")
 def table(qwen_vl, vision_tokenizer, pairs):
-    return group_patch(qwen_vl, vision_tokenizer, pairs[:6], batch_size=4)
+    return group_patch(qwen_vl, vision_tokenizer, pairs[:6], memory_mb=64)
 
 
 def test_pairs_share_tokens_and_split_at_the_figures_value(vision_tokenizer, diagram, pairs):
@@ -31,9 +31,10 @@ def test_pairs_share_tokens_and_split_at_the_figures_value(vision_tokenizer, dia
     problems = {p.id: p for p in diagram.test} | {r.problem.id: r.problem for r in diagram.perturbed["given_swap"]}
     for pair in pairs:
         assert pair.right != pair.wrong and pair.clean_image != pair.corrupt_image
+        assert pair.clean_ids == pair.corrupt_ids
         clean, corrupt = (render_target(problems[i], "theorem") for i in pair.pair_id.split("|"))
         k = next(i for i, (a, b) in enumerate(zip(clean, corrupt, strict=False)) if a != b)
-        prefix = vision_tokenizer.decode(list(pair.ids), skip_special_tokens=True).split("Solution:", 1)[1]
+        prefix = vision_tokenizer.decode(list(pair.clean_ids), skip_special_tokens=True).split("Solution:", 1)[1]
         # the shared target text, to the character where the figure's value differs (its space goes with the digit)
         assert prefix == clean[:k].rstrip(" ")
         assert vision_tokenizer.decode([pair.right]).strip() == clean[k]
@@ -55,7 +56,7 @@ def test_exact_restorations(table, qwen_vl):
 
 def test_one_cell_against_a_plain_torch_hook(table, qwen_vl, vision_tokenizer, pairs):
     pair = pairs[0]
-    ids = torch.tensor([pair.ids])
+    ids = torch.tensor([pair.clean_ids])
     clean_in = image_inputs(vision_tokenizer, ids, [pair.clean_image])
     corrupt_in = image_inputs(vision_tokenizer, ids, [pair.corrupt_image])
     mlp = qwen_vl.model.language_model.layers[0].mlp

@@ -7,7 +7,8 @@ import torch
 
 from patching.hooks import intervene
 from probes.causal import inlp_basis, orthonormal, probe_basis, random_basis, removal_edit, remove
-from probes.linear import ProbeConfig, cross_validate, label_data
+from probes.fitting import ProbeConfig
+from probes.linear import cross_validate, label_data
 from tests.conftest import tiny
 from tests.probes.conftest import planted
 

@@ -12,7 +12,7 @@ pytest.importorskip("PIL")
 from probes.capture import activation_dataset, dataset_rows
 from probes.labels import label_column
 from probes.positions import prompt_positions
-from training.vision import image_inputs
+from training.images import image_inputs
 
 
 def test_positions_split_image_text_and_last(vision_tokenizer, diagram):

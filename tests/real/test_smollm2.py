@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from patching.activation import PatchRequest
+from patching.conditions import PatchRequest
 from patching.engines import make_engine
 from patching.pairs import prepare_pairs
 from patching.sites import COMPONENTS, sites
@@ -104,7 +104,7 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
     causal removal, cross-checkpoint patching and transplant, each on the real model, each recording the
     precision it used."""
     from patching.run import run_cross, run_sweep, run_trace, run_transplant
-    from probes.linear import ProbeConfig
+    from probes.fitting import ProbeConfig
     from probes.run import CausalRequest, ProbeRequest, run_causal, run_probes
     from tests.training.conftest import fast_sft
     from training.evaluate import run_eval

@@ -63,7 +63,8 @@ def test_training_in_bf16_follows_the_float32_losses(tokenizer, data_dir, tmp_pa
 
 
 def test_patching_in_bf16_agrees_with_float32(tokenizer, dataset):
-    from patching.activation import PatchRequest, patch_sweep
+    from patching.activation import patch_sweep
+    from patching.conditions import PatchRequest
     from patching.engines import make_engine
     from patching.pairs import prepare_pairs
     from tasks.pairs import theorem_swap_pairs

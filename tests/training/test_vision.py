@@ -13,11 +13,11 @@ pytest.importorskip("PIL")
 
 from training.batches import IGNORE, Example, collate, sft_example
 from training.generation import greedy_generate
+from training.images import IMAGE_PAD, image_inputs, model_inputs
 from training.params import apply_selection, parse_selection
 from training.prompts import prompt_text
 from training.targets import render_target
 from training.trainer import token_loss_sum
-from training.vision import IMAGE_PAD, image_inputs, model_inputs
 
 
 def examples(tokenizer, problems, target="theorem"):
@@ -168,7 +168,7 @@ def test_lora_adapts_the_language_model_only(qwen_vl):
 
 def test_caption_examples_and_their_scoring(vision_tokenizer, tmp_path, monkeypatch):
     from tasks.diagram.world import DiagramConfig, generate_split
-    from training import generation
+    from training import vision
     from training.config import BaseConfig
     from training.vision import caption_accuracy, caption_examples, caption_of, figure_caption
 
@@ -181,6 +181,6 @@ def test_caption_examples_and_their_scoring(vision_tokenizer, tmp_path, monkeypa
     wanted = [caption_of(e, vision_tokenizer) for e in made]
     # a reader that gets the first caption right, the second's value but not its item, the rest wrong
     answers = [wanted[0], "Figure: thing =" + wanted[1].split("=")[1], "Figure:", wanted[3] + "0"]
-    monkeypatch.setattr(generation, "greedy_generate", lambda *a, **k: answers)
+    monkeypatch.setattr(vision, "greedy_generate", lambda *a, **k: answers)
     scores = caption_accuracy(None, vision_tokenizer, made)
     assert scores == {"caption_exact": 0.25, "caption_value": 0.5}

@@ -12,11 +12,12 @@ from tasks.world.catalogue import tokenizer_corpus
 from training.batches import sft_example
 from training.config import SFTConfig
 from training.evaluate import run_eval
+from training.images import IMAGE_PAD, VISION_TOKENS
 from training.models import load_model
 from training.prompts import prompt_text
 from training.sft import train_sft
 from training.targets import render_target
-from training.vision import IMAGE_PAD, VISION_TOKENS, build_vision_model, image_processor_for
+from training.vision import build_vision_model, image_processor_for
 
 # Qwen2-VL's chat template, as its folders ship it (video branch left out): an image item becomes the vision markers.
 QWEN_VL_CHAT = (

@@ -9,8 +9,10 @@ import pytest
 
 from tasks.build import build_real
 from tasks.io import DataError
+from tsft import jobs
 from tsft.presets import preset
-from tsft.reproduce import Inputs, fit_to_data, plan
+from tsft.reproduce import fit_to_data
+from tsft.stages import Inputs, plan
 
 GIVENS = [("Ann has 3 apples and buys 4 more. How many apples?", ["3 + 4 = 7"], "7"),
           ("A box holds 5 pens; 2 are taken. How many are left?", ["5 - 2 = 3"], "3"),
@@ -30,7 +32,7 @@ def _jsonl_folder(tmp_path, with_train: bool):
 def test_the_real_preset_fine_tunes_the_fetched_model_with_seeds_where_the_claims_need_them(tmp_path):
     real, inputs = preset("real"), Inputs(tmp_path)
     (base_job,) = plan("base", inputs, real)
-    assert base_job.kind == "fetch" and base_job.kwargs == {"out": tmp_path / "base", "name": real.base_model}
+    assert base_job.runner is jobs.fetch and base_job.kwargs == {"out": tmp_path / "base", "name": real.base_model}
     sft = {j.name: j.kwargs for j in plan("sft", inputs, real)}
     seeds: dict[str, list[int]] = {}
     for name in sft:
@@ -40,7 +42,7 @@ def test_the_real_preset_fine_tunes_the_fetched_model_with_seeds_where_the_claim
                      "solution-mlp": [0], "theorem-mlp": [0], "theorem-attn": [0]}
     assert {kw["lr"] for name, kw in sft.items() if "-full-" in name} == {real.lr_for("theorem", "full")}
     assert sft["theorem-mlp-s0"]["lr"] == real.lr_for("theorem", "mlp") != real.lr_for("theorem", "full")
-    assert all(kw["preset"]["system"] == "none" for kw in sft.values())
+    assert all(kw["preset"].system == "none" for kw in sft.values())
     assert plan("base", Inputs(tmp_path, model=tmp_path / "mine"), real) == []  # --model wins over the fetch
 
 

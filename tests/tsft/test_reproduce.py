@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from tsft.presets import PRESETS, preset
-from tsft.reproduce import Inputs, check_meta, identity, plan
+from tsft.reproduce import check_meta, identity
 from tsft.reproduce import reproduce as run_reproduce
+from tsft.stages import Inputs, plan
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 VERDICTS = {"supported", "not supported", "inconclusive"}
@@ -143,13 +144,15 @@ def test_unknown_preset_is_named():
 
 
 def test_a_failing_job_in_a_worker_reports_its_own_error(tmp_path):
-    from tsft.reproduce import Job, StageError, run_stage
+    from tsft import jobs
+    from tsft.reproduce import StageError, run_stage
+    from tsft.stages import Job
 
-    jobs = [Job("eval", f"missing-{i}", "eval", tmp_path / f"out{i}" / "summary.csv",
+    planned = [Job("eval", f"missing-{i}", jobs.evaluate, tmp_path / f"out{i}" / "summary.csv",
                 {"out": tmp_path / f"out{i}", "model": tmp_path / "no-model", "data": tmp_path / "no-data",
                  "kinds": None, "limit": 1}) for i in range(2)]
     with pytest.raises(StageError, match=r"stage eval, job missing-\d: .*no-model"):
-        run_stage(jobs, 2, lambda job, seconds: None)
+        run_stage(planned, 2, lambda job, seconds: None)
 
 
 def test_without_plotly_the_tables_are_written_and_figures_deferred(tmp_path, monkeypatch):

@@ -9,9 +9,10 @@ import sys
 import pandas as pd
 import pytest
 
+from tsft import jobs
 from tsft.presets import VISION_PRESETS, preset
-from tsft.reproduce import Inputs, plan
 from tsft.reproduce import reproduce as run_reproduce
+from tsft.stages import Inputs, plan
 
 pytest.importorskip("PIL")
 
@@ -51,9 +52,9 @@ def test_vision_smoke_runs_end_to_end_and_reports_where_the_figure_is_read(tmp_p
 def test_vision_plan_patches_position_groups_and_skips_text_only_stages(tmp_path):
     smoke = preset("smoke", "vision")
     inputs = Inputs(tmp_path)
-    assert plan("data", inputs, smoke)[0].kwargs["preset"]["modality"] == "vision"
+    assert plan("data", inputs, smoke)[0].kwargs["preset"].modality == "vision"
     patch = plan("patch", inputs, smoke)
-    assert {j.kind for j in patch} == {"groups"}
+    assert {j.runner for j in patch} == {jobs.groups}
     assert [j.name for j in patch] == ["base", *(f"{t}-{p}-s0" for t in ("answer", "solution", "theorem")
                                                  for p in ("full", "mlp"))]
     assert patch[0].kwargs["target"] == "answer" and patch[1].kwargs["target"] is None  # runs read in their own style

@@ -1,0 +1,37 @@
+"""Where and how an analysis runs a checkpoint: device, weight dtype, compute precision; and loading it so.
+
+Every room that opens a trained model to look inside it (patching, probes, weights, transplant) loads it the
+same way: eager attention (so every patching engine sees the same numbers as plain hooks), the requested device
+and dtype, evaluation mode, and the two facts a result needs from the run card: the checkpoint's name and the
+target style it was tuned on (None for a base). Training and generation load through training.models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from training.checkpoint import read_card
+from training.models import load_model
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how models run: a torch device, the weights' dtype (float32 | bfloat16 | float16; None = as
+    saved) and the compute precision of every forward (autocast: auto | fp32 | bf16 | fp16, training.precision)."""
+
+    device: str = "cpu"
+    dtype: str | None = None
+    precision: str = "auto"
+
+
+def load_checkpoint(folder, placement: Placement = Placement()):
+    """(model, tokenizer, name, trained target style or None) from a checkpoint folder, placed as asked."""
+    dtype = getattr(torch, placement.dtype, "unknown") if placement.dtype else None
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {placement.dtype!r}; use float32, bfloat16 or float16")
+    model, tokenizer = load_model(folder, dtype=dtype, device=placement.device, attn_implementation="eager")
+    card = read_card(folder) or {}
+    return model.eval(), tokenizer, card.get("name", Path(folder).name), card.get("config", {}).get("target")
