@@ -1,8 +1,8 @@
 """Gather the other rooms' saved results under one folder into tidy tables (never touching a model).
 
 Every room writes a results folder with a `request.json` saying what it is (`kind`: eval, sweep,
-cross, trace, transplant, probes, causal, weights, groups) and its tables; training writes run folders
-with a `run_card.json`. `collect(folder)` walks the tree once and returns a `Results`: one
+cross, trace, transplant, probes, causal, weights, spectral, restore, groups) and its tables; training
+writes run folders with a `run_card.json`. `collect(folder)` walks the tree once and returns a `Results`: one
 DataFrame per kind of result, concatenated over the folders found, with the checkpoint's
 training facts (target style, parameter selection, seed, budget) joined from the run cards.
 
@@ -44,6 +44,12 @@ class Results:
     weights: pd.DataFrame = field(default_factory=pd.DataFrame)
     groups: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Position-group patching of vision models (patching.groups)."""
+    spectral: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The SVD view of every checkpoint's update, per matrix (patching.spectral)."""
+    overlap: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Overlap of two checkpoints' update subspaces, per matrix (patching.spectral)."""
+    restore: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Accuracy with the top-k directions of an update restored into the base (patching.spectral)."""
     templates: pd.DataFrame = field(default_factory=pd.DataFrame)
     """problem_id -> template of the test originals (F8)."""
     problems: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -119,11 +125,14 @@ def _cards(root: Path, found: dict[str, list[Path]]):
 
 
 READERS = {
-    "sweep": ("patch_pairs", "pairs.parquet"), "cross": ("cross_pairs", "pairs.parquet"),
-    "transplant": ("transplant", "transplant.parquet"), "probes": ("probes", "probes.parquet"),
-    "causal": ("causal", "causal.parquet"), "weights": ("weights", "weights.parquet"),
-    "groups": ("groups", "groups.parquet"),
+    "sweep": (("patch_pairs", "pairs.parquet"),), "cross": (("cross_pairs", "pairs.parquet"),),
+    "transplant": (("transplant", "transplant.parquet"),), "probes": (("probes", "probes.parquet"),),
+    "causal": (("causal", "causal.parquet"),), "weights": (("weights", "weights.parquet"),),
+    "groups": (("groups", "groups.parquet"),),
+    "spectral": (("spectral", "spectral.parquet"), ("overlap", "overlap.parquet")),
+    "restore": (("restore", "restore.parquet"),),
 }
+"""Each result kind's tables: (Results field, file in the results folder)."""
 
 
 def collect(folder: str | Path) -> Results:
@@ -131,7 +140,7 @@ def collect(folder: str | Path) -> Results:
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such results folder")
-    models, curves, parts = {}, [], {name: [] for name, _ in READERS.values()}
+    models, curves, parts = {}, [], {name: [] for files in READERS.values() for name, _ in files}
     evals, data_dirs, requests = [], set(), []
     found = _find(root)
     for run, card in _cards(root, found):
@@ -147,10 +156,11 @@ def collect(folder: str | Path) -> Results:
             name = request.get("name") or evals[-1]["model"].iloc[0]
             models.setdefault(name, model_facts({"name": name, "config": request.get("config", {}),
                                                  "kind": request.get("model_kind")}, request.get("model", "")))
-        elif kind in READERS and (result / READERS[kind][1]).is_file():
-            frame = pd.read_parquet(result / READERS[kind][1])
-            parts[READERS[kind][0]].append(frame.assign(pair_type=request.get("pair_type"))
-                                           if kind == "sweep" and "pair_type" not in frame else frame)
+        for table, file in READERS.get(kind, ()):
+            if (result / file).is_file():
+                frame = pd.read_parquet(result / file)
+                parts[table].append(frame.assign(pair_type=request.get("pair_type"))
+                                   if kind == "sweep" and "pair_type" not in frame else frame)
     tables = {name: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
               for name, frames in parts.items()}
     models = pd.DataFrame(list(models.values()), columns=MODEL_COLUMNS)

@@ -215,3 +215,21 @@ def e7_table(effects: pd.DataFrame, importance: pd.DataFrame, models: pd.DataFra
                      int(imp_layer.idxmax()), "spearman": rho, "n_layers": len(shared),
                      "evidence": imp["evidence"].iloc[0]})
     return pd.DataFrame(rows)
+
+
+def spectral_table(spectral: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, block): the mean over layers and matrices of the update's relative size, its share that rescales
+    the base's singular directions, its effective rank and its top-k share (patching.spectral)."""
+    if spectral.empty:
+        return pd.DataFrame()
+    moved = spectral[spectral["change"] > 0]
+    table = moved.groupby(["model", "block"])[["change", "scale_share", "effective_rank", "top_share"]].mean()
+    return table.reset_index().merge(models[["model", "target", "params", "seed"]], on="model", how="left")
+
+
+def overlap_table(overlap: pd.DataFrame) -> pd.DataFrame:
+    """Per (a, b, layer, block): the mean overlap of the two updates' top-k subspaces and its chance level."""
+    if overlap.empty:
+        return pd.DataFrame()
+    return overlap.groupby(["a", "b", "layer", "block"])[["overlap", "chance"]].mean().reset_index()
+

@@ -41,6 +41,8 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
         "probes": results.probes, "cross": inside.cross_table(results.cross_pairs),
         "transplant": inside.transplant_table(results.transplant),
         "weights": inside.weight_table(results.weights, models), "tuning_importance": importance,
+        "spectral": inside.spectral_table(results.spectral, models), "overlap": inside.overlap_table(results.overlap),
+        "restore": results.restore,
         "e7": inside.e7_table(effects, importance, models),
         "claims": claims_from(preds, matched, results.patch_pairs, models, settings, results.problems),
         "mixed": mixed.kind_model(preds, results.problems, settings.params),

@@ -4,7 +4,8 @@
 * `behaviour` - F1 accuracy under perturbation, F2 parameter selections, F8 template instances;
 * `inside`    - F3 patching heatmaps, F4 probes by layer, F5 probe transfer, F6 across checkpoints,
   F7 weight change;
-* `evidence`  - F12 where generated chains break, F13 C1 / C2 at final, matched and OOD-peak checkpoints;
+* `evidence`  - F12 where generated chains break, F13 C1 / C2 at final, matched and OOD-peak checkpoints,
+  F14 the SVD view of the updates;
 * `vision`    - F9-F11, the diagram world's position-group reading;
 * `render`    - every figure as HTML (and PNG through kaleido when a browser exists);
 * `report`    - one self-contained HTML report with the claim verdicts.

@@ -3,8 +3,10 @@
 * F12 `f12_chain`    - where perturbations break a generated theorem application: the share of outputs whose first
   error is in naming, a premise, a binding, the plan, the arithmetic or the final answer, per arm and kind;
 * F13 `f13_readings` - C1 and C2 at the final, matched and OOD-peak checkpoints, with their 95% intervals;
-* `mixed_sentences`, `checkpoint_reading_sentences`, `chain_sentences`, `contamination_sentence` - the
-  report's plain-words lines for the mixed model, the readings, the chain and the contamination scan.
+* F14 `f14_updates`  - the SVD view of the updates: rescaling share per block, theorem vs answer overlap by layer;
+* `mixed_sentences`, `checkpoint_reading_sentences`, `chain_sentences`, `contamination_sentence`,
+  `update_sentences` - the report's plain-words lines for the mixed model, the readings, the chain, the
+  contamination scan and the updates.
 
 Like every figure module, nothing here computes a statistic: it draws analysis/ tables.
 """
@@ -22,6 +24,7 @@ from figures.theme import empty, error_y, styled
 ERRORS = ("format", "naming", "premise", "binding", "plan", "arithmetic", "answer", "none")
 ERROR_COLOURS = {"format": "#7f7f7f", "naming": "#9467bd", "premise": "#8c564b", "binding": "#e377c2",
                  "plan": "#ff7f0e", "arithmetic": "#d62728", "answer": "#bcbd22", "none": "#2ca02c"}
+BLOCK_COLOURS = {"attn": "#ff7f0e", "mlp": "#9467bd"}
 READING_NAMES = {"final": "final", "matched": "matched accuracy", "ood_peak": "OOD peak"}
 
 
@@ -113,3 +116,45 @@ def contamination_sentence(table: pd.DataFrame) -> str:
     return (f"{int(table['outputs'].sum())} generations of {table['model'].nunique()} checkpoints scanned: "
             f"{flagged} reproduce another test problem verbatim (half or more of its word 8-grams; largest overlap "
             f"{table['max_overlap'].max():.2f}), {canary} contain the data's canary string.")
+
+
+def f14_updates(spectral: pd.DataFrame, overlap: pd.DataFrame) -> go.Figure:
+    """F14: what SFT wrote into the weights: the share of each block's update that only rescales the base's
+    singular directions, per checkpoint; and, per layer, how much theorem- and answer-SFT's updates share their
+    top singular directions (against the chance level of random subspaces)."""
+    title = "F14 The SVD view of the updates: rescaling vs new directions, and theorem vs answer overlap"
+    if spectral.empty:
+        return empty(title, "no spectral comparison")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["share of the update that rescales the base",
+                                                        "theorem- vs answer-SFT update overlap (top-k)"])
+    for block in ("attn", "mlp"):
+        part = spectral[spectral["block"] == block]
+        fig.add_trace(go.Bar(x=part["model"], y=part["scale_share"], name=block, marker_color=BLOCK_COLOURS[block],
+                             legendgroup=block), row=1, col=1)
+        lines = overlap[(overlap["block"] == block)] if len(overlap) else overlap
+        for (a, b), pair in (lines.groupby(["a", "b"], sort=False) if len(lines) else []):
+            pair = pair.sort_values("layer")
+            fig.add_trace(go.Scatter(x=pair["layer"], y=pair["overlap"], mode="lines+markers", showlegend=False,
+                                     name=f"{a} vs {b} ({block})", line={"color": BLOCK_COLOURS[block]},
+                                     legendgroup=block), row=1, col=2)
+            fig.add_trace(go.Scatter(x=pair["layer"], y=pair["chance"], mode="lines", showlegend=False,
+                                     line={"color": BLOCK_COLOURS[block], "dash": "dot"}), row=1, col=2)
+    fig.update_yaxes(range=[0, 1])
+    fig.update_xaxes(title_text="layer", row=1, col=2)
+    return styled(fig, title, barmode="group", height=420)
+
+
+def update_sentences(spectral: pd.DataFrame, overlap: pd.DataFrame) -> list[str]:
+    """Per checkpoint: the MLP and attention updates' rescaling share and effective rank; per compared pair and
+    block: the mean overlap of the update subspaces against chance."""
+    lines = []
+    for model, part in (spectral.groupby("model", sort=False) if len(spectral) else []):
+        by_block = part.set_index("block")
+        said = [f"{block} rescaling share {by_block.loc[block, 'scale_share']:.2f}, effective rank "
+                f"{by_block.loc[block, 'effective_rank']:.1f}" for block in ("mlp", "attn") if block in by_block.index]
+        lines.append(f"{model}: {'; '.join(said)}.")
+    for (a, b, block), part in (overlap.groupby(["a", "b", "block"]) if len(overlap) else []):
+        lines.append(f"{a} vs {b}, {block}: update subspaces overlap {part['overlap'].mean():.2f} "
+                     f"(chance {part['chance'].mean():.2f}).")
+    return lines
+

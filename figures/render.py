@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from figures.behaviour import f1_accuracy, f2_selection, f8_templates
-from figures.evidence import f12_chain, f13_readings
+from figures.evidence import f12_chain, f13_readings, f14_updates
 from figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
 from figures.report import write_report
 from figures.vision import f9_groups, f10_figure_probes, f11_reading
@@ -32,6 +32,7 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F8_templates": (f8_templates, ("templates",)),
     "F12_chain": (f12_chain, ("traces",)),
     "F13_readings": (f13_readings, ("readings",)),
+    "F14_updates": (f14_updates, ("spectral", "overlap")),
 }
 VISION_FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F9_groups": (f9_groups, ("group_map",)),

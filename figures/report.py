@@ -23,6 +23,7 @@ from figures.evidence import (
     checkpoint_reading_sentences,
     contamination_sentence,
     mixed_sentences,
+    update_sentences,
 )
 from figures.vision import reading_sentences
 from tasks.io import atomic_file
@@ -54,6 +55,10 @@ OOD_PEAK = ("Out-of-distribution accuracy can peak before the last step. Every k
 MIXED = ("Beside the bootstrap, a logistic mixed model of the same comparison: question, template and training run as "
          "random effects, number magnitude and answer length as fixed effects (log-odds; 95% interval = posterior mean "
          "+- 1.96 sd). The verdict is the bootstrap's; where the two intervals point different ways, it says so.")
+UPDATES = ("Each layer matrix's update, in the base's singular bases (F14): the share that only rescales the "
+           "base's own singular directions (1 = re-weighting what the base computes; near 0 = new directions), its "
+           "effective rank, and how much theorem- and answer-SFT's updates share their top singular directions "
+           "against the chance level of random subspaces of the same size.")
 CHAIN = ("Each generated theorem application is scored against the problem's own trace: the theorem named, each "
          "premise (Cond), each binding (Map), each Exec step given the previous ones. The first error is the first "
          "part that fails (F12).")
@@ -151,7 +156,9 @@ def _evidence_html(tables: dict) -> str:
             f"<h3>Final, matched and OOD-peak checkpoints</h3><p>{OOD_PEAK}</p>"
             f"{_list(checkpoint_reading_sentences(tables.get('readings', empty)))}"
             f"<h3>Where the chain breaks</h3><p>{CHAIN}</p>{_list(chain_sentences(tables.get('traces', empty)))}"
-            f"<h3>Contamination</h3><p>{html.escape(contamination_sentence(tables.get('contamination', empty)))}</p>")
+            f"<h3>Contamination</h3><p>{html.escape(contamination_sentence(tables.get('contamination', empty)))}</p>"
+            f"<h3>What SFT wrote into the weights (bears on C3 and C4)</h3><p>{UPDATES}</p>"
+            f"{_list(update_sentences(tables.get('spectral', empty), tables.get('overlap', empty)))}")
 
 
 def report_html(tables: dict, figures: dict, meta: dict) -> str:

@@ -14,6 +14,8 @@ Map of the room (each module's docstring teaches its method):
 * `tracing`     - ROME-style noise-corruption causal tracing;
 * `cross`       - cross-checkpoint patching and MLP weight transplant;
 * `weights`     - relative weight change per block and layer from a base (E6);
+* `spectral`    - the SVD view of an update: rescaling vs new directions, effective rank, overlap, top-k restore;
+* `ablation`    - zero, mean and resample ablation of any site beside patching; faithfulness curves;
 * `groups`      - position-group patching of vision-language models (where a figure's given is read);
 * `results`     - tidy tables and their summary; `run` - experiments from folders (`tsft patch`).
 

@@ -48,11 +48,14 @@ def layer_component_table(summary, position: str | None = None, column: str = "n
     return frame.pivot_table(index="layer", columns="component", values=column, aggfunc="max")
 
 
-def save_results(out: str | Path, frame, request: dict, overwrite: bool = False, start: float | None = None) -> Path:
-    """Write pairs.parquet, summary.parquet and request.json (with its provenance, seconds since `start`) into
-    `out` in one atomic step."""
+def save_results(out: str | Path, frame, request: dict, overwrite: bool = False, start: float | None = None,
+                 extra: dict | None = None) -> Path:
+    """Write pairs.parquet, summary.parquet, any `extra` tables ({file name: frame}) and request.json (with its
+    provenance, seconds since `start`) into `out` in one atomic step."""
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "pairs.parquet", index=False)
         summarize(frame).to_parquet(tmp / "summary.parquet", index=False)
+        for name, table in (extra or {}).items():
+            table.to_parquet(tmp / name, index=False)
         write_request(tmp, request, start)
     return Path(out)

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from patching.ablation import ABLATIONS, ablation_sweep, faithfulness_table
 from patching.activation import patch_sweep
 from patching.attribution import attribution_sweep, compare_with_exact
 from patching.conditions import PatchRequest
@@ -71,10 +72,19 @@ def check_layers(model_dir, layers) -> None:
 
 def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "hooks", pair_type: str = "theorem_swap",
               target: str | None = None, limit: int = 64, method: str = "exact", allow_alignment: bool = False,
-              overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
-    """Exact and/or attribution patching of one checkpoint on pairs from a data folder; returns the summary."""
+              overwrite: bool = False, placement: Placement = Placement(), progress: bool = True,
+              ablations: tuple[str, ...] = (), faithfulness: tuple[int, ...] = ()):
+    """Exact and/or attribution patching of one checkpoint on pairs from a data folder, and the `ablations`
+    (zero | mean | resample) of the same conditions beside them; with `faithfulness` (ks), the faithfulness
+    curve of the top-k sites by exact patching under each ablation (faithfulness.parquet). Returns the summary."""
     if method not in ("exact", "attribution", "both"):
         raise ValueError(f"unknown method {method!r}; choose exact, attribution or both")
+    unknown = sorted(set(ablations) - set(ABLATIONS))
+    if unknown:
+        raise ValueError(f"unknown ablation(s) {unknown}; choose from {', '.join(ABLATIONS)}")
+    if faithfulness and (method == "attribution" or not ablations):
+        raise ValueError("faithfulness curves rank sites by exact patching and ablate the rest: they need "
+                         "--method exact or both and at least one --ablations")
     check_engine(engine)
     request.check()
     check_layers(model_dir, request.layers)
@@ -93,7 +103,7 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     pairs = pairs[:limit]
     meta: dict = {"pairs": len(pairs), "rejected": _rejections(rejected)}
     common = dict(model=name, direction=request.direction, metric=request.metric)
-    frames = []
+    frames, extra = [], {}
     with compute(model, placement.precision) as precision:
         if method in ("exact", "both"):
             rows = patch_sweep(make_engine(engine, model, tokenizer), pairs, request, progress=progress)
@@ -101,6 +111,12 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
         if method in ("attribution", "both"):
             frames.append(tidy(attribution_sweep(model, pairs, request), **common, engine="hooks",
                                method="attribution"))
+        if ablations:
+            hooks = make_engine("hooks", model, tokenizer)
+            rows = ablation_sweep(hooks, pairs, request, ablations, progress)
+            frames.append(tidy(rows, model=name, direction="noise", metric=request.metric, engine="hooks"))
+            extra = {"faithfulness.parquet": faithfulness_table(hooks, pairs, frames[0], ablations, faithfulness,
+                                                                request)} if faithfulness else {}
     meta["precision"] = precision
     if method == "both":
         meta["attribution_vs_exact"] = compare_with_exact(frames[0], frames[1])
@@ -109,7 +125,8 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     frame = pd.concat(frames, ignore_index=True)
     save_results(out, frame, {"kind": "sweep", "request": request.to_dict(), "model": str(model_dir),
                               "data": str(data_dir), "engine": engine, "pair_type": pair_type, "target": target,
-                              **meta}, overwrite, start)
+                              "ablations": list(ablations), "faithfulness": list(faithfulness), **meta}, overwrite,
+                 start, extra)
     return summarize(frame), meta
 
 

@@ -23,7 +23,7 @@ from training.placement import load_checkpoint
 from training.provenance import write_request
 
 
-def _block(name: str, parts: dict[str, str]) -> tuple[int, str]:
+def block_of(name: str, parts: dict[str, str]) -> tuple[int, str]:
     """(layer, block) of a parameter name: ('model.layers.3.mlp.up_proj.weight') -> (3, 'mlp')."""
     prefix = parts["layers"] + "."
     if name.startswith(prefix):
@@ -50,7 +50,7 @@ def weight_change(base, tuned) -> list[dict]:
             raise ValueError(f"parameter {name}: shape {tuple(param.shape)} vs the base's {tuple(before.shape)}")
         diff = float(torch.linalg.vector_norm(param.detach().float() - before))
         size = float(torch.linalg.vector_norm(before))
-        layer, block = _block(name, parts)
+        layer, block = block_of(name, parts)
         rows.append({"layer": layer, "block": block, "parameter": name, "change": diff / size if size else 0.0,
                      "abs_change": diff, "norm": size})
         total = blocks.setdefault((layer, block), [0.0, 0.0])

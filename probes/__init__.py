@@ -8,6 +8,7 @@
 * `fitting`   - the probe itself (standardised logistic regression), its settings and directions;
 * `linear`    - linear probes: grouped-CV accuracy, control-task selectivity, majority, transfer;
 * `mdl`       - minimum description length of a label given activations (online code);
-* `causal`    - remove the probe's directions and watch behaviour;
+* `erasure`   - LEACE (and its oracle), probe and INLP subspaces, random controls, concept scrubbing;
+* `causal`    - erase a label at a site (or every layer) and watch behaviour;
 * `run`       - the protocol from folders: checkpoints and a data folder in, tidy tables out.
 """

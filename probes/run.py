@@ -18,9 +18,11 @@ from pathlib import Path
 
 import sklearn
 
-from patching.sites import parse_site, sites
+from patching.hooks import intervene
+from patching.sites import Site, parse_site, sites
 from probes.capture import activation_dataset, cache_identity, dataset_rows, default_cache, split_feature
-from probes.causal import behaviour, inlp_basis, probe_basis, random_basis, remove
+from probes.causal import CausalRequest, behaviour, causal_conditions
+from probes.erasure import mean_squared_change
 from probes.fitting import ProbeConfig
 from probes.labels import LABELS, label_column
 from probes.linear import cross_validate, evaluate_label, interval, label_data
@@ -149,42 +151,10 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
     return frame, meta
 
 
-@dataclass(frozen=True)
-class CausalRequest:
-    """Remove a label's probe directions (`probe`: one probe; `inlp`: `iterations` rounds) at `site`, compared
-    with `random_draws` random subspaces of the same rank; behaviour measured on `problems` originals."""
-
-    site: str
-    position: str = "last"
-    label: str = "theorem"
-    method: str = "probe"
-    iterations: int = 3
-    random_draws: int = 3
-    problems: int = 64
-
-    def check(self) -> CausalRequest:
-        if self.method not in ("probe", "inlp"):
-            raise ValueError(f"unknown removal method {self.method!r}; use probe or inlp")
-        if self.iterations < 1 or self.random_draws < 0 or self.problems < 1:
-            raise ValueError("iterations and problems must be >= 1, random_draws >= 0")
-        return self
-
-
-def causal_conditions(data, causal: CausalRequest, config: ProbeConfig):
-    """(condition, draw, basis or None) for no removal, the probe's subspace, and random subspaces."""
-    if causal.method == "inlp":
-        basis = inlp_basis(data.x, data.y, causal.iterations, config)
-    else:
-        basis = probe_basis(data.x, data.y, config)
-    out = [("none", 0, None), (causal.method, 0, basis)]
-    out += [("random", d, random_basis(data.x.shape[1], len(basis), config.seed + 1 + d))
-            for d in range(causal.random_draws)]
-    return out
-
-
 def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRequest = ProbeRequest(), cache=None,
                overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
-    """Probe accuracy and model behaviour with the probe's subspace removed vs random ones; OUT/causal.parquet."""
+    """Probe accuracy, edit size and model behaviour with the label erased vs random subspaces of the same rank;
+    writes OUT/causal.parquet."""
     from dataclasses import replace
 
     import pandas as pd
@@ -202,23 +172,51 @@ def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRe
     with compute(model, placement.precision) as precision:
         store, features, rows = checkpoint_store(model, tokenizer, name, dataset, request, out, cache, progress,
                                                  precision)
-    data = label_data(store.load(features[0]), rows, causal.label, request.config)
-    mean = data.x.mean(axis=0)
+        data = label_data(store.load(features[0]), rows, causal.label, request.config)
+        capture = _layer_capture(model, tokenizer, dataset, request, rows, causal, out) if causal.scrub else None
+        conditions = causal_conditions(data, causal, request.config, site, capture)
     problems = dataset.split(request.split)[:min(causal.problems, len(rows))]
     new_tokens = TARGET_NEW_TOKENS.get(target, max(TARGET_NEW_TOKENS.values()))
     results = []
-    conditions = causal_conditions(data, causal, request.config)
-    for condition, draw, basis in tqdm(conditions, desc="causal", disable=not progress, leave=False):
-        x = data.x if basis is None else remove(data.x, basis, mean)
-        scores = cross_validate(replace(data, x=x, perturbed={}), request.config, f"{name} {causal.site}")
+    for condition in tqdm(conditions, desc="causal", disable=not progress, leave=False):
+        scores = cross_validate(replace(data, x=condition.erased, perturbed={}), request.config,
+                                f"{name} {causal.site}")
         metrics = {"probe_accuracy": interval(scores[("accuracy", "original")])[0],
                    "probe_majority": interval(scores[("majority", "original")])[0],
-                   **behaviour(model, tokenizer, problems, site.name, basis, mean, new_tokens, precision)}
+                   "mean_sq_change": mean_squared_change(data.x, condition.erased)}
+        if condition.erasers is not None:  # the oracle erases activations only
+            metrics |= behaviour(model, tokenizer, problems, condition.erasers, new_tokens, precision)
         results += [{"model": name, "site": site.name, "position": causal.position, "label": causal.label,
-                     "condition": condition, "draw": draw, "rank": 0 if basis is None else len(basis),
-                     "metric": metric, "value": value} for metric, value in metrics.items()]
+                     "condition": condition.name, "draw": condition.draw, "rank": condition.rank,
+                     "layers": condition.layers, "metric": metric, "value": value}
+                    for metric, value in metrics.items()]
     frame = pd.DataFrame(results)
     _write_results(out, {"causal.parquet": frame},
                    {"kind": "causal", "model": str(model_dir), "data": str(data_dir), "causal": asdict(causal),
                     "request": asdict(request), "problems": len(problems), "precision": precision}, start)
     return frame
+
+
+def _layer_capture(model, tokenizer, dataset, request: ProbeRequest, rows, causal: CausalRequest, out: Path):
+    """capture(erasers, layer) -> the label's activations at `layer` of the site's component, with `erasers`
+    ({layer: eraser}) applied in the forward pass (concept scrubbing; each capture uses a scratch folder)."""
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    component = parse_site(causal.site).component
+
+    def capture(erasers: dict, layer: int):
+        out.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".scrub-", dir=out))
+        try:
+            at_layer = replace(request, components=(component,), layers=(layer,))
+            edits = {Site(earlier, component).name: e.edit() for earlier, e in erasers.items()}
+            with intervene(model, edit=edits):
+                store, features, _ = checkpoint_store(model, tokenizer, "scrub", dataset, at_layer, scratch,
+                                                      scratch / "cache", progress=False)
+                x = store.load(features[0])
+            return label_data(x, rows, causal.label, request.config).x
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return capture

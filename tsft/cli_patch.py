@@ -1,4 +1,4 @@
-"""`tsft patch sweep|trace|cross|transplant|groups`: options in, patching/ does the work, a layer x
+"""`tsft patch sweep|trace|cross|transplant|groups|spectral|restore`: options in, patching/ does the work, a layer x
 component summary printed."""
 
 from __future__ import annotations
@@ -79,17 +79,23 @@ def sweep_command(
     target: TargetOpt = None, limit: LimitOpt = 64,
     align: Annotated[bool, Opt(help="Use pairs of unequal token length through their span alignment.")] = False,
     memory_mb: Annotated[int, Opt(help="Memory budget of one stacked forward, MiB.")] = 512,
+    ablations: Annotated[str | None, Opt(help="Also ablate every condition: comma-separated zero | mean | "
+                                              "resample, rows beside patching's in one table.")] = None,
+    faithfulness: Annotated[str | None, Opt(help="Comma-separated k: faithfulness of the top-k sites by exact "
+                                                 "patching under each ablation (faithfulness.parquet).")] = None,
     overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """Activation (and/or attribution) patching of one checkpoint on minimal pairs."""
+    """Activation (and/or attribution) patching of one checkpoint on minimal pairs; ablations beside it."""
     from patching.run import run_sweep
     from training.placement import Placement
 
     request = _request(components, layers, positions, direction, metric, memory_mb)
     try:
+        ks = tuple(int(k) for k in split_list(faithfulness) or ())
         summary, meta = run_sweep(model, data, out, request, engine, pairs, target, limit, method, align, overwrite,
-                                  Placement(device, dtype, precision))
+                                  Placement(device, dtype, precision), ablations=tuple(split_list(ablations) or ()),
+                                  faithfulness=ks)
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{model.name} {pairs}")
@@ -98,6 +104,12 @@ def sweep_command(
                   highlight=False)
     if "attribution_vs_exact" in meta:
         console.print(f"attribution vs exact: {meta['attribution_vs_exact']}", highlight=False)
+    if (out / "faithfulness.parquet").is_file():
+        import pandas as pd
+
+        curve = pd.read_parquet(out / "faithfulness.parquet")
+        table = curve.pivot_table(index="k", columns="ablation", values="faithfulness").round(3).reset_index()
+        print_frame(table, "faithfulness of the top-k sites (1 = the clean model, 0 = every site ablated)")
     console.print(f"wrote {out}", highlight=False)
 
 
@@ -193,4 +205,58 @@ def groups_command(
         fail(str(err))
     table = frame.pivot_table(index=["component", "group"], columns="layer", values="normalized", sort=False)
     print_frame(table.round(3).reset_index(), f"{model.name}: mean restoration (0 = swapped figure, 1 = original)")
+    console.print(f"wrote {out}", highlight=False)
+
+
+@patch_app.command("spectral")
+def spectral_command(
+    base: Annotated[Path, Opt(help="The base every checkpoint was tuned from.")],
+    model: Annotated[list[Path], Opt(help="A tuned checkpoint (repeatable).")],
+    out: Annotated[Path, Opt(help="Results folder (spectral.parquet, overlap.parquet, request.json).")],
+    pair: Annotated[list[str] | None, Opt(help="Two checkpoint names whose update subspaces are compared, "
+                                               "'a,b' (repeatable), e.g. theorem-full-s0,answer-full-s0.")] = None,
+    k: Annotated[int, Opt(help="Top singular directions counted (top share, overlap).")] = 8,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """The SVD view of each layer matrix's update: scaling vs rotation of the base's singular directions,
+    effective rank, and the overlap of two checkpoints' update subspaces."""
+    from patching.spectral import run_spectral
+
+    pairs = tuple(tuple(split_list(p)) for p in pair or ())
+    if any(len(p) != 2 for p in pairs):
+        fail(f"--pair takes two checkpoint names, 'a,b'; got {', '.join(pair or [])}")
+    try:
+        spectral, overlap = run_spectral(base, model, out, pairs, k, overwrite)
+    except ERRORS as err:
+        fail(str(err))
+    table = spectral.groupby(["model", "block"])[["change", "scale_share", "effective_rank", "top_share"]].mean()
+    print_frame(table.round(3).reset_index(), "update per block (mean over layers and matrices)")
+    if len(overlap):
+        shown = overlap.groupby(["a", "b", "block"])[["overlap", "chance"]].mean().round(3).reset_index()
+        print_frame(shown, f"overlap of the top-{k} update subspaces (chance = k / rows)")
+    console.print(f"wrote {out}", highlight=False)
+
+
+@patch_app.command("restore")
+def restore_command(
+    base: Annotated[Path, Opt(help="The base the checkpoint was tuned from.")],
+    model: ModelOpt, data: DataOpt, out: OutOpt,
+    ks: Annotated[str, Opt("--k", help="Comma-separated numbers of top singular directions restored.")] = "1,4,16",
+    kinds: Annotated[str | None, Opt(help="Comma-separated splits (original, paraphrase...; default: all).")] = None,
+    limit: LimitOpt = 64, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+    precision: PrecisionOpt = "auto",
+) -> None:
+    """Put the top-k singular directions of a checkpoint's update into the base: accuracy per k on originals and
+    perturbations (how many directions carry what SFT taught)."""
+    from patching.spectral import run_spectral_restore
+    from training.placement import Placement
+
+    try:
+        chosen = tuple(int(k) for k in split_list(ks))
+        frame = run_spectral_restore(base, model, data, out, chosen, limit, tuple(split_list(kinds) or ()),
+                                     overwrite, Placement(device, dtype, precision))
+    except (*ERRORS, ValueError) as err:
+        fail(str(err))
+    table = frame.pivot_table(index="k", columns="kind", values="accuracy", sort=False).round(3).reset_index()
+    print_frame(table, f"accuracy of {base.name} with the top-k directions of {model.name}'s update")
     console.print(f"wrote {out}", highlight=False)

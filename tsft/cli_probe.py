@@ -117,9 +117,12 @@ def causal_command(
     model: ModelOpt, data: DataOpt, out: CausalOutOpt,
     site: Annotated[str, Opt(help="Where to remove the directions, e.g. blocks.1.resid_post.")],
     position: PositionOpt = "last",
-    label: Annotated[str, Opt(help="Label whose probe directions are removed.")] = "theorem",
-    method: Annotated[str, Opt(help="probe (one probe's directions, rank <= classes) | inlp (iterated nullspace "
-                                    "projection: `--iterations` x that rank).")] = "probe",
+    label: Annotated[str, Opt(help="Label erased.")] = "theorem",
+    method: Annotated[str, Opt(help="leace (the least-squares edit after which no linear classifier reads the "
+                                    "label; LEACE's oracle is reported beside it) | probe (one probe's directions) "
+                                    "| inlp (iterated nullspace projection, `--iterations` rounds).")] = "leace",
+    scrub: Annotated[bool, Opt(help="Erase at every layer up to the site's at once, each layer fit with the "
+                                    "earlier ones erased (concept scrubbing).")] = False,
     iterations: Annotated[int, Opt(help="INLP rounds.")] = 3,
     random_draws: Annotated[int, Opt(help="Random subspaces of the same rank (the control).")] = 3,
     problems: Annotated[int, Opt(help="Original problems generated under each condition.")] = 64,
@@ -128,17 +131,20 @@ def causal_command(
     cache: CacheOpt = None, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """Remove a probe's directions at one site: behaviour and probe accuracy vs random directions."""
-    from probes.run import CausalRequest, ProbeRequest, run_causal
+    """Erase a label at one site (or every layer): behaviour, probe accuracy and edit size vs random subspaces."""
+    from probes.causal import CausalRequest
+    from probes.run import ProbeRequest, run_causal
     from training.placement import Placement
 
     causal = CausalRequest(site=site, position=position, label=label, method=method, iterations=iterations,
-                           random_draws=random_draws, problems=problems)
+                           random_draws=random_draws, problems=problems, scrub=scrub)
     request = ProbeRequest(split=split, limit=limit, config=_config(folds, 1.0, seed, group, control, mdl=False))
     try:
         frame = run_causal(model, data, out, causal, request, cache, overwrite, Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
-    table = frame.pivot_table(index=["condition", "draw", "rank"], columns="metric", values="value", sort=False)
-    print_frame(table.round(3).reset_index(), f"{model.name}: {label} directions removed at {site} ({method})")
+    table = frame.pivot_table(index=["condition", "draw", "rank", "layers"], columns="metric", values="value",
+                              sort=False)
+    how = f"{method}, scrubbed" if scrub else method
+    print_frame(table.round(3).reset_index(), f"{model.name}: {label} erased at {site} ({how})")
     console.print(f"wrote {out / 'causal.parquet'}", highlight=False)

@@ -130,6 +130,12 @@ class JobFailed(RuntimeError):
     """A job's error as one message: it crosses the process boundary intact (some errors do not pickle)."""
 
 
+def spectral(out, base, models, pairs):
+    from patching.spectral import run_spectral
+
+    run_spectral(base, models, out, tuple(tuple(p) for p in pairs))
+
+
 def run_job(runner: Callable[..., None], kwargs: dict) -> float:
     """Run one job (a runner of this module and its arguments); returns its wall seconds."""
     start = time.perf_counter()

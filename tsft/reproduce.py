@@ -16,6 +16,7 @@ Layout of a run folder RUN (each stage's output is skipped when present, so a ki
     probe/                   per-layer probes (base and every full-tuning checkpoint, seed 0)
     cross/, transplant/      theorem-SFT into answer-SFT; MLP transplant and per-layer revert
     weights/                 weight change from the base
+    spectral/                the SVD view of every update; theorem- vs answer-SFT update subspaces
     tables/ figures/ report.html   analysis, figures and the report (rebuilt every time)
     reproduce.json           the preset, inputs, per-stage wall times and versions
 

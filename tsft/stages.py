@@ -9,7 +9,7 @@ planned when it starts.
 
 A run folder RUN holds one folder per stage: data/, base/, sft/<target>-<params>-s<seed>/ (with kept
 intermediate checkpoints), eval/<run>/, eval-matched/<run>-step<N>/, eval-curve/<run>-step<N>/,
-patch/<model>[-surface]/, probe/, cross/, transplant/, weights/ (see tsft.reproduce).
+patch/<model>[-surface]/, probe/, cross/, transplant/, weights/, spectral/ (see tsft.reproduce).
 """
 
 from __future__ import annotations
@@ -200,9 +200,16 @@ def plan_transplant(inputs: Inputs, preset: Preset) -> list[Job]:
 
 
 def plan_weights(inputs: Inputs, preset: Preset) -> list[Job]:
+    """Weight change of every run; the SVD view of every update, with theorem- vs answer-SFT's update subspaces
+    compared per seed and selection."""
+    runs = _runs(inputs, preset)
+    names = {folder.name for *_, folder in runs}
+    pairs = [(f"theorem-{pa}-s{s}", f"answer-{pa}-s{s}") for t, pa, s, _ in runs if t == "theorem"]
     return [Job("weights", "weights", jobs.weights, inputs.out / "weights" / "weights.parquet",
-                {"out": inputs.out / "weights", "base": base_dir(inputs),
-                 "models": [folder for *_, folder in _runs(inputs, preset)]})]
+                {"out": inputs.out / "weights", "base": base_dir(inputs), "models": [f for *_, f in runs]}),
+            Job("weights", "spectral", jobs.spectral, inputs.out / "spectral" / "spectral.parquet",
+                {"out": inputs.out / "spectral", "base": base_dir(inputs), "models": [f for *_, f in runs],
+                 "pairs": [p for p in pairs if p[1] in names]})]
 
 
 @dataclass(frozen=True)
@@ -224,7 +231,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("probe", "per-layer probes", plan_probe),
     Stage("cross", "cross-checkpoint patching", plan_cross),
     Stage("transplant", "MLP transplant and per-layer revert", plan_transplant),
-    Stage("weights", "weight change from the base", plan_weights),
+    Stage("weights", "weight change from the base and its SVD view", plan_weights),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 

@@ -105,3 +105,46 @@ def test_sweep_checks_what_it_can_before_loading_the_model(model_dirs, data_dir,
                           *extra)
     assert code == 2 and message in " ".join(output.split()), output
     assert not (tmp_path / "x").exists()
+
+
+def test_spectral_finds_an_mlp_only_update_and_restore_reports_each_k(model_dirs, data_dir, tmp_path):
+    """B tuned A's MLPs only: its attention matrices did not move, its MLP matrices did; restoring all of B's
+    update into A behaves as B itself."""
+    a, b = model_dirs
+    code, output = invoke("patch", "spectral", "--base", a, "--model", b, "--model", a, "--pair", "b,a",
+                          "--out", tmp_path / "spectral", "--k", "2")
+    assert code == 0, output
+    spectral = pd.read_parquet(tmp_path / "spectral" / "spectral.parquet")
+    tuned = spectral[spectral["model"] == "b"].groupby("block")["change"].max()
+    assert tuned["attn"] == 0 and tuned["mlp"] > 0
+    assert set(pd.read_parquet(tmp_path / "spectral" / "overlap.parquet")["block"]) == {"attn", "mlp"}
+    code, output = invoke("patch", "spectral", "--base", a, "--model", b, "--pair", "b", "--out", tmp_path / "x")
+    assert code == 2 and "two checkpoint names" in output
+    code, output = invoke("patch", "restore", "--base", a, "--model", b, "--data", data_dir, "--out",
+                          tmp_path / "restore", "--k", "1,100000", "--kinds", "original", "--limit", "3")
+    assert code == 0, output
+    restore = pd.read_parquet(tmp_path / "restore" / "restore.parquet").set_index("k")["accuracy"]
+    assert list(restore.index) == ["base", "1", "100000", "checkpoint"]
+    assert restore["100000"] == restore["checkpoint"]  # every direction restored = the checkpoint
+
+
+def test_sweep_puts_ablations_beside_patching_and_writes_faithfulness(model_dirs, data_dir, tmp_path):
+    out = tmp_path / "ablate"
+    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", out, "--limit",
+                          "3", "--target", "theorem", "--positions", "all", "--ablations", "zero,mean,resample",
+                          "--faithfulness", "0,2,6")
+    assert code == 0, output
+    assert "faithfulness of the top-k sites" in output
+    pairs = pd.read_parquet(out / "pairs.parquet")
+    assert set(pairs["method"]) == {"exact", "zero", "mean", "resample"}
+    per_method = pairs.groupby("method").size()
+    assert per_method.nunique() == 1  # the same conditions under each
+    curve = pd.read_parquet(out / "faithfulness.parquet").set_index(["ablation", "k"])["faithfulness"]
+    for mode in ("zero", "mean", "resample"):
+        assert curve[(mode, 0)] == pytest.approx(0.0) and curve[(mode, 6)] == pytest.approx(1.0)
+    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "y",
+                          "--ablations", "gaussian")
+    assert code == 2 and "unknown ablation" in output
+    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "y",
+                          "--faithfulness", "2")
+    assert code == 2 and "need --method exact or both and at least one --ablations" in output

@@ -107,3 +107,25 @@ def test_causal_compares_probe_and_random_subspaces_of_one_rank(folders, tmp_pat
     assert {"answer_accuracy", "theorem_identified", "probe_accuracy"} <= set(frame["metric"])
     accuracy = frame[frame["metric"] == "probe_accuracy"].groupby("condition")["value"].mean()
     assert accuracy["inlp"] <= accuracy["none"]
+
+
+def test_causal_erases_with_leace_by_default_and_reports_the_oracle_and_edit_size(folders, tmp_path):
+    out = tmp_path / "leace"
+    code, output = invoke("probe", "causal", "--model", folders / "a", "--data", folders / "data", "--out", out,
+                          "--site", "blocks.1.resid_post", "--label", "domain", "--random-draws", "1",
+                          "--problems", "3", "--folds", "3")
+    assert code == 0, output
+    frame = pd.read_parquet(out / "causal.parquet")
+    assert set(frame["condition"]) == {"none", "leace", "oracle", "random"}
+    value = frame.pivot_table(index="condition", columns="metric", values="value")
+    assert value.loc["leace", "probe_accuracy"] <= value.loc["leace", "probe_majority"] + 0.1
+    assert value.loc["none", "mean_sq_change"] == 0 and value.loc["leace", "mean_sq_change"] > 0
+    assert value.loc["oracle", "mean_sq_change"] <= value.loc["leace", "mean_sq_change"] + 1e-9
+    assert pd.isna(value.loc["oracle"].get("answer_accuracy"))  # the oracle erases activations only
+    code, output = invoke("probe", "causal", "--model", folders / "a", "--data", folders / "data", "--out",
+                          tmp_path / "scrub", "--site", "blocks.1.resid_post", "--label", "domain", "--scrub",
+                          "--random-draws", "1", "--problems", "3", "--folds", "3")
+    assert code == 0, output
+    scrubbed = pd.read_parquet(tmp_path / "scrub" / "causal.parquet")
+    assert set(scrubbed.loc[scrubbed["condition"] == "leace", "layers"]) == {2}  # layers 0 and 1 at once
+    assert not list((tmp_path / "scrub").glob(".scrub-*"))  # scratch captures cleaned up

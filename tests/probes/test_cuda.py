@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from probes.capture import activation_dataset, dataset_rows
-from probes.causal import behaviour, random_basis
+from probes.causal import behaviour
+from probes.erasure import random_eraser
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 SITES = ["blocks.0.resid_post", "blocks.1.mlp_hidden"]
@@ -38,9 +39,7 @@ def test_capture_on_cuda_matches_cpu_and_bf16_is_close(llama, tokenizer, rows, t
 
 def test_direction_removal_on_cuda_behaves_as_on_cpu(llama, tokenizer, dataset):
     problems = dataset.test[:4]
-    basis = random_basis(llama.config.hidden_size, 8, seed=0)
-    mean = np.zeros(llama.config.hidden_size)
-    cpu = behaviour(llama, tokenizer, problems, "blocks.0.resid_post", basis, mean, max_new_tokens=12)
-    gpu = behaviour(copy.deepcopy(llama).to("cuda"), tokenizer, problems, "blocks.0.resid_post", basis, mean,
-                    max_new_tokens=12)
+    erasers = {"blocks.0.resid_post": random_eraser(np.zeros(llama.config.hidden_size), 8, seed=0)}
+    cpu = behaviour(llama, tokenizer, problems, erasers, max_new_tokens=12)
+    gpu = behaviour(copy.deepcopy(llama).to("cuda"), tokenizer, problems, erasers, max_new_tokens=12)
     assert gpu == cpu

@@ -104,8 +104,9 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
     causal removal, cross-checkpoint patching and transplant, each on the real model, each recording the
     precision it used."""
     from patching.run import run_cross, run_sweep, run_trace, run_transplant
+    from probes.causal import CausalRequest
     from probes.fitting import ProbeConfig
-    from probes.run import CausalRequest, ProbeRequest, run_causal, run_probes
+    from probes.run import ProbeRequest, run_causal, run_probes
     from tests.training.conftest import fast_sft
     from training.evaluate import run_eval
     from training.sft import train_sft

@@ -44,7 +44,8 @@ def mtimes(paths) -> dict:
 def test_smoke_preset_killed_mid_run_continues_and_reports(tmp_path):
     run = tmp_path / "run"
     first = tsft("reproduce", "--preset", "smoke", "--out", str(run), "--no-png")
-    wait_for(lambda: any((run / "eval").glob("*/summary.csv")), first)
+    # a finished evaluation (not one still in its hidden temporary folder, about to be renamed into place)
+    wait_for(lambda: any(not p.parent.name.startswith(".") for p in (run / "eval").glob("*/summary.csv")), first)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     finished = [run / "base" / "run_card.json", *run.glob("sft/*/run_card.json"), *run.glob("eval/*/summary.csv")]
@@ -62,9 +63,9 @@ def test_smoke_preset_killed_mid_run_continues_and_reports(tmp_path):
     claims = pd.read_parquet(run / "tables" / "claims.parquet")
     assert list(claims["claim"]) == ["C1", "C2", "C3", "C4"] and set(claims["verdict"]) <= VERDICTS
     for name in ("accuracy", "selection", "patch_map", "probes", "weights", "transplant", "cross", "e7", "traces",
-                 "readings", "run_peaks", "contamination"):
+                 "readings", "run_peaks", "contamination", "spectral", "overlap"):
         assert not pd.read_parquet(run / "tables" / f"{name}.parquet").empty, name
-    assert len(list((run / "figures").glob("F*.html"))) == 10
+    assert len(list((run / "figures").glob("F*.html"))) == 11
     assert set(pd.read_parquet(run / "tables" / "readings.parquet")["reading"]) == {"final", "matched", "ood_peak"}
     kept = [f"{c.parent.parent.name}-step{int(c.name[5:])}" for c in run.glob("sft/*-full-s0/checkpoints/step-*")]
     assert kept and all(len(list(run.glob(f"eval-*/{name}/summary.csv"))) == 1 for name in kept)  # each once

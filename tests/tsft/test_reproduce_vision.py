@@ -34,14 +34,17 @@ def test_vision_smoke_runs_end_to_end_and_reports_where_the_figure_is_read(tmp_p
     groups = pd.read_parquet(run / "tables" / "group_map.parquet")
     assert {"base", "answer-full-s0", "theorem-full-s0", "theorem-mlp-s0"} <= set(groups["model"])
     assert set(groups["group"]) == {"image", "text", "last"}
-    exact = groups[(groups["layer"] == 0) & (groups["component"] == "resid_pre") & (groups["group"] == "image")]
-    assert exact["effect"].to_numpy() == pytest.approx(1.0, abs=1e-3)  # restoring the figure restores the run
+    # restoring the figure's embeddings restores the clean run, pair by pair (compared on the logit difference
+    # itself: the smoke models' clean - corrupt gaps are ~1e-3, so their ratio magnifies batch-level float noise)
+    raw = pd.concat([pd.read_parquet(p) for p in run.glob("patch/*/groups.parquet")])
+    exact = raw[(raw["layer"] == 0) & (raw["component"] == "resid_pre") & (raw["group"] == "image")]
+    assert len(exact) > 0 and (exact["value"] - exact["clean"]).abs().max() <= 1e-4
     reading = pd.read_parquet(run / "tables" / "reading.parquet")
     assert len(reading) == 2 * 3 * 3 and reading["n"].min() > 0  # layers x components x groups
     probes = pd.read_parquet(run / "tables" / "figure_probes.parquet")
     assert set(probes["position"]) == {"image", "problem", "last"}
     figures = {p.stem for p in (run / "figures").glob("F*.html")}
-    assert {"F9_groups", "F10_figure_probes", "F11_reading"} <= figures and len(figures) == 11
+    assert {"F9_groups", "F10_figure_probes", "F11_reading", "F14_updates"} <= figures and len(figures) == 14
     report = (run / "report.html").read_text()
     assert "Reading the figure" in report and "theorem - answer difference" in report
     claims = pd.read_parquet(run / "tables" / "claims.parquet")

@@ -1,0 +1,78 @@
+"""Zero, mean and resample ablation against hand-written forwards; faithfulness curves at their endpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from patching.ablation import AblationEngine, ablation_sweep, faithfulness_curve, site_means
+from patching.conditions import PatchRequest
+from patching.engines import HooksEngine
+from patching.metrics import metric
+from patching.sites import Site
+
+
+def _same_length(pairs, n=3):
+    length = len(pairs[0].clean_ids)
+    chosen = [p for p in pairs if len(p.clean_ids) == length == len(p.corrupt_ids)][:n]
+    assert len(chosen) >= 2
+    return chosen
+
+
+def _hand_metric(model, ids, site_name: str, value, pair):
+    """The clean prompt with `site_name` replaced by `value` at every position (a plain forward hook)."""
+    from patching.hooks import intervene
+
+    with torch.no_grad(), intervene(model, edit={site_name: lambda act: value.expand_as(act).to(act)}):
+        logits = model(torch.tensor([ids])).logits[:, -1].float()
+    with torch.no_grad():
+        clean = model(torch.tensor([pair.clean_ids])).logits[:, -1].float()
+    return float(metric("logit_diff", logits, torch.tensor([pair.right]), torch.tensor([pair.wrong]), clean))
+
+
+@pytest.fixture(scope="module")
+def rows(llama, swap_pairs):
+    pairs = _same_length(swap_pairs)
+    request = PatchRequest(components=("mlp_out", "resid_pre"), layers=(0, 1), positions="all")
+    return pairs, {(r["method"], r["pair_id"], r["layer"], r["component"]): r
+                   for r in ablation_sweep(HooksEngine(llama), pairs, request)}
+
+
+def test_zero_and_mean_ablation_match_a_hand_written_hook(llama, rows):
+    pairs, table = rows
+    pair = pairs[0]
+    site = Site(1, "mlp_out")
+    zero = _hand_metric(llama, pair.clean_ids, site.name, torch.zeros(llama.config.hidden_size), pair)
+    assert table[("zero", pair.pair_id, 1, "mlp_out")]["value"] == pytest.approx(zero, abs=1e-4)
+    mean = site_means(HooksEngine(llama), pairs, [site])[site]
+    by_hand = _hand_metric(llama, pair.clean_ids, site.name, mean, pair)
+    assert table[("mean", pair.pair_id, 1, "mlp_out")]["value"] == pytest.approx(by_hand, abs=1e-4)
+
+
+def test_resample_reads_another_problem_s_corrupt_run(llama, rows):
+    """Resampling the embedding (resid_pre of layer 0) at every position is running the other prompt."""
+    pairs, table = rows
+    first, last = pairs[0], pairs[-1]  # the chunk's rows rotated by one: the first row reads the last's values
+    with torch.no_grad():
+        other = llama(torch.tensor([last.corrupt_ids])).logits[:, -1].float()
+        clean = llama(torch.tensor([first.clean_ids])).logits[:, -1].float()
+    expected = float(metric("logit_diff", other, torch.tensor([first.right]), torch.tensor([first.wrong]), clean))
+    assert table[("resample", first.pair_id, 0, "resid_pre")]["value"] == pytest.approx(expected, abs=1e-4)
+    assert {m for m, *_ in table} == {"zero", "mean", "resample"}
+
+
+def test_faithfulness_is_one_with_every_site_kept_and_zero_with_none(llama, swap_pairs):
+    pairs = _same_length(swap_pairs, 2)
+    ranked = [Site(layer, c) for layer in (1, 0) for c in ("mlp_out", "attn_out")]
+    request = PatchRequest(components=("mlp_out", "attn_out"))
+    for mode in ("zero", "mean", "resample"):
+        curve = {r["k"]: r for r in faithfulness_curve(HooksEngine(llama), pairs, ranked, [0, 2, 4], mode, request)}
+        assert curve[4]["faithfulness"] == pytest.approx(1.0) and curve[0]["faithfulness"] == pytest.approx(0.0)
+        assert curve[2]["full"] == curve[4]["value"]
+
+
+def test_ablation_engine_refuses_unknown_modes_and_mean_without_means(llama):
+    with pytest.raises(ValueError, match="unknown ablation"):
+        AblationEngine(HooksEngine(llama), "gaussian")
+    with pytest.raises(ValueError, match="reference means"):
+        AblationEngine(HooksEngine(llama), "mean")
