@@ -42,12 +42,18 @@ def patch_map(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataFr
     frame = _exact(pairs, pair_type)
     if frame.empty:
         return pd.DataFrame(columns=["model", "layer", "component", "position", "effect", "n_pairs"])
-    grouped = frame.groupby(["model", "layer", "component", "position"]).agg(
-        value=("value", "mean"), clean=("clean", "mean"), corrupt=("corrupt", "mean"), n_pairs=("pair_id", "nunique"))
-    grouped["effect"] = (grouped["value"] - grouped["corrupt"]) / (grouped["clean"] - grouped["corrupt"])
-    grouped = grouped.reset_index()
+    counts = frame.groupby(["model", "layer", "component", "position"])["pair_id"].nunique().rename("n_pairs")
+    grouped = _all_spans(frame).merge(counts.reset_index(), on=["model", "layer", "component", "position"])
     best = grouped.loc[grouped.groupby(["model", "layer", "component"])["effect"].idxmax()]
     return best[["model", "layer", "component", "position", "effect", "n_pairs"]].reset_index(drop=True)
+
+
+def _all_spans(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The effect (normalized of mean over pairs) per (model, layer, component, position)."""
+    grouped = pairs.groupby(["model", "layer", "component", "position"]).agg(
+        value=("value", "mean"), clean=("clean", "mean"), corrupt=("corrupt", "mean"))
+    grouped["effect"] = (grouped["value"] - grouped["corrupt"]) / (grouped["clean"] - grouped["corrupt"])
+    return grouped.reset_index()
 
 
 def share_units(pairs: pd.DataFrame) -> np.ndarray:
@@ -128,11 +134,23 @@ def probe_transfer(probes: pd.DataFrame, peaks: pd.DataFrame, label: str = "theo
 
 
 def cross_table(cross_pairs: pd.DataFrame) -> pd.DataFrame:
-    """E5: cross-checkpoint patching effect per (A->B, layer, component), at the span where it is largest."""
+    """E5: cross-checkpoint patching effect per (A->B, layer, component), at the span where it is largest; with the
+    random-direction control (method `random`), its effect per draw at that span summarised as the mean and the
+    largest over draws (`control_mean`, `control_max`): the claim's value against its control distribution."""
     if cross_pairs.empty:
         return pd.DataFrame()
-    frame = cross_pairs.assign(pair_type="same_prompt", method="exact")
-    return patch_map(frame, "same_prompt")
+    method = cross_pairs["method"] if "method" in cross_pairs else pd.Series("cross", index=cross_pairs.index)
+    frame = cross_pairs[method != "random"].assign(pair_type="same_prompt", method="exact")
+    table = patch_map(frame, "same_prompt")
+    control = cross_pairs[method == "random"]
+    if control.empty:
+        return table
+    draws = control.assign(pair_type="same_prompt", method="exact",
+                           model=control["model"] + "#" + control["draw"].astype(str))
+    keys = ["model", "layer", "component", "position"]
+    per_draw = _all_spans(draws).assign(model=lambda f: f["model"].str.rsplit("#", n=1).str[0])
+    stats = per_draw.groupby(keys)["effect"].agg(control_mean="mean", control_max="max").reset_index()
+    return table.merge(stats, on=keys, how="left")
 
 
 def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:

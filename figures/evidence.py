@@ -5,8 +5,8 @@
 * F13 `f13_readings` - C1 and C2 at the final, matched and OOD-peak checkpoints, with their 95% intervals;
 * F14 `f14_updates`  - the SVD view of the updates: rescaling share per block, theorem vs answer overlap by layer;
 * `mixed_sentences`, `checkpoint_reading_sentences`, `chain_sentences`, `contamination_sentence`,
-  `update_sentences` - the report's plain-words lines for the mixed model, the readings, the chain, the
-  contamination scan and the updates.
+  `update_sentences`, `cross_control_sentences` - the report's plain-words lines for the mixed model, the
+  readings, the chain, the contamination scan, the updates and cross-checkpoint patching against its control.
 
 Like every figure module, nothing here computes a statistic: it draws analysis/ tables.
 """
@@ -156,5 +156,19 @@ def update_sentences(spectral: pd.DataFrame, overlap: pd.DataFrame) -> list[str]
     for (a, b, block), part in (overlap.groupby(["a", "b", "block"]) if len(overlap) else []):
         lines.append(f"{a} vs {b}, {block}: update subspaces overlap {part['overlap'].mean():.2f} "
                      f"(chance {part['chance'].mean():.2f}).")
+    return lines
+
+
+def cross_control_sentences(cross: pd.DataFrame) -> list[str]:
+    """Per (A->B, component): the layer where A's activation moves B most, against the random-direction control
+    of the same size there."""
+    if cross.empty or "control_max" not in cross:
+        return []
+    lines = []
+    for (pair, component), part in cross.groupby(["model", "component"], sort=False):
+        peak = part.loc[part["effect"].idxmax()]
+        verdict = "above" if peak["effect"] > peak["control_max"] else "not above"
+        lines.append(f"{pair}, {component}: peak effect {peak['effect']:.2f} at layer {int(peak['layer'])}, "
+                     f"{verdict} its random-direction control (max over draws {peak['control_max']:.2f}).")
     return lines
 

@@ -81,8 +81,9 @@ def f5_transfer(transfer: pd.DataFrame) -> go.Figure:
 
 
 def f6_across(cross: pd.DataFrame, transplant: pd.DataFrame) -> go.Figure:
-    """F6: cross-checkpoint patching by layer (A's activation into B; 1 = B behaves as A) and MLP transplant
-    accuracy by layer window (none = B alone, source = A alone)."""
+    """F6: cross-checkpoint patching by layer (A's activation into B; 1 = B behaves as A), against its
+    random-direction control where measured (dotted), and MLP transplant accuracy by layer window (none = B alone,
+    source = A alone)."""
     title = "F6 Across checkpoints: activation patching and MLP transplant by layer"
     if cross.empty and transplant.empty:
         return empty(title, "no cross-checkpoint results")
@@ -90,8 +91,13 @@ def f6_across(cross: pd.DataFrame, transplant: pd.DataFrame) -> go.Figure:
                                                         "B with A's MLP weights: accuracy"], horizontal_spacing=0.12)
     for (pair, component), part in cross.groupby(["model", "component"], sort=False) if len(cross) else ():
         part = part.sort_values("layer")
+        colour = COMPONENT_COLOURS.get(component, "#555")
         fig.add_trace(go.Scatter(x=part["layer"], y=part["effect"], mode="lines+markers", name=f"{pair} {component}",
-                                 line={"color": COMPONENT_COLOURS.get(component, "#555")}), row=1, col=1)
+                                 line={"color": colour}), row=1, col=1)
+        if "control_max" in part:  # the random-direction control: the largest effect over its draws
+            fig.add_trace(go.Scatter(x=part["layer"], y=part["control_max"], mode="lines",
+                                     name=f"{component}: random direction, same norm (max over draws)",
+                                     line={"color": colour, "dash": "dot"}), row=1, col=1)
     for (source, target, kind), part in transplant.groupby(["source", "target", "kind"], sort=False) \
             if len(transplant) else ():
         fig.add_trace(go.Bar(x=part["layers"].astype(str), y=part["accuracy"], name=f"{source} -> {target}: {kind}",

@@ -22,6 +22,7 @@ from figures.evidence import (
     chain_sentences,
     checkpoint_reading_sentences,
     contamination_sentence,
+    cross_control_sentences,
     mixed_sentences,
     update_sentences,
 )
@@ -59,6 +60,10 @@ UPDATES = ("Each layer matrix's update, in the base's singular bases (F14): the 
            "base's own singular directions (1 = re-weighting what the base computes; near 0 = new directions), its "
            "effective rank, and how much theorem- and answer-SFT's updates share their top singular directions "
            "against the chance level of random subspaces of the same size.")
+CROSS = ("Theorem-SFT's activation at one site patched into answer-SFT's run (1 = answer-SFT behaves as theorem-SFT), "
+         "against the control: answer-SFT's own activation moved by a random direction of the same norm. A site "
+         "carries theorem-SFT's difference only where the patch beats moves of that size in directions nobody "
+         "chose.")
 CHAIN = ("Each generated theorem application is scored against the problem's own trace: the theorem named, each "
          "premise (Cond), each binding (Map), each Exec step given the previous ones. The first error is the first "
          "part that fails (F12).")
@@ -158,7 +163,9 @@ def _evidence_html(tables: dict) -> str:
             f"<h3>Where the chain breaks</h3><p>{CHAIN}</p>{_list(chain_sentences(tables.get('traces', empty)))}"
             f"<h3>Contamination</h3><p>{html.escape(contamination_sentence(tables.get('contamination', empty)))}</p>"
             f"<h3>What SFT wrote into the weights (bears on C3 and C4)</h3><p>{UPDATES}</p>"
-            f"{_list(update_sentences(tables.get('spectral', empty), tables.get('overlap', empty)))}")
+            f"{_list(update_sentences(tables.get('spectral', empty), tables.get('overlap', empty)))}"
+            f"<h3>Cross-checkpoint patching against random directions (bears on C4)</h3><p>{CROSS}</p>"
+            f"{_list(cross_control_sentences(tables.get('cross', empty)))}")
 
 
 def report_html(tables: dict, figures: dict, meta: dict) -> str:

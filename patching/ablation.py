@@ -18,6 +18,10 @@ A faithfulness curve ranks the sites by exact patching's effect, keeps the top k
 every other site at once (all positions), for each k: faithfulness(k) = (m_k - m_none) / (m_all - m_none),
 where m_all is the clean model and m_none every site ablated. A localisation is faithful when a few sites
 recover most of the behaviour under every ablation, not only under one.
+
+`RandomDirectionEngine` is cross-checkpoint patching's null: instead of checkpoint A's activation, B's own plus a
+random direction of the same norm as A - B, so "patching A's MLP output at layer 12 moves B toward A" can be read
+against what a move of that size in a random direction does (Hase et al. 2023; Wang & Veitch 2025).
 """
 
 from __future__ import annotations
@@ -152,4 +156,27 @@ def faithfulness_table(engine, pairs: list[PatchPair], exact, modes: Sequence[st
     return pd.DataFrame([row for mode in modes
                          for row in faithfulness_curve(engine, pairs, ranked, [k for k in ks if k <= len(ranked)],
                                                        mode, request)])
+
+
+class RandomDirectionEngine(AblationEngine):
+    """The random-direction control of cross-checkpoint patching: `capture` returns the destination checkpoint's
+    own activation plus a seeded random direction of the same norm as (source - destination) at every position,
+    so a site's effect can be read against moves of the same size in directions nobody chose."""
+
+    def __init__(self, source, destination, seed: int = 0):
+        self.engine, self.destination, self.seed = source, destination, seed
+        self.name, self.model = source.name, source.model
+        self.supports_prefix, self.supports_inputs = source.supports_prefix, source.supports_inputs
+
+    def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]:
+        source = self.engine.capture(ids, sites, inputs)
+        dest = self.destination.capture(ids, sites, inputs)
+        generator = torch.Generator().manual_seed(self.seed)
+        out = {}
+        for site in sorted(sites, key=lambda s: s.order):
+            gap = (source[site] - dest[site]).float()
+            noise = torch.randn(gap.shape, generator=generator).to(gap)
+            scale = gap.norm(dim=-1, keepdim=True) / noise.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            out[site] = (dest[site].float() + noise * scale).to(dest[site].dtype)
+        return out
 

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from patching.ablation import ABLATIONS, ablation_sweep, faithfulness_table
+from patching.ablation import ABLATIONS, RandomDirectionEngine, ablation_sweep, faithfulness_table
 from patching.activation import patch_sweep
 from patching.attribution import attribution_sweep, compare_with_exact
 from patching.conditions import PatchRequest
@@ -131,8 +131,11 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
 
 
 def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = "answer", limit: int = 64,
-              overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
-    """A's activations patched into B on the same prompts (clean = A, corrupt = B), per layer and component."""
+              overwrite: bool = False, placement: Placement = Placement(), progress: bool = True,
+              random_draws: int = 0):
+    """A's activations patched into B on the same prompts (clean = A, corrupt = B), per layer and component; with
+    `random_draws`, the control rows (method `random`, column `draw`): B's own activation moved by a random
+    direction of the same norm as A - B (patching.ablation.RandomDirectionEngine)."""
     request.check()
     refuse_existing(out, overwrite)
     start = time.perf_counter()
@@ -141,14 +144,19 @@ def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = 
     check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
     check_same_shape(model_a, model_b)
     pairs = self_pairs(load_dataset(data_dir).test[:limit], tok_a, target)
+    engine_a, engine_b = make_engine("hooks", model_a), make_engine("hooks", model_b)
     with compute(model_b, placement.precision) as precision:
-        rows = patch_sweep(make_engine("hooks", model_b), pairs, request, progress=progress,
-                           clean_engine=make_engine("hooks", model_a))
-    frame = tidy(rows, model=f"{name_a}->{name_b}", engine="hooks", method="cross", direction=request.direction,
+        rows = [{**r, "method": "cross", "draw": 0}
+                for r in patch_sweep(engine_b, pairs, request, progress=progress, clean_engine=engine_a)]
+        for draw in range(random_draws):
+            control = RandomDirectionEngine(engine_a, engine_b, seed=draw)
+            rows += [{**r, "method": "random", "draw": draw}
+                     for r in patch_sweep(engine_b, pairs, request, progress=progress, clean_engine=control)]
+    frame = tidy(rows, model=f"{name_a}->{name_b}", engine="hooks", direction=request.direction,
                  metric=request.metric)
     save_results(out, frame, {"kind": "cross", "request": request.to_dict(), "a": str(a_dir), "b": str(b_dir),
-                              "data": str(data_dir), "target": target, "pairs": len(pairs), "precision": precision},
-                 overwrite, start)
+                              "data": str(data_dir), "target": target, "pairs": len(pairs), "precision": precision,
+                              "random_draws": random_draws}, overwrite, start)
     return summarize(frame)
 
 

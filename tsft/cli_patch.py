@@ -148,16 +148,20 @@ def cross_command(
     positions: PositionsOpt = "all",
     metric: Annotated[str, Opt(help="kl | prob.")] = "kl",
     target: Annotated[str, Opt(help="Style whose first token `prob` reads.")] = "answer",
+    random_draws: Annotated[int, Opt(help="Control: B's own activation moved by a random direction of the same norm "
+                                          "as A - B, this many seeded draws (method 'random').")] = 0,
     limit: LimitOpt = 64, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """Cross-checkpoint patching: A's activations into B on the same prompts (1 = B behaves as A)."""
+    """Cross-checkpoint patching: A's activations into B on the same prompts (1 = B behaves as A), and its
+    random-direction control."""
     from patching.run import run_cross
     from training.placement import Placement
 
     request = _request(components, layers, positions, "denoise", metric, 512)
     try:
-        summary = run_cross(a, b, data, out, request, target, limit, overwrite, Placement(device, dtype, precision))
+        summary = run_cross(a, b, data, out, request, target, limit, overwrite, Placement(device, dtype, precision),
+                            random_draws=random_draws)
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{a.name} -> {b.name}")

@@ -104,7 +104,7 @@ def cross(out, a, b, data, limit, device):
     from training.placement import Placement
 
     request = PatchRequest(components=("attn_out", "mlp_out"), positions="spans", metric="kl")
-    run_cross(a, b, data, out, request, limit=limit, placement=Placement(device), progress=False)
+    run_cross(a, b, data, out, request, limit=limit, placement=Placement(device), progress=False, random_draws=2)
 
 
 def transplant(out, a, b, data, limit, kinds, device):

@@ -129,3 +129,19 @@ def test_share_turns_the_sign_for_metrics_where_lower_is_cleaner():
     kl = patch_pairs("m", {(0, "mlp_out"): 0.75, (0, "attn_out"): 0.25}, clean=0.0, corrupt=2.0)
     assert mlp_share(kl, ["m"]).value == pytest.approx(0.75)
     assert set(patch_map(kl)["position"]) == {"diff"}
+
+
+def test_cross_table_reads_the_claim_against_its_random_direction_control():
+    import pandas as pd
+
+    from analysis.inside import cross_table
+
+    def rows(method, draw, value):
+        return [{"model": "t->a", "pair_id": f"p{i}", "layer": 0, "component": "mlp_out", "position": "all",
+                 "value": value, "clean": 1.0, "corrupt": 0.0, "method": method, "draw": draw, "direction": "denoise"}
+                for i in range(4)]
+
+    frame = pd.DataFrame(rows("cross", 0, 0.8) + rows("random", 0, 0.1) + rows("random", 1, 0.3))
+    table = cross_table(frame).iloc[0]
+    assert table["effect"] == pytest.approx(0.8)  # the control rows do not leak into the effect
+    assert table["control_mean"] == pytest.approx(0.2) and table["control_max"] == pytest.approx(0.3)

@@ -76,3 +76,23 @@ def test_ablation_engine_refuses_unknown_modes_and_mean_without_means(llama):
         AblationEngine(HooksEngine(llama), "gaussian")
     with pytest.raises(ValueError, match="reference means"):
         AblationEngine(HooksEngine(llama), "mean")
+
+
+def test_random_direction_control_moves_as_far_as_the_other_checkpoint_in_another_direction(llama):
+    from patching.ablation import RandomDirectionEngine
+    from tests.patching.test_cross import mlp_only_tuned
+
+    tuned = mlp_only_tuned(llama)
+    source, dest = HooksEngine(tuned), HooksEngine(llama)
+    ids = torch.randint(5, 200, (2, 9), generator=torch.Generator().manual_seed(3))
+    sites = [Site(0, "resid_pre"), Site(1, "attn_out")]
+    control = RandomDirectionEngine(source, dest, seed=0).capture(ids, sites)
+    a, b = source.capture(ids, sites), dest.capture(ids, sites)
+    for site in sites:
+        gap, moved = (a[site] - b[site]).float(), (control[site] - b[site]).float()
+        torch.testing.assert_close(moved.norm(dim=-1), gap.norm(dim=-1), atol=1e-5, rtol=1e-4)
+    assert float(control[sites[0]].sub(b[sites[0]]).abs().max()) == 0  # same embeddings: nowhere to move
+    cosine = torch.nn.functional.cosine_similarity(control[sites[1]] - b[sites[1]], a[sites[1]] - b[sites[1]], dim=-1)
+    assert float(cosine.abs().max()) < 0.5  # another direction
+    again = RandomDirectionEngine(source, dest, seed=0).capture(ids, sites)
+    assert torch.equal(again[sites[1]], control[sites[1]])  # seeded

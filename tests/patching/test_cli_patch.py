@@ -66,10 +66,12 @@ def test_trace_cross_and_transplant_commands(model_dirs, data_dir, tmp_path):
                           "--subject", "name", "--limit", "2", "--samples", "2")
     assert code == 0, output
     code, output = invoke("patch", "cross", "--a", a, "--b", b, "--data", data_dir, "--out", tmp_path / "cross",
-                          "--limit", "3")
+                          "--limit", "3", "--random-draws", "2")
     assert code == 0, output
     cross = pd.read_parquet(tmp_path / "cross" / "pairs.parquet")
-    assert set(cross["method"]) == {"cross"} and cross["corrupt"].gt(0).all()
+    assert set(cross["method"]) == {"cross", "random"} and cross["corrupt"].gt(0).all()
+    assert set(cross.loc[cross["method"] == "random", "draw"]) == {0, 1}
+    assert (cross.groupby("method").size() == [len(cross) // 3, 2 * len(cross) // 3]).all()
     code, output = invoke("patch", "transplant", "--a", a, "--b", b, "--data", data_dir, "--out",
                           tmp_path / "transplant", "--limit", "2", "--kinds", "original,paraphrase")
     assert code == 0, output
