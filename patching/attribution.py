@@ -76,12 +76,20 @@ def _estimates(engine, pairs, chunk, site_list, request, scores):
             yield cond, float((delta * grads[cond.site][row, dest_pos]).sum())
 
 
-def compare_with_exact(exact, attribution) -> dict:
-    """Pearson correlation of normalized effects per (pair, layer, component, position): overall and per component."""
+def compare_with_exact(exact, attribution, top: int = 10) -> dict:
+    """How far the estimate can be trusted: Pearson correlation of normalized effects per (pair, layer, component,
+    position), overall and per component; and the false negatives among the `top` sites (layer, component,
+    position; mean |normalized| over pairs) of exact patching that the estimate's own top `top` misses."""
     keys = ["pair_id", "layer", "component", "position"]
     joined = exact[[*keys, "normalized"]].merge(attribution[[*keys, "normalized"]], on=keys,
                                                suffixes=("_exact", "_attribution")).dropna()
     out = {"n": len(joined), "pearson": float(joined["normalized_exact"].corr(joined["normalized_attribution"]))}
     for component, group in joined.groupby("component"):
         out[f"pearson_{component}"] = float(group["normalized_exact"].corr(group["normalized_attribution"]))
+    sites = joined.groupby(keys[1:])[["normalized_exact", "normalized_attribution"]].mean().abs()
+    k = min(top, len(sites))
+    found = set(sites["normalized_exact"].nlargest(k).index)
+    missed = found - set(sites["normalized_attribution"].nlargest(k).index)
+    out |= {"top_k": k, "false_negatives": len(missed),
+            "missed": ["blocks.{}.{}@{}".format(*site) for site in sorted(missed)]}
     return out

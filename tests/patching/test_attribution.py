@@ -40,3 +40,15 @@ def torch_equal(a, b):
     import torch
 
     return torch.equal(a, b)
+
+
+def test_false_negatives_are_the_exact_top_sites_the_estimate_misses():
+    import pandas as pd
+
+    keys = {"pair_id": "p", "component": "mlp_out", "position": "last"}
+    exact = pd.DataFrame([{**keys, "layer": layer, "normalized": value} for layer, value in enumerate([0.9, 0.5, 0.1])])
+    estimate = pd.DataFrame([{**keys, "layer": layer, "normalized": value}
+                             for layer, value in enumerate([0.8, 0.0, 0.4])])
+    report = compare_with_exact(exact, estimate, top=2)
+    assert report["top_k"] == 2 and report["false_negatives"] == 1 and report["missed"] == ["blocks.1.mlp_out@last"]
+    assert compare_with_exact(exact, exact, top=2)["false_negatives"] == 0
