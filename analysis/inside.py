@@ -249,5 +249,6 @@ def overlap_table(overlap: pd.DataFrame) -> pd.DataFrame:
     """Per (a, b, layer, block): the mean overlap of the two updates' top-k subspaces and its chance level."""
     if overlap.empty:
         return pd.DataFrame()
-    return overlap.groupby(["a", "b", "layer", "block"])[["overlap", "chance"]].mean().reset_index()
+    moved = overlap.dropna(subset=["overlap"])  # matrices one of the two runs did not tune
+    return moved.groupby(["a", "b", "layer", "block"])[["overlap", "chance"]].mean().reset_index()
 

@@ -49,9 +49,15 @@ def effective_rank(singular: torch.Tensor) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
-def scale_share(base: torch.Tensor, delta: torch.Tensor) -> float:
-    """Share of ||delta||^2 that rescales the base's singular directions (see the module docstring)."""
+def singular_bases(base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(U, V^T) of a base matrix (float64), computed once per matrix and reused for every checkpoint."""
     u, _, vh = torch.linalg.svd(base.double(), full_matrices=False)
+    return u, vh
+
+
+def scale_share(base: torch.Tensor, delta: torch.Tensor, bases: tuple | None = None) -> float:
+    """Share of ||delta||^2 that rescales the base's singular directions (see the module docstring)."""
+    u, vh = bases if bases is not None else singular_bases(base)
     diagonal = torch.einsum("ij,jk,ki->i", u.T, delta.double(), vh.T)
     total = float((delta.double() ** 2).sum())
     return float((diagonal ** 2).sum()) / total if total > 0 else math.nan
@@ -82,18 +88,22 @@ def matrices(model) -> dict[str, tuple[int, str]]:
     return out
 
 
-def spectral_rows(base, tuned, k: int = TOP_K) -> list[dict]:
-    """One row per matrix: relative change, scaling share, effective rank and top-k share of the update."""
+def spectral_rows(base, tuned, k: int = TOP_K, bases: dict | None = None) -> list[dict]:
+    """One row per matrix: relative change, scaling share, effective rank and top-k share of the update
+    (`bases`: {parameter name: singular_bases(base matrix)}, filled as it goes, to share across checkpoints)."""
     base_state, tuned_state = dict(base.named_parameters()), dict(tuned.named_parameters())
+    bases = {} if bases is None else bases
     rows = []
     for name, (layer, block) in matrices(tuned).items():
         before = base_state[name].detach()
         delta = tuned_state[name].detach().double() - before.double()
         singular = torch.linalg.svdvals(delta)
         energy = float((singular ** 2).sum())
+        if name not in bases:
+            bases[name] = singular_bases(before)
         rows.append({"layer": layer, "block": block, "parameter": name,
                      "change": float(delta.norm() / before.double().norm()),
-                     "scale_share": scale_share(before, delta), "effective_rank": effective_rank(singular),
+                     "scale_share": scale_share(before, delta, bases[name]), "effective_rank": effective_rank(singular),
                      "top_share": float((singular[:k] ** 2).sum()) / energy if energy > 0 else math.nan})
     return rows
 
@@ -105,7 +115,9 @@ def overlap_rows(base, first, second, k: int = TOP_K) -> list[dict]:
     for name, (layer, block) in matrices(first).items():
         w0 = base_state[name].detach().double()
         da, db = a_state[name].detach().double() - w0, b_state[name].detach().double() - w0
-        rows.append({"layer": layer, "block": block, "parameter": name, "overlap": subspace_overlap(da, db, k),
+        moved = bool(da.abs().max() > 0 and db.abs().max() > 0)  # an untouched matrix has no update subspace
+        rows.append({"layer": layer, "block": block, "parameter": name,
+                     "overlap": subspace_overlap(da, db, k) if moved else math.nan,
                      "chance": min(k, w0.shape[0]) / w0.shape[0]})
     return rows
 
@@ -131,8 +143,9 @@ def run_spectral(base_dir, model_dirs, out, pairs: tuple[tuple[str, str], ...] =
     for folder in model_dirs:
         model, _, name, _ = load_checkpoint(folder)
         tuned[name] = model
+    bases: dict = {}
     spectral = pd.DataFrame([{"model": name, **row} for name, model in tuned.items()
-                             for row in spectral_rows(base, model, k)])
+                             for row in spectral_rows(base, model, k, bases)])
     overlap = pd.DataFrame([{"a": a, "b": b, **row} for a, b in pairs if a in tuned and b in tuned
                             for row in overlap_rows(base, tuned[a], tuned[b], k)])
     with atomic_dir(out, overwrite=overwrite) as tmp:

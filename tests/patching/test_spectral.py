@@ -77,3 +77,13 @@ def test_on_a_model_rows_cover_every_layer_matrix_and_full_restoration_gives_the
     restore_top_k(restored, tuned, k=10_000)
     for (name, p), q in zip(restored.named_parameters(), tuned.parameters(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)
+
+
+def test_an_untouched_matrix_has_no_overlap_to_report(llama):
+    tuned = copy.deepcopy(llama)
+    with torch.no_grad():
+        for name, param in tuned.named_parameters():
+            if name in matrices(tuned) and ".mlp." in name:
+                param.add_(0.01)
+    rows = overlap_rows(llama, tuned, tuned, k=2)
+    assert all((r["block"] == "mlp") == (r["overlap"] == r["overlap"]) for r in rows)  # attention: NaN
