@@ -43,7 +43,7 @@ from tasks.io import atomic_dir, refuse_existing
 from training.batches import encode_target
 from training.checkpoint import read_card
 from training.images import is_vision_model, require_encoder
-from training.models import load_model
+from training.placement import Placement, load_checkpoint
 from training.provenance import write_request
 from training.targets import render_target
 
@@ -111,17 +111,16 @@ def run_group_patch(model_dir, data_dir, out, target: str | None = None, limit: 
     pairs; writes groups.parquet and request.json (kind "groups") to `out`."""
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model, tokenizer = load_model(model_dir, device=device, attn_implementation="eager")
+    model, tokenizer, name, trained = load_checkpoint(model_dir, Placement(device))
     if not is_vision_model(model):
         raise ValueError(f"{model_dir}: position-group patching needs a Qwen2.5-VL model (this is "
                          f"{model.config.model_type})")
     card = read_card(model_dir) or {}
-    target = target or card.get("config", {}).get("target") or "answer"
+    target = target or trained or "answer"
     pairs, rejected = figure_pairs(load_dataset(data_dir), tokenizer, target, limit)
     if not pairs:
         raise ValueError(f"{data_dir}: no usable given_swap pairs ({len(rejected)} left out)")
-    frame = group_patch(model.eval(), tokenizer, pairs, components, progress=progress)
-    name = card.get("name", str(model_dir))
+    frame = group_patch(model, tokenizer, pairs, components, progress=progress)
     frame.insert(0, "model", name)
     request = {"kind": "groups", "model": str(model_dir), "name": name, "model_kind": card.get("kind"),
                "config": card.get("config", {}), "data": str(data_dir), "target": target, "pairs": len(pairs),
