@@ -3,7 +3,7 @@
 * F12 `f12_chain`    - where perturbations break a generated theorem application: the share of outputs whose first
   error is in naming, a premise, a binding, the plan, the arithmetic or the final answer, per arm and kind;
 * F13 `f13_readings` - C1 and C2 at the final, matched and OOD-peak checkpoints, with their 95% intervals;
-* F14 `f14_updates`  - the SVD view of the updates: rescaling share per block, theorem vs answer overlap by layer;
+* F14 `f14_updates`  - the SVD view of the updates: effective rank per block, theorem vs answer overlap by layer;
 * `mixed_sentences`, `checkpoint_reading_sentences`, `chain_sentences`, `contamination_sentence`,
   `update_sentences`, `cross_control_sentences` - the report's plain-words lines for the mixed model, the
   readings, the chain, the contamination scan, the updates and cross-checkpoint patching against its control.
@@ -119,18 +119,18 @@ def contamination_sentence(table: pd.DataFrame) -> str:
 
 
 def f14_updates(spectral: pd.DataFrame, overlap: pd.DataFrame) -> go.Figure:
-    """F14: what SFT wrote into the weights: the share of each block's update that only rescales the base's
-    singular directions, per checkpoint; and, per layer, how much theorem- and answer-SFT's updates share their
-    top singular directions (against the chance level of random subspaces)."""
-    title = "F14 The SVD view of the updates: rescaling vs new directions, and theorem vs answer overlap"
+    """F14: what SFT wrote into the weights: the effective rank of each block's update per checkpoint (how many
+    directions it wrote; its rescaling share is in the table and the report); and, per layer, how much theorem-
+    and answer-SFT's updates share their top singular directions (dotted: the chance level of random subspaces)."""
+    title = "F14 The SVD view of the updates: how many directions, and theorem vs answer overlap"
     if spectral.empty:
         return empty(title, "no spectral comparison")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["share of the update that rescales the base",
-                                                        "theorem- vs answer-SFT update overlap (top-k)"])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["effective rank of the update",
+                                                        "update overlap by layer (top-k)"])
     for block in ("attn", "mlp"):
         part = spectral[spectral["block"] == block]
-        fig.add_trace(go.Bar(x=part["model"], y=part["scale_share"], name=block, marker_color=BLOCK_COLOURS[block],
-                             legendgroup=block), row=1, col=1)
+        fig.add_trace(go.Bar(x=part["model"], y=part["effective_rank"], name=block,
+                             marker_color=BLOCK_COLOURS[block], legendgroup=block), row=1, col=1)
         lines = overlap[(overlap["block"] == block)] if len(overlap) else overlap
         for (a, b), pair in (lines.groupby(["a", "b"], sort=False) if len(lines) else []):
             pair = pair.sort_values("layer")
@@ -139,9 +139,9 @@ def f14_updates(spectral: pd.DataFrame, overlap: pd.DataFrame) -> go.Figure:
                                      legendgroup=block), row=1, col=2)
             fig.add_trace(go.Scatter(x=pair["layer"], y=pair["chance"], mode="lines", showlegend=False,
                                      line={"color": BLOCK_COLOURS[block], "dash": "dot"}), row=1, col=2)
-    fig.update_yaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1], row=1, col=2)
     fig.update_xaxes(title_text="layer", row=1, col=2)
-    return styled(fig, title, barmode="group", height=420)
+    return styled(fig, title, barmode="group", height=480, margin={"b": 140})
 
 
 def update_sentences(spectral: pd.DataFrame, overlap: pd.DataFrame) -> list[str]:
@@ -150,7 +150,7 @@ def update_sentences(spectral: pd.DataFrame, overlap: pd.DataFrame) -> list[str]
     lines = []
     for model, part in (spectral.groupby("model", sort=False) if len(spectral) else []):
         by_block = part.set_index("block")
-        said = [f"{block} rescaling share {by_block.loc[block, 'scale_share']:.2f}, effective rank "
+        said = [f"{block} rescaling share {by_block.loc[block, 'scale_share']:.3f}, effective rank "
                 f"{by_block.loc[block, 'effective_rank']:.1f}" for block in ("mlp", "attn") if block in by_block.index]
         lines.append(f"{model}: {'; '.join(said)}.")
     for (a, b, block), part in (overlap.groupby(["a", "b", "block"]) if len(overlap) else []):
