@@ -136,7 +136,8 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
         assert card["precision"] == "bf16" and card["parameters"]["trainable"] < card["parameters"]["total"]
     causal = CausalRequest(site="blocks.10.resid_post", label="domain", random_draws=1, problems=2)
     removed = run_causal(tuned["mlp"], data_dir, tmp_path / "causal", causal, probe, progress=False)
-    assert {"none", "probe", "random"} <= set(removed["condition"]) and used(tmp_path / "causal")["precision"] == "bf16"
+    assert set(removed["condition"]) == {"none", "leace", "oracle", "random"}  # LEACE by default, its oracle beside
+    assert used(tmp_path / "causal")["precision"] == "bf16"
     cross = PatchRequest(components=("mlp_out",), layers=(5,), metric="kl", positions="last")
     run_cross(tuned["mlp"], tuned["attn"], data_dir, tmp_path / "cross", cross, limit=2, progress=False)
     run_transplant(tuned["mlp"], tuned["attn"], data_dir, tmp_path / "transplant", width=15, limit=2,
