@@ -46,16 +46,17 @@ def test_sweep_writes_tidy_tables_and_prints_a_layer_table(model_dirs, data_dir,
     assert code == 2 and "exists" in output
 
 
+def refused_sweep(model_dirs, data_dir, out, *extra) -> str:
+    """The output of a `tsft patch sweep` that must exit 2."""
+    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", out, *extra)
+    assert code == 2, output
+    return output
+
+
 def test_sweep_rejects_bad_requests(model_dirs, data_dir, tmp_path):
-    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "x",
-                          "--components", "mlp_output")
-    assert code == 2 and "unknown component" in output
-    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "x",
-                          "--layers", "7")
-    assert code == 2 and "layers 0-1" in output
-    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "x",
-                          "--dtype", "float8")
-    assert code == 2 and "unknown dtype" in output
+    assert "unknown component" in refused_sweep(model_dirs, data_dir, tmp_path / "x", "--components", "mlp_output")
+    assert "layers 0-1" in refused_sweep(model_dirs, data_dir, tmp_path / "x", "--layers", "7")
+    assert "unknown dtype" in refused_sweep(model_dirs, data_dir, tmp_path / "x", "--dtype", "float8")
     assert not (tmp_path / "x").exists()
     assert parse_layers("0-2,5") == (0, 1, 2, 5) and parse_layers(None) is None
 
@@ -144,9 +145,6 @@ def test_sweep_puts_ablations_beside_patching_and_writes_faithfulness(model_dirs
     curve = pd.read_parquet(out / "faithfulness.parquet").set_index(["ablation", "k"])["faithfulness"]
     for mode in ("zero", "mean", "resample"):
         assert curve[(mode, 0)] == pytest.approx(0.0) and curve[(mode, 6)] == pytest.approx(1.0)
-    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "y",
-                          "--ablations", "gaussian")
-    assert code == 2 and "unknown ablation" in output
-    code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "y",
-                          "--faithfulness", "2")
-    assert code == 2 and "need --method exact or both and at least one --ablations" in output
+    assert "unknown ablation" in refused_sweep(model_dirs, data_dir, tmp_path / "y", "--ablations", "gaussian")
+    assert "need --method exact or both and at least one --ablations" in refused_sweep(
+        model_dirs, data_dir, tmp_path / "y", "--faithfulness", "2")
