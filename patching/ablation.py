@@ -36,34 +36,18 @@ from patching.conditions import PatchRequest
 from patching.metrics import metric
 from patching.pairs import PatchPair
 from patching.scoring import endpoint_logits
-from patching.sites import Site
+from patching.sites import Site, width
 
 ABLATIONS = ("zero", "mean", "resample")
 
 
-class AblationEngine:
-    """An engine whose `capture` returns ablated values (see the module docstring); everything else is the
-    wrapped engine's."""
+class DelegatingEngine:
+    """An engine that is another engine but for `capture` (the subclasses'): run, prefixes and extra inputs are
+    the wrapped engine's, and so is what it supports."""
 
-    def __init__(self, engine, mode: str, means: dict[Site, Tensor] | None = None):
-        if mode not in ABLATIONS:
-            raise ValueError(f"unknown ablation {mode!r}; choose one of {', '.join(ABLATIONS)}")
-        if mode == "mean" and not means:
-            raise ValueError("mean ablation needs the reference means (site_means)")
-        self.engine, self.mode, self.means = engine, mode, means or {}
-        self.name, self.model = engine.name, engine.model
+    def __init__(self, engine):
+        self.engine, self.name, self.model = engine, engine.name, engine.model
         self.supports_prefix, self.supports_inputs = engine.supports_prefix, engine.supports_inputs
-
-    def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]:
-        if self.mode == "resample":
-            seen = self.engine.capture(ids, sites, inputs)
-            return {site: value.roll(1, dims=0) for site, value in seen.items()}
-        shape = (ids.shape[0], ids.shape[1])
-        if self.mode == "zero":
-            widths = self.engine.capture(ids[:1], sites, None)
-            return {site: torch.zeros(*shape, v.shape[-1], dtype=v.dtype, device=v.device)
-                    for site, v in widths.items()}
-        return {site: self.means[site].expand(*shape, -1).clone() for site in sites}
 
     def run(self, ids, replacements, past=None, inputs=None):
         return self.engine.run(ids, replacements, past, inputs)
@@ -73,6 +57,29 @@ class AblationEngine:
 
     def inputs_for(self, ids, images):
         return self.engine.inputs_for(ids, images)
+
+
+class AblationEngine(DelegatingEngine):
+    """An engine whose `capture` returns ablated values (see the module docstring)."""
+
+    def __init__(self, engine, mode: str, means: dict[Site, Tensor] | None = None):
+        if mode not in ABLATIONS:
+            raise ValueError(f"unknown ablation {mode!r}; choose one of {', '.join(ABLATIONS)}")
+        if mode == "mean" and not means:
+            raise ValueError("mean ablation needs the reference means (site_means)")
+        super().__init__(engine)
+        self.mode, self.means = mode, means or {}
+
+    def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]:
+        if self.mode == "resample":
+            seen = self.engine.capture(ids, sites, inputs)
+            return {site: value.roll(1, dims=0) for site, value in seen.items()}
+        shape = (ids.shape[0], ids.shape[1])
+        if self.mode == "zero":
+            like = next(self.model.parameters())
+            return {site: torch.zeros(*shape, width(self.model, site), dtype=like.dtype, device=like.device)
+                    for site in sites}
+        return {site: self.means[site].expand(*shape, -1).clone() for site in sites}
 
 
 def site_means(engine, pairs: Sequence[PatchPair], sites: list[Site]) -> dict[Site, Tensor]:
@@ -120,14 +127,19 @@ def faithfulness_curve(engine, pairs: list[PatchPair], ranked: Sequence[Site], k
     wrong = torch.tensor([-1 if p.wrong is None else p.wrong for p in pairs])
     clean_logits = endpoint_logits(engine, [p.clean_ids for p in pairs], request.memory_mb)
 
+    # per pair, the ablated values once (they do not depend on which sites are kept): two rows, the clean prompt
+    # and its corrupt one when of the same length, so resample reads the corrupt prompt's values into the clean run
+    prompts, sources = [], []
+    for pair in pairs:
+        other = pair.corrupt_ids if len(pair.corrupt_ids) == len(pair.clean_ids) else pair.clean_ids
+        ids = torch.tensor([pair.clean_ids, other])
+        prompts.append(ids[:1])
+        sources.append({site: value[:1] for site, value in ablated.capture(ids, ranked).items()})
+
     def score(keep: set[Site]) -> float:
         values = []
-        for i, pair in enumerate(pairs):
-            ids = torch.tensor([pair.clean_ids] * 2)  # two rows, so resample swaps in the corrupt prompt's values
-            ids[1] = torch.tensor(pair.corrupt_ids) if len(pair.corrupt_ids) == len(pair.clean_ids) else ids[1]
-            source = ablated.capture(ids, ranked)
-            replacements = _all_positions(ranked, keep, {s: v[:1] for s, v in source.items()}, 1, ids.shape[1])
-            logits = engine.run(ids[:1], replacements).cpu()
+        for i, (ids, source) in enumerate(zip(prompts, sources, strict=True)):
+            logits = engine.run(ids, _all_positions(ranked, keep, source, 1, ids.shape[1])).cpu()
             values.append(metric(request.metric, logits, right[i:i + 1], wrong[i:i + 1], clean_logits[i:i + 1]))
         return float(torch.cat(values).mean())
 
@@ -140,7 +152,7 @@ def faithfulness_curve(engine, pairs: list[PatchPair], ranked: Sequence[Site], k
     return rows
 
 
-def ranked_sites(exact, model) -> list[Site]:
+def ranked_sites(exact) -> list[Site]:
     """Sites by the size of their exact patching effect (largest |mean normalized| over positions first)."""
     effect = exact.groupby(["layer", "component", "position"])["normalized"].mean().abs()
     best = effect.groupby(level=["layer", "component"]).max().sort_values(ascending=False)
@@ -152,21 +164,20 @@ def faithfulness_table(engine, pairs: list[PatchPair], exact, modes: Sequence[st
     """The faithfulness curve of the top-k sites by exact patching, under each ablation (one row per mode, k)."""
     import pandas as pd
 
-    ranked = ranked_sites(exact, engine.model)
+    ranked = ranked_sites(exact)
     return pd.DataFrame([row for mode in modes
                          for row in faithfulness_curve(engine, pairs, ranked, [k for k in ks if k <= len(ranked)],
                                                        mode, request)])
 
 
-class RandomDirectionEngine(AblationEngine):
+class RandomDirectionEngine(DelegatingEngine):
     """The random-direction control of cross-checkpoint patching: `capture` returns the destination checkpoint's
     own activation plus a seeded random direction of the same norm as (source - destination) at every position,
     so a site's effect can be read against moves of the same size in directions nobody chose."""
 
     def __init__(self, source, destination, seed: int = 0):
-        self.engine, self.destination, self.seed = source, destination, seed
-        self.name, self.model = source.name, source.model
-        self.supports_prefix, self.supports_inputs = source.supports_prefix, source.supports_inputs
+        super().__init__(source)
+        self.destination, self.seed = destination, seed
 
     def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]:
         source = self.engine.capture(ids, sites, inputs)
