@@ -21,6 +21,7 @@ matrices of a layer's computation and are left to `patching.weights`).
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -165,12 +166,15 @@ def run_spectral_restore(base_dir, tuned_dir, data_dir, out, ks: tuple[int, ...]
     refuse_existing(out, overwrite)
     start = time.perf_counter()
     tuned, tokenizer, name, target = load_checkpoint(tuned_dir, placement)
+    base = load_checkpoint(base_dir, placement)[0]
     splits = [(kind, problems[:limit]) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None)]
     new_tokens = TARGET_NEW_TOKENS.get(target, max(TARGET_NEW_TOKENS.values()))
     rows = []
     for label in ("base", *map(str, ks), "checkpoint"):
-        model = tuned if label == "checkpoint" else load_checkpoint(base_dir, placement)[0]
-        if label not in ("base", "checkpoint"):
+        if label in ("base", "checkpoint"):
+            model = base if label == "base" else tuned
+        else:  # a fresh copy of the base for each k (restore_top_k works in place)
+            model = copy.deepcopy(base)
             restore_top_k(model, tuned, int(label))
         for kind, problems in splits:
             with compute(model, placement.precision):

@@ -56,10 +56,15 @@ class Eraser:
 
     def edit(self) -> Callable:
         """The same map as a `patching.hooks.intervene` edit, on every position of a site's activation."""
+        cached: dict[tuple, tuple[torch.Tensor, ...]] = {}  # converted once per dtype and device, not per forward
+
         def erase(activation):
-            cast = {"dtype": activation.dtype, "device": activation.device}
-            left, right = torch.as_tensor(self.left, **cast), torch.as_tensor(self.right, **cast)
-            return activation - ((activation - torch.as_tensor(self.bias, **cast)) @ right.T) @ left.T
+            key = (activation.dtype, activation.device)
+            if key not in cached:
+                cached[key] = tuple(torch.as_tensor(a, dtype=key[0], device=key[1])
+                                    for a in (self.left, self.right, self.bias))
+            left, right, bias = cached[key]
+            return activation - ((activation - bias) @ right.T) @ left.T
         return erase
 
 
