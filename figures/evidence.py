@@ -13,13 +13,11 @@ Like every figure module, nothing here computes a statistic: it draws analysis/ 
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from figures.theme import empty, error_y, styled
+from figures.theme import empty, error_y, number, styled
 
 ERRORS = ("format", "naming", "premise", "binding", "plan", "arithmetic", "answer", "none")
 ERROR_COLOURS = {"format": "#7f7f7f", "naming": "#9467bd", "premise": "#8c564b", "binding": "#e377c2",
@@ -68,10 +66,8 @@ def f13_readings(readings: pd.DataFrame) -> go.Figure:
     return styled(fig, title, height=400, margin={"t": 90})
 
 
-def _interval(value, low, high, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+def _interval(value, low, high) -> str:
+    return "n/a" if number(value) == "n/a" else f"{number(value)} [{number(low)}, {number(high)}]"
 
 
 def mixed_sentences(claims: pd.DataFrame) -> list[str]:
@@ -100,13 +96,9 @@ def chain_sentences(traces: pd.DataFrame) -> list[str]:
             worst = max(errors, key=errors.get)
             lines.append(f"{r['target']}-{r['params']} on {kind}: {r['first_none']:.0%} of chains fully right; most "
                          f"common first error {worst} ({errors[worst]:.0%}); theorem named right "
-                         f"{_share(r['named_right'])}, bindings {_share(r['bindings'])}, Exec arithmetic "
-                         f"{_share(r['exec_arithmetic'])}.")
+                         f"{number(r['named_right'], percent=True)}, bindings {number(r['bindings'], percent=True)}, "
+                         f"Exec arithmetic {number(r['exec_arithmetic'], percent=True)}.")
     return lines
-
-
-def _share(value) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0%}"
 
 
 def contamination_sentence(table: pd.DataFrame) -> str:

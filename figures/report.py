@@ -26,6 +26,7 @@ from figures.evidence import (
     mixed_sentences,
     update_sentences,
 )
+from figures.theme import number
 from figures.vision import reading_sentences
 from tasks.io import atomic_file
 
@@ -69,20 +70,16 @@ CHAIN = ("Each generated theorem application is scored against the problem's own
          "part that fails (F12).")
 
 
-def _num(x, digits: int = 3) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
 def claim_sentence(row) -> str:
     """A claim's verdict in words: effect, interval, seeds, units, control, and what the interval allows saying."""
     if not row["effect"]:
         return f"{row['claim']}: {row['verdict']} - {row['note']}."
-    interval = f"{_num(row['value'])} [{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+    interval = f"{number(row['value'])} [{number(row['ci_low'])}, {number(row['ci_high'])}]"
     support = f"{int(row['n_seeds'])} seed{'s' if row['n_seeds'] != 1 else ''}, {int(row['n_units'])} units"
     if row["verdict"] == "inconclusive" and "has not learned" in str(row["note"]):
         reading = "the comparison is not meaningful (see the note), so no effect is claimed"
     elif row["verdict"] == "inconclusive":
-        reading = f"the interval contains {_num(row['null'], 2)} or is undefined, so no effect is claimed"
+        reading = f"the interval contains {number(row['null'], 2)} or is undefined, so no effect is claimed"
     elif row["verdict"] == "supported":
         reading = "the interval lies on the claim's side"
     elif "explains" in str(row["note"]):
@@ -91,7 +88,7 @@ def claim_sentence(row) -> str:
         reading = "the interval lies against the claim"
     control = f"control: {row['control']}"
     if not (isinstance(row["control_value"], float) and math.isnan(row["control_value"])):
-        control += f" = {_num(row['control_value'])} [{_num(row['control_low'])}, {_num(row['control_high'])}]"
+        control += f" = {number(row['control_value'])} [{number(row['control_low'])}, {number(row['control_high'])}]"
     note = f"; {row['note']}" if row["note"] else ""
     return (f"{row['claim']}: {row['verdict']}. {row['effect']} = {interval} ({support}; {row['scope']}): {reading}. "
             f"{control}{note}.")
@@ -102,7 +99,7 @@ def _table_html(frame: pd.DataFrame, limit: int = 200) -> str:
         return "<p class='empty'>no rows</p>"
     shown = frame.head(limit).copy()
     for column in shown.select_dtypes("float").columns:
-        shown[column] = shown[column].map(lambda v: _num(v))
+        shown[column] = shown[column].map(lambda v: number(v))
     more = f"<p class='empty'>{len(frame) - limit} more rows in the parquet file</p>" if len(frame) > limit else ""
     return shown.to_html(index=False, border=0, classes="data", escape=True) + more
 

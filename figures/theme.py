@@ -8,6 +8,7 @@ problems, or folds for probes); figures never compute statistics.
 
 from __future__ import annotations
 
+import math
 import re
 
 import plotly.graph_objects as go
@@ -73,3 +74,11 @@ def empty(title: str, why: str) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return styled(fig, title)
+
+
+def number(x, digits: int = 3, percent: bool = False) -> str:
+    """A number as the report writes it: `digits` decimals (or a whole percentage), "n/a" when missing."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.0%}" if percent else f"{x:.{digits}f}"
+
