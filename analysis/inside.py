@@ -42,15 +42,18 @@ def patch_map(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataFr
     frame = _exact(pairs, pair_type)
     if frame.empty:
         return pd.DataFrame(columns=["model", "layer", "component", "position", "effect", "n_pairs"])
-    counts = frame.groupby(["model", "layer", "component", "position"])["pair_id"].nunique().rename("n_pairs")
-    grouped = _all_spans(frame).merge(counts.reset_index(), on=["model", "layer", "component", "position"])
+    counts = frame.groupby(SPAN_KEYS)["pair_id"].nunique().rename("n_pairs")
+    grouped = _all_spans(frame).merge(counts.reset_index(), on=SPAN_KEYS)
     best = grouped.loc[grouped.groupby(["model", "layer", "component"])["effect"].idxmax()]
     return best[["model", "layer", "component", "position", "effect", "n_pairs"]].reset_index(drop=True)
 
 
-def _all_spans(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The effect (normalized of mean over pairs) per (model, layer, component, position)."""
-    grouped = pairs.groupby(["model", "layer", "component", "position"]).agg(
+SPAN_KEYS = ["model", "layer", "component", "position"]
+
+
+def _all_spans(pairs: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The effect (normalized of mean over pairs) per (model, layer, component, position, *extra)."""
+    grouped = pairs.groupby([*SPAN_KEYS, *extra]).agg(
         value=("value", "mean"), clean=("clean", "mean"), corrupt=("corrupt", "mean"))
     grouped["effect"] = (grouped["value"] - grouped["corrupt"]) / (grouped["clean"] - grouped["corrupt"])
     return grouped.reset_index()
@@ -145,12 +148,9 @@ def cross_table(cross_pairs: pd.DataFrame) -> pd.DataFrame:
     control = cross_pairs[method == "random"]
     if control.empty:
         return table
-    draws = control.assign(pair_type="same_prompt", method="exact",
-                           model=control["model"] + "#" + control["draw"].astype(str))
-    keys = ["model", "layer", "component", "position"]
-    per_draw = _all_spans(draws).assign(model=lambda f: f["model"].str.rsplit("#", n=1).str[0])
-    stats = per_draw.groupby(keys)["effect"].agg(control_mean="mean", control_max="max").reset_index()
-    return table.merge(stats, on=keys, how="left")
+    per_draw = _all_spans(control, extra=("draw",))
+    stats = per_draw.groupby(SPAN_KEYS)["effect"].agg(control_mean="mean", control_max="max").reset_index()
+    return table.merge(stats, on=SPAN_KEYS, how="left")
 
 
 def wilson(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
