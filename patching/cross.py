@@ -23,7 +23,7 @@ from patching.pairs import PatchPair, prompt_side
 from patching.sites import n_layers
 from tasks.schema import Problem
 from training.batches import encode_target
-from training.evaluate import evaluate_problems, grade_outputs
+from training.evaluate import split_accuracy
 from training.params import layer_parts
 from training.targets import render_target
 
@@ -102,15 +102,9 @@ def transplant_sweep(model_b, model_a, tokenizer, splits: Sequence[tuple[str, li
     """Accuracy (and the share of outputs that name a theorem) of B with A's MLPs in each layer window, on
     each (kind, problems) split; `layers` = "none" is B alone, "source" is A alone."""
     def score(model, layers_label):
-        rows = []
-        for kind, problems in splits:
-            outputs = evaluate_problems(model, tokenizer, problems, max_new_tokens, batch_size)
-            graded = grade_outputs(problems, outputs, "", "", kind)
-            n = max(len(graded), 1)
-            rows.append({"source": names[0], "target": names[1], "layers": layers_label, "kind": kind,
-                         "n": len(graded), "accuracy": sum(r["correct"] for r in graded) / n,
-                         "names_a_theorem": sum(r["named_theorem"] is not None for r in graded) / n})
-        return rows
+        return [{"source": names[0], "target": names[1], "layers": layers_label,
+                 **split_accuracy(model, tokenizer, problems, max_new_tokens, kind, batch_size)}
+                for kind, problems in splits]
 
     rows = score(model_b, "none") + score(model_a, "source")
     for window in layer_windows(n_layers(model_b), width):

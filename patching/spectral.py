@@ -31,7 +31,7 @@ import torch
 from patching.weights import block_of
 from tasks.dataset import load_dataset
 from tasks.io import atomic_dir, refuse_existing
-from training.evaluate import TARGET_NEW_TOKENS, eval_splits, evaluate_problems, grade_outputs
+from training.evaluate import TARGET_NEW_TOKENS, eval_splits, split_accuracy
 from training.params import layer_parts
 from training.placement import Placement, load_checkpoint
 from training.precision import compute
@@ -178,10 +178,8 @@ def run_spectral_restore(base_dir, tuned_dir, data_dir, out, ks: tuple[int, ...]
             restore_top_k(model, tuned, int(label))
         for kind, problems in splits:
             with compute(model, placement.precision):
-                outputs = evaluate_problems(model, tokenizer, problems, new_tokens)
-            graded = grade_outputs(problems, outputs, "", "", kind)
-            rows.append({"model": name, "k": label, "kind": kind, "n": len(graded),
-                         "accuracy": sum(r["correct"] for r in graded) / max(len(graded), 1)})
+                scored = split_accuracy(model, tokenizer, problems, new_tokens, kind)
+            rows.append({"model": name, "k": label, "kind": kind, "n": scored["n"], "accuracy": scored["accuracy"]})
     frame = pd.DataFrame(rows)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "restore.parquet", index=False)

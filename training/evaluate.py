@@ -72,6 +72,17 @@ def evaluate_problems(model, tokenizer, problems: Sequence[Problem], max_new_tok
                            images=[p.image for p in problems])
 
 
+def split_accuracy(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int, kind: str,
+                   batch_size: int = 64) -> dict:
+    """Generate and grade one split: {kind, n, accuracy, names_a_theorem} (the share of outputs naming a
+    theorem), the row every weight intervention (transplant, restore) reports per split."""
+    graded = grade_outputs(problems, evaluate_problems(model, tokenizer, problems, max_new_tokens, batch_size),
+                           "", "", kind)
+    n = max(len(graded), 1)
+    return {"kind": kind, "n": len(graded), "accuracy": sum(r["correct"] for r in graded) / n,
+            "names_a_theorem": sum(r["named_theorem"] is not None for r in graded) / n}
+
+
 def accuracy(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int) -> float:
     outputs = evaluate_problems(model, tokenizer, problems, max_new_tokens)
     rows = grade_outputs(problems, outputs, "", "", "")
