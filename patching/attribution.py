@@ -17,8 +17,11 @@ tracks exact patching on the same sweep. The rows have the same columns as exact
 
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 
+from patching import atp_star
 from patching.conditions import PatchRequest, batch_rows, length_groups, pair_conditions
 from patching.engines import HooksEngine
 from patching.hooks import intervene
@@ -40,27 +43,44 @@ def _gradients(model, ids, site_list, request, right, wrong, clean_logits):
             {s: (torch.zeros_like(a) if g is None else g) for s, a, g in zip(site_list, acts, grads, strict=True)})
 
 
-def attribution_sweep(model, pairs: list[PatchPair], request: PatchRequest) -> list[dict]:
-    """Estimated effect of every condition exact patching would run (same rows, method = attribution)."""
+def attribution_sweep(model, pairs: list[PatchPair], request: PatchRequest, star: bool = False
+                      ) -> tuple[list[dict], dict]:
+    """Estimated effect of every condition exact patching would run (same rows), plain or AtP*
+    (patching.atp_star: QK fix, and a `graddrop` column), and the passes it took ({kind: count}, beside
+    `exact_forward`, the forwards exact patching would run)."""
     request.check()
     engine = HooksEngine(model)
     site_list = request.sites(model)
     scores = sweep_scores(pairs, request, engine, engine)
     unpatched = scores.unpatched(request.direction)
+    passes = Counter(forward=2 * len(pairs))
     rows = []
     for (length, _), members in length_groups(pairs, request.direction).items():
-        step = max(1, batch_rows(request.memory_mb, model, length) // 3)
+        step = max(1, batch_rows(request.memory_mb, model, length) // (6 if star else 3))
         for first in range(0, len(members), step):
             chunk = members[first:first + step]
-            for cond, estimate in _estimates(engine, pairs, chunk, site_list, request, scores):
+            found = (atp_star.estimates if star else _estimates)(engine, pairs, chunk, site_list, request, scores,
+                                                                 passes)
+            for cond, estimate, *magnitude in found:
                 index = torch.tensor([cond.pair])
                 value = unpatched[index] + estimate
-                rows += result_rows([cond], pairs, value, scores.normalize(value, index), scores)
-    return [row for _, row in rows]
+                rows += [row | _graddrop(magnitude, scores, unpatched, index)
+                         for _, row in result_rows([cond], pairs, value, scores.normalize(value, index), scores)]
+                passes["exact_forward"] += 1
+    return rows, dict(passes)
 
 
-def _estimates(engine, pairs, chunk, site_list, request, scores):
+def _graddrop(magnitude: list[float], scores, unpatched, index) -> dict:
+    """The GradDrop magnitude on the normalized scale (|change| / |clean - corrupt|), when there is one."""
+    if not magnitude:
+        return {}
+    shift = scores.normalize(unpatched[index] + magnitude[0], index) - scores.normalize(unpatched[index], index)
+    return {"graddrop": float(shift.abs())}
+
+
+def _estimates(engine, pairs, chunk, site_list, request, scores, passes: Counter):
     """(condition, first-order change of the metric) for every condition of a chunk of same-length pairs."""
+    passes.update(forward=2 * len(chunk), backward=len(chunk))
     device = engine.device
     sides = [pairs[i].sides(request.direction) for i in chunk]
     source = engine.capture(torch.tensor([s[1] for s in sides]), site_list)
@@ -76,20 +96,33 @@ def _estimates(engine, pairs, chunk, site_list, request, scores):
             yield cond, float((delta * grads[cond.site][row, dest_pos]).sum())
 
 
-def compare_with_exact(exact, attribution, top: int = 10) -> dict:
-    """How far the estimate can be trusted: Pearson correlation of normalized effects per (pair, layer, component,
+def compare_with_exact(exact, estimate, top: int = 10) -> dict:
+    """How far an estimate can be trusted: Pearson correlation of normalized effects per (pair, layer, component,
     position), overall and per component; and the false negatives among the `top` sites (layer, component,
-    position; mean |normalized| over pairs) of exact patching that the estimate's own top `top` misses."""
+    position) of exact patching that the estimate's own top `top` misses, and how far down the estimate's ranking
+    one must verify with exact patching to find all of them (`rank_to_find_top_k` of `sites`: near-tied exact
+    effects make the top-k set, and so the false negatives, fragile; this rank is not). Sites rank by their mean
+    effect over
+    pairs (normalized, measured from the unpatched run: 0 for denoising, 1 for noising), in magnitude; an AtP*
+    estimate ranks by max(|effect|, mean GradDrop magnitude)."""
     keys = ["pair_id", "layer", "component", "position"]
-    joined = exact[[*keys, "normalized"]].merge(attribution[[*keys, "normalized"]], on=keys,
+    extra = ["graddrop"] if "graddrop" in estimate.columns and estimate["graddrop"].notna().any() else []
+    joined = exact[[*keys, "normalized"]].merge(estimate[[*keys, "normalized", *extra]], on=keys,
                                                suffixes=("_exact", "_attribution")).dropna()
     out = {"n": len(joined), "pearson": float(joined["normalized_exact"].corr(joined["normalized_attribution"]))}
     for component, group in joined.groupby("component"):
         out[f"pearson_{component}"] = float(group["normalized_exact"].corr(group["normalized_attribution"]))
-    sites = joined.groupby(keys[1:])[["normalized_exact", "normalized_attribution"]].mean().abs()
+    start = 1.0 if "direction" in exact.columns and (exact["direction"] == "noise").all() else 0.0
+    sites = (joined.groupby(keys[1:])[["normalized_exact", "normalized_attribution"]].mean() - start).abs()
+    if extra:
+        graddrop = joined.groupby(keys[1:])["graddrop"].mean()
+        sites["normalized_attribution"] = sites["normalized_attribution"].where(
+            sites["normalized_attribution"] >= graddrop, graddrop)
     k = min(top, len(sites))
     found = set(sites["normalized_exact"].nlargest(k).index)
     missed = found - set(sites["normalized_attribution"].nlargest(k).index)
+    rank = sites["normalized_attribution"].rank(ascending=False, method="max")
     out |= {"top_k": k, "false_negatives": len(missed),
-            "missed": ["blocks.{}.{}@{}".format(*site) for site in sorted(missed)]}
+            "missed": ["blocks.{}.{}@{}".format(*site) for site in sorted(missed)],
+            "rank_to_find_top_k": int(rank[list(found)].max()) if k else 0, "sites": len(sites)}
     return out

@@ -32,6 +32,9 @@ from training.precision import compute
 from training.provenance import write_request
 
 PAIR_TYPES = ("theorem_swap", "surface", "perturbed", "perturbed:<kind>")
+METHODS = {"exact": ("exact",), "attribution": ("attribution",), "atp_star": ("atp_star",),
+           "both": ("exact", "attribution"), "all": ("exact", "attribution", "atp_star")}
+"""--method: exact patching, plain attribution patching, AtP* (patching.atp_star), or exact beside estimates."""
 
 
 def minimal_pairs(dataset, pair_type: str):
@@ -74,15 +77,15 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
               target: str | None = None, limit: int = 64, method: str = "exact", allow_alignment: bool = False,
               overwrite: bool = False, placement: Placement = Placement(), progress: bool = True,
               ablations: tuple[str, ...] = (), faithfulness: tuple[int, ...] = ()):
-    """Exact and/or attribution patching of one checkpoint on pairs from a data folder, and the `ablations`
+    """Exact patching and/or its estimates (METHODS) of one checkpoint on pairs from a data folder, and the `ablations`
     (zero | mean | resample) of the same conditions beside them; with `faithfulness` (ks), the faithfulness
     curve of the top-k sites by exact patching under each ablation (faithfulness.parquet). Returns the summary."""
-    if method not in ("exact", "attribution", "both"):
-        raise ValueError(f"unknown method {method!r}; choose exact, attribution or both")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     unknown = sorted(set(ablations) - set(ABLATIONS))
     if unknown:
         raise ValueError(f"unknown ablation(s) {unknown}; choose from {', '.join(ABLATIONS)}")
-    if faithfulness and (method == "attribution" or not ablations):
+    if faithfulness and ("exact" not in METHODS[method] or not ablations):
         raise ValueError("faithfulness curves rank sites by exact patching and ablate the rest: they need "
                          "--method exact or both and at least one --ablations")
     check_engine(engine)
@@ -105,12 +108,13 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     common = dict(model=name, direction=request.direction, metric=request.metric)
     frames, extra = [], {}
     with compute(model, placement.precision) as precision:
-        if method in ("exact", "both"):
+        if "exact" in METHODS[method]:
             rows = patch_sweep(make_engine(engine, model, tokenizer), pairs, request, progress=progress)
             frames.append(tidy(rows, **common, engine=engine, method="exact"))
-        if method in ("attribution", "both"):
-            frames.append(tidy(attribution_sweep(model, pairs, request), **common, engine="hooks",
-                               method="attribution"))
+        for estimate in [m for m in METHODS[method] if m != "exact"]:
+            rows, meta.setdefault("passes", {})[estimate] = attribution_sweep(model, pairs, request,
+                                                                              star=estimate == "atp_star")
+            frames.append(tidy(rows, **common, engine="hooks", method=estimate))
         if ablations:
             hooks = make_engine("hooks", model, tokenizer)
             rows = ablation_sweep(hooks, pairs, request, ablations, progress)
@@ -118,8 +122,9 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
             extra = {"faithfulness.parquet": faithfulness_table(hooks, pairs, frames[0], ablations, faithfulness,
                                                                 request)} if faithfulness else {}
     meta["precision"] = precision
-    if method == "both":
-        meta["attribution_vs_exact"] = compare_with_exact(frames[0], frames[1])
+    if "exact" in METHODS[method]:
+        for estimate in frames[1:len(METHODS[method])]:
+            meta[f"{estimate['method'].iloc[0]}_vs_exact"] = compare_with_exact(frames[0], estimate)
     import pandas as pd
 
     frame = pd.concat(frames, ignore_index=True)

@@ -74,7 +74,9 @@ def sweep_command(
     positions: PositionsOpt = "spans",
     direction: Annotated[str, Opt(help="denoise (clean into corrupt) | noise (corrupt into clean).")] = "denoise",
     metric: Annotated[str, Opt(help="logit_diff | prob | kl.")] = "logit_diff",
-    method: Annotated[str, Opt(help="exact | attribution | both (both reports their correlation).")] = "exact",
+    method: Annotated[str, Opt(help="exact | attribution | atp_star (AtP*: QK fix and GradDrop) | both (exact + "
+                                    "attribution) | all (exact + both estimates); with exact, each estimate's "
+                                    "correlation and false negatives are reported.")] = "exact",
     engine: Annotated[str, Opt(help="hooks | nnsight | tl.")] = "hooks",
     target: TargetOpt = None, limit: LimitOpt = 64,
     align: Annotated[bool, Opt(help="Use pairs of unequal token length through their span alignment.")] = False,
@@ -86,7 +88,8 @@ def sweep_command(
     overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """Activation (and/or attribution) patching of one checkpoint on minimal pairs; ablations beside it."""
+    """Activation patching (and/or attribution patching, AtP*) of one checkpoint on minimal pairs; ablations
+    beside it."""
     from patching.run import run_sweep
     from training.placement import Placement
 
@@ -102,8 +105,12 @@ def sweep_command(
     rejected = meta["rejected"]
     console.print(f"{meta['pairs']} pairs patched; {rejected['n']} rejected {rejected['reasons'] or ''}",
                   highlight=False)
-    if "attribution_vs_exact" in meta:
-        console.print(f"attribution vs exact: {meta['attribution_vs_exact']}", highlight=False)
+    for estimate in ("attribution", "atp_star"):
+        if f"{estimate}_vs_exact" in meta:
+            report = meta[f"{estimate}_vs_exact"]
+            console.print(f"{estimate} vs exact: pearson {report['pearson']:.3f}, {report['false_negatives']} of the "
+                          f"exact top {report['top_k']} missed {report['missed']}; passes {meta['passes'][estimate]}",
+                          highlight=False)
     if (out / "faithfulness.parquet").is_file():
         import pandas as pd
 

@@ -15,7 +15,7 @@ def test_attribution_tracks_exact_patching(llama, swap_pairs):
     request = PatchRequest(components=("attn_out", "mlp_out"), positions="each")
     pairs = swap_pairs[:6]
     exact = tidy(patch_sweep(make_engine("hooks", llama), pairs, request))
-    estimate = tidy(attribution_sweep(llama, pairs, request))
+    estimate = tidy(attribution_sweep(llama, pairs, request)[0])
     assert len(estimate) == len(exact)
     report = compare_with_exact(exact, estimate)
     assert report["n"] == len(exact)
@@ -24,7 +24,7 @@ def test_attribution_tracks_exact_patching(llama, swap_pairs):
 
 def test_attribution_of_a_patch_with_the_same_run_is_zero(llama, swap_pairs):
     own = [dataclasses.replace(p, corrupt_ids=p.clean_ids, corrupt_spans=p.clean_spans) for p in swap_pairs[:2]]
-    frame = tidy(attribution_sweep(llama, own, PatchRequest(components=("resid_pre", "mlp_out"), positions="spans")))
+    frame = tidy(attribution_sweep(llama, own, PatchRequest(components=("resid_pre", "mlp_out"), positions="spans"))[0])
     assert (frame["value"] - frame["clean"]).abs().max() <= 1e-6
 
 
@@ -51,4 +51,5 @@ def test_false_negatives_are_the_exact_top_sites_the_estimate_misses():
                              for layer, value in enumerate([0.8, 0.0, 0.4])])
     report = compare_with_exact(exact, estimate, top=2)
     assert report["top_k"] == 2 and report["false_negatives"] == 1 and report["missed"] == ["blocks.1.mlp_out@last"]
+    assert report["rank_to_find_top_k"] == 3 and report["sites"] == 3    # layer 1 is the estimate's last
     assert compare_with_exact(exact, exact, top=2)["false_negatives"] == 0

@@ -38,8 +38,8 @@ def test_exact_sweep_matches_cpu(llama, on_cuda, swap_pairs):
 
 def test_attribution_and_tracing_match_cpu(llama, on_cuda, swap_pairs, tokenizer, dataset):
     request = PatchRequest(components=("attn_out", "mlp_out"), positions="spans")
-    cpu = tidy(attribution_sweep(llama, swap_pairs[:3], request))
-    gpu = tidy(attribution_sweep(on_cuda, swap_pairs[:3], request))
+    cpu = tidy(attribution_sweep(llama, swap_pairs[:3], request)[0])
+    gpu = tidy(attribution_sweep(on_cuda, swap_pairs[:3], request)[0])
     assert (cpu["value"] - gpu["value"]).abs().max() <= 1e-3
     prompts, _ = trace_prompts(dataset.test[:2], tokenizer, "answer", "name")
     cpu = tidy(causal_trace(make_engine("hooks", llama), prompts, samples=2))
