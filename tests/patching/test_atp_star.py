@@ -4,6 +4,7 @@ a stop-gradient hook in the forward, and exact patching on a model with saturate
 from __future__ import annotations
 
 import copy
+
 import pytest
 import torch
 
@@ -151,7 +152,7 @@ def test_unequal_length_pairs_keep_the_plain_estimate_past_the_moved_span(llama,
     import dataclasses
 
     pair = _equal_length(swap_pairs)[0]
-    longer = pair.corrupt_ids[:5] + (pair.corrupt_ids[4],) + pair.corrupt_ids[5:]
+    longer = (*pair.corrupt_ids[:5], pair.corrupt_ids[4], *pair.corrupt_ids[5:])
     moved = dataclasses.replace(pair, corrupt_ids=longer)
     request = PatchRequest(components=("resid_pre",), positions="each")
     rows, passes = attribution_sweep(llama, [moved], request, star=True)
@@ -171,7 +172,7 @@ def test_graddrop_magnitude_rescues_a_site_the_signed_estimate_misses():
     keys = {"pair_id": "p", "component": "mlp_out", "position": "last"}
     exact = pd.DataFrame([{**keys, "layer": layer, "normalized": value} for layer, value in enumerate([0.9, 0.5, 0.1])])
     estimate = pd.DataFrame([{**keys, "layer": layer, "normalized": value, "graddrop": drop}
-                             for layer, value, drop in zip(range(3), [0.8, 0.0, 0.4], [0.8, 0.6, 0.4])])
+                             for layer, value, drop in zip(range(3), [0.8, 0.0, 0.4], [0.8, 0.6, 0.4], strict=True)])
     assert compare_with_exact(exact, estimate.drop(columns="graddrop"), top=2)["false_negatives"] == 1
     assert compare_with_exact(exact, estimate, top=2)["false_negatives"] == 0
 
