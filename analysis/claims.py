@@ -31,10 +31,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from analysis import accuracy, mixed
 from analysis.accuracy import ACCURACY, ROBUSTNESS, SURFACE, final, matched_steps, paired_estimate, with_facts
+from analysis.controls import c4_control
 from analysis.inside import mlp_share
 from analysis.stats import NAN, Estimate, verdict
 
@@ -172,11 +174,17 @@ def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
                 scope="final checkpoints; control value = attn - full", note=note)
 
 
-def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings) -> dict:
-    control = "the base model before SFT"
+def c4_runs(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings) -> list[str]:
+    """The theorem-SFT checkpoints (of the claims' parameter selection) that were patched: C4's subject."""
     runs = models[(models["target"] == "theorem") & (models["params"] == settings.params)]["model"].tolist()
     present = set(patch_pairs["model"]) if not patch_pairs.empty else set()
-    runs = [m for m in runs if m in present]
+    return [m for m in runs if m in present]
+
+
+def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings) -> dict:
+    control = "the base model before SFT"
+    present = set(patch_pairs["model"]) if not patch_pairs.empty else set()
+    runs = c4_runs(patch_pairs, models, settings)
     if not runs:
         return _missing("C4", f"theorem-swap patching of theorem-{settings.params}", control)
     estimate = mlp_share(patch_pairs, runs)
@@ -185,6 +193,12 @@ def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSet
     note = "" if base_name in present else "control not measured (base not patched)"
     if base.excludes(0.5) > 0:
         note = "the base's MLP share is above 0.5 too: not specific to theorem-SFT"
+    random = c4_control(patch_pairs, runs)
+    if np.isfinite(random["null_mean"]):
+        above = "above" if random["p_value"] < 0.05 else "not above"
+        note = "; ".join(filter(None, [note, f"{above} random attention + MLP block sets of the MLPs' size "
+                                             f"({random['null_mean']:.2f} [{random['null_low']:.2f}, "
+                                             f"{random['null_high']:.2f}], p = {random['p_value']:.3f})"]))
     return _row("C4", estimate, 0.5, verdict(estimate, 0.5), "MLP share of restored logit difference "
                 "(theorem-swap pairs)", control, base, scope=f"theorem-{settings.params}", note=note)
 

@@ -48,6 +48,8 @@ class Results:
     """The SVD view of every checkpoint's update, per matrix (patching.spectral)."""
     overlap: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Overlap of two checkpoints' update subspaces, per matrix (patching.spectral)."""
+    faithfulness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Faithfulness curves of the top-k sites under each ablation (patching.ablation)."""
     restore: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Accuracy with the top-k directions of an update restored into the base (patching.spectral)."""
     templates: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -125,7 +127,7 @@ def _cards(root: Path, found: dict[str, list[Path]]):
 
 
 READERS = {
-    "sweep": (("patch_pairs", "pairs.parquet"),), "cross": (("cross_pairs", "pairs.parquet"),),
+    "sweep": (("patch_pairs", "pairs.parquet"), ("faithfulness", "faithfulness.parquet")), "cross": (("cross_pairs", "pairs.parquet"),),
     "transplant": (("transplant", "transplant.parquet"),), "probes": (("probes", "probes.parquet"),),
     "causal": (("causal", "causal.parquet"),), "weights": (("weights", "weights.parquet"),),
     "groups": (("groups", "groups.parquet"),),

@@ -29,7 +29,7 @@ import pandas as pd
 from analysis.stats import Estimate, cluster_bootstrap
 
 
-def _exact(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataFrame:
+def exact_rows(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataFrame:
     if pairs.empty:
         return pairs
     keep = (pairs["method"] == "exact") & (pairs["direction"] == "denoise") & (pairs["pair_type"] == pair_type)
@@ -39,11 +39,11 @@ def _exact(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataFrame
 def patch_map(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataFrame:
     """Per (model, layer, component): the effect (normalized of mean over pairs) at the span where it is largest,
     and that span."""
-    frame = _exact(pairs, pair_type)
+    frame = exact_rows(pairs, pair_type)
     if frame.empty:
         return pd.DataFrame(columns=["model", "layer", "component", "position", "effect", "n_pairs"])
     counts = frame.groupby(SPAN_KEYS)["pair_id"].nunique().rename("n_pairs")
-    grouped = _all_spans(frame).merge(counts.reset_index(), on=SPAN_KEYS)
+    grouped = all_spans(frame).merge(counts.reset_index(), on=SPAN_KEYS)
     best = grouped.loc[grouped.groupby(["model", "layer", "component"])["effect"].idxmax()]
     return best[["model", "layer", "component", "position", "effect", "n_pairs"]].reset_index(drop=True)
 
@@ -51,7 +51,7 @@ def patch_map(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataFr
 SPAN_KEYS = ["model", "layer", "component", "position"]
 
 
-def _all_spans(pairs: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+def all_spans(pairs: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """The effect (normalized of mean over pairs) per (model, layer, component, position, *extra)."""
     grouped = pairs.groupby([*SPAN_KEYS, *extra]).agg(
         value=("value", "mean"), clean=("clean", "mean"), corrupt=("corrupt", "mean"))
@@ -77,7 +77,7 @@ def share_stat(sums: np.ndarray) -> np.ndarray:
 
 def mlp_share(pairs: pd.DataFrame, models: list[str], pair_type: str = "theorem_swap") -> Estimate:
     """The MLP share over the given models (seeds of one checkpoint kind), bootstrapped over seeds and pairs."""
-    frame = _exact(pairs, pair_type)
+    frame = exact_rows(pairs, pair_type)
     return cluster_bootstrap([share_units(frame[frame["model"] == m]) for m in models], share_stat)
 
 
@@ -148,7 +148,7 @@ def cross_table(cross_pairs: pd.DataFrame) -> pd.DataFrame:
     control = cross_pairs[method == "random"]
     if control.empty:
         return table
-    per_draw = _all_spans(control, extra=("draw",))
+    per_draw = all_spans(control, extra=("draw",))
     stats = per_draw.groupby(SPAN_KEYS)["effect"].agg(control_mean="mean", control_max="max").reset_index()
     return table.merge(stats, on=SPAN_KEYS, how="left")
 
@@ -209,29 +209,35 @@ def tuning_importance(transplant: pd.DataFrame, accuracy: pd.DataFrame, base: st
     return pd.DataFrame(rows)
 
 
-def e7_table(effects: pd.DataFrame, importance: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
-    """E7: per target (or MLP-only checkpoint), the MLP patching peak layer vs the tuning-importance peak layer,
-    and their Spearman correlation over layers."""
+def e7_series(effects: pd.DataFrame, importance: pd.DataFrame, models: pd.DataFrame):
+    """Per target (or MLP-only checkpoint): (key, MLP patching effect per layer, tuning importance per layer,
+    where the importance comes from)."""
     if effects.empty or importance.empty:
-        return pd.DataFrame()
+        return
     mlp = effects[effects["component"] == "mlp_out"].merge(models[["model", "target", "params"]], on="model")
-    rows = []
     for key, imp in importance.groupby("target"):
         target = models.loc[models["model"] == key, "target"]
         target = target.iloc[0] if len(target) else key
         patch = mlp[(mlp["model"] == key)] if (mlp["model"] == key).any() else \
             mlp[(mlp["target"] == target) & (mlp["params"] == "mlp")]
-        if patch.empty:
-            continue
-        per_layer = patch.groupby("layer")["effect"].mean()
-        imp_layer = imp.groupby("layer")["importance"].mean()
+        if not patch.empty:
+            yield key, patch.groupby("layer")["effect"].mean(), imp.groupby("layer")["importance"].mean(), \
+                imp["evidence"].iloc[0]
+
+
+def e7_table(effects: pd.DataFrame, importance: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """E7: per target (or MLP-only checkpoint), the MLP patching peak layer vs the tuning-importance peak layer,
+    and their Spearman correlation over layers."""
+    rows = []
+    for key, per_layer, imp_layer, evidence in e7_series(effects, importance, models):
+        target = models.loc[models["model"] == key, "target"]
         shared = per_layer.index.intersection(imp_layer.index)
         rho = float(pd.Series(per_layer[shared]).rank().corr(pd.Series(imp_layer[shared]).rank())) \
             if len(shared) > 2 else float("nan")
-        rows.append({"checkpoint": key, "target": target, "patch_peak_layer": int(per_layer.idxmax()),
-                     "tuning_peak_layer": int(imp_layer.idxmax()), "agree": int(per_layer.idxmax()) ==
-                     int(imp_layer.idxmax()), "spearman": rho, "n_layers": len(shared),
-                     "evidence": imp["evidence"].iloc[0]})
+        rows.append({"checkpoint": key, "target": target.iloc[0] if len(target) else key,
+                     "patch_peak_layer": int(per_layer.idxmax()), "tuning_peak_layer": int(imp_layer.idxmax()),
+                     "agree": int(per_layer.idxmax()) == int(imp_layer.idxmax()), "spearman": rho,
+                     "n_layers": len(shared), "evidence": evidence})
     return pd.DataFrame(rows)
 
 

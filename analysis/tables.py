@@ -1,6 +1,6 @@
 """Every analysis table from one results folder, saved as parquet (the figures and the report read these).
 
-`analysis_tables(results)` computes E1-E7, the claims (with their mixed-model readings), the claims at final /
+`analysis_tables(results)` computes E1-E7, the random-location controls (analysis.controls), the claims (with their mixed-model readings), the claims at final /
 matched / OOD-peak checkpoints, the step-level trace scores, the contamination scan and the diagram world's
 reading tables (analysis.vision) from `analysis.collect.Results`;
 `write_tables(tables, folder)` writes `<name>.parquet` per table atomically, and
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import accuracy, contamination, inside, mixed, readings, traces, vision
-from analysis.claims import ClaimSettings, claims_from
+from analysis import accuracy, contamination, controls, inside, mixed, readings, traces, vision
+from analysis.claims import ClaimSettings, c4_runs, claims_from
 from analysis.collect import Results
 from tasks.io import atomic_file
 
@@ -29,8 +29,9 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
     effects = inside.patch_map(results.patch_pairs)
     peaks = inside.probe_peaks(results.probes)
     base = settings.base_name(models)
-    importance = inside.tuning_importance(results.transplant, acc, base if base in set(models["model"]) else None)
+    importance = inside.tuning_importance(results.transplant, acc, base)
     run_peaks = readings.peak_table(preds)
+    cross = inside.cross_table(results.cross_pairs)
     return {
         "models": models, "curves": results.curves, "accuracy": acc,
         "selection": accuracy.selection_table(preds), "matched_steps": matched,
@@ -38,12 +39,15 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
         "templates": accuracy.template_table(preds, results.templates),
         "patch_map": effects, "patching": inside.patch_table(results.patch_pairs, models),
         "probe_peaks": peaks, "probe_transfer": inside.probe_transfer(results.probes, peaks),
-        "probes": results.probes, "cross": inside.cross_table(results.cross_pairs),
+        "probes": results.probes, "cross": cross,
         "transplant": inside.transplant_table(results.transplant),
         "weights": inside.weight_table(results.weights, models), "tuning_importance": importance,
         "spectral": inside.spectral_table(results.spectral, models), "overlap": inside.overlap_table(results.overlap),
         "restore": results.restore,
         "e7": inside.e7_table(effects, importance, models),
+        "controls": controls.controls_table(results.patch_pairs, c4_runs(results.patch_pairs, models, settings),
+                                            results.transplant, effects, importance, models, cross,
+                                            results.cross_pairs),
         "claims": claims_from(preds, matched, results.patch_pairs, models, settings, results.problems),
         "mixed": mixed.kind_model(preds, results.problems, settings.params),
         "run_peaks": run_peaks, "readings": readings.claim_readings(preds, matched, run_peaks, settings),

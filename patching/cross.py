@@ -9,7 +9,9 @@ base with one tokenizer, which `check_same_tokenizer` enforces.
 
 MLP weight transplant replaces the MLP weights of some layers of B by A's (`transplanted`, which
 restores B on exit) and measures behaviour: with every layer transplanted, a B that differs from
-A only in its MLPs (MLP-only tuning from the same base) computes exactly A's logits.
+A only in its MLPs (MLP-only tuning from the same base) computes exactly A's logits. Its
+random-location control transplants A's attention and MLP blocks of random layers, as many
+parameters as one window (Hase et al. 2023: edits at random places can match located ones).
 """
 
 from __future__ import annotations
@@ -66,19 +68,45 @@ def self_pairs(problems: Sequence[Problem], tokenizer, target: str = "answer") -
     return out
 
 
-def mlp_parameters(model, layers: Sequence[int]) -> dict[str, torch.nn.Parameter]:
-    """{name: parameter} of the MLP blocks of `layers` (paths from training.params.LAYER_PARTS)."""
+Block = tuple[int, str]
+"""(layer, "mlp" | "attn"): one layer's MLP or attention block."""
+
+
+def block_parameters(model, blocks: Sequence[Block]) -> dict[str, torch.nn.Parameter]:
+    """{name: parameter} of the given blocks (paths from training.params.LAYER_PARTS)."""
     parts = layer_parts(model)
-    prefixes = tuple(f"{parts['layers']}.{layer}.{parts['mlp']}." for layer in layers)
+    prefixes = tuple(f"{parts['layers']}.{layer}.{parts[block]}." for layer, block in blocks)
     return {name: p for name, p in model.named_parameters() if name.startswith(prefixes)}
 
 
+def mlp_parameters(model, layers: Sequence[int]) -> dict[str, torch.nn.Parameter]:
+    """{name: parameter} of the MLP blocks of `layers`."""
+    return block_parameters(model, [(layer, "mlp") for layer in layers])
+
+
+def random_blocks(model, budget: int, seed: int) -> list[Block]:
+    """Attention and MLP blocks of any layers, in a seeded random order, taken while they fit `budget` parameters
+    (a block is taken if the total stays within half its own size of the budget): a random location of about the
+    size of the located one."""
+    blocks = [(layer, block) for layer in range(n_layers(model)) for block in ("attn", "mlp")]
+    sizes = {b: sum(p.numel() for p in block_parameters(model, [b]).values()) for b in blocks}
+    order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(seed)).tolist()
+    chosen, total = [], 0
+    for i in order:
+        if total + sizes[blocks[i]] <= budget + sizes[blocks[i]] / 2:
+            chosen.append(blocks[i])
+            total += sizes[blocks[i]]
+    return sorted(chosen)
+
+
 @contextmanager
-def transplanted(model_b, model_a, layers: Sequence[int]):
-    """B with the MLP weights of `layers` copied from A inside the block; B's own weights restored on exit."""
+def transplanted(model_b, model_a, layers: Sequence[int] = (), blocks: Sequence[Block] = ()):
+    """B with the MLP weights of `layers` (and any other `blocks`) copied from A inside the block; B's own weights
+    restored on exit."""
     check_same_shape(model_a, model_b)
-    source = mlp_parameters(model_a, layers)
-    target = mlp_parameters(model_b, layers)
+    chosen = [*((layer, "mlp") for layer in layers), *blocks]
+    source = block_parameters(model_a, chosen)
+    target = block_parameters(model_b, chosen)
     saved = {name: p.detach().clone() for name, p in target.items()}
     try:
         with torch.no_grad():
@@ -98,16 +126,25 @@ def layer_windows(n_layers: int, width: int = 1) -> list[tuple[int, ...]]:
 
 
 def transplant_sweep(model_b, model_a, tokenizer, splits: Sequence[tuple[str, list[Problem]]], max_new_tokens: int,
-                     width: int = 1, batch_size: int = 64, names: tuple[str, str] = ("A", "B")) -> list[dict]:
+                     width: int = 1, batch_size: int = 64, names: tuple[str, str] = ("A", "B"),
+                     random_draws: int = 0) -> list[dict]:
     """Accuracy (and the share of outputs that name a theorem) of B with A's MLPs in each layer window, on
-    each (kind, problems) split; `layers` = "none" is B alone, "source" is A alone."""
-    def score(model, layers_label):
-        return [{"source": names[0], "target": names[1], "layers": layers_label,
+    each (kind, problems) split; `layers` = "none" is B alone, "source" is A alone. With `random_draws`, the
+    random-location control: A's blocks at `random_blocks` of a window's parameter count (`layers` =
+    "random:<draw>", `blocks` = which)."""
+    def score(model, layers_label, blocks=""):
+        return [{"source": names[0], "target": names[1], "layers": layers_label, "blocks": blocks,
                  **split_accuracy(model, tokenizer, problems, max_new_tokens, kind, batch_size)}
                 for kind, problems in splits]
 
     rows = score(model_b, "none") + score(model_a, "source")
     for window in layer_windows(n_layers(model_b), width):
         with transplanted(model_b, model_a, window):
-            rows += score(model_b, "-".join(map(str, (window[0], window[-1]))) if len(window) > 1 else str(window[0]))
+            rows += score(model_b, "-".join(map(str, (window[0], window[-1]))) if len(window) > 1 else str(window[0]),
+                          " ".join(f"mlp{layer}" for layer in window))
+    budget = sum(p.numel() for p in mlp_parameters(model_b, range(width)).values())
+    for draw in range(random_draws):
+        blocks = random_blocks(model_b, budget, seed=draw)
+        with transplanted(model_b, model_a, blocks=blocks):
+            rows += score(model_b, f"random:{draw}", " ".join(f"{block}{layer}" for layer, block in blocks))
     return rows

@@ -2,7 +2,8 @@
 
 Columns of the per-pair table: model, engine, method, direction, metric, pair_type, pair_id,
 layer, component, position, n_positions, value (the raw metric), normalized (0 = corrupt run,
-1 = clean run), clean, corrupt. The summary has one row per (model, engine, method, direction,
+1 = clean run), clean, corrupt; a sweep adds `parameters` (the size of the block that writes the site, for
+random-location controls) and AtP* rows `graddrop`. The summary has one row per (model, engine, method, direction,
 metric, pair_type, layer, component, position): the mean raw value, the mean normalized value
 with its standard error, n_pairs (pairs with a defined normalized value), and
 `normalized_of_mean` = (mean value - mean corrupt) / (mean clean - mean corrupt), TransformerLens's

@@ -22,6 +22,7 @@ from patching.cross import check_same_shape, check_same_tokenizer, self_pairs, t
 from patching.engines import check_engine, make_engine
 from patching.pairs import prepare_pairs
 from patching.results import save_results, summarize, tidy
+from patching.sites import block_size
 from patching.tracing import causal_trace, trace_prompts
 from tasks.dataset import load_dataset
 from tasks.io import atomic_dir, refuse_existing
@@ -120,7 +121,7 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
             rows = ablation_sweep(hooks, pairs, request, ablations, progress)
             frames.append(tidy(rows, model=name, direction="noise", metric=request.metric, engine="hooks"))
             extra = {"faithfulness.parquet": faithfulness_table(hooks, pairs, frames[0], ablations, faithfulness,
-                                                                request)} if faithfulness else {}
+                                                                request).assign(model=name)} if faithfulness else {}
     meta["precision"] = precision
     if "exact" in METHODS[method]:
         for estimate in frames[1:len(METHODS[method])]:
@@ -128,6 +129,8 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     import pandas as pd
 
     frame = pd.concat(frames, ignore_index=True)
+    sizes = {(s.layer, s.component): block_size(model, s) for s in request.sites(model)}
+    frame["parameters"] = [sizes.get(key) for key in zip(frame["layer"], frame["component"], strict=True)]
     save_results(out, frame, {"kind": "sweep", "request": request.to_dict(), "model": str(model_dir),
                               "data": str(data_dir), "engine": engine, "pair_type": pair_type, "target": target,
                               "ablations": list(ablations), "faithfulness": list(faithfulness), **meta}, overwrite,
@@ -166,8 +169,9 @@ def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = 
 
 
 def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100, kinds: tuple[str, ...] = (),
-                   overwrite: bool = False, placement: Placement = Placement()):
-    """Accuracy of B with A's MLP weights in each layer window, on the originals and perturbed kinds."""
+                   overwrite: bool = False, placement: Placement = Placement(), random_draws: int = 0):
+    """Accuracy of B with A's MLP weights in each layer window, on the originals and perturbed kinds; with
+    `random_draws`, A's blocks at random locations of a window's parameter count beside them."""
     import pandas as pd
 
     refuse_existing(out, overwrite)
@@ -179,12 +183,14 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
     longest = max(TARGET_NEW_TOKENS.values())
     new_tokens = max(TARGET_NEW_TOKENS.get(target_a, longest), TARGET_NEW_TOKENS.get(target_b, longest))
     with compute(model_b, placement.precision) as precision:
-        rows = transplant_sweep(model_b, model_a, tok_b, splits, new_tokens, width, names=(name_a, name_b))
+        rows = transplant_sweep(model_b, model_a, tok_b, splits, new_tokens, width, names=(name_a, name_b),
+                                random_draws=random_draws)
     frame = pd.DataFrame(rows)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "transplant.parquet", index=False)
         write_request(tmp, {"kind": "transplant", "a": str(a_dir), "b": str(b_dir), "data": str(data_dir),
-                            "width": width, "limit": limit, "precision": precision}, start)
+                            "width": width, "limit": limit, "precision": precision, "random_draws": random_draws},
+                      start)
     return frame
 
 

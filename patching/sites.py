@@ -107,6 +107,18 @@ def site_module(model, site: Site):
     return model.get_submodule(path), where
 
 
+def block_size(model, site: Site) -> int | None:
+    """Parameters of the block whose output the site is (attention for attn_out, the MLP for mlp_out and
+    mlp_hidden); None for residual-stream sites, which no single block writes. Random-location controls draw
+    blocks of equal parameter count."""
+    parts = layer_parts(model)
+    block = {"attn_out": "attn", "mlp_out": "mlp", "mlp_hidden": "mlp"}.get(site.component)
+    if block is None:
+        return None
+    module = model.get_submodule(f"{parts['layers']}.{check_site(model, site).layer}.{parts[block]}")
+    return sum(p.numel() for p in module.parameters())
+
+
 def width(model, site: Site) -> int:
     """The activation width at a site (d_model, or the MLP's hidden width for mlp_hidden)."""
     config = model.config.get_text_config()

@@ -182,6 +182,8 @@ def transplant_command(
     data: DataOpt, out: OutOpt,
     width: Annotated[int, Opt(help="Layers per transplanted window.")] = 1,
     kinds: Annotated[str | None, Opt(help="Comma-separated splits (original, paraphrase...; default: all).")] = None,
+    random_draws: Annotated[int, Opt(help="Random-location control: this many seeded draws of A's attention and "
+                                          "MLP blocks at random layers, as many parameters as one window.")] = 0,
     limit: LimitOpt = 100, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
@@ -191,7 +193,8 @@ def transplant_command(
 
     chosen = split_list(kinds) or ()
     try:
-        frame = run_transplant(a, b, data, out, width, limit, chosen, overwrite, Placement(device, dtype, precision))
+        frame = run_transplant(a, b, data, out, width, limit, chosen, overwrite, Placement(device, dtype, precision),
+                               random_draws)
     except ERRORS as err:
         fail(str(err))
     table = frame.pivot_table(index="layers", columns="kind", values="accuracy", sort=False).round(3).reset_index()

@@ -79,14 +79,41 @@ def evaluate(out, model, data, kinds, limit, device="cpu", batch_size=64):
              progress=False, device=device)
 
 
-def patch(out, model, data, limit, target, device, pair_type="theorem_swap", metric="logit_diff"):
+FAITHFULNESS_KS = (1, 5, 10, 20, 45)
+"""Top-k sites whose faithfulness curves the inside patch job draws under each ablation."""
+
+
+def patch(out, model, data, limit, target, device, pair_type="theorem_swap", metric="logit_diff", inside=False):
+    """Exact patching; with `inside`, also plain attribution and AtP* beside it (their agreement with exact
+    patching in request.json) and zero / mean / resample ablation of the same sites with faithfulness curves."""
+    from patching.ablation import ABLATIONS
     from patching.conditions import PatchRequest
     from patching.run import run_sweep
     from training.placement import Placement
 
     request = PatchRequest(components=("resid_pre", "attn_out", "mlp_out"), positions="spans", metric=metric)
-    run_sweep(model, data, out, request, pair_type=pair_type, target=target, limit=limit, method="exact",
-              placement=Placement(device), progress=False)
+    extra = {"method": "all", "ablations": ABLATIONS, "faithfulness": FAITHFULNESS_KS} if inside else \
+        {"method": "exact"}
+    run_sweep(model, data, out, request, pair_type=pair_type, target=target, limit=limit, placement=Placement(device),
+              progress=False, **extra)
+
+
+def erase(out, model, data, limit, site, device, problems):
+    """LEACE erasure of the theorem label at `site` against random subspaces of the same rank (probes.causal)."""
+    from probes.causal import CausalRequest
+    from probes.run import ProbeRequest, run_causal
+    from training.placement import Placement
+
+    run_causal(model, data, out, CausalRequest(site=site, problems=problems), ProbeRequest(limit=limit),
+               placement=Placement(device), progress=False)
+
+
+def restore(out, base, model, data, limit, kinds, device):
+    """Accuracy of the base with the top-k singular directions of the checkpoint's update restored."""
+    from patching.spectral import run_spectral_restore
+    from training.placement import Placement
+
+    run_spectral_restore(base, model, data, out, limit=limit, kinds=tuple(kinds), placement=Placement(device))
 
 
 def probe(out, models, data, limit, components, labels, device, positions=("last",), kinds=None):
@@ -107,11 +134,16 @@ def cross(out, a, b, data, limit, device):
     run_cross(a, b, data, out, request, limit=limit, placement=Placement(device), progress=False, random_draws=2)
 
 
+TRANSPLANT_RANDOM_DRAWS = 3
+"""Random-location draws beside every transplant (a window's parameter count of A's blocks at random layers)."""
+
+
 def transplant(out, a, b, data, limit, kinds, device):
     from patching.run import run_transplant
     from training.placement import Placement
 
-    run_transplant(a, b, data, out, limit=limit, kinds=tuple(kinds), placement=Placement(device))
+    run_transplant(a, b, data, out, limit=limit, kinds=tuple(kinds), placement=Placement(device),
+                   random_draws=TRANSPLANT_RANDOM_DRAWS)
 
 
 def groups(out, model, data, limit, target, device):

@@ -12,11 +12,16 @@ Layout of a run folder RUN (each stage's output is skipped when present, so a ki
     eval-curve/<run>-step<N>/    every other kept checkpoint of the full-tuning runs (C1 / C2 at OOD-peak)
     patch/<model>[-surface]/ activation patching on theorem-swap pairs (base included, as C4's control)
                              and, for full tuning, on surface pairs (same rule, other names; KL metric);
-                             vision: position-group patching on given_swap pairs (patching.groups)
+                             vision: position-group patching on given_swap pairs (patching.groups); for
+                             theorem-SFT full tuning (seed 0) also attribution patching and AtP* beside exact
+                             patching, and zero / mean / resample ablations with faithfulness curves
     probe/                   per-layer probes (base and every full-tuning checkpoint, seed 0)
-    cross/, transplant/      theorem-SFT into answer-SFT; MLP transplant and per-layer revert
+    erase/<run>/             LEACE erasure of the theorem label where the probes peak, vs random subspaces
+    cross/, transplant/      theorem-SFT into answer-SFT (with random-direction draws); MLP transplant and
+                             per-layer revert (with random-location draws)
     weights/                 weight change from the base
     spectral/                the SVD view of every update; theorem- vs answer-SFT update subspaces
+    restore/<run>/           the base with the top-k directions of theorem-SFT's update restored
     tables/ figures/ report.html   analysis, figures and the report (rebuilt every time)
     reproduce.json           the preset, inputs, per-stage wall times and versions
 

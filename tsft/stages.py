@@ -9,7 +9,8 @@ planned when it starts.
 
 A run folder RUN holds one folder per stage: data/, base/, sft/<target>-<params>-s<seed>/ (with kept
 intermediate checkpoints), eval/<run>/, eval-matched/<run>-step<N>/, eval-curve/<run>-step<N>/,
-patch/<model>[-surface]/, probe/, cross/, transplant/, weights/, spectral/ (see tsft.reproduce).
+patch/<model>[-surface]/, probe/, erase/<run>/, cross/, transplant/, weights/, spectral/, restore/<run>/ (see
+tsft.reproduce).
 """
 
 from __future__ import annotations
@@ -161,10 +162,12 @@ def plan_patch(inputs: Inputs, preset: Preset) -> list[Job]:
                      "target": "answer" if m == base else None, "device": inputs.device}) for m in models]
     sweeps = [(m, "theorem_swap", "logit_diff", m.name) for m in models]
     sweeps += [(m, "surface", "kl", f"{m.name}-surface") for m in models if m != base and "full" in m.name]
+    inside = _first(inputs, preset, "theorem", "full")
     return [Job("patch", name, jobs.patch, out / "patch" / name / "summary.parquet",
                 {"out": out / "patch" / name, "model": m, "data": data, "limit": preset.patch_limit,
                  "target": "theorem" if m == base else None, "device": inputs.device, "pair_type": pair_type,
-                 "metric": metric}) for m, pair_type, metric, name in sweeps]
+                 "metric": metric, "inside": m == inside and pair_type == "theorem_swap"})
+            for m, pair_type, metric, name in sweeps]
 
 
 def plan_probe(inputs: Inputs, preset: Preset) -> list[Job]:
@@ -173,6 +176,37 @@ def plan_probe(inputs: Inputs, preset: Preset) -> list[Job]:
                 {"out": inputs.out / "probe", "models": models, "data": data_dir(inputs), "limit": preset.probe_limit,
                  "components": preset.probe_components, "labels": preset.probe_labels, "device": inputs.device,
                  "positions": preset.probe_positions, "kinds": preset.probe_kinds})]
+
+
+def erase_site(inputs: Inputs, model: Path, component: str = "resid_post") -> str:
+    """Where to erase the theorem label in `model`: the layer of the probes' peak selectivity at the last position
+    (the probe stage's table), else two thirds of the depth."""
+    from analysis.inside import probe_peaks
+
+    table = inputs.out / "probe" / "probes.parquet"
+    if table.is_file():
+        import pandas as pd
+
+        peaks = probe_peaks(pd.read_parquet(table))
+        mine = peaks[(peaks["model"] == model.name) & (peaks["component"] == component)] if len(peaks) else peaks
+        if len(mine):
+            return f"blocks.{int(mine['peak_layer'].iloc[0])}.{component}"
+    config = json.loads((model / "config.json").read_text())
+    layers = config.get("num_hidden_layers") or config.get("text_config", {}).get("num_hidden_layers")
+    return f"blocks.{(2 * layers) // 3}.{component}"
+
+
+def plan_erase(inputs: Inputs, preset: Preset) -> list[Job]:
+    """LEACE erasure of the theorem label in the first theorem-SFT full-tuning checkpoint, where the probes read it
+    best (text only)."""
+    model = _first(inputs, preset, "theorem", "full")
+    labelled = preset.probe_labels is None or "theorem" in preset.probe_labels
+    if model is None or preset.modality == "vision" or not labelled or not (model / "config.json").is_file():
+        return []
+    return [Job("erase", model.name, jobs.erase, inputs.out / "erase" / model.name / "causal.parquet",
+                {"out": inputs.out / "erase" / model.name, "model": model, "data": data_dir(inputs),
+                 "limit": preset.probe_limit, "site": erase_site(inputs, model), "device": inputs.device,
+                 "problems": preset.transplant_limit or 16})]
 
 
 def plan_cross(inputs: Inputs, preset: Preset) -> list[Job]:
@@ -205,11 +239,19 @@ def plan_weights(inputs: Inputs, preset: Preset) -> list[Job]:
     runs = _runs(inputs, preset)
     names = {folder.name for *_, folder in runs}
     pairs = [(f"theorem-{pa}-s{s}", f"answer-{pa}-s{s}") for t, pa, s, _ in runs if t == "theorem"]
-    return [Job("weights", "weights", jobs.weights, inputs.out / "weights" / "weights.parquet",
-                {"out": inputs.out / "weights", "base": base_dir(inputs), "models": [f for *_, f in runs]}),
-            Job("weights", "spectral", jobs.spectral, inputs.out / "spectral" / "spectral.parquet",
-                {"out": inputs.out / "spectral", "base": base_dir(inputs), "models": [f for *_, f in runs],
-                 "pairs": [p for p in pairs if p[1] in names]})]
+    planned = [Job("weights", "weights", jobs.weights, inputs.out / "weights" / "weights.parquet",
+                   {"out": inputs.out / "weights", "base": base_dir(inputs), "models": [f for *_, f in runs]}),
+               Job("weights", "spectral", jobs.spectral, inputs.out / "spectral" / "spectral.parquet",
+                   {"out": inputs.out / "spectral", "base": base_dir(inputs), "models": [f for *_, f in runs],
+                    "pairs": [p for p in pairs if p[1] in names]})]
+    theorem = _first(inputs, preset, "theorem", "full")
+    if theorem is not None and preset.modality != "vision":
+        planned.append(Job("weights", f"restore {theorem.name}", jobs.restore,
+                           inputs.out / "restore" / theorem.name / "restore.parquet",
+                           {"out": inputs.out / "restore" / theorem.name, "base": base_dir(inputs), "model": theorem,
+                            "data": data_dir(inputs), "limit": preset.transplant_limit or 16,
+                            "kinds": ("original", *(preset.kinds or ())[:1]), "device": inputs.device}))
+    return planned
 
 
 @dataclass(frozen=True)
@@ -229,9 +271,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("eval-curve", "predictions of every other kept checkpoint", plan_curve),
     Stage("patch", "activation patching maps", plan_patch),
     Stage("probe", "per-layer probes", plan_probe),
+    Stage("erase", "LEACE erasure where the probes peak", plan_erase),
     Stage("cross", "cross-checkpoint patching", plan_cross),
     Stage("transplant", "MLP transplant and per-layer revert", plan_transplant),
-    Stage("weights", "weight change from the base and its SVD view", plan_weights),
+    Stage("weights", "weight change from the base, its SVD view and top-k restores", plan_weights),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 

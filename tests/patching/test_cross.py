@@ -71,12 +71,55 @@ def test_transplanting_every_mlp_reproduces_the_source(llama):
     assert not torch.allclose(partial, source) and not torch.allclose(partial, own)
 
 
+def full_tuned(model):
+    """A copy with every weight moved (attention included)."""
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for param in other.parameters():
+            param.add_(0.01 * torch.randn_like(param))
+    return other
+
+
 def test_transplant_sweep_scores_every_window(llama, tokenizer, dataset):
     tuned = mlp_only_tuned(llama)
     rows = transplant_sweep(tuned, llama, tokenizer, [("original", dataset.test[:3])], max_new_tokens=4,
                             names=("base", "tuned"))
     assert [r["layers"] for r in rows] == ["none", "source", "0", "1", "0-1"]
     assert all(r["n"] == 3 and 0 <= r["accuracy"] <= 1 and 0 <= r["names_a_theorem"] <= 1 for r in rows)
+
+
+def test_random_blocks_are_seeded_and_about_one_windows_size(llama):
+    from patching.cross import block_parameters, mlp_parameters, random_blocks
+
+    budget = sum(p.numel() for p in mlp_parameters(llama, [0]).values())
+    attention = sum(p.numel() for p in block_parameters(llama, [(0, "attn")]).values())
+    draws = [random_blocks(llama, budget, seed) for seed in range(6)]
+    assert draws[0] == random_blocks(llama, budget, 0) and len({tuple(d) for d in draws}) > 1
+    for blocks in draws:
+        size = sum(p.numel() for p in block_parameters(llama, blocks).values())
+        assert abs(size - budget) <= max(budget, attention) / 2
+    assert any(block == "attn" for blocks in draws for _, block in blocks)
+
+
+def test_transplanting_blocks_copies_exactly_those_and_restores(llama):
+    tuned = full_tuned(llama)
+    before = {k: v.clone() for k, v in tuned.state_dict().items()}
+    with transplanted(tuned, llama, blocks=[(1, "attn")]):
+        inside = {k: v.clone() for k, v in tuned.state_dict().items()}
+    source = llama.state_dict()
+    for name, value in inside.items():
+        expected = source[name] if ".layers.1.self_attn." in name else before[name]
+        assert torch.equal(value, expected), name
+    assert all(torch.equal(v, before[k]) for k, v in tuned.state_dict().items())
+
+
+def test_transplant_sweep_adds_random_location_rows(llama, tokenizer, dataset):
+    tuned = mlp_only_tuned(llama)
+    rows = transplant_sweep(tuned, llama, tokenizer, [("original", dataset.test[:2])], max_new_tokens=4,
+                            names=("base", "tuned"), random_draws=2)
+    random = [r for r in rows if r["layers"].startswith("random:")]
+    assert [r["layers"] for r in random] == ["random:0", "random:1"]
+    assert all(r["blocks"] for r in random) and rows[2]["blocks"] == "mlp0"
 
 
 def test_transplant_refuses_other_architectures(llama, tokenizer):

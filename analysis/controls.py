@@ -1,0 +1,152 @@
+"""Random-location controls: each localisation claim's value beside the same measurement at random places.
+
+A located effect only means something against what an arbitrary place of the same size would show (Hase et al.
+2023 found edits at random layers work about as well as the "located" ones; Wang & Veitch 2025 the same for
+fine-tuning locations). Each control gives the claim's value, the null distribution's mean and 2.5-97.5%
+range over seeded draws, and a one-sided p-value, (1 + draws at or above the value) / (1 + draws):
+
+* **C4, MLP share vs random blocks of equal size.** The MLP share sums the restored logit difference over the
+  MLP blocks of every layer and divides by that of all MLP and attention blocks. The MLPs hold most of a
+  layer's parameters (about three quarters in Llama-style models), so a random set of attention and MLP blocks
+  with the MLPs' parameter count is the null: its share of the same restored difference (blocks from the
+  patching table's `parameters` column, taken in random order while they fit).
+* **Transplant vs random blocks.** The best layer window of A's MLPs in B against A's blocks at random layers
+  with a window's parameter count (rows `random:<draw>` of the transplant table), per split.
+* **E7, patching peak vs tuning importance across layers.** The Spearman correlation between the per-layer MLP
+  patching effect and the per-layer tuning importance, against the same correlation with the layers permuted.
+* **Cross-checkpoint patching vs a random direction.** The peak site's effect against B's own activation moved by
+  a random direction of the same norm (cross_table's control columns).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.inside import all_spans, e7_series, exact_rows
+
+COLUMNS = ["control", "bears_on", "subject", "value", "null_mean", "null_low", "null_high", "p_value", "draws",
+           "note"]
+DRAWS = 2000
+
+
+def _row(control: str, bears_on: str, subject: str, value: float, null: np.ndarray, note: str = "") -> dict:
+    null = np.asarray(null, dtype=float)
+    null = null[np.isfinite(null)]
+    if not len(null) or not np.isfinite(value):
+        return {"control": control, "bears_on": bears_on, "subject": subject, "value": value, "null_mean": np.nan,
+                "null_low": np.nan, "null_high": np.nan, "p_value": np.nan, "draws": len(null), "note": note}
+    return {"control": control, "bears_on": bears_on, "subject": subject, "value": float(value),
+            "null_mean": float(null.mean()), "null_low": float(np.quantile(null, 0.025)),
+            "null_high": float(np.quantile(null, 0.975)), "p_value": float((1 + (null >= value).sum()) / (1 + len(null))),
+            "draws": len(null), "note": note}
+
+
+def restored_by_block(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per (layer, component) of attn_out / mlp_out: the positive restored metric summed over pairs, positions and
+    models (as the MLP share sums it), and the block's parameter count."""
+    rows = pairs[pairs["component"].isin(["attn_out", "mlp_out"])]
+    gap = rows["clean"] - rows["corrupt"]
+    rows = rows[gap.abs() > 0]
+    restored = ((rows["value"] - rows["corrupt"]) * np.sign(rows["clean"] - rows["corrupt"])).clip(lower=0)
+    return rows.assign(restored=restored).groupby(["layer", "component"]).agg(
+        restored=("restored", "sum"), parameters=("parameters", "first")).reset_index()
+
+
+def random_share(blocks: pd.DataFrame, draws: int = DRAWS, seed: int = 0) -> np.ndarray:
+    """Shares of the restored total carried by random block sets with the MLP blocks' parameter count."""
+    sizes, restored = blocks["parameters"].to_numpy(float), blocks["restored"].to_numpy(float)
+    budget = sizes[(blocks["component"] == "mlp_out").to_numpy()].sum()
+    rng = np.random.default_rng(seed)
+    out = np.empty(draws)
+    for d in range(draws):
+        total, carried = 0.0, 0.0
+        for i in rng.permutation(len(sizes)):
+            if total + sizes[i] <= budget + sizes[i] / 2:
+                total += sizes[i]
+                carried += restored[i]
+        out[d] = carried / restored.sum()
+    return out
+
+
+def c4_control(patch_pairs: pd.DataFrame, runs: list[str], draws: int = DRAWS, seed: int = 0) -> dict:
+    """C4's MLP share of the given checkpoints against random attention + MLP block sets of the MLPs' size."""
+    subject = " + ".join(runs)
+    frame = exact_rows(patch_pairs)
+    frame = frame[frame["model"].isin(runs)] if len(frame) else frame
+    if frame.empty or "parameters" not in frame or frame["parameters"].isna().all():
+        return _row("random blocks of equal size", "C4", subject, np.nan, np.array([]),
+                    "not measured: the patching tables carry no block sizes (patched before tsft recorded them)")
+    blocks = restored_by_block(frame)
+    mlp = blocks["component"] == "mlp_out"
+    value = blocks.loc[mlp, "restored"].sum() / blocks["restored"].sum()
+    share = blocks.loc[mlp, "parameters"].sum() / blocks["parameters"].sum()
+    return _row("random blocks of equal size", "C4", subject, value, random_share(blocks, draws, seed),
+                f"MLP share of the restored logit difference; the MLPs hold {share:.2f} of these blocks' parameters")
+
+
+def transplant_controls(transplant: pd.DataFrame) -> list[dict]:
+    """Per (A -> B, split): the best single window's accuracy against the random-location draws."""
+    if transplant.empty or not transplant["layers"].str.startswith("random:").any():
+        return []
+    rows = []
+    for (source, target, kind), part in transplant.groupby(["source", "target", "kind"], sort=False):
+        located = part[part["layers"].str.fullmatch(r"\d+(-\d+)?")]
+        sizes = located["blocks"].str.split().str.len()
+        windows = located[sizes < sizes.max()] if sizes.nunique() > 1 else located    # not every layer at once
+        random = part[part["layers"].str.startswith("random:")]
+        if windows.empty or random.empty:
+            continue
+        best = windows.loc[windows["accuracy"].idxmax()]
+        rows.append(_row("random blocks of one window's size", "C4", f"{source}->{target} {kind}", best["accuracy"],
+                         random["accuracy"].to_numpy(), f"best window: layers {best['layers']} (accuracy); "
+                         f"{target} alone {part.loc[part['layers'] == 'none', 'accuracy'].mean():.2f}"))
+    return rows
+
+
+def e7_controls(effects: pd.DataFrame, importance: pd.DataFrame, models: pd.DataFrame, draws: int = DRAWS,
+                seed: int = 0) -> list[dict]:
+    """E7's Spearman correlation (patching effect vs tuning importance over layers) against layer permutations."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for key, per_layer, importance_by_layer, evidence in e7_series(effects, importance, models):
+        shared = per_layer.index.intersection(importance_by_layer.index)
+        if len(shared) < 3:
+            continue
+        patch, tuning = per_layer[shared].rank().to_numpy(), importance_by_layer[shared].rank().to_numpy()
+        if patch.std() == 0 or tuning.std() == 0:
+            rows.append(_row("layers permuted", "C4 (E7)", key, np.nan, np.array([]), "no correlation to test: "
+                             f"{'tuning importance' if tuning.std() == 0 else 'the patching effect'} is the same "
+                             f"at every layer ({evidence})"))
+            continue
+        value = float(np.corrcoef(patch, tuning)[0, 1])
+        null = np.array([np.corrcoef(patch, rng.permutation(tuning))[0, 1] for _ in range(draws)])
+        rows.append(_row("layers permuted", "C4 (E7)", key, value, null, f"Spearman over {len(shared)} layers; "
+                         f"importance from {evidence}"))
+    return rows
+
+
+def cross_controls(cross: pd.DataFrame, cross_pairs: pd.DataFrame) -> list[dict]:
+    """Per (A -> B, component): the peak site's effect against each random-direction draw at that site."""
+    if cross.empty or cross_pairs.empty or "method" not in cross_pairs:
+        return []
+    draws = all_spans(cross_pairs[cross_pairs["method"] == "random"], extra=("draw",))
+    rows = []
+    for (pair, component), part in cross.groupby(["model", "component"], sort=False):
+        peak = part.loc[part["effect"].idxmax()]
+        at = draws[(draws["model"] == pair) & (draws["component"] == component) & (draws["layer"] == peak["layer"])
+                   & (draws["position"] == peak["position"])]
+        if len(at):
+            rows.append(_row("random direction of equal norm", "C4", f"{pair} {component}@{int(peak['layer'])}",
+                             peak["effect"], at["effect"].to_numpy(), f"position {peak['position']}"))
+    return rows
+
+
+def controls_table(patch_pairs: pd.DataFrame, runs: list[str], transplant: pd.DataFrame, effects: pd.DataFrame,
+                   importance: pd.DataFrame, models: pd.DataFrame, cross: pd.DataFrame, cross_pairs: pd.DataFrame
+                   ) -> pd.DataFrame:
+    """Every random-location control the results allow (COLUMNS)."""
+    rows = [c4_control(patch_pairs, runs)] if runs else []
+    rows += transplant_controls(transplant) + e7_controls(effects, importance, models)
+    rows += cross_controls(cross, cross_pairs)
+    return pd.DataFrame(rows, columns=COLUMNS)
