@@ -1,6 +1,7 @@
 """Every analysis table from one results folder, saved as parquet (the figures and the report read these).
 
-`analysis_tables(results)` computes E1-E7, the random-location controls (analysis.controls), the claims (with their mixed-model readings), the claims at final /
+`analysis_tables(results)` computes E1-E7, the random-location controls (analysis.controls), the instruments' own checks
+(analysis.instruments), the claims (with their mixed-model readings), the claims at final /
 matched / OOD-peak checkpoints, the step-level trace scores, the contamination scan and the diagram world's
 reading tables (analysis.vision) from `analysis.collect.Results`;
 `write_tables(tables, folder)` writes `<name>.parquet` per table atomically, and
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import accuracy, contamination, controls, inside, mixed, readings, traces, vision
+from analysis import accuracy, contamination, controls, inside, instruments, mixed, readings, traces, vision
 from analysis.claims import ClaimSettings, c4_runs, claims_from
 from analysis.collect import Results
 from tasks.io import atomic_file
@@ -32,6 +33,7 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
     importance = inside.tuning_importance(results.transplant, acc, base)
     run_peaks = readings.peak_table(preds)
     cross = inside.cross_table(results.cross_pairs)
+    ablations = instruments.ablation_table(results.patch_pairs)
     return {
         "models": models, "curves": results.curves, "accuracy": acc,
         "selection": accuracy.selection_table(preds), "matched_steps": matched,
@@ -53,6 +55,9 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
         "run_peaks": run_peaks, "readings": readings.claim_readings(preds, matched, run_peaks, settings),
         **_trace_tables(preds, results.problems),
         "contamination": contamination.contamination_table(results.predictions, results.problems),
+        "estimates": instruments.estimate_table(results.requests), "ablations": ablations,
+        "ablation_agreement": instruments.ablation_agreement(ablations), "faithfulness": results.faithfulness,
+        "erasure": instruments.erasure_table(results.causal),
         "group_map": vision.group_map(results.groups), "reading": vision.reading_difference(results.groups, models),
         "figure_gaps": vision.figure_gaps(results.groups),
         "figure_probes": vision.figure_probe_peaks(results.probes),

@@ -17,6 +17,7 @@ from pathlib import Path
 from figures.behaviour import f1_accuracy, f2_selection, f8_templates
 from figures.evidence import f12_chain, f13_readings, f14_updates
 from figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
+from figures.instruments import f15_controls, f16_ablations
 from figures.report import write_report
 from figures.vision import f9_groups, f10_figure_probes, f11_reading
 from tasks.io import atomic_file
@@ -33,6 +34,8 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F12_chain": (f12_chain, ("traces",)),
     "F13_readings": (f13_readings, ("readings",)),
     "F14_updates": (f14_updates, ("spectral", "overlap")),
+    "F15_controls": (f15_controls, ("controls",)),
+    "F16_ablations": (f16_ablations, ("faithfulness", "ablations")),
 }
 VISION_FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F9_groups": (f9_groups, ("group_map",)),

@@ -26,6 +26,13 @@ from figures.evidence import (
     mixed_sentences,
     update_sentences,
 )
+from figures.instruments import (
+    ablation_sentences,
+    control_sentences,
+    erasure_sentences,
+    estimate_sentences,
+    restore_sentences,
+)
 from figures.theme import number
 from figures.vision import reading_sentences
 from tasks.io import atomic_file
@@ -49,7 +56,8 @@ READING = ("Diagram problems leave one given to the figure. Each test problem is
            "same pairs, with 95% bootstrap intervals:")
 VISION_TABLES = ("figure_gaps", "reading", "figure_probes")
 SHOWN_TABLES = ("accuracy", "selection", "matched", "mixed", "run_peaks", "traces", "contamination", "patching",
-                "probe_peaks", "e7", "transplant", "models")
+                "probe_peaks", "e7", "controls", "estimates", "ablation_agreement", "erasure", "restore", "transplant",
+                "models")
 OOD_PEAK = ("Out-of-distribution accuracy can peak before the last step. Every kept checkpoint of the full-tuning "
             "runs is evaluated, and C1 and C2 are read at the final checkpoints, at checkpoints matched on held-out "
             "accuracy, and at each run's peak accuracy on surface-perturbed problems. The last reading picks each "
@@ -68,6 +76,25 @@ CROSS = ("Theorem-SFT's activation at one site patched into answer-SFT's run (1 
 CHAIN = ("Each generated theorem application is scored against the problem's own trace: the theorem named, each "
          "premise (Cond), each binding (Map), each Exec step given the previous ones. The first error is the first "
          "part that fails (F12).")
+CONTROLS = ("A located effect means something only against the same measurement at places nobody chose (F15): the "
+            "MLP share against random sets of attention and MLP blocks with the MLPs' parameter count (the MLPs hold "
+            "most of a layer's parameters, so 0.5 is not the null), the best transplant window against A's blocks at "
+            "random layers of one window's size, E7's correlation against permuted layers, and cross-checkpoint "
+            "patching against random directions of the same norm. p is one-sided: (1 + draws at or above) / "
+            "(1 + draws).")
+ESTIMATES = ("Attribution patching estimates every patch from two forwards and one backward; AtP* repairs attention "
+             "saturation (the first attention layer a residual patch meets is recomputed exactly) and cancellation "
+             "(GradDrop). Against exact patching on the same pairs: the correlation, the false negatives among exact "
+             "patching's top sites, and how far down the estimate's order all of them are found.")
+ABLATIONS = ("The same sites zero-, mean- and resample-ablated in the clean run (F16): the damage each does and the "
+             "faithfulness of keeping only exact patching's top-k sites. Where the modes disagree, a circuit is a "
+             "property of the ablation as much as of the model.")
+ERASURE = ("LEACE removes the linear information about the theorem label at the layer where the probes read it best, "
+           "with the least-squares edit (a fresh probe on the erased activations falls to chance); random subspaces "
+           "of the same rank are the control. If the model still names the theorem and answers, the label's linear "
+           "code there is not what it uses.")
+RESTORE = ("The base with only the top-k singular directions of theorem-SFT's update added back, in every layer "
+           "matrix: how few directions carry what SFT taught.")
 
 
 def claim_sentence(row) -> str:
@@ -162,7 +189,17 @@ def _evidence_html(tables: dict) -> str:
             f"<h3>What SFT wrote into the weights (bears on C3 and C4)</h3><p>{UPDATES}</p>"
             f"{_list(update_sentences(tables.get('spectral', empty), tables.get('overlap', empty)))}"
             f"<h3>Cross-checkpoint patching against random directions (bears on C4)</h3><p>{CROSS}</p>"
-            f"{_list(cross_control_sentences(tables.get('cross', empty)))}")
+            f"{_list(cross_control_sentences(tables.get('cross', empty)))}"
+            f"<h3>Against random locations (bears on C4)</h3><p>{CONTROLS}</p>"
+            f"{_list(control_sentences(tables.get('controls', empty)))}"
+            f"<h3>Can the cheap estimates be trusted? (bears on C4)</h3><p>{ESTIMATES}</p>"
+            f"{_list(estimate_sentences(tables.get('estimates', empty)))}"
+            f"<h3>Does the ablation choice change the circuit? (bears on C4)</h3><p>{ABLATIONS}</p>"
+            f"{_list(ablation_sentences(tables.get('ablation_agreement', empty), tables.get('faithfulness', empty)))}"
+            f"<h3>Erasing the theorem concept (bears on C2 and C4)</h3><p>{ERASURE}</p>"
+            f"{_list(erasure_sentences(tables.get('erasure', empty)))}"
+            f"<h3>Restoring the top directions of the update (bears on C3)</h3><p>{RESTORE}</p>"
+            f"{_list(restore_sentences(tables.get('restore', empty)))}")
 
 
 def report_html(tables: dict, figures: dict, meta: dict) -> str:
