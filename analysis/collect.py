@@ -127,7 +127,8 @@ def _cards(root: Path, found: dict[str, list[Path]]):
 
 
 READERS = {
-    "sweep": (("patch_pairs", "pairs.parquet"), ("faithfulness", "faithfulness.parquet")), "cross": (("cross_pairs", "pairs.parquet"),),
+    "sweep": (("patch_pairs", "pairs.parquet"), ("faithfulness", "faithfulness.parquet")),
+    "cross": (("cross_pairs", "pairs.parquet"),),
     "transplant": (("transplant", "transplant.parquet"),), "probes": (("probes", "probes.parquet"),),
     "causal": (("causal", "causal.parquet"),), "weights": (("weights", "weights.parquet"),),
     "groups": (("groups", "groups.parquet"),),

@@ -116,7 +116,7 @@ def erasure_sentences(erasure: pd.DataFrame) -> list[str]:
     for (model, site, label), part in (erasure.groupby(["model", "site", "label"]) if len(erasure) else []):
         by = part.set_index("condition")
 
-        def read(condition, metric):
+        def read(condition, metric, by=by):
             return number(by.loc[condition, metric]) if condition in by.index and metric in by else "n/a"
 
         for condition in [c for c in by.index if c not in ("none", "random", "oracle")]:
