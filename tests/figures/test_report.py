@@ -56,3 +56,33 @@ def test_report_puts_the_evidence_beside_the_verdicts():
     assert "C2 at OOD peak: supported" in page and "optimistic by construction" in page
     assert "theorem-full on surface: 60% of chains fully right; most common first error binding (40%)" in page
     assert "50 generations of 1 checkpoints scanned: 2 reproduce another test problem" in page
+
+
+def test_report_reads_each_instrument_check_in_words_and_f15_f16_draw_them():
+    from figures.instruments import f15_controls, f16_ablations
+
+    controls = pd.DataFrame([
+        {"control": "random blocks of equal size", "bears_on": "C4", "subject": "t", "value": 0.64, "null_mean": 0.75,
+         "null_low": 0.70, "null_high": 0.80, "p_value": 0.99, "draws": 2000, "note": "MLP share"},
+        {"control": "random direction of equal norm", "bears_on": "C4", "subject": "t->a mlp_out@28", "value": 0.37,
+         "null_mean": 0.02, "null_low": 0.018, "null_high": 0.022, "p_value": 1 / 3, "draws": 2, "note": "last"}])
+    faithfulness = pd.DataFrame([{"model": "t", "ablation": mode, "k": k, "faithfulness": f}
+                                 for mode, curve in (("zero", (0.0, 0.1)), ("resample", (0.2, 0.9)))
+                                 for k, f in zip((5, 45), curve, strict=True)])
+    ablations = pd.DataFrame([{"model": "t", "mode": "zero", "layer": layer, "component": "mlp_out", "position": "diff",
+                               "damage": d} for layer, d in enumerate((0.9, 0.2))])
+    erasure = pd.DataFrame([{"model": "t", "site": "blocks.1.resid_post", "label": "theorem", "condition": c,
+                             "rank": r, "probe_accuracy": p, "answer_accuracy": a, "mean_sq_change": m, "draws": 1}
+                            for c, r, p, a, m in (("none", 0, 1.0, 0.6, 0.0), ("leace", 19, 0.0, 0.3, 11.0),
+                                                  ("random", 19, 1.0, 0.59, 0.4))])
+    tables = {"controls": controls, "faithfulness": faithfulness, "ablations": ablations, "erasure": erasure}
+    page = report_html(tables, build_figures(tables), {})
+    assert "0.640 against random blocks of equal size 0.750 [0.700, 0.800] over 2000 draws" in page
+    assert "not above the null" in page and "above every draw (too few draws for p &lt; 0.05)" in page
+    assert "t, faithfulness of the top 45 sites: zero 0.100, resample 0.900." in page
+    assert "probe accuracy 1.000 -&gt; 0.000 (random subspaces of that rank 1.000); answer accuracy 0.600 -&gt; 0.300" \
+        in page
+    figure = f15_controls(controls)
+    assert list(figure.data[2].x) == [0.64, 0.37] and list(figure.data[0].base) == [0.70, 0.018]
+    curves = f16_ablations(faithfulness, ablations)
+    assert {trace.name for trace in curves.data} >= {"t zero", "t resample", "t zero mlp_out"}

@@ -63,9 +63,14 @@ def test_smoke_preset_killed_mid_run_continues_and_reports(tmp_path):
     claims = pd.read_parquet(run / "tables" / "claims.parquet")
     assert list(claims["claim"]) == ["C1", "C2", "C3", "C4"] and set(claims["verdict"]) <= VERDICTS
     for name in ("accuracy", "selection", "patch_map", "probes", "weights", "transplant", "cross", "e7", "traces",
-                 "readings", "run_peaks", "contamination", "spectral", "overlap"):
+                 "readings", "run_peaks", "contamination", "spectral", "overlap", "controls", "estimates", "ablations",
+                 "ablation_agreement", "faithfulness", "erasure", "restore"):
         assert not pd.read_parquet(run / "tables" / f"{name}.parquet").empty, name
-    assert len(list((run / "figures").glob("F*.html"))) == 11
+    assert len(list((run / "figures").glob("F*.html"))) == 13
+    controls = pd.read_parquet(run / "tables" / "controls.parquet").set_index("control")
+    assert controls.loc["random blocks of equal size", "draws"] > 0  # the inside patch job recorded block sizes
+    assert "random blocks of one window's size" in controls.index      # the transplant's random draws
+    assert set(pd.read_parquet(run / "tables" / "estimates.parquet")["estimate"]) == {"attribution", "atp_star"}
     assert set(pd.read_parquet(run / "tables" / "readings.parquet")["reading"]) == {"final", "matched", "ood_peak"}
     kept = [f"{c.parent.parent.name}-step{int(c.name[5:])}" for c in run.glob("sft/*-full-s0/checkpoints/step-*")]
     assert kept and all(len(list(run.glob(f"eval-*/{name}/summary.csv"))) == 1 for name in kept)  # each once
