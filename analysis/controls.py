@@ -14,6 +14,8 @@ range over seeded draws, and a one-sided p-value, (1 + draws at or above the val
   with a window's parameter count (rows `random:<draw>` of the transplant table), per split.
 * **E7, patching peak vs tuning importance across layers.** The Spearman correlation between the per-layer MLP
   patching effect and the per-layer tuning importance, against the same correlation with the layers permuted.
+* **E7, tuning one located layer vs tuning random blocks.** The best single-layer MLP run's accuracy against runs
+  that tune random attention and MLP blocks of one MLP's parameter count (`random:<draw>` selections).
 * **Cross-checkpoint patching vs a random direction.** The peak site's effect against B's own activation moved by
   a random direction of the same norm (cross_table's control columns).
 """
@@ -126,6 +128,26 @@ def e7_controls(effects: pd.DataFrame, importance: pd.DataFrame, models: pd.Data
     return rows
 
 
+def tuning_controls(accuracy: pd.DataFrame) -> list[dict]:
+    """Per target: the best single-layer MLP run's accuracy on originals against runs tuning random attention / MLP
+    blocks of one MLP's size (`random:<draw>`)."""
+    if accuracy.empty:
+        return []
+    originals = accuracy[accuracy["kind"] == "original"]
+    params = originals["params"].astype(str)
+    rows = []
+    for target, part in originals.groupby("target"):
+        layer_runs = part[params[part.index].str.fullmatch(r"mlp:(\d+)-\1")]
+        random = part[params[part.index].str.startswith("random:")]
+        if layer_runs.empty or random.empty:
+            continue
+        best = layer_runs.loc[layer_runs["accuracy"].idxmax()]
+        rows.append(_row("random blocks of one MLP's size, tuned", "C4 (E7)", f"{target}-SFT", best["accuracy"],
+                         random["accuracy"].to_numpy(), f"best single layer: {best['params']} (accuracy on "
+                         f"originals); mean over layers {layer_runs['accuracy'].mean():.2f}"))
+    return rows
+
+
 def cross_controls(cross: pd.DataFrame, cross_pairs: pd.DataFrame) -> list[dict]:
     """Per (A -> B, component): the peak site's effect against each random-direction draw at that site."""
     if cross.empty or cross_pairs.empty or "method" not in cross_pairs:
@@ -143,10 +165,10 @@ def cross_controls(cross: pd.DataFrame, cross_pairs: pd.DataFrame) -> list[dict]
 
 
 def controls_table(patch_pairs: pd.DataFrame, runs: list[str], transplant: pd.DataFrame, effects: pd.DataFrame,
-                   importance: pd.DataFrame, models: pd.DataFrame, cross: pd.DataFrame, cross_pairs: pd.DataFrame
-                   ) -> pd.DataFrame:
+                   importance: pd.DataFrame, models: pd.DataFrame, cross: pd.DataFrame, cross_pairs: pd.DataFrame,
+                   accuracy: pd.DataFrame) -> pd.DataFrame:
     """Every random-location control the results allow (COLUMNS)."""
     rows = [c4_control(patch_pairs, runs)] if runs else []
-    rows += transplant_controls(transplant) + e7_controls(effects, importance, models)
+    rows += transplant_controls(transplant) + e7_controls(effects, importance, models) + tuning_controls(accuracy)
     rows += cross_controls(cross, cross_pairs)
     return pd.DataFrame(rows, columns=COLUMNS)

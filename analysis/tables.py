@@ -49,7 +49,7 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
         "e7": inside.e7_table(effects, importance, models),
         "controls": controls.controls_table(results.patch_pairs, c4_runs(results.patch_pairs, models, settings),
                                             results.transplant, effects, importance, models, cross,
-                                            results.cross_pairs),
+                                            results.cross_pairs, acc),
         "claims": claims_from(preds, matched, results.patch_pairs, models, settings, results.problems),
         "mixed": mixed.kind_model(preds, results.problems, settings.params),
         "run_peaks": run_peaks, "readings": readings.claim_readings(preds, matched, run_peaks, settings),

@@ -20,7 +20,8 @@ def _ordered(values, first=PARAMS_ORDER) -> list:
 
 
 def whole_selections(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows of whole-model selections (full, mlp, attn...): per-layer runs (`mlp:L-L`) belong to E7."""
+    """Rows of whole-model selections (full, mlp, attn...): per-layer runs (`mlp:L-L`) and random-location runs
+    (`random:<draw>`) belong to E7."""
     return table[~table["params"].astype(str).str.contains(":")] if len(table) else table
 
 

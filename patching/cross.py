@@ -26,7 +26,7 @@ from patching.sites import n_layers
 from tasks.schema import Problem
 from training.batches import encode_target
 from training.evaluate import split_accuracy
-from training.params import layer_parts
+from training.params import Block, block_prefixes, random_blocks
 from training.targets import render_target
 
 
@@ -68,35 +68,15 @@ def self_pairs(problems: Sequence[Problem], tokenizer, target: str = "answer") -
     return out
 
 
-Block = tuple[int, str]
-"""(layer, "mlp" | "attn"): one layer's MLP or attention block."""
-
-
 def block_parameters(model, blocks: Sequence[Block]) -> dict[str, torch.nn.Parameter]:
     """{name: parameter} of the given blocks (paths from training.params.LAYER_PARTS)."""
-    parts = layer_parts(model)
-    prefixes = tuple(f"{parts['layers']}.{layer}.{parts[block]}." for layer, block in blocks)
+    prefixes = block_prefixes(model, blocks)
     return {name: p for name, p in model.named_parameters() if name.startswith(prefixes)}
 
 
 def mlp_parameters(model, layers: Sequence[int]) -> dict[str, torch.nn.Parameter]:
     """{name: parameter} of the MLP blocks of `layers`."""
     return block_parameters(model, [(layer, "mlp") for layer in layers])
-
-
-def random_blocks(model, budget: int, seed: int) -> list[Block]:
-    """Attention and MLP blocks of any layers, in a seeded random order, taken while they fit `budget` parameters
-    (a block is taken if the total stays within half its own size of the budget): a random location of about the
-    size of the located one."""
-    blocks = [(layer, block) for layer in range(n_layers(model)) for block in ("attn", "mlp")]
-    sizes = {b: sum(p.numel() for p in block_parameters(model, [b]).values()) for b in blocks}
-    order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(seed)).tolist()
-    chosen, total = [], 0
-    for i in order:
-        if total + sizes[blocks[i]] <= budget + sizes[blocks[i]] / 2:
-            chosen.append(blocks[i])
-            total += sizes[blocks[i]]
-    return sorted(chosen)
 
 
 @contextmanager

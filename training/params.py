@@ -38,7 +38,7 @@ LAYER_PARTS = {
 inside one layer (`attn`, `mlp`, `mlp_down`). patching/ derives its canonical sites from it, so
 adding a family is adding a table here."""
 LORA_DEFAULT_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-_SPEC = re.compile(r"^(full|mlp|attn|lora)(?::([^+]+))?(\+vision)?$")
+_SPEC = re.compile(r"^(full|mlp|attn|lora|random)(?::([^+]+))?(\+vision)?$")
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,14 @@ class Selection:
     modules: tuple[str, ...] = ()
     vision: bool = False
     """Also train a vision model's vision tower (frozen otherwise)."""
+    seed: int | None = None
+    """random: which draw of blocks (`random_blocks`)."""
 
     @property
     def spec(self) -> str:
         suffix = "+vision" if self.vision else ""
+        if self.kind == "random":
+            return f"random:{self.seed}{suffix}"
         if self.layers:
             return f"{self.kind}:{self.layers[0]}-{self.layers[1]}{suffix}"
         if self.kind == "lora" and self.modules != LORA_DEFAULT_MODULES:
@@ -65,12 +69,16 @@ def parse_selection(spec: str) -> Selection:
     match = _SPEC.match(spec.strip())
     if not match:
         raise ValueError(f"unknown parameter selection {spec!r}; use full, mlp, attn, mlp:<first>-<last> "
-                         "(layers, inclusive) or lora[:<module>,...]")
+                         "(layers, inclusive), random:<seed> or lora[:<module>,...]")
     kind, arg, vision = match.groups()
     vision = bool(vision)
     if kind == "lora":
         modules = tuple(m for m in (arg or "").split(",") if m) or LORA_DEFAULT_MODULES
         return Selection("lora", modules=modules, vision=vision)
+    if kind == "random":
+        if arg is None or not arg.isdigit():
+            raise ValueError(f"bad selection {spec!r}: random takes a draw number, written random:<seed>")
+        return Selection("random", seed=int(arg), vision=vision)
     if arg is None:
         return Selection(kind, vision=vision)
     if kind != "mlp" or not re.fullmatch(r"\d+-\d+", arg):
@@ -94,7 +102,41 @@ def text_config(model):
     return model.config.get_text_config()
 
 
+Block = tuple[int, str]
+"""(layer, "mlp" | "attn"): one layer's MLP or attention block."""
+
+
+def block_prefixes(model, blocks) -> tuple[str, ...]:
+    """Parameter-name prefixes of the given blocks."""
+    parts = layer_parts(model)
+    return tuple(f"{parts['layers']}.{layer}.{parts[block]}." for layer, block in blocks)
+
+
+def block_size(model, block: Block) -> int:
+    prefixes = block_prefixes(model, [block])
+    return sum(p.numel() for name, p in model.named_parameters() if name.startswith(prefixes))
+
+
+def random_blocks(model, budget: int, seed: int) -> list[Block]:
+    """Attention and MLP blocks of any layers, in a seeded random order, taken while they fit `budget` parameters
+    (a block is taken if the total stays within half its own size of the budget): a random location of about the
+    size of a located one (the `random:<seed>` selection uses one layer's MLP as the budget)."""
+    import torch
+
+    blocks = [(layer, block) for layer in range(text_config(model).num_hidden_layers) for block in ("attn", "mlp")]
+    sizes = {b: block_size(model, b) for b in blocks}
+    order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(seed)).tolist()
+    chosen, total = [], 0
+    for i in order:
+        if total + sizes[blocks[i]] <= budget + sizes[blocks[i]] / 2:
+            chosen.append(blocks[i])
+            total += sizes[blocks[i]]
+    return sorted(chosen)
+
+
 def _selected_prefixes(model, selection: Selection) -> list[str]:
+    if selection.kind == "random":
+        return list(block_prefixes(model, random_blocks(model, block_size(model, (0, "mlp")), selection.seed)))
     parts = layer_parts(model)
     n_layers = text_config(model).num_hidden_layers
     first, last = selection.layers or (0, n_layers - 1)

@@ -89,8 +89,9 @@ class Preset:
     """Examples per forward/backward in SFT (None: the whole batch); smaller saves activation memory."""
 
     def lr_for(self, target: str, params: str) -> float:
-        """The arm's own rate (`target-params`), else its selection's (`params`), else full tuning's."""
-        rates, selection = dict(self.lr), params.split(":")[0]
+        """The arm's own rate (`target-params`), else its selection's (`params`), else full tuning's. Random-location
+        runs (`random:<draw>`) take the per-layer MLP runs' rate: only where they tune differs."""
+        rates, selection = dict(self.lr), params.split(":")[0].replace("random", "mlp")
         return rates.get(f"{target}-{selection}", rates.get(selection, rates["full"]))
 
     def runs(self) -> list[tuple[str, str, int]]:

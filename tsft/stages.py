@@ -60,13 +60,19 @@ def base_dir(inputs: Inputs) -> Path:
 
 def variants(inputs: Inputs, preset: Preset) -> list[tuple[str, str, int]]:
     """(target, params, seed) of every SFT run: the matrix, plus per-layer MLP-only theorem runs for E7 when the
-    preset asks and the base exists (its config says how many layers)."""
+    preset asks and the base exists (its config says how many layers), and as many runs tuning random blocks of one
+    MLP's size (`random:<draw>`, E7's random-location control)."""
     runs = preset.runs()
     config = base_dir(inputs) / "config.json"
     if preset.layer_runs and "theorem" in preset.targets and config.is_file():
         layers = json.loads(config.read_text()).get("num_hidden_layers", 0)
         runs += [("theorem", f"mlp:{layer}-{layer}", preset.seeds[0]) for layer in range(layers)]
+        runs += [("theorem", f"random:{draw}", preset.seeds[0]) for draw in range(RANDOM_LOCATION_RUNS)]
     return runs
+
+
+RANDOM_LOCATION_RUNS = 2
+"""Runs tuning random attention / MLP blocks of one MLP's size beside the per-layer MLP runs."""
 
 
 def sft_dir(inputs: Inputs, target: str, params: str, seed: int) -> Path:

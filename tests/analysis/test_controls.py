@@ -90,7 +90,8 @@ def test_controls_table_reads_the_cross_checkpoint_draws_at_the_peak():
     cross_pairs = pd.DataFrame(rows("cross", 0, 0.8, 1) + rows("cross", 0, 0.2, 0) + rows("random", 0, 0.1, 1)
                                + rows("random", 1, 0.9, 1) + rows("random", 2, 0.95, 0))
     empty = pd.DataFrame()
-    table = controls_table(empty, [], empty, empty, empty, models_table([]), cross_table(cross_pairs), cross_pairs)
+    table = controls_table(empty, [], empty, empty, empty, models_table([]), cross_table(cross_pairs), cross_pairs,
+                           empty)
     (row,) = table.to_dict("records")
     assert row["value"] == pytest.approx(0.8) and row["draws"] == 2         # only the draws at the peak site
     assert row["p_value"] == pytest.approx(2 / 3) and row["subject"] == "t->a mlp_out@1"
@@ -103,3 +104,15 @@ def test_c4_claim_reads_its_share_against_random_blocks():
     row = claim_c4(frame, models_table(["theorem-full-s0"]), ClaimSettings())
     assert row["verdict"] == "supported"                           # 0.75 > 0.5 ...
     assert "not above random attention + MLP block sets" in row["note"]  # ... but no more than size predicts
+
+
+def test_best_tuned_layer_against_runs_tuning_random_blocks():
+    from analysis.controls import tuning_controls
+
+    accuracy = pd.DataFrame([{"target": "theorem", "params": p, "kind": k, "accuracy": a}
+                             for p, a in (("mlp:0-0", 0.4), ("mlp:1-1", 0.7), ("random:0", 0.65), ("random:1", 0.8),
+                                          ("full", 0.9)) for k in ("original", "paraphrase")])
+    (row,) = tuning_controls(accuracy)
+    assert row["value"] == pytest.approx(0.7) and row["draws"] == 2 and row["p_value"] == pytest.approx(2 / 3)
+    assert "mlp:1-1" in row["note"] and row["subject"] == "theorem-SFT"
+    assert tuning_controls(accuracy[~accuracy["params"].str.startswith("random")]) == []

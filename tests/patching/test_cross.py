@@ -89,7 +89,8 @@ def test_transplant_sweep_scores_every_window(llama, tokenizer, dataset):
 
 
 def test_random_blocks_are_seeded_and_about_one_windows_size(llama):
-    from patching.cross import block_parameters, mlp_parameters, random_blocks
+    from patching.cross import block_parameters, mlp_parameters
+    from training.params import random_blocks
 
     budget = sum(p.numel() for p in mlp_parameters(llama, [0]).values())
     attention = sum(p.numel() for p in block_parameters(llama, [(0, "attn")]).values())

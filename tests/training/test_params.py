@@ -57,8 +57,24 @@ def test_counts_are_independent_of_tied_weights(tokenizer):
     assert model.lm_head.weight is model.model.embed_tokens.weight
 
 
+def test_random_selection_trains_seeded_blocks_of_one_mlps_size(tokenizer):
+    """random:<seed> trains the attention and MLP blocks random_blocks draws, about one layer's MLP in size."""
+    model = tiny_model(tokenizer)
+    one_mlp = sum(p.numel() for n, p in model.named_parameters() if n.startswith("model.layers.0.mlp."))
+    attention = sum(p.numel() for n, p in model.named_parameters() if n.startswith("model.layers.0.self_attn."))
+    drawn = []
+    for seed in range(4):
+        chosen = apply_selection(tiny_model(tokenizer), parse_selection(f"random:{seed}"))
+        trainable = {n for n, p in chosen.named_parameters() if p.requires_grad}
+        blocks = {(int(n.split(".")[2]), "mlp" if ".mlp." in n else "attn") for n in trainable}
+        assert all(n.startswith("model.layers.") and (".mlp." in n or ".self_attn." in n) for n in trainable)
+        assert abs(parameter_counts(chosen)["trainable"] - one_mlp) <= max(one_mlp, attention) / 2
+        drawn.append(frozenset(blocks))
+    assert len(set(drawn)) > 1 and parse_selection("random:3").spec == "random:3"
+
+
 @pytest.mark.parametrize("spec, message", [("mlp:3-1", "after last"), ("attn:0-1", "only mlp"),
-                                           ("head", "unknown parameter selection")])
+                                           ("head", "unknown parameter selection"), ("random", "draw number")])
 def test_bad_selections_are_named(spec, message):
     with pytest.raises(ValueError, match=message):
         parse_selection(spec)

@@ -50,13 +50,14 @@ def test_smoke_preset_killed_mid_run_continues_and_reports(tmp_path):
     first.wait()
     finished = [run / "base" / "run_card.json", *run.glob("sft/*/run_card.json"), *run.glob("eval/*/summary.csv")]
     before = mtimes(finished)
-    assert len(list(run.glob("sft/*/run_card.json"))) == 9 + 2 and not (run / "report.html").exists()  # + mlp:L-L
+    # + mlp:L-L per layer and two random-location runs
+    assert len(list(run.glob("sft/*/run_card.json"))) == 9 + 2 + 2 and not (run / "report.html").exists()
 
     second = tsft("reproduce", "--preset", "smoke", "--out", str(run), "--no-png")
     output, _ = second.communicate(timeout=600)
     assert second.returncode == 0, output
     assert "data: data skipped (done)" in output and "base: base skipped (done)" in output
-    assert output.count("skipped (done)") >= 2 + 11 + 1
+    assert output.count("skipped (done)") >= 2 + 13 + 1
     assert mtimes(finished) == before  # nothing finished was redone
     assert "PNG skipped" not in output  # --no-png asked for none
 
@@ -70,6 +71,7 @@ def test_smoke_preset_killed_mid_run_continues_and_reports(tmp_path):
     controls = pd.read_parquet(run / "tables" / "controls.parquet").set_index("control")
     assert controls.loc["random blocks of equal size", "draws"] > 0  # the inside patch job recorded block sizes
     assert "random blocks of one window's size" in controls.index      # the transplant's random draws
+    assert controls.loc["random blocks of one MLP's size, tuned", "draws"] == 2  # E7's random-location runs
     assert set(pd.read_parquet(run / "tables" / "estimates.parquet")["estimate"]) == {"attribution", "atp_star"}
     assert set(pd.read_parquet(run / "tables" / "readings.parquet")["reading"]) == {"final", "matched", "ood_peak"}
     kept = [f"{c.parent.parent.name}-step{int(c.name[5:])}" for c in run.glob("sft/*-full-s0/checkpoints/step-*")]
