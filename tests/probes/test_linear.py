@@ -25,7 +25,7 @@ def test_a_planted_label_is_recovered_and_beats_its_controls():
     assert metric(out, "accuracy") > 0.9
     assert metric(out, "control_accuracy") < 0.45  # names are not in the activations
     assert metric(out, "selectivity") > 0.5
-    assert 0.15 < metric(out, "majority") < 0.4
+    assert 0.25 <= metric(out, "majority") < 0.4  # the largest of 4 balanced labels: never under a quarter
     assert metric(out, "mdl_compression") > 1.5
     ci = next(r for r in out if r["metric"] == "accuracy")
     assert ci["ci_low"] <= ci["value"] <= ci["ci_high"] and ci["n_folds"] == 5
