@@ -131,13 +131,28 @@ def _table_html(frame: pd.DataFrame, limit: int = 200) -> str:
     return shown.to_html(index=False, border=0, classes="data", escape=True) + more
 
 
-def _claims_html(claims: pd.DataFrame) -> str:
-    items = []
+def claim_checks(tables: dict) -> dict[str, list[str]]:
+    """Per claim, the instrument checks that bear on it, in words (shown under the claim; detailed below)."""
+    empty = pd.DataFrame()
+    controls = tables.get("controls", empty)
+    checks = {claim: control_sentences(controls[controls["bears_on"].str.startswith(claim)]) if len(controls) else []
+              for claim in ("C1", "C2", "C3", "C4")}
+    checks["C3"] += restore_sentences(tables.get("restore", empty))
+    checks["C4"] += (estimate_sentences(tables.get("estimates", empty))
+                     + ablation_sentences(tables.get("ablation_agreement", empty), empty)
+                     + erasure_sentences(tables.get("erasure", empty)))
+    return checks
+
+
+def _claims_html(claims: pd.DataFrame, tables: dict) -> str:
+    items, checks = [], claim_checks(tables)
     for _, row in claims.iterrows():
         colour = COLOURS.get(row["verdict"], "#555")
+        said = "".join(f"<li>{html.escape(line)}</li>" for line in checks.get(row["claim"], []))
         items.append(f"<li><span class='verdict' style='background:{colour}'>{html.escape(row['verdict'])}</span> "
                      f"<b>{html.escape(row['claim'])}</b> {html.escape(row['statement'])}<br>"
-                     f"<span class='detail'>{html.escape(claim_sentence(row))}</span></li>")
+                     f"<span class='detail'>{html.escape(claim_sentence(row))}</span>"
+                     f"{f'<ul class=checks>{said}</ul>' if said else ''}</li>")
     return f"<p>{RULE}</p><ul class='claims'>{''.join(items)}</ul>"
 
 
@@ -159,7 +174,7 @@ h1{font-size:1.6em} h2{margin-top:1.6em;border-bottom:1px solid #ddd} .verdict{c
 border-radius:4px;font-size:.85em} ul.claims li{margin:.8em 0} .detail{color:#444;font-size:.92em}
 table.data,table.facts{border-collapse:collapse;font-size:.85em} table.data td,table.data th,table.facts td,
 table.facts th{padding:3px 8px;border-bottom:1px solid #eee;text-align:right} .empty{color:#888}
-pre{background:#f7f7f7;padding:1em;font-size:.8em;overflow:auto}
+pre{background:#f7f7f7;padding:1em;font-size:.8em;overflow:auto} ul.checks{font-size:.85em;color:#555}
 """
 
 
@@ -216,7 +231,7 @@ def report_html(tables: dict, figures: dict, meta: dict) -> str:
             f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
             f"<h1>tsft report: memorize theorems, not instances?</h1><h2>The question</h2><p>{QUESTION}</p>"
             f"<h2>Setup</h2>{_setup_html(meta, tables.get('models', pd.DataFrame()))}"
-            f"<h2>Claims</h2>{_claims_html(claims) if len(claims) else '<p>no claims computed</p>'}"
+            f"<h2>Claims</h2>{_claims_html(claims, tables) if len(claims) else '<p>no claims computed</p>'}"
             f"{_evidence_html(tables)}{_reading_html(tables)}<h2>Figures</h2>{figure_html}<h2>Tables</h2>{table_html}"
             f"<h2>Run metadata</h2>{_meta_html(meta)}</body></html>")
 

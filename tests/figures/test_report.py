@@ -86,3 +86,18 @@ def test_report_reads_each_instrument_check_in_words_and_f15_f16_draw_them():
     assert list(figure.data[2].x) == [0.64, 0.37] and list(figure.data[0].base) == [0.70, 0.018]
     curves = f16_ablations(faithfulness, ablations)
     assert {trace.name for trace in curves.data} >= {"t zero", "t resample", "t zero mlp_out"}
+
+
+def test_each_claim_lists_the_checks_that_bear_on_it():
+    claims = pd.DataFrame([{**claim("supported", 0.6, 0.7), "claim": "C4"}, {**claim("inconclusive", -0.1, 0.2),
+                                                                            "claim": "C3"}])
+    controls = pd.DataFrame([{"control": "random blocks of equal size", "bears_on": "C4", "subject": "t",
+                              "value": 0.64, "null_mean": 0.75, "null_low": 0.7, "null_high": 0.8, "p_value": 0.99,
+                              "draws": 2000, "note": "MLP share"}])
+    restore = pd.DataFrame([{"model": "t", "k": k, "kind": "original", "n": 16, "accuracy": a}
+                            for k, a in (("base", 0.1), ("4", 0.3), ("checkpoint", 0.6))])
+    page = report_html({"claims": claims, "controls": controls, "restore": restore}, {}, {})
+    claims_part = page[page.index("<h2>Claims</h2>"):page.index("Beside the verdicts")]
+    c4, c3 = claims_part.split("<b>C3</b>")
+    assert "random blocks of equal size 0.750" in c4 and "random blocks" not in c3
+    assert "original accuracy: base 0.100, 4 0.300, checkpoint 0.600" in c3
