@@ -9,7 +9,7 @@ range over seeded draws, and a one-sided p-value, (1 + draws at or above the val
   MLP blocks of every layer and divides by that of all MLP and attention blocks. The MLPs hold most of a
   layer's parameters (about three quarters in Llama-style models), so a random set of attention and MLP blocks
   with the MLPs' parameter count is the null: its share of the same restored difference (blocks from the
-  patching table's `parameters` column, taken in random order while they fit).
+  patching table's `parameters` column, in random order, each taken if the total stays within the MLPs' count).
 * **Transplant vs random blocks.** The best layer window of A's MLPs in B against A's blocks at random layers
   with a window's parameter count (rows `random:<draw>` of the transplant table), per split.
 * **E7, patching peak vs tuning importance across layers.** The Spearman correlation between the per-layer MLP
@@ -64,7 +64,7 @@ def random_share(blocks: pd.DataFrame, draws: int = DRAWS, seed: int = 0) -> np.
     for d in range(draws):
         total, carried = 0.0, 0.0
         for i in rng.permutation(len(sizes)):
-            if total + sizes[i] <= budget + sizes[i] / 2:
+            if total + sizes[i] <= budget:
                 total += sizes[i]
                 carried += restored[i]
         out[d] = carried / restored.sum()

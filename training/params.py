@@ -118,9 +118,9 @@ def block_size(model, block: Block) -> int:
 
 
 def random_blocks(model, budget: int, seed: int) -> list[Block]:
-    """Attention and MLP blocks of any layers, in a seeded random order, taken while they fit `budget` parameters
-    (a block is taken if the total stays within half its own size of the budget): a random location of about the
-    size of a located one (the `random:<seed>` selection uses one layer's MLP as the budget)."""
+    """Attention and MLP blocks of any layers, in a seeded random order, each taken if the total stays within
+    `budget` parameters (so the total ends within one block of it): a random location of about the size of a
+    located one (the `random:<seed>` selection uses one layer's MLP as the budget)."""
     import torch
 
     blocks = [(layer, block) for layer in range(text_config(model).num_hidden_layers) for block in ("attn", "mlp")]
@@ -128,7 +128,7 @@ def random_blocks(model, budget: int, seed: int) -> list[Block]:
     order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(seed)).tolist()
     chosen, total = [], 0
     for i in order:
-        if total + sizes[blocks[i]] <= budget + sizes[blocks[i]] / 2:
+        if total + sizes[blocks[i]] <= budget:
             chosen.append(blocks[i])
             total += sizes[blocks[i]]
     return sorted(chosen)
