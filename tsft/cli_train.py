@@ -77,7 +77,8 @@ def train_sft_command(
     data: Annotated[Path, Opt(help="Data folder from `tsft data build` (needs a train split).")],
     out: Annotated[Path, Opt(help="Run folder; the finished checkpoint is an HF model folder here.")],
     target: Annotated[str | None, Opt(help="answer | solution | theorem (default: theorem).")] = None,
-    params: Annotated[str | None, Opt(help="full | mlp | attn | mlp:<first>-<last> | lora[:<modules>] "
+    params: Annotated[str | None, Opt(help="full | mlp | attn | mlp:<first>-<last> | random:<seed> (attention / MLP "
+                                           "blocks of random layers, one MLP's size) | lora[:<modules>] "
                                            "(default: full).")] = None,
     config: ConfigOpt = None, set_: SetOpt = None,
     steps: Annotated[int | None, Opt(help="Optimizer steps.")] = None,
