@@ -96,14 +96,21 @@ def transplant_controls(transplant: pd.DataFrame) -> list[dict]:
         located = part[part["layers"].str.fullmatch(r"\d+(-\d+)?")]
         sizes = located["blocks"].str.split().str.len()
         windows = located[sizes < sizes.max()] if sizes.nunique() > 1 else located    # not every layer at once
-        random = part[part["layers"].str.startswith("random:")]
-        if windows.empty or random.empty:
-            continue
-        best = windows.loc[windows["accuracy"].idxmax()]
-        rows.append(_row("random blocks of one window's size", "C4", f"{source}->{target} {kind}", best["accuracy"],
-                         random["accuracy"].to_numpy(), f"best window: layers {best['layers']} (accuracy); "
-                         f"{target} alone {part.loc[part['layers'] == 'none', 'accuracy'].mean():.2f}"))
+        alone = part.loc[part["layers"] == "none", "accuracy"].mean()
+        rows += _best_against_random(windows, part[part["layers"].str.startswith("random:")],
+                                     "random blocks of one window's size", "C4", f"{source}->{target} {kind}",
+                                     lambda best, alone=alone, target=target: f"best window: layers {best['layers']} "
+                                     f"(accuracy); {target} alone {alone:.2f}")
     return rows
+
+
+def _best_against_random(located: pd.DataFrame, random: pd.DataFrame, control: str, bears_on: str, subject: str,
+                         note) -> list[dict]:
+    """The most accurate located row against the random rows' accuracies (no row when either is missing)."""
+    if located.empty or random.empty:
+        return []
+    best = located.loc[located["accuracy"].idxmax()]
+    return [_row(control, bears_on, subject, best["accuracy"], random["accuracy"].to_numpy(), note(best))]
 
 
 def e7_controls(effects: pd.DataFrame, importance: pd.DataFrame, models: pd.DataFrame, draws: int = DRAWS,
@@ -138,13 +145,11 @@ def tuning_controls(accuracy: pd.DataFrame) -> list[dict]:
     rows = []
     for target, part in originals.groupby("target"):
         layer_runs = part[params[part.index].str.fullmatch(r"mlp:(\d+)-\1")]
-        random = part[params[part.index].str.startswith("random:")]
-        if layer_runs.empty or random.empty:
-            continue
-        best = layer_runs.loc[layer_runs["accuracy"].idxmax()]
-        rows.append(_row("random blocks of one MLP's size, tuned", "C4 (E7)", f"{target}-SFT", best["accuracy"],
-                         random["accuracy"].to_numpy(), f"best single layer: {best['params']} (accuracy on "
-                         f"originals); mean over layers {layer_runs['accuracy'].mean():.2f}"))
+        mean = layer_runs["accuracy"].mean()
+        rows += _best_against_random(layer_runs, part[params[part.index].str.startswith("random:")],
+                                     "random blocks of one MLP's size, tuned", "C4 (E7)", f"{target}-SFT",
+                                     lambda best, mean=mean: f"best single layer: {best['params']} (accuracy on "
+                                     f"originals); mean over layers {mean:.2f}")
     return rows
 
 
