@@ -13,6 +13,8 @@ exact for a metric linear in the site and degrades where the network is far from
 early residual positions that saturate attention); `compare_with_exact` reports how well it
 tracks exact patching on the same sweep. The rows have the same columns as exact patching, with
 `value` = the estimated patched metric and `normalized` on the same 0 = corrupt, 1 = clean scale.
+`attribution_sweep(..., star=True)` runs AtP* instead (patching.atp_star: exact attention patterns where
+residual patches saturate the softmax, GradDrop against cancellation), on the same rows.
 """
 
 from __future__ import annotations
