@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import torch
 
@@ -99,6 +100,33 @@ def test_bf16_against_float32(smollm2, pairs):
     assert torch.equal(low.argmax(-1)[clear], reference.argmax(-1)[clear])
 
 
+def test_atp_star_attention_record_is_smollm2s_own_pattern(smollm2, pairs):
+    """The recorded queries and keys with one position swapped give the pattern HF computes under that exact patch
+    (GQA: 9 query heads on 3 key heads)."""
+    from patching.atp_star import pattern, recording_attention, source_pass
+    from patching.hooks import intervene
+    from patching.sites import Site
+
+    model, _ = smollm2
+    pair = next(p for p in pairs[0] if len(p.clean_ids) == len(p.corrupt_ids))
+    position = next(i for i, (a, b) in enumerate(zip(pair.clean_ids, pair.corrupt_ids, strict=True)) if a != b)
+    layer, site = 3, Site(3, "resid_pre")
+    source, records = source_pass(model, torch.tensor([pair.clean_ids]), [site])
+    with torch.no_grad(), recording_attention(model) as dest:
+        model(torch.tensor([pair.corrupt_ids]))
+
+    def patch(x):
+        x = x.clone()
+        x[:, position] = source[site][:, position]
+        return x
+
+    with torch.no_grad(), intervene(model, edit={site: patch}), recording_attention(model) as patched:
+        model(torch.tensor([pair.corrupt_ids]))
+    q, k = dest[layer].q[0].clone(), dest[layer].k[0].clone()
+    q[:, [position]], k[:, [position]] = records[layer].q[0][:, [position]], records[layer].k[0][:, [position]]
+    torch.testing.assert_close(pattern(dest[layer], 0, q, k), pattern(patched[layer], 0), atol=1e-5, rtol=1e-4)
+
+
 def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
     """eval, exact + attribution patching, tracing, probes with transfer, 2-step MLP-only and attention-only SFT,
     causal removal, cross-checkpoint patching and transplant, each on the real model, each recording the
@@ -118,8 +146,13 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
                           progress=False, instruction="answer")
     assert summary["n"].tolist() == [4] and used(tmp_path / "eval")["precision"] == "bf16"
     request = PatchRequest(components=("attn_out", "mlp_out"), layers=(0, 15, 29), positions="last")
-    _, meta = run_sweep(smollm2_dir, data_dir, tmp_path / "sweep", request, limit=2, method="both", progress=False)
-    assert meta["pairs"] == 2 and meta["precision"] == "bf16" and "attribution_vs_exact" in meta
+    _, meta = run_sweep(smollm2_dir, data_dir, tmp_path / "sweep", request, limit=2, method="all", progress=False,
+                        ablations=("zero", "mean", "resample"), faithfulness=(1, 2))
+    assert meta["pairs"] == 2 and meta["precision"] == "bf16" and "atp_star_vs_exact" in meta
+    assert meta["passes"]["atp_star"]["graddrop_backward"] == 2 * 30
+    assert (tmp_path / "sweep/faithfulness.parquet").is_file()
+    assert set(pd.read_parquet(tmp_path / "sweep/pairs.parquet").dropna(subset=["parameters"])["parameters"]) == {
+        3 * 576 * 1536, 2 * 576 * 576 + 2 * 576 * 192}                  # SmolLM2's MLP and attention block sizes
     run_trace(smollm2_dir, data_dir, tmp_path / "trace", components=("mlp_out",), positions="last", samples=1,
               limit=2)
     assert used(tmp_path / "trace")["precision"] == "bf16"
@@ -141,5 +174,6 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
     cross = PatchRequest(components=("mlp_out",), layers=(5,), metric="kl", positions="last")
     run_cross(tuned["mlp"], tuned["attn"], data_dir, tmp_path / "cross", cross, limit=2, progress=False)
     run_transplant(tuned["mlp"], tuned["attn"], data_dir, tmp_path / "transplant", width=15, limit=2,
-                   kinds=("original",))
+                   kinds=("original",), random_draws=1)
+    assert "random:0" in set(pd.read_parquet(tmp_path / "transplant/transplant.parquet")["layers"])
     assert used(tmp_path / "cross")["precision"] == used(tmp_path / "transplant")["precision"] == "bf16"
