@@ -9,7 +9,8 @@ base with one tokenizer, which `check_same_tokenizer` enforces.
 
 MLP weight transplant replaces the MLP weights of some layers of B by A's (`transplanted`, which
 restores B on exit) and measures behaviour: with every layer transplanted, a B that differs from
-A only in its MLPs (MLP-only tuning from the same base) computes exactly A's logits. Its
+A only in its MLPs (MLP-only tuning from the same base) computes exactly A's logits (under bf16 autocast too:
+the autocast weight-cast cache is cleared on entry and exit, or the swap would be silently ignored). Its
 random-location control transplants A's attention and MLP blocks of random layers, as many
 parameters as one window (Hase et al. 2023: edits at random places can match located ones).
 """
@@ -92,11 +93,13 @@ def transplanted(model_b, model_a, layers: Sequence[int] = (), blocks: Sequence[
         with torch.no_grad():
             for name, param in target.items():
                 param.copy_(source[name])
+        torch.clear_autocast_cache()  # autocast keeps each weight's low-precision cast for its whole region
         yield model_b
     finally:
         with torch.no_grad():
             for name, param in target.items():
                 param.copy_(saved[name])
+        torch.clear_autocast_cache()
 
 
 def layer_windows(n_layers: int, width: int = 1) -> list[tuple[int, ...]]:

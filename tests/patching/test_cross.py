@@ -127,3 +127,21 @@ def test_transplant_refuses_other_architectures(llama, tokenizer):
     with pytest.raises(CheckpointMismatch, match="different architectures"), \
             transplanted(tiny(tokenizer, "qwen2"), llama, [0]):
             pass
+
+
+def test_transplant_takes_effect_inside_one_bf16_autocast_region(llama):
+    """Autocast caches each weight's bf16 cast for the whole region: weights swapped in place must invalidate it,
+    or a transplant inside `compute(model, "bf16")` silently runs the old weights."""
+    from training.precision import compute
+
+    tuned = mlp_only_tuned(llama)
+    ids = torch.randint(5, 200, (2, 12))
+    with torch.no_grad(), compute(tuned, "bf16"):
+        own = tuned(ids).logits
+        source = llama(ids).logits
+        with transplanted(tuned, llama, range(llama.config.num_hidden_layers)):
+            moved = tuned(ids).logits
+        back = tuned(ids).logits
+    torch.testing.assert_close(moved, source)
+    torch.testing.assert_close(back, own)
+    assert not torch.allclose(moved, own)
