@@ -9,6 +9,8 @@
 * `readings`      - per-run peak in- and out-of-distribution steps; C1 / C2 at final, matched and OOD-peak;
 * `contamination` - verbatim test problems and canary strings in generations;
 * `inside`        - E3 patching map and MLP share, E4 probe peaks and transfer, E5-E7, the SVD view of updates;
+* `controls`      - random-location controls: each localisation claim against the same measurement elsewhere;
+* `instruments`   - the instruments' own checks: estimates vs exact patching, ablation choice, erasure;
 * `vision`        - the diagram world's position-group reading tables;
 * `claims`        - C1-C4, each with effect, interval, seeds, control, verdict and the mixed model beside it;
 * `tables`        - every table from one folder, written to and read from parquet.

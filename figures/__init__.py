@@ -6,6 +6,7 @@
   F7 weight change;
 * `evidence`  - F12 where generated chains break, F13 C1 / C2 at final, matched and OOD-peak checkpoints,
   F14 the SVD view of the updates;
+* `instruments` - F15 claims against random locations, F16 the ablation choice, the checks' report lines;
 * `vision`    - F9-F11, the diagram world's position-group reading;
 * `render`    - every figure as HTML (and PNG through kaleido when a browser exists);
 * `report`    - one self-contained HTML report with the claim verdicts.

@@ -29,7 +29,7 @@ def f15_controls(controls: pd.DataFrame) -> go.Figure:
     shown = controls.dropna(subset=["value", "null_mean"]) if len(controls) else controls
     if shown.empty:
         return empty(title, "no random-location control measured")
-    labels = [f"{r['bears_on']} · {r['control']} · {r['subject']}" for _, r in shown.iterrows()]
+    labels = [f"{r['bears_on']}: {r['subject']}<br>vs {r['control']}" for _, r in shown.iterrows()]
     fig = go.Figure()
     fig.add_trace(go.Bar(y=labels, x=shown["null_high"] - shown["null_low"], base=shown["null_low"], orientation="h",
                          marker_color="#cccccc", name="random draws (2.5-97.5%)"))
@@ -39,16 +39,17 @@ def f15_controls(controls: pd.DataFrame) -> go.Figure:
                              marker={"symbol": "diamond", "size": 12, "color": "#d62728"},
                              customdata=shown["p_value"], hovertemplate="%{x:.3f} (p = %{customdata:.3f})"))
     fig.update_xaxes(title_text="value (share, accuracy, correlation or effect: see the row)")
-    return styled(fig, title, height=max(320, 70 * len(shown) + 160), margin={"l": 420})
+    return styled(fig, title, height=max(320, 80 * len(shown) + 200), margin={"l": 360},
+                  legend={"orientation": "h", "yanchor": "top", "y": -0.12})
 
 
 def f16_ablations(faithfulness: pd.DataFrame, ablations: pd.DataFrame) -> go.Figure:
     """F16: faithfulness curves under each ablation, and each layer's damage under each ablation."""
-    title = "F16 The ablation choice: faithfulness of the top-k sites and per-layer damage, zero / mean / resample"
+    title = "F16 The ablation choice (zero / mean / resample)"
     if faithfulness.empty and ablations.empty:
         return empty(title, "no ablations run")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["faithfulness of exact patching's top-k sites",
-                                                        "damage of ablating one layer's block"])
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16,
+                        subplot_titles=["faithfulness of the top-k sites", "damage of one layer's block"])
     for (model, mode), part in (faithfulness.groupby(["model", "ablation"]) if len(faithfulness) else []):
         part = part.sort_values("k")
         fig.add_trace(go.Scatter(x=part["k"], y=part["faithfulness"], mode="lines+markers", name=f"{model} {mode}",
@@ -64,8 +65,9 @@ def f16_ablations(faithfulness: pd.DataFrame, ablations: pd.DataFrame) -> go.Fig
     fig.update_xaxes(title_text="k (sites kept, the rest ablated)", row=1, col=1)
     fig.update_xaxes(title_text="layer (solid: MLP, dotted: attention)", row=1, col=2)
     fig.update_yaxes(title_text="1 = the clean model", row=1, col=1)
-    fig.update_yaxes(title_text="1 - effect (1 = as the corrupt run)", row=1, col=2)
-    return styled(fig, title, height=460)
+    fig.update_yaxes(title_text="1 - effect (1 = as corrupt)", row=1, col=2)
+    return styled(fig, title, height=520, legend={"orientation": "h", "yanchor": "top", "y": -0.2},
+                  margin={"b": 140})
 
 
 def control_sentences(controls: pd.DataFrame) -> list[str]:

@@ -11,6 +11,7 @@ Map of the room (each module's docstring teaches its method):
 * `metrics`     - logit difference, probability, KL, and the 0 = corrupt / 1 = clean scale;
 * `activation`  - the generic batched patching loop (denoise / noise, positions or spans);
 * `attribution` - the gradient approximation of every patch at once;
+* `atp_star`    - AtP*: the QK fix (exact attention patterns) and GradDrop on top of attribution patching;
 * `tracing`     - ROME-style noise-corruption causal tracing;
 * `cross`       - cross-checkpoint patching and MLP weight transplant;
 * `weights`     - relative weight change per block and layer from a base (E6);

@@ -124,8 +124,9 @@ def test_per_layer_runs_follow_the_base_depth(tmp_path):
     (tmp_path / "base").mkdir()
     (tmp_path / "base" / "config.json").write_text(json.dumps({"num_hidden_layers": 3}))
     layer_jobs = [j for j in plan("sft", inputs, preset("smoke")) if ":" in j.kwargs["params"]]
-    assert [j.name for j in layer_jobs] == [f"theorem-mlp_{i}-{i}-s0" for i in range(3)]
-    assert {j.kwargs["lr"] for j in layer_jobs} == {3e-3}
+    assert [j.name for j in layer_jobs] == [f"theorem-mlp_{i}-{i}-s0" for i in range(3)] + \
+        [f"theorem-random_{d}-s0" for d in range(2)]       # E7's random-location runs beside the per-layer ones
+    assert {j.kwargs["lr"] for j in layer_jobs} == {3e-3}  # the random ones at the per-layer runs' rate
     assert not [j for j in plan("sft", inputs, preset("quick")) if ":" in j.kwargs["params"]]
 
 
