@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from training.params import block_size as parameters_of_block
 from training.params import layer_parts
 
 COMPONENTS = ("resid_pre", "attn_out", "mlp_hidden", "mlp_out", "resid_post")
@@ -111,12 +112,10 @@ def block_size(model, site: Site) -> int | None:
     """Parameters of the block whose output the site is (attention for attn_out, the MLP for mlp_out and
     mlp_hidden); None for residual-stream sites, which no single block writes. Random-location controls draw
     blocks of equal parameter count."""
-    parts = layer_parts(model)
     block = {"attn_out": "attn", "mlp_out": "mlp", "mlp_hidden": "mlp"}.get(site.component)
     if block is None:
         return None
-    module = model.get_submodule(f"{parts['layers']}.{check_site(model, site).layer}.{parts[block]}")
-    return sum(p.numel() for p in module.parameters())
+    return parameters_of_block(model, (check_site(model, site).layer, block))
 
 
 def width(model, site: Site) -> int:
