@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.inside import all_spans, e7_series, exact_rows
+from training.params import fill_budget
 
 COLUMNS = ["control", "bears_on", "subject", "value", "null_mean", "null_low", "null_high", "p_value", "draws",
            "note"]
@@ -60,15 +61,8 @@ def random_share(blocks: pd.DataFrame, draws: int = DRAWS, seed: int = 0) -> np.
     sizes, restored = blocks["parameters"].to_numpy(float), blocks["restored"].to_numpy(float)
     budget = sizes[(blocks["component"] == "mlp_out").to_numpy()].sum()
     rng = np.random.default_rng(seed)
-    out = np.empty(draws)
-    for d in range(draws):
-        total, carried = 0.0, 0.0
-        for i in rng.permutation(len(sizes)):
-            if total + sizes[i] <= budget:
-                total += sizes[i]
-                carried += restored[i]
-        out[d] = carried / restored.sum()
-    return out
+    carried = [restored[fill_budget(sizes, rng.permutation(len(sizes)), budget)].sum() for _ in range(draws)]
+    return np.asarray(carried, float) / restored.sum()
 
 
 def c4_control(patch_pairs: pd.DataFrame, runs: list[str], draws: int = DRAWS, seed: int = 0) -> dict:

@@ -117,6 +117,18 @@ def block_size(model, block: Block) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if name.startswith(prefixes))
 
 
+def fill_budget(sizes, order, budget: float) -> list[int]:
+    """Indices taken in `order`, each taken if the running total of `sizes` stays within `budget`: the one rule
+    by which random locations of a located one's size are drawn (blocks to tune here, block sets whose patching
+    share is compared with the MLPs' in analysis)."""
+    chosen, total = [], 0
+    for i in order:
+        if total + sizes[i] <= budget:
+            chosen.append(i)
+            total += sizes[i]
+    return chosen
+
+
 def random_blocks(model, budget: int, seed: int) -> list[Block]:
     """Attention and MLP blocks of any layers, in a seeded random order, each taken if the total stays within
     `budget` parameters (so the total ends within one block of it): a random location of about the size of a
@@ -124,14 +136,9 @@ def random_blocks(model, budget: int, seed: int) -> list[Block]:
     import torch
 
     blocks = [(layer, block) for layer in range(text_config(model).num_hidden_layers) for block in ("attn", "mlp")]
-    sizes = {b: block_size(model, b) for b in blocks}
+    sizes = [block_size(model, b) for b in blocks]
     order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(seed)).tolist()
-    chosen, total = [], 0
-    for i in order:
-        if total + sizes[blocks[i]] <= budget:
-            chosen.append(blocks[i])
-            total += sizes[blocks[i]]
-    return sorted(chosen)
+    return sorted(blocks[i] for i in fill_budget(sizes, order, budget))
 
 
 def _selected_prefixes(model, selection: Selection) -> list[str]:
