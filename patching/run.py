@@ -88,7 +88,8 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
         raise ValueError(f"unknown ablation(s) {unknown}; choose from {', '.join(ABLATIONS)}")
     if faithfulness and ("exact" not in METHODS[method] or not ablations):
         raise ValueError("faithfulness curves rank sites by exact patching and ablate the rest: they need "
-                         "--method exact or both and at least one --ablations")
+                         f"--method {' or '.join(m for m in METHODS if 'exact' in METHODS[m])} and at least one "
+                         "--ablations")
     check_engine(engine)
     request.check()
     check_layers(model_dir, request.layers)
@@ -107,25 +108,25 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     pairs = pairs[:limit]
     meta: dict = {"pairs": len(pairs), "rejected": _rejections(rejected)}
     common = dict(model=name, direction=request.direction, metric=request.metric)
-    frames, extra = [], {}
+    exact, estimates, ablated, extra = None, {}, None, {}
     with compute(model, placement.precision) as precision:
         if "exact" in METHODS[method]:
             rows = patch_sweep(make_engine(engine, model, tokenizer), pairs, request, progress=progress)
-            frames.append(tidy(rows, **common, engine=engine, method="exact"))
+            exact = tidy(rows, **common, engine=engine, method="exact")
         for estimate in [m for m in METHODS[method] if m != "exact"]:
             rows, meta.setdefault("passes", {})[estimate] = attribution_sweep(model, pairs, request,
                                                                               star=estimate == "atp_star")
-            frames.append(tidy(rows, **common, engine="hooks", method=estimate))
+            estimates[estimate] = tidy(rows, **common, engine="hooks", method=estimate)
         if ablations:
             hooks = make_engine("hooks", model, tokenizer)
             rows = ablation_sweep(hooks, pairs, request, ablations, progress)
-            frames.append(tidy(rows, model=name, direction="noise", metric=request.metric, engine="hooks"))
-            extra = {"faithfulness.parquet": faithfulness_table(hooks, pairs, frames[0], ablations, faithfulness,
+            ablated = tidy(rows, model=name, direction="noise", metric=request.metric, engine="hooks")
+            extra = {"faithfulness.parquet": faithfulness_table(hooks, pairs, exact, ablations, faithfulness,
                                                                 request).assign(model=name)} if faithfulness else {}
     meta["precision"] = precision
-    if "exact" in METHODS[method]:
-        for estimate in frames[1:len(METHODS[method])]:
-            meta[f"{estimate['method'].iloc[0]}_vs_exact"] = compare_with_exact(frames[0], estimate)
+    if exact is not None:
+        meta |= {f"{kind}_vs_exact": compare_with_exact(exact, frame) for kind, frame in estimates.items()}
+    frames = [f for f in (exact, *estimates.values(), ablated) if f is not None]
     import pandas as pd
 
     frame = pd.concat(frames, ignore_index=True)

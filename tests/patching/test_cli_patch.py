@@ -146,5 +146,5 @@ def test_sweep_puts_ablations_beside_patching_and_writes_faithfulness(model_dirs
     for mode in ("zero", "mean", "resample"):
         assert curve[(mode, 0)] == pytest.approx(0.0) and curve[(mode, 6)] == pytest.approx(1.0)
     assert "unknown ablation" in refused_sweep(model_dirs, data_dir, tmp_path / "y", "--ablations", "gaussian")
-    assert "need --method exact or both and at least one --ablations" in refused_sweep(
+    assert "need --method exact or both or all and at least one --ablations" in refused_sweep(
         model_dirs, data_dir, tmp_path / "y", "--faithfulness", "2")
