@@ -9,7 +9,8 @@ same global batches and order, with AdamW, clipping at 1.0 and bf16 autocast on 
 * trl   - `trl.SFTTrainer` on prompt/completion pairs (completion-only loss), bf16, the same
   examples in the same order (its sampler replaced by a sequential one).
 * tsft  - `training.trainer.Trainer`: length-grouped micro-batches, the LM head only at positions
-  whose next token is a target, the cross-entropy read in bf16, fused AdamW.
+  whose next token is a target, the cross-entropy read in bf16, fused AdamW, and each decoder
+  layer compiled (training.compiling; its compile is in the warm-up step, off the clock).
 
 Rounds alternate so machine noise hits all alike. MFU = 6 x parameters x tokens/s over the
 bf16 matmul rate measured here (a 2048^3 matmul on the same threads). The last line:
@@ -17,7 +18,7 @@ bf16 matmul rate measured here (a 2048^3 matmul on the same threads). The last l
     vs_plain_bf16=<r>x vs_trl=<r>x mfu=<p>%
 
 Needs the model in tsft's cache (`tsft models get smollm2-135m-instruct`) and `pip install trl`.
-Usage: python bench/real_sft.py [--steps 4] [--rounds 2] [--batch 8] [--threads 2]
+Usage: python bench/real_sft.py [--steps 4] [--rounds 3] [--batch 8] [--threads 2]
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class TRLLoop:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4, help="timed optimizer steps per engine and round")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

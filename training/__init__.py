@@ -16,6 +16,7 @@
 * `config`       - settings dataclasses, config files and --set overrides;
 * `distributed`  - process groups: one code path for 1 process, torchrun or accelerate launch;
 * `sharding`     - DDP or FSDP2 around the model, full-state checkpoints either way;
+* `compiling`    - regional torch.compile of the decoder layers and the loss (compile=auto|on|off);
 * `trainer`      - the loop: global-batch loss, AdamW, schedule, clipping, divergence stop;
 * `checkpoint`   - HF folder + training state + run card, atomic; resume;
 * `sft`          - `tsft train sft` and the comparison matrix;

@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from training.compiling import check_compile
 from training.precision import check_precision
 
 
@@ -53,6 +54,10 @@ class TrainConfig:
     attention: str = "auto"
     """Attention kernel while training: auto (eager for bf16 on CPU, where the flash kernel's backward is slow:
     SmolLM2-135M trains 1.3x faster; else the model's own) | eager | sdpa."""
+    compile: str = "auto"
+    """Regional torch.compile of the decoder layers: auto (on for bf16 / fp16 runs on one process without gradient
+    checkpointing: SmolLM2-135M trains ~1.2x faster after a ~25 s compile on CPU; a failed compile falls back to
+    eager with a warning) | on (a failed compile is an error) | off."""
     fsdp: bool = False
     """Under a launcher (torchrun / accelerate launch): shard parameters, gradients and optimizer state over the
     processes (torch FSDP2, one unit per decoder layer) instead of replicating them (DDP); for models that do not
@@ -193,6 +198,7 @@ def check_config(config: TrainConfig) -> None:
     check_precision(config.precision)
     if config.attention not in ("auto", "eager", "sdpa"):
         raise ValueError(f"attention {config.attention!r}: use auto, eager or sdpa")
+    check_compile(config.compile)
     if config.batch_size % config.micro_batch_size:
         raise ValueError(f"batch_size {config.batch_size} is not a multiple of micro_batch_size "
                          f"{config.micro_batch_size}")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from training import checkpoint
 from training.batches import IGNORE, BatchPlan, Example, collate, micro_batches, shard
+from training.compiling import compile_layers, compiled_function, is_compile_failure, release, uncompiled, wants_compile
 from training.config import TrainConfig, config_dict
 from training.distributed import Dist, all_sum, barrier
 from training.images import image_encoder, model_inputs
@@ -51,22 +52,29 @@ def predicted_targets(example: Example) -> int:
     return len(example.ids) - max(example.n_prompt, 1)
 
 
-def token_loss_sum(model, batch: dict):
+def target_cross_entropy(logits, labels):
+    """Summed cross-entropy of flat (positions, vocabulary) logits against labels (IGNORE skipped), in float32."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="none").float().sum()
+
+
+def token_loss_sum(model, batch: dict, cross_entropy=target_cross_entropy):
     """Sum of next-token cross-entropy over the labelled (target) positions, as a float32 scalar.
 
     Only positions whose next token is a target (in any row) reach the LM head (`logits_to_keep`):
     a prompt's logits are never computed, which matters for 49k-token vocabularies. The cross-entropy
     reads the logits in the dtype the head produced them (bf16 under bf16 autocast: the kernel
     accumulates in float32 and rounds the per-token losses, 2.4x faster on CPU than upcasting the
-    logits first; float32 otherwise) and the per-token losses are summed in float32."""
+    logits first; float32 otherwise) and the per-token losses are summed in float32. `cross_entropy` is
+    `target_cross_entropy` or, in a compiled run, its compiled form (training.compiling)."""
     import torch.nn.functional as F
 
     # shift the labels, not the logits: position t is scored on token t+1
     labels = F.pad(batch["labels"], (0, 1), value=IGNORE)[:, 1:]
     keep = (labels != IGNORE).any(0).nonzero().flatten()
     logits = model(**model_inputs(batch), use_cache=False, logits_to_keep=keep).logits
-    losses = F.cross_entropy(logits.flatten(0, 1), labels[:, keep].flatten(), ignore_index=IGNORE, reduction="none")
-    return losses.float().sum()
+    return cross_entropy(logits.flatten(0, 1), labels[:, keep].flatten())
 
 
 @dataclass
@@ -114,6 +122,12 @@ class Trainer:
         if attention != "auto":
             self.model.set_attn_implementation(attention)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
+        if config.compile == "on" and config.fsdp and run.dist.world > 1:
+            raise ValueError("compile=on with fsdp=true is not supported: use compile=off (or DDP)")
+        compiled = wants_compile(config.compile, self.precision, run.dist.world, config.gradient_checkpointing)
+        self.compiled = compile_layers(self.model) if compiled else []
+        self.cross_entropy = compiled_function(target_cross_entropy) if compiled else target_cross_entropy
+        run.card["compiled"] = bool(self.compiled)
         per_process = config.batch_size // run.dist.world
         if per_process * run.dist.world != config.batch_size or per_process % config.micro_batch_size:
             raise ValueError(f"batch_size {config.batch_size} must split evenly into {run.dist.world} process(es) "
@@ -134,13 +148,34 @@ class Trainer:
                          image_encoder(self.run.tokenizer)).items()}
         with gradient_sync(self.wrapped, sync):
             with autocast(self.precision, self.run.device):
-                loss_sum = token_loss_sum(self.wrapped, batch)
+                loss_sum = token_loss_sum(self.wrapped, batch, self.cross_entropy)
             scaled = loss_sum * scale
             (self.scaler.scale(scaled) if self.scaler else scaled).backward()
         return loss_sum.detach()
 
     def train_step(self) -> tuple[float, int, int]:
-        """One optimizer step; returns (mean target loss, tokens, target tokens) of the global batch."""
+        """One optimizer step; returns (mean target loss, tokens, target tokens) of the global batch. The first
+        step of a compiled run compiles; if that fails under compile=auto, the run warns and goes on eagerly."""
+        if not self.compiled or self._compile_tried:
+            return self._train_step()
+        self._compile_tried = True
+        try:
+            return self._train_step()
+        except Exception as error:
+            if self.config.compile == "on" or not is_compile_failure(error):
+                raise
+            import warnings
+
+            warnings.warn(f"torch.compile failed ({type(error).__name__}: {str(error).splitlines()[0]}); training "
+                          "eagerly (set compile=off to skip the attempt)", stacklevel=2)
+            release(self.compiled)
+            self.compiled, self.cross_entropy, self.run.card["compiled"] = [], target_cross_entropy, False
+            self.optimizer.zero_grad(set_to_none=True)
+            return self._train_step()
+
+    _compile_tried = False
+
+    def _train_step(self) -> tuple[float, int, int]:
         import torch
 
         for group in self.optimizer.param_groups:
@@ -178,7 +213,7 @@ class Trainer:
         # a sharded model's forward is a collective: every process evaluates (on the same problems), rank 0 records
         if self.run.evaluate is not None and (self.run.dist.main or is_sharded(self.model)):
             self.model.eval()
-            with autocast(self.precision, self.run.device):
+            with autocast(self.precision, self.run.device), uncompiled(self.compiled):
                 result = self.run.evaluate(self.model)
             self.model.train()
             if self.run.dist.main:
@@ -208,6 +243,8 @@ class Trainer:
         bar = tqdm(total=config.steps, initial=self.step, desc="train", disable=not (self.run.progress
                                                                                    and self.run.dist.main))
         self.model.train()
+        if self.compiled:
+            bar.set_postfix_str("compiling the decoder layers (first step)")
         last_saved = None
         while self.step < config.steps:
             start = time.perf_counter()
@@ -225,6 +262,7 @@ class Trainer:
             if self.step % config.save_every == 0 or self.step == config.steps:
                 last_saved = self._save()
         bar.close()
+        release(self.compiled)
         if self.run.dist.main:
             last_saved = last_saved or checkpoint.checkpoint_dirs(self.run.out)[-1]
             card["status"] = "complete"

@@ -1,0 +1,106 @@
+"""Regional compilation: the compiled step is the eager step, evaluation and checkpoints see the plain model,
+and a failed compile falls back (auto) or stops the run (on)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors import safe_open
+from torch._dynamo.exc import TorchDynamoException
+
+import training.trainer as trainer_module
+from tests.training.conftest import fast_sft, tiny_model
+from training.compiling import decoder_layers, wants_compile
+from training.sft import encode_problems
+from training.trainer import Run, Trainer
+
+
+def _trainer(tokenizer, dataset, out, **settings) -> Trainer:
+    torch.manual_seed(0)
+    examples = encode_problems(dataset.train, tokenizer, "solution", 384, "train")
+    run = Run(model=tiny_model(tokenizer), tokenizer=tokenizer, examples=examples, out=out, card={}, progress=False)
+    return Trainer(run, fast_sft(**settings))
+
+
+def _steps(trainer: Trainer, n: int = 3):
+    losses = [trainer.train_step()[0] for _ in range(n)]
+    return losses, {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+
+
+@pytest.mark.parametrize(("setting", "precision", "world", "checkpointing", "expected"), [
+    ("auto", "bf16", 1, False, True), ("auto", "fp16", 1, False, True), ("auto", "fp32", 1, False, False),
+    ("auto", "bf16", 2, False, False), ("auto", "bf16", 1, True, False), ("on", "fp32", 2, True, True),
+    ("off", "bf16", 1, False, False)])
+def test_auto_compiles_autocast_runs_on_one_process(setting, precision, world, checkpointing, expected):
+    assert wants_compile(setting, precision, world, checkpointing) is expected
+
+
+def test_compiled_steps_are_the_eager_steps(tokenizer, dataset, tmp_path):
+    eager = _trainer(tokenizer, dataset, tmp_path / "eager", compile="off")
+    compiled = _trainer(tokenizer, dataset, tmp_path / "compiled", compile="on")
+    assert not eager.compiled and len(compiled.compiled) == len(decoder_layers(compiled.model))
+    assert all(layer._compiled_call_impl is not None for layer in compiled.compiled)
+    reference_losses, reference = _steps(eager)
+    losses, weights = _steps(compiled)
+    assert losses == pytest.approx(reference_losses, rel=1e-5)
+    assert weights.keys() == reference.keys()  # Module.compile wraps the call: parameter names unchanged
+    for name, value in reference.items():
+        assert torch.allclose(weights[name], value, rtol=0, atol=1e-4), name  # Adam: steps of up to lr on noise
+    assert not _compiled_regions(eager) and _compiled_regions(compiled) >= len(compiled.compiled)  # really compiled
+
+
+def _compiled_regions(trainer: Trainer) -> int:
+    """Compiled regions one more step ran (a compile that dynamo gave up on silently would run none)."""
+    from torch.profiler import profile
+
+    with profile() as run:
+        trainer.train_step()
+    return sum(e.count for e in run.key_averages() if e.key.startswith("Torch-Compiled Region"))
+
+
+def test_evaluation_and_the_saved_model_are_uncompiled(tokenizer, dataset, tmp_path):
+    trainer = _trainer(tokenizer, dataset, tmp_path / "run", compile="on", steps=2, save_every=2)
+    seen = []
+    trainer.run.evaluate = lambda model: seen.append([layer._compiled_call_impl for layer in decoder_layers(model)])\
+        or {}
+    card = trainer.fit()
+    assert seen and all(impl is None for impl in seen[-1])                # evaluation ran eagerly
+    assert all(layer._compiled_call_impl is None for layer in decoder_layers(trainer.model))  # released after fit
+    assert card["compiled"] is True
+    with safe_open(str(tmp_path / "run/model.safetensors"), "pt") as saved:
+        assert set(saved.keys()) <= set(trainer.model.state_dict()) and not any("_orig_mod" in k for k in saved.keys())
+
+
+class NoCompiler(TorchDynamoException):
+    """What inductor raises where it cannot build a kernel (no C++ compiler, no Triton)."""
+
+
+def _broken_compile(model):
+    layers = decoder_layers(model)
+    for layer in layers:
+        layer._compiled_call_impl = lambda *args, **kwargs: (_ for _ in ()).throw(NoCompiler("no C++ compiler"))
+    return layers
+
+
+def test_a_failed_compile_falls_back_under_auto_and_stops_under_on(tokenizer, dataset, tmp_path, monkeypatch):
+    reference_losses, _ = _steps(_trainer(tokenizer, dataset, tmp_path / "eager", compile="off", precision="bf16"), 2)
+    monkeypatch.setattr(trainer_module, "compile_layers", _broken_compile)
+    auto = _trainer(tokenizer, dataset, tmp_path / "auto", compile="auto", precision="bf16")
+    with pytest.warns(UserWarning, match="torch.compile failed .*NoCompiler.*training eagerly"):
+        losses, _ = _steps(auto, 2)
+    assert losses == reference_losses and auto.run.card["compiled"] is False
+    assert all(layer._compiled_call_impl is None for layer in decoder_layers(auto.model))
+    with pytest.raises(NoCompiler):
+        _trainer(tokenizer, dataset, tmp_path / "on", compile="on", precision="bf16").train_step()
+
+
+def test_a_model_error_in_a_compiled_run_is_not_taken_for_a_compile_failure(tokenizer, dataset, tmp_path,
+                                                                            monkeypatch):
+    def model_error(model):
+        layers = decoder_layers(model)
+        layers[0]._compiled_call_impl = lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError("shape mismatch"))
+        return layers
+
+    monkeypatch.setattr(trainer_module, "compile_layers", model_error)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        _trainer(tokenizer, dataset, tmp_path / "auto", compile="auto", precision="bf16").train_step()
