@@ -10,7 +10,7 @@ same global batches and order, with AdamW, clipping at 1.0 and bf16 autocast on 
   examples in the same order (its sampler replaced by a sequential one).
 * tsft  - `training.trainer.Trainer`: length-grouped micro-batches, the LM head only at positions
   whose next token is a target, the cross-entropy read in bf16, fused AdamW, and each decoder
-  layer compiled (training.compiling; its compile is in the warm-up step, off the clock).
+  layer and the loss compiled (training.compiling; the compile is in the warm-up step, off the clock).
 
 Rounds alternate so machine noise hits all alike. MFU = 6 x parameters x tokens/s over the
 bf16 matmul rate measured here (a 2048^3 matmul on the same threads). The last line:

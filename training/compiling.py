@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from training.params import layer_parts
+from training.sharding import decoder_layers
 
 COMPILE = ("auto", "on", "off")
 
@@ -41,12 +41,6 @@ def wants_compile(setting: str, precision: str, world: int, gradient_checkpointi
     if check_compile(setting) != "auto":
         return setting == "on"
     return precision in ("bf16", "fp16") and world == 1 and not gradient_checkpointing
-
-
-def decoder_layers(model) -> list:
-    """The language model's decoder layers (a peft model's base model's), in order."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return list(base.get_submodule(layer_parts(base)["layers"]))
 
 
 def compile_layers(model) -> list:

@@ -56,8 +56,8 @@ class TrainConfig:
     SmolLM2-135M trains 1.3x faster; else the model's own) | eager | sdpa."""
     compile: str = "auto"
     """Regional torch.compile of the decoder layers: auto (on for bf16 / fp16 runs on one process without gradient
-    checkpointing: SmolLM2-135M trains ~1.2x faster after a ~25 s compile on CPU; a failed compile falls back to
-    eager with a warning) | on (a failed compile is an error) | off."""
+    checkpointing: SmolLM2-135M trains ~1.3x faster after a ~25 s compile on CPU; a failed compile falls back to
+    eager with a warning) | on (a failed compile is an error) | off. The loss is compiled with the layers."""
     fsdp: bool = False
     """Under a launcher (torchrun / accelerate launch): shard parameters, gradients and optimizer state over the
     processes (torch FSDP2, one unit per decoder layer) instead of replicating them (DDP); for models that do not

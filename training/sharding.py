@@ -28,13 +28,15 @@ from training.distributed import Dist
 
 
 def decoder_layers(model) -> list:
-    """The repeated blocks to shard one by one (Llama / Qwen2 / vision-language decoders)."""
-    inner = getattr(model, "model", model)
+    """The language model's repeated blocks, in order (Llama / Qwen2 / vision-language decoders; a peft model's
+    base model's): FSDP2 shards them one by one, training.compiling compiles them."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = getattr(base, "model", base)
     for holder in (inner, getattr(inner, "language_model", None)):
         layers = getattr(holder, "layers", None)
         if layers is not None:
             return list(layers)
-    raise ValueError(f"{type(model).__name__}: no decoder layers found to shard (model.model.layers)")
+    raise ValueError(f"{type(model).__name__}: no decoder layers found (model.model.layers)")
 
 
 def wrap(model, dist: Dist, device: str, fsdp: bool):

@@ -106,6 +106,8 @@ class Trainer:
             self.model.gradient_checkpointing_enable()
         if config.fsdp and run.dist.world > 1 and run.adapter is not None:
             raise ValueError("fsdp=true shards full parameters; LoRA runs train few weights: use DDP (fsdp=false)")
+        if config.fsdp and run.dist.world > 1 and config.compile == "on":
+            raise ValueError("compile=on with fsdp=true is not supported: use compile=off (or DDP)")
         self.wrapped = wrap(self.model, run.dist, run.device, config.fsdp)  # FSDP2 shards self.model in place
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         if not self.params:
@@ -122,12 +124,11 @@ class Trainer:
         if attention != "auto":
             self.model.set_attn_implementation(attention)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
-        if config.compile == "on" and config.fsdp and run.dist.world > 1:
-            raise ValueError("compile=on with fsdp=true is not supported: use compile=off (or DDP)")
         compiled = wants_compile(config.compile, self.precision, run.dist.world, config.gradient_checkpointing)
         self.compiled = compile_layers(self.model) if compiled else []
         self.cross_entropy = compiled_function(target_cross_entropy) if compiled else target_cross_entropy
-        run.card["compiled"] = bool(self.compiled)
+        self.compile_pending = compiled  # until the first step has run compiled (or fallen back)
+        run.card["compiled"] = compiled
         per_process = config.batch_size // run.dist.world
         if per_process * run.dist.world != config.batch_size or per_process % config.micro_batch_size:
             raise ValueError(f"batch_size {config.batch_size} must split evenly into {run.dist.world} process(es) "
@@ -156,9 +157,9 @@ class Trainer:
     def train_step(self) -> tuple[float, int, int]:
         """One optimizer step; returns (mean target loss, tokens, target tokens) of the global batch. The first
         step of a compiled run compiles; if that fails under compile=auto, the run warns and goes on eagerly."""
-        if not self.compiled or self._compile_tried:
+        if not self.compile_pending:
             return self._train_step()
-        self._compile_tried = True
+        self.compile_pending = False
         try:
             return self._train_step()
         except Exception as error:
@@ -172,8 +173,6 @@ class Trainer:
             self.compiled, self.cross_entropy, self.run.card["compiled"] = [], target_cross_entropy, False
             self.optimizer.zero_grad(set_to_none=True)
             return self._train_step()
-
-    _compile_tried = False
 
     def _train_step(self) -> tuple[float, int, int]:
         import torch

@@ -13,8 +13,9 @@ from torch._dynamo.exc import TorchDynamoException
 
 import training.trainer as trainer_module
 from tests.training.conftest import fast_sft, tiny_model
-from training.compiling import decoder_layers, wants_compile
+from training.compiling import wants_compile
 from training.sft import encode_problems
+from training.sharding import decoder_layers
 from training.trainer import Run, Trainer
 
 needs_compiler = pytest.mark.skipif(
