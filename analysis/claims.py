@@ -201,9 +201,10 @@ def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSet
         explained = random["p_value"] >= 0.05
         said = (f"random attention + MLP block sets of the MLPs' size carry {random['null_mean']:.2f} "
                 f"[{random['null_low']:.2f}, {random['null_high']:.2f}] (p = {random['p_value']:.3f})")
-        said = f"not supported: {said}, so the MLPs' size explains their share" if explained and \
-            result == "supported" else f"{'not above' if explained else 'above'} {said}"
-        result = "not supported" if explained and result == "supported" else result
+        if explained and result == "supported":
+            result, said = "not supported", f"not supported: {said}, so the MLPs' size explains their share"
+        else:
+            said = f"{'not above' if explained else 'above'} {said}"
         note = "; ".join(filter(None, [note, said]))
     return _row("C4", estimate, 0.5, result, "MLP share of restored logit difference "
                 "(theorem-swap pairs)", control, base, scope=f"theorem-{settings.params}", note=note)
