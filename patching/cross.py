@@ -26,7 +26,8 @@ from patching.pairs import PatchPair, prompt_side
 from patching.sites import n_layers
 from tasks.schema import Problem
 from training.batches import encode_target
-from training.evaluate import split_accuracy
+from training.evaluate import splits_accuracy
+from training.generation import DECODER_SLOTS
 from training.params import Block, block_prefixes, random_blocks
 from training.targets import render_target
 
@@ -109,16 +110,15 @@ def layer_windows(n_layers: int, width: int = 1) -> list[tuple[int, ...]]:
 
 
 def transplant_sweep(model_b, model_a, tokenizer, splits: Sequence[tuple[str, list[Problem]]], max_new_tokens: int,
-                     width: int = 1, batch_size: int = 64, names: tuple[str, str] = ("A", "B"),
+                     width: int = 1, batch_size: int = DECODER_SLOTS, names: tuple[str, str] = ("A", "B"),
                      random_draws: int = 0) -> list[dict]:
     """Accuracy (and the share of outputs that name a theorem) of B with A's MLPs in each layer window, on
     each (kind, problems) split; `layers` = "none" is B alone, "source" is A alone. With `random_draws`, the
     random-location control: A's blocks at `random_blocks` of a window's parameter count (`layers` =
     "random:<draw>", `blocks` = which)."""
     def score(model, layers_label, blocks=""):
-        return [{"source": names[0], "target": names[1], "layers": layers_label, "blocks": blocks,
-                 **split_accuracy(model, tokenizer, problems, max_new_tokens, kind, batch_size)}
-                for kind, problems in splits]
+        return [{"source": names[0], "target": names[1], "layers": layers_label, "blocks": blocks, **row}
+                for row in splits_accuracy(model, tokenizer, splits, max_new_tokens, batch_size)]
 
     rows = score(model_b, "none") + score(model_a, "source")
     for window in layer_windows(n_layers(model_b), width):

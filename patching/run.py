@@ -180,7 +180,7 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
     model_a, tok_a, name_a, target_a = load_checkpoint(a_dir, placement)
     model_b, tok_b, name_b, target_b = load_checkpoint(b_dir, placement)
     check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
-    splits = [(kind, problems[:limit]) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None)]
+    splits = [(kind, problems) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None, limit)]
     longest = max(TARGET_NEW_TOKENS.values())
     new_tokens = max(TARGET_NEW_TOKENS.get(target_a, longest), TARGET_NEW_TOKENS.get(target_b, longest))
     with compute(model_b, placement.precision) as precision:

@@ -31,7 +31,7 @@ import torch
 from patching.weights import block_of
 from tasks.dataset import load_dataset
 from tasks.io import atomic_dir, refuse_existing
-from training.evaluate import TARGET_NEW_TOKENS, eval_splits, split_accuracy
+from training.evaluate import TARGET_NEW_TOKENS, eval_splits, splits_accuracy
 from training.params import layer_parts
 from training.placement import Placement, load_checkpoint
 from training.precision import compute
@@ -167,7 +167,7 @@ def run_spectral_restore(base_dir, tuned_dir, data_dir, out, ks: tuple[int, ...]
     start = time.perf_counter()
     tuned, tokenizer, name, target = load_checkpoint(tuned_dir, placement)
     base = load_checkpoint(base_dir, placement)[0]
-    splits = [(kind, problems[:limit]) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None)]
+    splits = [(kind, problems) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None, limit)]
     new_tokens = TARGET_NEW_TOKENS.get(target, max(TARGET_NEW_TOKENS.values()))
     rows = []
     for label in ("base", *map(str, ks), "checkpoint"):
@@ -176,10 +176,10 @@ def run_spectral_restore(base_dir, tuned_dir, data_dir, out, ks: tuple[int, ...]
         else:  # a fresh copy of the base for each k (restore_top_k works in place)
             model = copy.deepcopy(base)
             restore_top_k(model, tuned, int(label))
-        for kind, problems in splits:
-            with compute(model, placement.precision):
-                scored = split_accuracy(model, tokenizer, problems, new_tokens, kind)
-            rows.append({"model": name, "k": label, "kind": kind, "n": scored["n"], "accuracy": scored["accuracy"]})
+        with compute(model, placement.precision):
+            scored = splits_accuracy(model, tokenizer, splits, new_tokens)
+        rows += [{"model": name, "k": label, "kind": row["kind"], "n": row["n"], "accuracy": row["accuracy"]}
+                 for row in scored]
     frame = pd.DataFrame(rows)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "restore.parquet", index=False)

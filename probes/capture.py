@@ -40,17 +40,16 @@ def dataset_rows(dataset, split: str = "test", kinds: Sequence[str] | None = Non
     them; `kinds` None = every kind, () = none."""
     import pandas as pd
 
-    originals = dataset.split(split)[:limit]
-    problems = list(originals)
-    meta = [{"problem_id": p.id, "original_id": p.id, "kind": "original"} for p in originals]
-    if split == "test":
-        chosen = {p.id for p in originals}
+    if split != "test":
+        problems = dataset.split(split)[:limit]
+        meta = [{"problem_id": p.id, "original_id": p.id, "kind": "original"} for p in problems]
+    else:
         names = None if kinds is None else ("original", *kinds)
-        for _, kind, perturbed, original_ids in eval_splits(dataset, names)[1:]:
-            for problem, original_id in zip(perturbed, original_ids, strict=True):
-                if original_id in chosen:
-                    problems.append(problem)
-                    meta.append({"problem_id": problem.id, "original_id": original_id, "kind": kind})
+        problems, meta = [], []
+        for _, kind, chosen, original_ids in eval_splits(dataset, names, limit):
+            problems += chosen
+            meta += [{"problem_id": p.id, "original_id": o, "kind": kind} for p, o in zip(chosen, original_ids,
+                                                                                      strict=True)]
     rows = pd.DataFrame([{**m, **problem_fields(p)} for m, p in zip(meta, problems, strict=True)])
     return problems, rows
 

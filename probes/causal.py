@@ -22,11 +22,12 @@ from patching.sites import Site
 from probes.erasure import METHODS, Eraser, fit_eraser, oracle_erase, random_eraser, scrub_sequentially
 from probes.fitting import ProbeConfig
 from training.evaluate import evaluate_problems, grade_outputs
+from training.generation import DECODER_SLOTS
 from training.precision import autocast
 
 
 def behaviour(model, tokenizer, problems, erasers: dict[str, Eraser], max_new_tokens: int, precision: str = "fp32",
-              batch_size: int = 64) -> dict[str, float]:
+              batch_size: int = DECODER_SLOTS) -> dict[str, float]:
     """Answer accuracy and theorem identification on `problems` with `erasers` ({site name: eraser}, none = the
     model itself) applied, generating at `precision` (resolved, training.precision)."""
     edits = {site: eraser.edit() for site, eraser in erasers.items()}

@@ -20,7 +20,9 @@
 * `trainer`      - the loop: global-batch loss, AdamW, schedule, clipping, divergence stop;
 * `checkpoint`   - HF folder + training state + run card, atomic; resume;
 * `sft`          - `tsft train sft` and the comparison matrix;
-* `generation`   - greedy KV-cached batched generation and held-out loss;
+* `kvslots`      - the decoder's cache of slots, its masks, one-query attention, weights cast once;
+* `decoding`     - the greedy decoder: continuous batching, stops on token ids, HF `generate`'s tokens;
+* `generation`   - greedy generation for every room (the decoder; HF `generate` as reference) and held-out loss;
 * `evaluate`     - `tsft eval`: graded predictions per split/kind, bootstrap CIs, majority baseline;
 * `placement`    - where and how an analysis runs a checkpoint (device, dtype, precision) and loading it so;
 * `provenance`   - `request.json`, the one writer of what every results folder was asked and how it was made.

@@ -22,7 +22,7 @@ from tasks.grading import extract_answer, grade
 from tasks.io import atomic_dir, refuse_existing
 from tasks.schema import Problem
 from training.checkpoint import read_card
-from training.generation import greedy_generate
+from training.generation import DECODER_SLOTS, greedy_generate
 from training.models import load_model
 from training.precision import compute
 from training.prompts import PromptFormat, as_shots, few_shot, prompt_format, prompt_text, set_prompt_format
@@ -65,22 +65,34 @@ def grade_outputs(problems: Sequence[Problem], outputs: Sequence[str], model: st
     return rows
 
 
-def evaluate_problems(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int, batch_size: int = 64,
-                      progress: bool = False) -> list[str]:
+def evaluate_problems(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int,
+                      batch_size: int = DECODER_SLOTS, progress: bool = False) -> list[str]:
     prompts = [prompt_text(p, tokenizer) for p in problems]
     return greedy_generate(model, tokenizer, prompts, max_new_tokens, batch_size, progress,
                            images=[p.image for p in problems])
 
 
-def split_accuracy(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int, kind: str,
-                   batch_size: int = 64) -> dict:
-    """Generate and grade one split: {kind, n, accuracy, names_a_theorem} (the share of outputs naming a
-    theorem), the row every weight intervention (transplant, restore) reports per split."""
-    graded = grade_outputs(problems, evaluate_problems(model, tokenizer, problems, max_new_tokens, batch_size),
-                           "", "", kind)
-    n = max(len(graded), 1)
-    return {"kind": kind, "n": len(graded), "accuracy": sum(r["correct"] for r in graded) / n,
-            "names_a_theorem": sum(r["named_theorem"] is not None for r in graded) / n}
+def evaluate_splits(model, tokenizer, splits: Sequence[Sequence[Problem]], max_new_tokens: int,
+                    batch_size: int = DECODER_SLOTS, progress: bool = False) -> list[list[str]]:
+    """The outputs of each split's problems, all generated in one run of the decoder (so its batch stays full
+    across splits)."""
+    flat = [problem for problems in splits for problem in problems]
+    outputs = iter(evaluate_problems(model, tokenizer, flat, max_new_tokens, batch_size, progress))
+    return [[next(outputs) for _ in problems] for problems in splits]
+
+
+def splits_accuracy(model, tokenizer, splits: Sequence[tuple[str, Sequence[Problem]]], max_new_tokens: int,
+                    batch_size: int = DECODER_SLOTS) -> list[dict]:
+    """Generate and grade (kind, problems) splits: per split {kind, n, accuracy, names_a_theorem} (the share of
+    outputs naming a theorem), the rows every weight intervention (transplant, restore) reports."""
+    rows = []
+    outputs = evaluate_splits(model, tokenizer, [problems for _, problems in splits], max_new_tokens, batch_size)
+    for (kind, problems), said in zip(splits, outputs, strict=True):
+        graded = grade_outputs(problems, said, "", "", kind)
+        n = max(len(graded), 1)
+        rows.append({"kind": kind, "n": len(graded), "accuracy": sum(r["correct"] for r in graded) / n,
+                     "names_a_theorem": sum(r["named_theorem"] is not None for r in graded) / n})
+    return rows
 
 
 def accuracy(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int) -> float:
@@ -103,11 +115,19 @@ def summarize(frame, seed: int = 0):
     return pd.DataFrame(rows)
 
 
-def eval_splits(dataset, names: Sequence[str] | None = None) -> list[tuple[str, str, list[Problem], list[str]]]:
-    """(split, kind, problems, original ids) for the test originals and every perturbed kind."""
-    out = [("test", "original", dataset.test, [p.id for p in dataset.test])]
+def eval_splits(dataset, names: Sequence[str] | None = None, limit: int | None = None,
+                exclude: frozenset[str] = frozenset()) -> list[tuple[str, str, list[Problem], list[str]]]:
+    """(split, kind, problems, original ids) for the test originals and every perturbed kind (`names`: only
+    those). With `limit`, the first `limit` test originals not in `exclude` and every perturbed version of each
+    of them, so paired estimates keep every perturbed row of the originals scored."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 (or none), got {limit}")
+    kept = [p for p in dataset.test if p.id not in exclude][:limit]
+    chosen = {p.id for p in kept}
+    out = [("test", "original", kept, [p.id for p in kept])]
     for kind, perturbations in dataset.perturbed.items():
-        out.append(("perturbed", kind, [p.problem for p in perturbations], [p.original_id for p in perturbations]))
+        mine = [p for p in perturbations if p.original_id in chosen]
+        out.append(("perturbed", kind, [p.problem for p in mine], [p.original_id for p in mine]))
     if names:
         unknown = set(names) - {kind for _, kind, _, _ in out}
         if unknown:
@@ -117,7 +137,7 @@ def eval_splits(dataset, names: Sequence[str] | None = None) -> list[tuple[str, 
 
 
 def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limit: int | None = None,
-             max_new_tokens: int | None = None, batch_size: int = 64, overwrite: bool = False,
+             max_new_tokens: int | None = None, batch_size: int | None = None, overwrite: bool = False,
              progress: bool = True, device: str = "cpu", precision: str = "auto", system: str | None = None,
              instruction: str | None = None, shots: int = 0, shot_target: str = "solution", seed: int = 0):
     """Evaluate a model folder on a data folder (on `device`, at `precision`: training.precision); write
@@ -142,12 +162,12 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     fmt, shown = _shots(dataset, fmt, shots, shot_target, seed)
     set_prompt_format(tokenizer, fmt)
     rows = []
+    chosen = eval_splits(dataset, splits, limit, frozenset(shown))
     with compute(model, precision) as used:
-        for split, kind, problems, originals in eval_splits(dataset, splits):
-            kept = [i for i, original in enumerate(originals) if original not in shown][:limit]
-            problems, originals = [problems[i] for i in kept], [originals[i] for i in kept]
-            outputs = evaluate_problems(model, tokenizer, problems, new_tokens, batch_size, progress)
-            rows += grade_outputs(problems, outputs, card.get("name", str(model_dir)), split, kind, originals)
+        outputs = evaluate_splits(model, tokenizer, [problems for _, _, problems, _ in chosen], new_tokens,
+                                  batch_size or DECODER_SLOTS, progress)
+    for (split, kind, problems, originals), said in zip(chosen, outputs, strict=True):
+        rows += grade_outputs(problems, said, card.get("name", str(model_dir)), split, kind, originals)
     frame = pd.DataFrame(rows)
     summary = summarize(frame)
     request = {"kind": "eval", "model": str(model_dir), "name": card.get("name", str(model_dir)),

@@ -152,7 +152,8 @@ def eval_command(
     splits: Annotated[str | None, Opt(help="Comma-separated kinds to evaluate (original and/or perturbation "
                                            "kinds) (default: all).")] = None,
     limit: Annotated[int | None, Opt(help="At most this many problems per split.")] = None,
-    batch_size: Annotated[int, Opt(help="Prompts per generation batch.")] = 64,
+    batch_size: Annotated[int | None, Opt(help="Rows generated together (tsft's decoder refills a finished row's "
+                                               "slot with the next problem; default 256).")] = None,
     max_new_tokens: Annotated[int | None, Opt(help="Generation budget (default: by the run's target).")] = None,
     system: Annotated[str | None, Opt(help="Chat models' system prompt: default | none | any text (default: as the "
                                            "checkpoint was trained, else the template's own).")] = None,

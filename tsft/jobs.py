@@ -72,7 +72,7 @@ def sft(out, base, data, target, params, seed, lr, preset: Preset):
     train_sft(base, data, out, config, resume=True, progress=False)
 
 
-def evaluate(out, model, data, kinds, limit, device="cpu", batch_size=64):
+def evaluate(out, model, data, kinds, limit, device="cpu", batch_size=None):
     from training.evaluate import run_eval
 
     run_eval(model, data, out, ["original", *kinds] if kinds else None, limit, batch_size=batch_size,

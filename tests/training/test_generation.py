@@ -133,3 +133,23 @@ def test_generation_stops_at_the_end_of_the_first_answer_line(tokenizer):
     by_hand = _greedy_by_hand(model, tokenizer, other, 16)
     cut = re.search(r"Answer:[^\n]*\S[^\n]*\n", by_hand)
     assert free == (by_hand[:cut.end()] if cut else by_hand)
+
+
+def test_a_limit_keeps_every_perturbed_version_of_the_originals_it_keeps(dataset, base_dir, data_dir, tmp_path):
+    from training.evaluate import eval_splits
+
+    every = eval_splits(dataset)
+    chosen = eval_splits(dataset, limit=5, exclude=frozenset({dataset.test[0].id}))
+    originals = chosen[0][3]
+    assert originals == [p.id for p in dataset.test[1:6]]
+    for (_, kind, problems, original_ids), (_, same_kind, _, all_ids) in zip(chosen[1:], every[1:],
+                                                                                         strict=True):
+        assert kind == same_kind and set(original_ids) <= set(originals)
+        assert len(problems) == sum(o in originals for o in all_ids)  # every perturbation of each kept original
+    assert sum(len(e[2]) for e in chosen[1:]) > 5  # the small world perturbs most originals more than once
+    with pytest.raises(ValueError, match="limit"):
+        eval_splits(dataset, limit=0)
+    frame, summary = run_eval(base_dir, data_dir, tmp_path / "eval", limit=3, max_new_tokens=2, progress=False)
+    kept = set(frame.loc[frame["kind"] == "original", "original_id"])
+    assert len(kept) == 3 and set(frame["original_id"]) == kept
+    assert summary.set_index("kind")["n"].to_dict() == frame.groupby("kind").size().to_dict()

@@ -1,0 +1,130 @@
+"""Evaluation speed on the real model: tsft's greedy decoder against HF `generate`, SmolLM2-135M, bf16.
+
+Both continue the same prompts (theorem-world test problems through SmolLM2's chat template) greedily
+under bf16 autocast on the CPU, stopping a row at eos or at its finished "Answer: ..." line:
+
+* hf   - `model.generate(do_sample=False)` in batches sorted by length and left-padded, with the
+  answer-line stopping criterion (training.generation.hf_generate), at each of `--hf-batches`, on
+  the first `--hf-n` problems (its rate per problem does not depend on how many there are); the
+  best is the baseline.
+* tsft - training.decoding.decode_greedy: a cache of slots, continuous batching, one-query
+  attention as two batched matmuls, stops on token ids, the linear weights cast to bf16 once, at
+  each of `--slots`, on all `--n` problems (continuous batching needs a queue: an evaluation of
+  one checkpoint continues about 4,300).
+
+Realistic lengths: by default the pretrained model is asked to name the theorem, apply it step by
+step and end with an answer line (`--instruction theorem`: outputs of about a theorem-SFT
+checkpoint's length, 60-300 tokens); `--model` takes a theorem-SFT checkpoint instead (no
+instruction). The decode step's time is set beside the time of its linear layers alone at that
+batch (bf16 weights), so the distance to the machine's limit shows. The last line:
+
+    vs_hf_generate=<r>x problems_per_s=<p> tok_per_s=<t> agree=<a>
+
+(vs_hf_generate: problems/s over HF's at its best batch; agree: the share of the `--hf-n` problems
+whose graded answer - the extracted final answer - is the same under both). Needs the model in
+tsft's cache (`tsft models get smollm2-135m-instruct`).
+Usage: python bench/real_generate.py [--n 768] [--hf-n 128] [--threads 2] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import torch
+
+from tasks.grading import extract_answer
+from tasks.world.generate import WorldConfig, generate_split
+from training.batches import encode_prompt
+from training.decoding import DecodeStats, decode_greedy
+from training.generation import hf_generate
+from training.models import load_model
+from training.precision import autocast
+from training.prompts import prompt_format, prompt_text, set_prompt_format
+from training.registry import get_model
+
+
+def cpu_path() -> str:
+    if torch.cpu._is_amx_tile_supported():
+        return "AMX"
+    return "AVX512-BF16" if torch.cpu._is_avx512_bf16_supported() else "no native bf16"
+
+
+def linear_time(model, rows: int, repeats: int = 5) -> float:
+    """Seconds one decode step's linear layers take alone at `rows` tokens, bf16 weights (the step's floor)."""
+    weights = [m.weight.detach().to(torch.bfloat16) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    inputs = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=torch.bfloat16) for w in weights}
+    for w in weights:
+        inputs[w.shape[1]] @ w.T
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for w in weights:
+            inputs[w.shape[1]] @ w.T
+    return (time.perf_counter() - start) / repeats
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=768, help="problems the decoder continues (theorem-world tests)")
+    parser.add_argument("--hf-n", type=int, default=128, help="the first of them HF generate continues, per batch")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default=None, help="a theorem-SFT checkpoint (default: the pretrained model)")
+    parser.add_argument("--max-new-tokens", type=int, default=320)
+    parser.add_argument("--hf-batches", default="32,64,128")
+    parser.add_argument("--slots", default="128,256")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    folder = args.model or get_model("smollm2-135m-instruct")
+    model, tokenizer = load_model(folder)
+    model.eval()
+    fmt = prompt_format(tokenizer)
+    if args.model is None:
+        fmt = replace(fmt, system="none", instruction="theorem")
+    set_prompt_format(tokenizer, fmt)
+    problems = generate_split(WorldConfig(seed=11), "test", args.n)
+    prompts = [prompt_text(p, tokenizer) for p in problems]
+    encoded = [encode_prompt(tokenizer, p) for p in prompts]
+    print(f"bf16 path: {cpu_path()}, {args.threads} threads, {len(prompts)} prompts "
+          f"({min(map(len, encoded))}-{max(map(len, encoded))} tokens), model {folder}")
+
+    hf, ours = {}, {}
+    with autocast("bf16", "cpu"):
+        for batch in map(int, args.hf_batches.split(",")):
+            hf[batch] = timed(lambda b=batch: hf_generate(model, tokenizer, prompts[:args.hf_n], args.max_new_tokens,
+                                                          b))
+            print(f"hf generate batch {batch}: {args.hf_n / hf[batch][1]:.2f} problems/s ({hf[batch][1]:.1f} s)")
+        for slots in map(int, args.slots.split(",")):
+            stats = DecodeStats()
+            ours[slots] = (*timed(lambda s=slots, st=stats: decode_greedy(model, tokenizer, encoded,
+                                                                          args.max_new_tokens, s, stats=st)), stats)
+            print(f"tsft decoder {slots} slots: {len(prompts) / ours[slots][1]:.2f} problems/s ({ours[slots][1]:.1f} s;"
+                  f" {stats.steps} steps at {stats.step_seconds / stats.steps * 1000:.0f} ms, mean busy slots "
+                  f"{stats.mean_busy:.0f}; {stats.prefills} prefills, {stats.prefill_seconds:.1f} s)")
+
+    hf_best = min(hf, key=lambda b: hf[b][1])
+    our_best = min(ours, key=lambda s: ours[s][1])
+    (hf_texts, hf_s), (tokens, our_s, stats) = hf[hf_best], ours[our_best]
+    texts = [tokenizer.decode(t, skip_special_tokens=True) for t in tokens[:args.hf_n]]
+    new_tokens = sum(map(len, tokens))
+    agree = sum(extract_answer(a) == extract_answer(b) for a, b in zip(hf_texts, texts, strict=True)) / len(texts)
+    identical = sum(a == b for a, b in zip(hf_texts, texts, strict=True)) / len(texts)
+    floor = linear_time(model, our_best)
+    hf_rate, our_rate = args.hf_n / hf_s, len(prompts) / our_s
+    print(f"best: hf batch {hf_best}, tsft {our_best} slots; new tokens {new_tokens} (mean "
+          f"{new_tokens / len(tokens):.0f}); on the {args.hf_n} both continued: identical text {identical:.3f}")
+    print(f"decode step at {our_best} slots: {stats.step_seconds / stats.steps * 1000:.0f} ms vs its linear layers "
+          f"alone {floor * 1000:.0f} ms")
+    print(f"vs_hf_generate={our_rate / hf_rate:.2f}x problems_per_s={our_rate:.2f} "
+          f"tok_per_s={new_tokens / our_s:.0f} agree={agree:.3f}")
+
+
+if __name__ == "__main__":
+    main()
