@@ -27,8 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from analysis.stats import Estimate, accuracy_stat, cluster_bootstrap, difference, robustness_stat
+from tsft.analysis.stats import Estimate, accuracy_stat, cluster_bootstrap, difference, robustness_stat
 
 SURFACE = "surface"
 """The pooled kind: every answer-invariant perturbation."""

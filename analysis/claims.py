@@ -36,12 +36,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from analysis import accuracy, mixed
-from analysis.accuracy import ACCURACY, ROBUSTNESS, SURFACE, final, matched_steps, paired_estimate, with_facts
-from analysis.controls import c4_control
-from analysis.inside import mlp_share
-from analysis.stats import NAN, Estimate, verdict
+from tsft.analysis import accuracy, mixed
+from tsft.analysis.accuracy import ACCURACY, ROBUSTNESS, SURFACE, final, matched_steps, paired_estimate, with_facts
+from tsft.analysis.controls import c4_control
+from tsft.analysis.inside import mlp_share
+from tsft.analysis.stats import NAN, Estimate, verdict
 
 STATEMENTS = {
     "C1": "Answer-SFT breaks under superficial changes where theorem-SFT does not (robustness gap).",

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-
-from analysis.problems import original_templates, problem_facts
+from tsft.analysis.problems import original_templates, problem_facts
 
 RUN_NAME = re.compile(r"^(?P<target>answer|solution|theorem)-(?P<params>.+)-s(?P<seed>\d+)$")
 MODEL_COLUMNS = ["model", "kind", "target", "params", "seed", "lr", "steps", "trainable", "total", "tokens_seen",

@@ -17,8 +17,7 @@ import re
 from collections import defaultdict
 
 import pandas as pd
-
-from tasks.guards import CANARY_PREFIX
+from tsft.tasks.guards import CANARY_PREFIX
 
 N = 8
 THRESHOLD = 0.5

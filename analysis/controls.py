@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from analysis.inside import all_spans, e7_series, exact_rows
-from training.params import fill_budget
+from tsft.analysis.inside import all_spans, e7_series, exact_rows
+from tsft.models.params import fill_budget
 
 COLUMNS = ["control", "bears_on", "subject", "value", "null_mean", "null_low", "null_high", "p_value", "draws",
            "note"]

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from analysis.stats import Estimate, cluster_bootstrap
+from tsft.analysis.stats import Estimate, cluster_bootstrap
 
 
 def exact_rows(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataFrame:

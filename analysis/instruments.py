@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from analysis.inside import all_spans
+from tsft.analysis.inside import all_spans
 
 ESTIMATES = ("attribution", "atp_star")
 ABLATIONS = ("zero", "mean", "resample")

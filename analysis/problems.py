@@ -22,9 +22,8 @@ import math
 import re
 
 import pandas as pd
-
-from tasks.dataset import load_dataset
-from tasks.io import DataError
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.io import DataError
 
 PROBLEM_COLUMNS = ["problem_id", "original_id", "kind", "template", "magnitude", "answer_length", "trace", "steps",
                    "text", "data"]

@@ -19,9 +19,8 @@ report says so beside it. Ties go to the earlier step.
 from __future__ import annotations
 
 import pandas as pd
-
-from analysis.accuracy import surface_kinds
-from analysis.claims import ClaimSettings, claim_c1, claim_c2
+from tsft.analysis.accuracy import surface_kinds
+from tsft.analysis.claims import ClaimSettings, claim_c1, claim_c2
 
 READINGS = ("final", "matched", "ood_peak")
 PEAK_COLUMNS = ["model", "target", "params", "seed", "steps", "final_step", "id_peak_step", "ood_peak_step",

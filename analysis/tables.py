@@ -13,11 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
-from analysis import accuracy, contamination, controls, inside, instruments, mixed, readings, traces, vision
-from analysis.claims import ClaimSettings, c4_runs, claims_from
-from analysis.collect import Results
-from tasks.io import atomic_file
+from tsft.analysis import accuracy, contamination, controls, inside, instruments, mixed, readings, traces, vision
+from tsft.analysis.claims import ClaimSettings, c4_runs, claims_from
+from tsft.analysis.collect import Results
+from tsft.tasks.io import atomic_file
 
 
 def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> dict[str, pd.DataFrame]:

@@ -35,8 +35,7 @@ import operator
 import re
 
 import pandas as pd
-
-from training.targets import named_theorem, same_theorem
+from tsft.models.targets import named_theorem, same_theorem
 
 ORDER = ("format", "naming", "premise", "binding", "plan", "arithmetic", "answer", "none")
 SCORED_TARGETS = ("theorem", "solution")

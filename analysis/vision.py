@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from analysis.inside import probe_peaks
+from tsft.analysis.inside import probe_peaks
 
 KEYS = ["model", "layer", "component", "group"]
 PAIR_KEYS = ["pair_id", "layer", "component", "group"]

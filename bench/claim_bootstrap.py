@@ -20,8 +20,7 @@ import time
 
 import numpy as np
 import pandas as pd
-
-from analysis.stats import cluster_bootstrap, difference, robustness_stat
+from tsft.analysis.stats import cluster_bootstrap, difference, robustness_stat
 
 
 def world(originals: int, kinds: int, seed: int) -> list[pd.DataFrame]:

@@ -25,15 +25,14 @@ import time
 from collections import defaultdict
 
 import torch
-
-from patching.activation import patch_sweep
-from patching.conditions import PatchRequest
-from patching.engines import BridgeEngine, HooksEngine
-from patching.pairs import prepare_pairs
-from tasks.pairs import theorem_swap_pairs
-from tasks.world.generate import WorldConfig, generate_split
-from training.models import build_model, reference_shape
-from training.tokenizer import world_tokenizer
+from tsft.models.loading import build_model, reference_shape
+from tsft.models.tokenizer import world_tokenizer
+from tsft.patching.activation import patch_sweep
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.engines import BridgeEngine, HooksEngine
+from tsft.patching.pairs import prepare_pairs
+from tsft.tasks.pairs import theorem_swap_pairs
+from tsft.tasks.world.generate import WorldConfig, generate_split
 
 
 def same_length_pairs(tokenizer, n: int, target: str = "theorem"):

@@ -26,16 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from probes.capture import activation_dataset, dataset_rows
-from tasks.build import build_synthetic
-from tasks.dataset import load_dataset
-from tasks.world.generate import WorldConfig
-from training.batches import encode_prompt
-from training.models import build_model, load_model, reference_shape
-from training.prompts import prompt_for
-from training.registry import REGISTRY, get_model
-from training.tokenizer import world_tokenizer
+from tsft.models.loading import build_model, load_model, reference_shape
+from tsft.models.prompts import encode_prompt, prompt_for
+from tsft.models.registry import REGISTRY, get_model
+from tsft.models.tokenizer import world_tokenizer
+from tsft.probes.capture import activation_dataset, dataset_rows
+from tsft.tasks.build import build_synthetic
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.world.generate import WorldConfig
 
 
 def one_by_one(model, tokenizer, problems) -> np.ndarray:

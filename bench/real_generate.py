@@ -33,16 +33,14 @@ import time
 from dataclasses import replace
 
 import torch
-
-from tasks.grading import extract_answer
-from tasks.world.generate import WorldConfig, generate_split
-from training.batches import encode_prompt
-from training.decoding import DecodeStats, decode_greedy
-from training.generation import hf_generate
-from training.models import load_model
-from training.precision import autocast
-from training.prompts import prompt_format, prompt_text, set_prompt_format
-from training.registry import get_model
+from tsft.models.decoding import DecodeStats, decode_greedy
+from tsft.models.generation import hf_generate
+from tsft.models.loading import load_model
+from tsft.models.precision import autocast
+from tsft.models.prompts import encode_prompt, prompt_format, prompt_text, set_prompt_format
+from tsft.models.registry import get_model
+from tsft.tasks.grading import extract_answer
+from tsft.tasks.world.generate import WorldConfig, generate_split
 
 
 def cpu_path() -> str:

@@ -24,14 +24,13 @@ import time
 
 import torch
 from patch_sweep import same_length_pairs, tl_sweep  # bench/ is the script's folder, so its sibling imports by name
-
-from patching.activation import patch_sweep
-from patching.conditions import PatchRequest
-from patching.engines import BridgeEngine, HooksEngine
-from training.models import load_model
-from training.precision import compute
-from training.prompts import PromptFormat, set_prompt_format
-from training.registry import get_model
+from tsft.models.loading import load_model
+from tsft.models.precision import compute
+from tsft.models.prompts import PromptFormat, set_prompt_format
+from tsft.models.registry import get_model
+from tsft.patching.activation import patch_sweep
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.engines import BridgeEngine, HooksEngine
 
 COMPONENTS = ("resid_pre", "attn_out", "mlp_out")
 

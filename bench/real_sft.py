@@ -30,17 +30,16 @@ import time
 from pathlib import Path
 
 import torch
-
-from tasks.world.generate import WorldConfig, generate_split
-from training.batches import BatchPlan, collate
-from training.config import SFTConfig
-from training.distributed import Dist
-from training.models import load_model
-from training.prompts import PromptFormat, prompt_text, set_prompt_format
-from training.registry import get_model
-from training.sft import encode_problems
-from training.targets import render_target
-from training.trainer import Run, Trainer
+from tsft.models.loading import load_model
+from tsft.models.prompts import PromptFormat, prompt_text, set_prompt_format
+from tsft.models.registry import get_model
+from tsft.models.targets import render_target
+from tsft.tasks.world.generate import WorldConfig, generate_split
+from tsft.training.batches import BatchPlan, collate
+from tsft.training.config import SFTConfig
+from tsft.training.distributed import Dist
+from tsft.training.sft import encode_problems
+from tsft.training.trainer import Run, Trainer
 
 
 def matmul_peak(threads: int) -> float:

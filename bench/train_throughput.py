@@ -20,15 +20,14 @@ import time
 from pathlib import Path
 
 import torch
-
-from tasks.world.generate import WorldConfig, generate_split
-from training.batches import BatchPlan, collate
-from training.config import SFTConfig
-from training.distributed import Dist
-from training.models import build_model, reference_shape
-from training.sft import encode_problems
-from training.tokenizer import world_tokenizer
-from training.trainer import Run, Trainer
+from tsft.models.loading import build_model, reference_shape
+from tsft.models.tokenizer import world_tokenizer
+from tsft.tasks.world.generate import WorldConfig, generate_split
+from tsft.training.batches import BatchPlan, collate
+from tsft.training.config import SFTConfig
+from tsft.training.distributed import Dist
+from tsft.training.sft import encode_problems
+from tsft.training.trainer import Run, Trainer
 
 
 def plain_steps(model, optimizer, examples, plan, pad_id, steps, start, device, precision) -> tuple[int, float]:

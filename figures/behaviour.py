@@ -8,8 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-
-from figures.theme import colour, empty, error_y, styled
+from tsft.figures.theme import colour, empty, error_y, styled
 
 PARAMS_ORDER = ("full", "mlp", "attn")
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-
-from figures.theme import empty, error_y, number, styled
+from tsft.figures.theme import empty, error_y, number, styled
 
 ERRORS = ("format", "naming", "premise", "binding", "plan", "arithmetic", "answer", "none")
 ERROR_COLOURS = {"format": "#7f7f7f", "naming": "#9467bd", "premise": "#8c564b", "binding": "#e377c2",

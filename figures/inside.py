@@ -7,8 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-
-from figures.theme import COMPONENT_COLOURS, empty, error_y, model_colour, styled
+from tsft.figures.theme import COMPONENT_COLOURS, empty, error_y, model_colour, styled
 
 COMPONENTS = ("resid_pre", "attn_out", "mlp_hidden", "mlp_out", "resid_post")
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-
-from figures.theme import empty, number, styled
+from tsft.figures.theme import empty, number, styled
 
 MODE_COLOURS = {"zero": "#7f7f7f", "mean": "#1f77b4", "resample": "#d62728"}
 COMPONENT_DASH = {"mlp_out": "solid", "attn_out": "dot"}

@@ -14,13 +14,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from figures.behaviour import f1_accuracy, f2_selection, f8_templates
-from figures.evidence import f12_chain, f13_readings, f14_updates
-from figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
-from figures.instruments import f15_controls, f16_ablations
-from figures.report import write_report
-from figures.vision import f9_groups, f10_figure_probes, f11_reading
-from tasks.io import atomic_file
+from tsft.figures.behaviour import f1_accuracy, f2_selection, f8_templates
+from tsft.figures.evidence import f12_chain, f13_readings, f14_updates
+from tsft.figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
+from tsft.figures.instruments import f15_controls, f16_ablations
+from tsft.figures.report import write_report
+from tsft.figures.vision import f9_groups, f10_figure_probes, f11_reading
+from tsft.tasks.io import atomic_file
 
 FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F1_accuracy": (f1_accuracy, ("accuracy",)),

@@ -17,8 +17,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
-
-from figures.evidence import (
+from tsft.figures.evidence import (
     chain_sentences,
     checkpoint_reading_sentences,
     contamination_sentence,
@@ -26,16 +25,16 @@ from figures.evidence import (
     mixed_sentences,
     update_sentences,
 )
-from figures.instruments import (
+from tsft.figures.instruments import (
     ablation_sentences,
     control_sentences,
     erasure_sentences,
     estimate_sentences,
     restore_sentences,
 )
-from figures.theme import number
-from figures.vision import reading_sentences
-from tasks.io import atomic_file
+from tsft.figures.theme import number
+from tsft.figures.vision import reading_sentences
+from tsft.tasks.io import atomic_file
 
 QUESTION = ("Why does supervised fine-tuning on math generalize, or fail to? The paper <i>Memorize Theorems, Not "
             "Instances</i> (arXiv 2605.09270) argues that fine-tuning on final answers learns surface associations "

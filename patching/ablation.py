@@ -30,13 +30,12 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-
-from patching.activation import patch_sweep
-from patching.conditions import PatchRequest
-from patching.metrics import metric
-from patching.pairs import PatchPair
-from patching.scoring import endpoint_logits
-from patching.sites import Site, width
+from tsft.patching.activation import patch_sweep
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.metrics import metric
+from tsft.patching.pairs import PatchPair
+from tsft.patching.scoring import endpoint_logits
+from tsft.patching.sites import Site, width
 
 ABLATIONS = ("zero", "mean", "resample")
 

@@ -26,11 +26,10 @@ from collections import defaultdict
 
 import torch
 from torch import Tensor
-
-from patching.conditions import Condition, PatchRequest, batch_rows, length_groups, pair_conditions, row_bytes
-from patching.pairs import PatchPair
-from patching.scoring import result_rows, sweep_scores
-from patching.sites import Site, n_layers, width
+from tsft.patching.conditions import Condition, PatchRequest, batch_rows, length_groups, pair_conditions, row_bytes
+from tsft.patching.pairs import PatchPair
+from tsft.patching.scoring import result_rows, sweep_scores
+from tsft.patching.sites import Site, n_layers, width
 
 START_BUCKETS = 8
 """Rows restart from at most this many positions per chunk: fewer, larger forwards (each forward

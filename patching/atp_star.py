@@ -46,10 +46,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-
-from patching.conditions import pair_conditions
-from patching.metrics import metric
-from patching.sites import EMBED, Site, n_layers
+from tsft.patching.conditions import pair_conditions
+from tsft.patching.metrics import metric
+from tsft.patching.sites import EMBED, Site, n_layers
 
 
 @dataclass
@@ -145,7 +144,7 @@ class Destination:
 def destination_pass(model, ids: Tensor, site_list: list[Site], request, right, wrong, clean_logits) -> Destination:
     """One forward that keeps the graph, the metric's backward, one local backward per attention layer (QK
     fix) and one partial backward per layer (GradDrop)."""
-    from patching.hooks import intervene
+    from tsft.patching.hooks import intervene
 
     layers = n_layers(model)
     pre = [Site(layer, "resid_pre") for layer in range(layers)]
@@ -196,7 +195,7 @@ def _dropped(acts: dict, site_list: list[Site], resid_pre: Site, grad_post: Tens
 
 def source_pass(model, ids: Tensor, site_list: list[Site]) -> tuple[dict[Site, Tensor], dict[int, Attention]]:
     """Activations at the sites and the attention records of an unpatched source run."""
-    from patching.hooks import intervene
+    from tsft.patching.hooks import intervene
 
     with torch.inference_mode(), recording_attention(model) as attention, \
             intervene(model, capture=site_list) as seen:

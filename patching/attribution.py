@@ -22,15 +22,14 @@ from __future__ import annotations
 from collections import Counter
 
 import torch
-
-from patching import atp_star
-from patching.conditions import PatchRequest, batch_rows, length_groups, pair_conditions
-from patching.engines import HooksEngine
-from patching.hooks import intervene
-from patching.metrics import metric
-from patching.pairs import PatchPair
-from patching.scoring import result_rows, sweep_scores
-from patching.sites import EMBED, Site
+from tsft.patching import atp_star
+from tsft.patching.conditions import PatchRequest, batch_rows, length_groups, pair_conditions
+from tsft.patching.engines import HooksEngine
+from tsft.patching.hooks import intervene
+from tsft.patching.metrics import metric
+from tsft.patching.pairs import PatchPair
+from tsft.patching.scoring import result_rows, sweep_scores
+from tsft.patching.sites import EMBED, Site
 
 
 def _gradients(model, ids, site_list, request, right, wrong, clean_logits):

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 
-from patching.metrics import check_metric
-from patching.pairs import PatchPair
-from patching.sites import COMPONENTS, Site, sites
+from tsft.patching.metrics import check_metric
+from tsft.patching.pairs import PatchPair
+from tsft.patching.sites import COMPONENTS, Site, sites
 
 POSITIONS = ("each", "spans", "last", "all")
 

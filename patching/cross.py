@@ -21,15 +21,14 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 
 import torch
-
-from patching.pairs import PatchPair, prompt_side
-from patching.sites import n_layers
-from tasks.schema import Problem
-from training.batches import encode_target
-from training.evaluate import splits_accuracy
-from training.generation import DECODER_SLOTS
-from training.params import Block, block_prefixes, random_blocks
-from training.targets import render_target
+from tsft.models.evaluate import splits_accuracy
+from tsft.models.generation import DECODER_SLOTS
+from tsft.models.params import Block, block_prefixes, random_blocks
+from tsft.models.prompts import encode_target
+from tsft.models.targets import render_target
+from tsft.patching.pairs import PatchPair, prompt_side
+from tsft.patching.sites import n_layers
+from tsft.tasks.schema import Problem
 
 
 class CheckpointMismatch(ValueError):
@@ -71,7 +70,7 @@ def self_pairs(problems: Sequence[Problem], tokenizer, target: str = "answer") -
 
 
 def block_parameters(model, blocks: Sequence[Block]) -> dict[str, torch.nn.Parameter]:
-    """{name: parameter} of the given blocks (paths from training.params.LAYER_PARTS)."""
+    """{name: parameter} of the given blocks (paths from the architecture table, models.architectures)."""
     prefixes = block_prefixes(model, blocks)
     return {name: p for name, p in model.named_parameters() if name.startswith(prefixes)}
 

@@ -37,10 +37,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
-
-from patching.hooks import intervene
-from patching.sites import EMBED, Site, module_path
-from training.images import image_inputs
+from tsft.models.images import image_inputs
+from tsft.patching.hooks import intervene
+from tsft.patching.sites import Site, module_path, tl_hook, tuple_output
 
 ENGINES = ("hooks", "nnsight", "tl")
 Replacement = tuple[Tensor, Tensor]
@@ -191,7 +190,7 @@ class NNsightEngine:
             for site in ordered:
                 envoy, where = self._point(site)
                 value = envoy.input if where == "input" else envoy.output
-                saved[site] = (value[0] if site.component == "attn_out" else value).save()
+                saved[site] = (value[0] if where == "output" and tuple_output(self.model, site) else value).save()
         return saved
 
     @torch.inference_mode()
@@ -210,28 +209,13 @@ class NNsightEngine:
                 envoy, where = self._point(site)
                 if where == "input":
                     envoy.input = _replace(mask, values, envoy.input)
-                elif site.component == "attn_out":
+                elif tuple_output(self.model, site):
                     output = envoy.output
                     envoy.output = (_replace(mask, values, output[0]), *output[1:])
                 else:
                     envoy.output = _replace(mask, values, envoy.output)
             logits = self.traced.lm_head.output[:, -1].save()
         return logits.float()
-
-
-TL_NAMES = {
-    "resid_pre": "blocks.{layer}.hook_resid_pre",
-    "attn_out": "blocks.{layer}.attn.hook_out",
-    "mlp_hidden": "blocks.{layer}.mlp.hook_post",
-    "mlp_out": "blocks.{layer}.hook_mlp_out",
-    "resid_post": "blocks.{layer}.hook_resid_post",
-    EMBED: "hook_embed",
-}
-"""tsft component -> TransformerLens 4.3 bridge hook name."""
-
-
-def tl_name(site: Site) -> str:
-    return TL_NAMES[site.component].format(layer=site.layer)
 
 
 def _bridge_tokenizer(tokenizer):
@@ -267,7 +251,7 @@ class BridgeEngine:
     @torch.inference_mode()
     def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]:
         _refuse(self, "a model's extra inputs", inputs)
-        names = {tl_name(site): site for site in sites}
+        names = {tl_hook(self.model, site): site for site in sites}
         _, cache = self.bridge.run_with_cache(ids, names_filter=list(names))
         return {site: cache[name] for name, site in names.items()}
 
@@ -276,7 +260,8 @@ class BridgeEngine:
             inputs: dict | None = None) -> Tensor:
         _refuse(self, "a prefix cache (TransformerLens hooks run full sequences)", past)
         _refuse(self, "a model's extra inputs", inputs)
-        hooks = [(tl_name(site), lambda act, hook, r=r: _replace(r[0], r[1], act)) for site, r in replacements.items()]
+        hooks = [(tl_hook(self.model, site), lambda act, hook, r=r: _replace(r[0], r[1], act))
+                 for site, r in replacements.items()]
         logits = self.bridge.run_with_hooks(ids, fwd_hooks=hooks, return_type="logits")
         return logits[:, -1].float()
 

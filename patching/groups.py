@@ -33,19 +33,17 @@ from collections.abc import Sequence
 
 import pandas as pd
 import torch
-
-from patching.activation import patch_sweep
-from patching.conditions import PatchRequest
-from patching.engines import HooksEngine
-from patching.pairs import PatchPair, continuation, prompt_side
-from tasks.dataset import load_dataset
-from tasks.io import atomic_dir, refuse_existing
-from training.batches import encode_target
-from training.checkpoint import read_card
-from training.images import is_vision_model, require_encoder
-from training.placement import Placement, load_checkpoint
-from training.provenance import write_request
-from training.targets import render_target
+from tsft.models.images import is_vision_model, require_encoder
+from tsft.models.placement import Placement, load_checkpoint
+from tsft.models.prompts import encode_target
+from tsft.models.provenance import write_request
+from tsft.models.targets import render_target
+from tsft.patching.activation import patch_sweep
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.engines import HooksEngine
+from tsft.patching.pairs import PatchPair, continuation, prompt_side
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.io import atomic_dir, refuse_existing
 
 GROUPS = ("image", "text", "last")
 COMPONENTS = ("resid_pre", "attn_out", "mlp_out")
@@ -105,17 +103,17 @@ def group_patch(model, tokenizer, pairs: Sequence[PatchPair], components: Sequen
 
 
 def run_group_patch(model_dir, data_dir, out, target: str | None = None, limit: int | None = None,
-                    components: Sequence[str] = COMPONENTS, device: str = "cpu", overwrite: bool = False,
+                    components: Sequence[str] = COMPONENTS, placement: Placement = Placement(), overwrite: bool = False,
                     progress: bool = True):
     """Patch a Qwen2.5-VL folder's layers over position groups on a diagram data folder's given_swap
     pairs; writes groups.parquet and request.json (kind "groups") to `out`."""
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model, tokenizer, name, trained = load_checkpoint(model_dir, Placement(device))
+    model, tokenizer, checkpoint = load_checkpoint(model_dir, placement)
+    name, trained, card = checkpoint.name, checkpoint.target, checkpoint.card
     if not is_vision_model(model):
         raise ValueError(f"{model_dir}: position-group patching needs a Qwen2.5-VL model (this is "
                          f"{model.config.model_type})")
-    card = read_card(model_dir) or {}
     target = target or trained or "answer"
     pairs, rejected = figure_pairs(load_dataset(data_dir), tokenizer, target, limit)
     if not pairs:

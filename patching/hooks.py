@@ -18,18 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from torch import Tensor
-
-from patching.sites import Site, parse_site, site_module
+from tsft.patching.sites import Site, parse_site, site_module, tuple_output
 
 Edit = Callable[[Tensor], Tensor]
-
-
-def _first(value):
-    return value[0] if isinstance(value, tuple) else value
-
-
-def _replace_first(value, new: Tensor):
-    return (new, *value[1:]) if isinstance(value, tuple) else new
 
 
 def _process(site: Site, value: Tensor, edits: Mapping[Site, Edit], seen: dict, captures: set, detach: bool):
@@ -40,10 +31,13 @@ def _process(site: Site, value: Tensor, edits: Mapping[Site, Edit], seen: dict, 
     return value
 
 
-def _output_hook(site, edits, seen, captures, detach):
+def _output_hook(site, edits, seen, captures, detach, in_tuple: bool):
+    """`in_tuple`: the module returns (activation, ...) (the architecture table says which do)."""
     def hook(module, args, output):
-        new = _process(site, _first(output), edits, seen, captures, detach)
-        return _replace_first(output, new) if site in edits else None
+        new = _process(site, output[0] if in_tuple else output, edits, seen, captures, detach)
+        if site not in edits:
+            return None
+        return (new, *output[1:]) if in_tuple else new
     return hook
 
 
@@ -69,7 +63,8 @@ def intervene(model, capture: Iterable[str | Site] = (), edit: Mapping[str | Sit
         for site in sorted(captures | set(edits), key=lambda s: s.order):
             module, where = site_module(model, site)
             if where == "output":
-                handles.append(module.register_forward_hook(_output_hook(site, edits, seen, captures, detach)))
+                hook = _output_hook(site, edits, seen, captures, detach, tuple_output(model, site))
+                handles.append(module.register_forward_hook(hook))
             else:
                 handles.append(module.register_forward_pre_hook(_input_hook(site, edits, seen, captures, detach),
                                                                 with_kwargs=True))

@@ -20,11 +20,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tasks.pairs import MinimalPair, align, check_pairs
-from training.batches import encode_prompt, encode_target
-from training.images import require_encoder
-from training.prompts import prompt_for
-from training.targets import render_target
+from tsft.models.images import require_encoder
+from tsft.models.prompts import encode_prompt, encode_target, prompt_for
+from tsft.models.targets import render_target
+from tsft.tasks.pairs import MinimalPair, align, check_pairs
 
 SPANS = ("diff", "problem", "frame", "target", "last")
 

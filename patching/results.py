@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.io import atomic_dir
-from training.provenance import write_request
+from tsft.models.provenance import write_request
+from tsft.tasks.io import atomic_dir
 
 KEYS = ["model", "engine", "method", "direction", "metric", "pair_type", "layer", "component", "position"]
 

@@ -9,28 +9,27 @@ to be refused. The `tsft patch` subcommands call these and print the summary.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
-from pathlib import Path
 
-from patching.ablation import ABLATIONS, RandomDirectionEngine, ablation_sweep, faithfulness_table
-from patching.activation import patch_sweep
-from patching.attribution import attribution_sweep, compare_with_exact
-from patching.conditions import PatchRequest
-from patching.cross import check_same_shape, check_same_tokenizer, self_pairs, transplant_sweep
-from patching.engines import check_engine, make_engine
-from patching.pairs import prepare_pairs
-from patching.results import save_results, summarize, tidy
-from patching.sites import block_size
-from patching.tracing import causal_trace, trace_prompts
-from tasks.dataset import load_dataset
-from tasks.io import atomic_dir, refuse_existing
-from tasks.pairs import perturbation_pairs, surface_pairs, theorem_swap_pairs
-from training.evaluate import TARGET_NEW_TOKENS, eval_splits
-from training.placement import Placement, load_checkpoint
-from training.precision import compute
-from training.provenance import write_request
+from tsft.models.cards import Checkpoint, ModelError
+from tsft.models.evaluate import TARGET_NEW_TOKENS, eval_splits
+from tsft.models.placement import Placement, load_checkpoint
+from tsft.models.precision import compute
+from tsft.models.provenance import write_request
+from tsft.patching.ablation import ABLATIONS, RandomDirectionEngine, ablation_sweep, faithfulness_table
+from tsft.patching.activation import patch_sweep
+from tsft.patching.attribution import attribution_sweep, compare_with_exact
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.cross import check_same_shape, check_same_tokenizer, self_pairs, transplant_sweep
+from tsft.patching.engines import check_engine, make_engine
+from tsft.patching.pairs import prepare_pairs
+from tsft.patching.results import save_results, summarize, tidy
+from tsft.patching.sites import block_size
+from tsft.patching.tracing import causal_trace, trace_prompts
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.io import atomic_dir, refuse_existing
+from tsft.tasks.pairs import perturbation_pairs, surface_pairs, theorem_swap_pairs
 
 PAIR_TYPES = ("theorem_swap", "surface", "perturbed", "perturbed:<kind>")
 METHODS = {"exact": ("exact",), "attribution": ("attribution",), "atp_star": ("atp_star",),
@@ -65,10 +64,9 @@ def check_layers(model_dir, layers) -> None:
     folder are left to the loader, which names them)."""
 
     try:
-        config = json.loads((Path(model_dir) / "config.json").read_text())
-    except (OSError, ValueError):
+        depth = Checkpoint.open(model_dir).depth
+    except ModelError:
         return
-    depth = config.get("num_hidden_layers") or config.get("text_config", {}).get("num_hidden_layers")
     bad = [layer for layer in layers or () if depth is not None and not 0 <= layer < depth]
     if bad:
         raise ValueError(f"layer {bad[0]} is out of range: {model_dir} has layers 0-{depth - 1}")
@@ -95,7 +93,8 @@ def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "ho
     check_layers(model_dir, request.layers)
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model, tokenizer, name, trained = load_checkpoint(model_dir, placement)
+    model, tokenizer, checkpoint = load_checkpoint(model_dir, placement)
+    name, trained = checkpoint.name, checkpoint.target
     target = target or trained or "answer"
     pairs, rejected = prepare_pairs(minimal_pairs(load_dataset(data_dir), pair_type), tokenizer, target,
                                     allow_alignment)
@@ -148,8 +147,9 @@ def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = 
     request.check()
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model_a, tok_a, name_a, _ = load_checkpoint(a_dir, placement)
-    model_b, tok_b, name_b, _ = load_checkpoint(b_dir, placement)
+    model_a, tok_a, checkpoint_a = load_checkpoint(a_dir, placement)
+    model_b, tok_b, checkpoint_b = load_checkpoint(b_dir, placement)
+    name_a, name_b = checkpoint_a.name, checkpoint_b.name
     check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
     check_same_shape(model_a, model_b)
     pairs = self_pairs(load_dataset(data_dir).test[:limit], tok_a, target)
@@ -177,8 +177,9 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
 
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model_a, tok_a, name_a, target_a = load_checkpoint(a_dir, placement)
-    model_b, tok_b, name_b, target_b = load_checkpoint(b_dir, placement)
+    model_a, tok_a, checkpoint_a = load_checkpoint(a_dir, placement)
+    model_b, tok_b, checkpoint_b = load_checkpoint(b_dir, placement)
+    (name_a, target_a), (name_b, target_b) = ((c.name, c.target) for c in (checkpoint_a, checkpoint_b))
     check_same_tokenizer(tok_a, tok_b, (str(a_dir), str(b_dir)))
     splits = [(kind, problems) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None, limit)]
     longest = max(TARGET_NEW_TOKENS.values())
@@ -201,7 +202,8 @@ def run_trace(model_dir, data_dir, out, subject: str = "problem", components=("r
     """Noise-corruption causal tracing of one checkpoint on test problems."""
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model, tokenizer, name, trained = load_checkpoint(model_dir, placement)
+    model, tokenizer, checkpoint = load_checkpoint(model_dir, placement)
+    name, trained = checkpoint.name, checkpoint.target
     target = target or trained or "answer"
     prompts, skipped = trace_prompts(load_dataset(data_dir).test[:limit], tokenizer, target, subject)
     if not prompts:

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-
-from patching.conditions import Condition, PatchRequest, batch_rows
-from patching.metrics import metric, normalized
-from patching.pairs import PatchPair
+from tsft.patching.conditions import Condition, PatchRequest, batch_rows
+from tsft.patching.metrics import metric, normalized
+from tsft.patching.pairs import PatchPair
 
 
 def endpoint_logits(engine, id_lists: list[tuple[int, ...]], memory_mb: int = 512, images=None) -> Tensor:

@@ -10,7 +10,7 @@ order the forward pass computes them:
 * `resid_post` - the residual stream leaving the layer (= resid_pre + attn_out + mlp_out).
 
 `embed` is the token embedding (the input of layer 0), used by noise-corruption tracing.
-Module paths come from `training.params.LAYER_PARTS`, one table per architecture family; a site
+Module paths come from the architecture table (models.architectures), one entry per family; a site
 resolves to (module, "input" | "output"). Everything that touches a site goes through this file.
 """
 
@@ -19,11 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from training.params import block_size as parameters_of_block
-from training.params import layer_parts
+from tsft.models.architectures import COMPONENTS, architecture, component_width, n_layers
+from tsft.models.params import block_size as parameters_of_block
 
-COMPONENTS = ("resid_pre", "attn_out", "mlp_hidden", "mlp_out", "resid_post")
-"""Layer components in forward order (engines that must read in order sort by it)."""
 EMBED = "embed"
 _NAME = re.compile(r"^blocks\.(\d+)\.(\w+)$")
 
@@ -65,10 +63,6 @@ def parse_site(name: str | Site) -> Site:
     return Site(int(match.group(1)), match.group(2))
 
 
-def n_layers(model) -> int:
-    return model.config.get_text_config().num_hidden_layers
-
-
 def check_site(model, site: Site) -> Site:
     layers = n_layers(model)
     if site.component != EMBED and not 0 <= site.layer < layers:
@@ -88,18 +82,25 @@ def sites(model, components: tuple[str, ...] | list[str], layers: list[int] | No
 
 def module_path(model, site: Site) -> tuple[str, str]:
     """(dotted module path from the model root, "input" | "output") of a site."""
-    parts = layer_parts(model)
+    arch = architecture(model)
     check_site(model, site)
     if site.component == EMBED:
-        return parts["embed"], "output"
-    layer = f"{parts['layers']}.{site.layer}"
-    return {
-        "resid_pre": (layer, "input"),
-        "attn_out": (f"{layer}.{parts['attn']}", "output"),
-        "mlp_hidden": (f"{layer}.{parts['mlp_down']}", "input"),
-        "mlp_out": (f"{layer}.{parts['mlp']}", "output"),
-        "resid_post": (layer, "output"),
-    }[site.component]
+        return arch.embed, "output"
+    component = arch.components[site.component]
+    return ".".join(p for p in (arch.layers, str(site.layer), component.module) if p), component.side
+
+
+def tuple_output(model, site: Site) -> bool:
+    """Whether the site's module returns the activation as the first item of a tuple."""
+    return site.component != EMBED and architecture(model).components[site.component].tuple_output
+
+
+def tl_hook(model, site: Site) -> str:
+    """The TransformerLens bridge hook name of a site."""
+    arch = architecture(model)
+    if site.component == EMBED:
+        return arch.embed_tl_hook
+    return arch.components[site.component].tl_hook.format(layer=site.layer)
 
 
 def site_module(model, site: Site):
@@ -120,5 +121,4 @@ def block_size(model, site: Site) -> int | None:
 
 def width(model, site: Site) -> int:
     """The activation width at a site (d_model, or the MLP's hidden width for mlp_hidden)."""
-    config = model.config.get_text_config()
-    return config.intermediate_size if site.component == "mlp_hidden" else config.hidden_size
+    return component_width(model, "resid_pre" if site.component == EMBED else site.component)

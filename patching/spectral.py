@@ -27,15 +27,14 @@ import time
 
 import pandas as pd
 import torch
-
-from patching.weights import block_of
-from tasks.dataset import load_dataset
-from tasks.io import atomic_dir, refuse_existing
-from training.evaluate import TARGET_NEW_TOKENS, eval_splits, splits_accuracy
-from training.params import layer_parts
-from training.placement import Placement, load_checkpoint
-from training.precision import compute
-from training.provenance import write_request
+from tsft.models.architectures import architecture
+from tsft.models.evaluate import TARGET_NEW_TOKENS, eval_splits, splits_accuracy
+from tsft.models.placement import Placement, load_checkpoint
+from tsft.models.precision import compute
+from tsft.models.provenance import write_request
+from tsft.patching.weights import block_of
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.io import atomic_dir, refuse_existing
 
 TOP_K = 8
 
@@ -80,10 +79,10 @@ def top_k_update(delta: torch.Tensor, k: int) -> torch.Tensor:
 
 def matrices(model) -> dict[str, tuple[int, str]]:
     """{parameter name: (layer, block)} of every 2-D attention and MLP weight of the layers."""
-    parts = layer_parts(model)
+    arch = architecture(model)
     out = {}
     for name, param in model.named_parameters():
-        layer, block = block_of(name, parts)
+        layer, block = block_of(name, arch)
         if param.ndim == 2 and block in ("attn", "mlp") and layer >= 0:
             out[name] = (layer, block)
     return out
@@ -139,10 +138,12 @@ def run_spectral(base_dir, model_dirs, out, pairs: tuple[tuple[str, str], ...] =
     in `pairs`, e.g. theorem-SFT and answer-SFT) with request.json, written to `out`."""
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    base, _, base_name, _ = load_checkpoint(base_dir)
+    base, _, base_checkpoint = load_checkpoint(base_dir)
+    base_name = base_checkpoint.name
     tuned = {}
     for folder in model_dirs:
-        model, _, name, _ = load_checkpoint(folder)
+        model, _, checkpoint = load_checkpoint(folder)
+        name = checkpoint.name
         tuned[name] = model
     bases: dict = {}
     spectral = pd.DataFrame([{"model": name, **row} for name, model in tuned.items()
@@ -165,7 +166,8 @@ def run_spectral_restore(base_dir, tuned_dir, data_dir, out, ks: tuple[int, ...]
     restore.parquet and request.json in `out`. Prompts are the checkpoint's (its tokenizer and prompt format)."""
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    tuned, tokenizer, name, target = load_checkpoint(tuned_dir, placement)
+    tuned, tokenizer, checkpoint = load_checkpoint(tuned_dir, placement)
+    name, target = checkpoint.name, checkpoint.target
     base = load_checkpoint(base_dir, placement)[0]
     splits = [(kind, problems) for _, kind, problems, _ in eval_splits(load_dataset(data_dir), kinds or None, limit)]
     new_tokens = TARGET_NEW_TOKENS.get(target, max(TARGET_NEW_TOKENS.values()))

@@ -19,14 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-
-from patching.conditions import batch_rows, position_groups
-from patching.metrics import normalized
-from patching.pairs import label_positions, prompt_side
-from patching.sites import EMBED, Site, n_layers, sites
-from tasks.schema import Problem
-from training.batches import encode_target
-from training.targets import render_target
+from tsft.models.prompts import encode_target
+from tsft.models.targets import render_target
+from tsft.patching.conditions import batch_rows, position_groups
+from tsft.patching.metrics import normalized
+from tsft.patching.pairs import label_positions, prompt_side
+from tsft.patching.sites import EMBED, Site, n_layers, sites
+from tsft.tasks.schema import Problem
 
 SUBJECTS = ("problem", "name")
 TRACE_COMPONENTS = ("resid_post", "mlp_out", "attn_out")

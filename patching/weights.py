@@ -7,7 +7,7 @@ of its own size. Rows are grouped by layer and block: `attn` (q, k, v, o project
 `final_norm`, layer -1). A block's figure is computed over its parameters together,
 sqrt(sum ||dW||^2) / sqrt(sum ||W0||^2), so a block is not dominated by its smallest matrix.
 
-Module paths come from `training.params.LAYER_PARTS`; tied input/output embeddings count once.
+Module paths come from the architecture table (models.architectures); tied input/output embeddings count once.
 """
 
 from __future__ import annotations
@@ -16,30 +16,29 @@ import time
 from pathlib import Path
 
 import torch
+from tsft.models.architectures import Architecture, architecture
+from tsft.models.placement import load_checkpoint
+from tsft.models.provenance import write_request
+from tsft.tasks.io import atomic_dir, refuse_existing
 
-from tasks.io import atomic_dir, refuse_existing
-from training.params import layer_parts
-from training.placement import load_checkpoint
-from training.provenance import write_request
 
-
-def block_of(name: str, parts: dict[str, str]) -> tuple[int, str]:
+def block_of(name: str, arch: Architecture) -> tuple[int, str]:
     """(layer, block) of a parameter name: ('model.layers.3.mlp.up_proj.weight') -> (3, 'mlp')."""
-    prefix = parts["layers"] + "."
+    prefix = arch.layers + "."
     if name.startswith(prefix):
         layer, rest = name[len(prefix):].split(".", 1)
-        for block in ("attn", "mlp"):
-            if rest.startswith(parts[block] + "."):
+        for block, path in arch.blocks.items():
+            if rest.startswith(path + "."):
                 return int(layer), block
         return int(layer), "norm"
-    if name.startswith(parts["embed"] + "."):
+    if name.startswith(arch.embed + "."):
         return -1, "embed"
     return -1, "head" if "lm_head" in name else "final_norm"
 
 
 def weight_change(base, tuned) -> list[dict]:
     """One row per (layer, block, parameter) and per (layer, block): the relative Frobenius change."""
-    parts = layer_parts(tuned)
+    arch = architecture(tuned)
     base_state = dict(base.named_parameters())
     rows, blocks = [], {}
     for name, param in tuned.named_parameters():
@@ -50,7 +49,7 @@ def weight_change(base, tuned) -> list[dict]:
             raise ValueError(f"parameter {name}: shape {tuple(param.shape)} vs the base's {tuple(before.shape)}")
         diff = float(torch.linalg.vector_norm(param.detach().float() - before))
         size = float(torch.linalg.vector_norm(before))
-        layer, block = block_of(name, parts)
+        layer, block = block_of(name, arch)
         rows.append({"layer": layer, "block": block, "parameter": name, "change": diff / size if size else 0.0,
                      "abs_change": diff, "norm": size})
         total = blocks.setdefault((layer, block), [0.0, 0.0])
@@ -69,10 +68,12 @@ def run_weights(base_dir, model_dirs, out, overwrite: bool = False):
 
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    base, _, base_name, _ = load_checkpoint(base_dir)
+    base, _, base_checkpoint = load_checkpoint(base_dir)
+    base_name = base_checkpoint.name
     frames = []
     for folder in model_dirs:
-        tuned, _, name, _ = load_checkpoint(folder)
+        tuned, _, checkpoint = load_checkpoint(folder)
+        name = checkpoint.name
         frame = pd.DataFrame(weight_change(base, tuned))
         frame.insert(0, "model", name)
         frames.append(frame)

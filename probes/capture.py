@@ -15,15 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from patching.engines import HooksEngine
-from patching.sites import Site, check_site, parse_site
-from probes.labels import problem_fields
-from probes.positions import check_position, prompt_positions
-from probes.store import ActivationStore, model_fingerprint, rows_fingerprint, tokenizer_fingerprint
-from tasks.schema import Problem
-from training.evaluate import eval_splits
-from training.images import image_inputs
+from tsft.models.evaluate import eval_splits
+from tsft.models.images import image_inputs
+from tsft.patching.engines import HooksEngine
+from tsft.patching.sites import Site, check_site, parse_site
+from tsft.probes.labels import problem_fields
+from tsft.probes.positions import check_position, prompt_positions
+from tsft.probes.store import ActivationStore, model_fingerprint, rows_fingerprint, tokenizer_fingerprint
+from tsft.tasks.schema import Problem
 
 
 def feature_name(site: Site | str, position: str) -> str:

@@ -16,14 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from patching.hooks import intervene
-from patching.sites import Site
-from probes.erasure import METHODS, Eraser, fit_eraser, oracle_erase, random_eraser, scrub_sequentially
-from probes.fitting import ProbeConfig
-from training.evaluate import evaluate_problems, grade_outputs
-from training.generation import DECODER_SLOTS
-from training.precision import autocast
+from tsft.models.evaluate import evaluate_problems, grade_outputs
+from tsft.models.generation import DECODER_SLOTS
+from tsft.models.precision import autocast
+from tsft.patching.hooks import intervene
+from tsft.patching.sites import Site
+from tsft.probes.erasure import METHODS, Eraser, fit_eraser, oracle_erase, random_eraser, scrub_sequentially
+from tsft.probes.fitting import ProbeConfig
 
 
 def behaviour(model, tokenizer, problems, erasers: dict[str, Eraser], max_new_tokens: int, precision: str = "fp32",

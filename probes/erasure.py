@@ -30,8 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from probes.fitting import ProbeConfig, directions, fit_probe
+from tsft.probes.fitting import ProbeConfig, directions, fit_probe
 
 METHODS = ("leace", "probe", "inlp")
 

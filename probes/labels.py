@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 
-from tasks.schema import Problem
+from tsft.tasks.schema import Problem
 
 FIELDS = ("theorem", "answer", "template", "numbers", "name", "cue", "domain", "subject", "first_word",
           "figure_value")

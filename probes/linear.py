@@ -24,11 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from probes.fitting import ProbeConfig, fit_probe
-from probes.labels import control_labels, control_type, groups_for, label_column
-from probes.mdl import online_codelength
-from probes.splits import grouped_folds
+from tsft.probes.fitting import ProbeConfig, fit_probe
+from tsft.probes.labels import control_labels, control_type, groups_for, label_column
+from tsft.probes.mdl import online_codelength
+from tsft.probes.splits import grouped_folds
 
 RANGES = {"accuracy": (0.0, 1.0), "control_accuracy": (0.0, 1.0), "majority": (0.0, 1.0), "transfer": (0.0, 1.0),
           "selectivity": (-1.0, 1.0)}

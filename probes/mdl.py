@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 import numpy as np
-
-from probes.fitting import fit_probe
+from tsft.probes.fitting import fit_probe
 
 FRACTIONS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.0625, 0.125, 0.25, 0.5, 1.0)
 EPSILON = 1e-4

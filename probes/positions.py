@@ -16,10 +16,10 @@ probe leaves it out.
 
 from __future__ import annotations
 
-from patching.pairs import label_positions, prompt_side
-from patching.tracing import subject_ranges
-from tasks.schema import Problem
-from training.images import image_encoder
+from tsft.models.images import image_encoder
+from tsft.patching.pairs import label_positions, prompt_side
+from tsft.patching.tracing import subject_ranges
+from tsft.tasks.schema import Problem
 
 POSITION_SPECS = ("last", "problem", "frame", "name", "image", "words:<w1>+<w2>")
 

@@ -17,22 +17,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import sklearn
-
-from patching.hooks import intervene
-from patching.sites import Site, parse_site, sites
-from probes.capture import activation_dataset, cache_identity, dataset_rows, default_cache, split_feature
-from probes.causal import CausalRequest, behaviour, causal_conditions
-from probes.erasure import mean_squared_change
-from probes.fitting import ProbeConfig
-from probes.labels import LABELS, label_column
-from probes.linear import cross_validate, evaluate_label, interval, label_data
-from probes.splits import SplitError, check_labels
-from tasks.dataset import load_dataset
-from tasks.io import atomic_file, refuse_existing
-from training.evaluate import TARGET_NEW_TOKENS
-from training.placement import Placement, load_checkpoint
-from training.precision import compute
-from training.provenance import write_request
+from tsft.models.evaluate import TARGET_NEW_TOKENS
+from tsft.models.placement import Placement, load_checkpoint
+from tsft.models.precision import compute
+from tsft.models.provenance import write_request
+from tsft.patching.hooks import intervene
+from tsft.patching.sites import Site, parse_site, sites
+from tsft.probes.capture import activation_dataset, cache_identity, dataset_rows, default_cache, split_feature
+from tsft.probes.causal import CausalRequest, behaviour, causal_conditions
+from tsft.probes.erasure import mean_squared_change
+from tsft.probes.fitting import ProbeConfig
+from tsft.probes.labels import LABELS, label_column
+from tsft.probes.linear import cross_validate, evaluate_label, interval, label_data
+from tsft.probes.splits import SplitError, check_labels
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.io import atomic_file, refuse_existing
 
 DEFAULT_COMPONENTS = ("resid_post", "mlp_out", "attn_out")
 RESULT_COLUMNS = ("model", "site", "layer", "component", "position", "label", "metric", "kind", "value", "ci_low",
@@ -135,7 +134,8 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
     dataset = load_dataset(data_dir)
     rows_out, meta = [], {}
     for model_dir in model_dirs:
-        model, tokenizer, name, _ = load_checkpoint(model_dir, placement)
+        model, tokenizer, checkpoint = load_checkpoint(model_dir, placement)
+        name = checkpoint.name
         with compute(model, placement.precision) as precision:
             store, features, rows = checkpoint_store(model, tokenizer, name, dataset, request, out, cache, progress,
                                                      precision)
@@ -165,7 +165,8 @@ def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRe
     refuse_existing(out / "causal.parquet", overwrite, KEPT)
     start = time.perf_counter()
     dataset = load_dataset(data_dir)
-    model, tokenizer, name, target = load_checkpoint(model_dir, placement)
+    model, tokenizer, checkpoint = load_checkpoint(model_dir, placement)
+    name, target = checkpoint.name, checkpoint.target
     site = parse_site(causal.site)
     request = replace(request, components=(site.component,), layers=(site.layer,), positions=(causal.position,),
                       kinds=())

@@ -20,8 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-
-from tasks.io import atomic_file
+from tsft.tasks.io import atomic_file
 
 CACHE_FORMAT = "tsft-activations/1"
 

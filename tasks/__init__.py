@@ -20,7 +20,7 @@ __all__ = ["extract_answer", "grade"]
 def __getattr__(name: str):
     # `tasks.grade(...)` without importing math-verify (and sympy) for every user of tasks/.
     if name in __all__:
-        from tasks import grading
+        from tsft.tasks import grading
 
         return getattr(grading, name)
     raise AttributeError(f"module 'tasks' has no attribute {name!r}")

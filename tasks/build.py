@@ -24,15 +24,15 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from tasks.diagram import world as diagram_world
-from tasks.guards import canary, eval_only_header
-from tasks.io import atomic_dir, sha256_file, write_json, write_jsonl
-from tasks.real_perturb import perturb_real_all
-from tasks.schema import Perturbation, Problem
-from tasks.world.catalogue import catalogue_rows
-from tasks.world.generate import WorldConfig, generate_splits
-from tasks.world.perturb import KINDS as SYNTHETIC_KINDS
-from tasks.world.perturb import perturb_all
+from tsft.tasks.diagram import world as diagram_world
+from tsft.tasks.guards import canary, eval_only_header
+from tsft.tasks.io import atomic_dir, sha256_file, write_json, write_jsonl
+from tsft.tasks.real_perturb import perturb_real_all
+from tsft.tasks.schema import Perturbation, Problem
+from tsft.tasks.world.catalogue import catalogue_rows
+from tsft.tasks.world.generate import WorldConfig, generate_splits
+from tsft.tasks.world.perturb import KINDS as SYNTHETIC_KINDS
+from tsft.tasks.world.perturb import perturb_all
 
 FORMAT = "tsft-data/1"
 CANARY_SOURCES = frozenset({"synthetic", "diagram"})
@@ -111,7 +111,7 @@ def build_real(source: str, path: str | Path | None, out: str | Path, *, skip_in
     Rows whose meta says split=train (the JSONL source's `split` field) become the train split,
     which `tsft train sft` needs; every other row is a test problem. A benchmark source, or `eval_only`
     (the benchmark's name), marks the folder eval-only (tasks.guards)."""
-    from tasks.loaders import load  # the loaders bring math-verify and sympy: only real sources pay for them
+    from tsft.tasks.loaders import load  # the loaders bring math-verify and sympy: only real sources pay for them
     result = load(source, path, skip_invalid=skip_invalid, **options)
     if not result.problems:
         skipped = len(result.skipped)
@@ -169,7 +169,7 @@ def build(source: str, out: str | Path, *, path: str | Path | None = None, seed:
     """`tsft data build`: one entry point for every source; options that do not apply are errors."""
     synthetic_options = {"n_train": n_train, "n_test": n_test, "cue_strength": cue_strength}
     if source not in ("synthetic", "diagram"):
-        from tasks.loaders import LOADERS  # lazily, as in build_real
+        from tsft.tasks.loaders import LOADERS  # lazily, as in build_real
 
         if source not in LOADERS:
             raise ValueError(f"unknown source {source!r}; known: synthetic, diagram, {', '.join(LOADERS)}")

@@ -11,9 +11,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.build import FORMAT
-from tasks.io import DataError, read_json, read_jsonl, sha256_file
-from tasks.schema import Perturbation, Problem, SchemaError
+from tsft.tasks.build import FORMAT
+from tsft.tasks.io import DataError, read_json, read_jsonl, sha256_file
+from tsft.tasks.schema import Perturbation, Problem, SchemaError
 
 
 @dataclass

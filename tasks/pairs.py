@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from tasks.perturbing import NotApplicable
-from tasks.schema import Problem
-from tasks.world.catalogue import siblings
-from tasks.world.generate import copy_surface, make_problem
-from tasks.world.perturb import perturb
+from tsft.tasks.perturbing import NotApplicable
+from tsft.tasks.schema import Problem
+from tsft.tasks.world.catalogue import siblings
+from tsft.tasks.world.generate import copy_surface, make_problem
+from tsft.tasks.world.perturb import perturb
 
 SURFACE_KINDS = ("entity_rename", "letter_rename")
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tqdm.auto import tqdm
-
-from tasks.schema import Perturbation, Problem
+from tsft.tasks.schema import Perturbation, Problem
 
 PROGRESS_FROM = 5000
 """Show a progress bar (on a terminal) from this many items on."""

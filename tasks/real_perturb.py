@@ -23,8 +23,8 @@ from __future__ import annotations
 import random
 import re
 
-from tasks.perturbing import NotApplicable, apply_kinds
-from tasks.schema import Perturbation, Problem
+from tsft.tasks.perturbing import NotApplicable, apply_kinds
+from tsft.tasks.schema import Perturbation, Problem
 
 # Names are renamed within their group, so pronouns stay right ("Janet ... She" -> "Emma ... She").
 NAME_GROUPS = (  # female, male, either

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tasks.dataset import Dataset
+from tsft.tasks.dataset import Dataset
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-
-from tasks.build import build_synthetic
-from tasks.world.generate import WorldConfig
+from tsft.tasks.build import build_synthetic
+from tsft.tasks.world.generate import WorldConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TSFT_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -51,14 +50,14 @@ SMALL_WORLD = WorldConfig(seed=0, n_train=64, n_test=16)
 @pytest.fixture(scope="session")
 def tokenizer():
     """The synthetic world's word-level tokenizer (shared by training, patching and probes tests)."""
-    from training.tokenizer import world_tokenizer
+    from tsft.models.tokenizer import world_tokenizer
 
     return world_tokenizer()
 
 
 def tiny(tokenizer, arch: str = "llama", seed: int = 0):
     """A tiny random model of `arch` for the world tokenizer, eager attention, in eval mode (seeded)."""
-    from training.models import build_model
+    from tsft.models.loading import build_model
 
     model = build_model("tiny", tokenizer, arch, seed)
     model.set_attn_implementation("eager")
@@ -80,7 +79,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def dataset(data_dir):
-    from tasks.dataset import load_dataset
+    from tsft.tasks.dataset import load_dataset
 
     return load_dataset(data_dir)
 
@@ -97,8 +96,8 @@ def shared_file(relative: str) -> Path:
 @pytest.fixture(scope="session")
 def vision_tokenizer():
     """The diagram world's tokenizer carrying Qwen2.5-VL's image encoder (112-pixel figures)."""
-    from training.images import attach
-    from training.vision import image_processor_for, vision_tokenizer
+    from tsft.models.images import attach
+    from tsft.models.vision import image_processor_for, vision_tokenizer
 
     return attach(vision_tokenizer(sample=60), image_processor_for(112))
 
@@ -106,7 +105,7 @@ def vision_tokenizer():
 @pytest.fixture(scope="session")
 def qwen_vl(vision_tokenizer):
     """A tiny random Qwen2_5_VLForConditionalGeneration (eager attention, eval mode, seeded)."""
-    from training.vision import build_vision_model
+    from tsft.models.vision import build_vision_model
 
     model = build_vision_model("tiny", vision_tokenizer, seed=0)
     model.set_attn_implementation("eager")
@@ -115,7 +114,7 @@ def qwen_vl(vision_tokenizer):
 
 @pytest.fixture(scope="session")
 def diagram_dir(tmp_path_factory):
-    from tasks.build import build
+    from tsft.tasks.build import build
 
     out = tmp_path_factory.mktemp("diagram") / "data"
     build("diagram", out, n_train=24, n_test=12, seed=0)
@@ -124,6 +123,6 @@ def diagram_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def diagram(diagram_dir):
-    from tasks.dataset import load_dataset
+    from tsft.tasks.dataset import load_dataset
 
     return load_dataset(diagram_dir)

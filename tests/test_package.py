@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import importlib
 import importlib.metadata as metadata
 import re
 import subprocess
@@ -15,7 +14,8 @@ from packaging.requirements import Requirement
 
 from tests.conftest import REPO
 
-ROOMS = ("tasks", "training", "patching", "probes", "analysis", "figures", "tsft")
+ROOMS = ("tasks", "models", "training", "patching", "probes", "analysis", "figures", "tsft")
+"""The repository's top-level folders, in import order; installed as tsft.<room> (the front door is tsft)."""
 CARD = ("torch", "transformer-lens", "nnsight", "transformers", "einops", "plotly", "scikit-learn", "pandas")
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
@@ -25,20 +25,56 @@ def python_files():
         yield from sorted((REPO / room).rglob("*.py"))
 
 
+def installed_name(folder) -> str:
+    """The dotted name a package folder (or module path without suffix) installs as: tasks/world -> tsft.tasks.world."""
+    parts = folder.relative_to(REPO).parts
+    return ".".join(parts if parts[0] == "tsft" else ("tsft", *parts))
+
+
+def room_of(module: str) -> str | None:
+    """The room an absolute import names: tsft.patching.run -> patching, tsft.cli -> tsft, numpy -> None."""
+    parts = module.split(".")
+    if parts[0] != "tsft":
+        return None
+    return parts[1] if len(parts) > 1 and parts[1] in ROOMS[:-1] else "tsft"
+
+
 def test_packages_are_listed_explicitly_and_exist():
     listed = PYPROJECT["tool"]["setuptools"]["packages"]
-    found = sorted(p.parent.relative_to(REPO).as_posix().replace("/", ".") for room in ROOMS
-                   for p in (REPO / room).rglob("__init__.py"))
+    found = sorted(installed_name(p.parent) for room in ROOMS for p in (REPO / room).rglob("__init__.py"))
     assert sorted(listed) == found
+    mapping = PYPROJECT["tool"]["setuptools"]["package-dir"]
+    assert mapping == {"tsft": "tsft", **{f"tsft.{room}": room for room in ROOMS[:-1]}}
     assert PYPROJECT["project"]["scripts"]["tsft"] == "tsft.cli:main"
 
 
-@pytest.mark.parametrize("room", ROOMS)
-def test_room_names_shadow_nothing_installed(room):
-    owners = metadata.packages_distributions().get(room, [])
-    assert set(owners) <= {"tsft"}, f"{room} is also provided by {owners}"
-    module = importlib.import_module(room)
-    assert module.__file__ and module.__file__.startswith(str(REPO / room)), module.__file__
+def test_only_tsft_lands_in_site_packages(tmp_path):
+    """From outside the repository the rooms are tsft.<room> and nothing else: `import tasks` fails."""
+    assert set(metadata.packages_distributions().get("tsft", [])) == {"tsft"}
+    for room in ROOMS[:-1]:
+        assert "tsft" not in metadata.packages_distributions().get(room, []), room
+    code = ("import importlib, sys\n"
+            "for room in " + repr(ROOMS[:-1]) + ":\n"
+            "    print(room, importlib.import_module('tsft.' + room).__file__)\n"
+            "    try:\n        importlib.import_module(room)\n        print('bare', room)\n"
+            "    except ModuleNotFoundError:\n        pass\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    lines = out.stdout.split("\n")
+    assert not [line for line in lines if line.startswith("bare")], out.stdout
+    for room in ROOMS[:-1]:
+        assert f"{room} {REPO / room / '__init__.py'}" in lines or any(
+            line.startswith(f"{room} ") and line.endswith(f"tsft/{room}/__init__.py") for line in lines), out.stdout
+
+
+def test_no_module_imports_a_room_by_its_bare_name():
+    """Every import of project code says tsft.<room>: a bare `from training...` would work only from the
+    repository's root, and would load a second copy of the module beside tsft.training's."""
+    for path in [*python_files(), *sorted((REPO / "tests").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
+            for name in names:
+                assert name.split(".")[0] not in ROOMS[:-1], f"{path}: imports {name} (write tsft.{name})"
 
 
 def test_card_dependencies_declared_with_satisfied_lower_bounds():
@@ -50,6 +86,14 @@ def test_card_dependencies_declared_with_satisfied_lower_bounds():
         assert spec.contains(metadata.version(name), prereleases=True), (name, metadata.version(name))
 
 
+def _imported(node) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        return [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    return []
+
+
 def test_imports_run_one_way():
     order = {room: i for i, room in enumerate(ROOMS)}
     for path in python_files():
@@ -57,30 +101,26 @@ def test_imports_run_one_way():
         if room not in order:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
-            for name in names:
-                target = name.split(".")[0]
+            for name in _imported(node):
+                target = room_of(name)
                 if target in order:
                     assert order[target] <= order[room], f"{path}: {room} imports {target} (rooms import leftwards)"
 
 
+def test_the_rooms_that_look_inside_models_never_import_the_trainer():
+    for room in ("patching", "probes"):
+        for path in sorted((REPO / room).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                assert not any(room_of(n) == "training" for n in _imported(node)), f"{path} imports training"
+
+
 def _module_name(path) -> str:
-    return ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+    return installed_name(path.with_suffix("")).removesuffix(".__init__")
 
 
 def _imports_within_room(path, room: str) -> set[str]:
     """The project modules of `room` that `path` imports, at the top or inside functions."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-        elif isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        else:
-            continue
-        found |= {n for n in names if n.split(".")[0] == room}
-    return found
+    return {n for node in ast.walk(ast.parse(path.read_text())) for n in _imported(node) if room_of(n) == room}
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -118,9 +158,10 @@ def test_the_loop_detector_finds_a_loop():
 
 
 def test_heavy_engines_are_not_imported_by_the_front_door():
-    code = ("import sys, tasks.build, tasks.dataset, tsft.cli, training.sft, training.base, training.evaluate, "
-            "patching.engines, patching.activation, patching.attribution, patching.tracing, patching.cross, "
-            "patching.run, probes.capture, probes.linear, probes.mdl, probes.causal, probes.run, tsft.cli_probe; "
+    code = ("import sys, tsft.tasks.build, tsft.tasks.dataset, tsft.cli, tsft.training.sft, tsft.training.base, "
+            "tsft.models.evaluate, tsft.patching.engines, tsft.patching.activation, tsft.patching.attribution, "
+            "tsft.patching.tracing, tsft.patching.cross, tsft.patching.run, tsft.probes.capture, tsft.probes.linear, "
+            "tsft.probes.mdl, tsft.probes.causal, tsft.probes.run, tsft.cli_probe; "
             "print(sorted(m for m in ('transformer_lens', 'nnsight', 'plotly', 'kaleido') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"

@@ -18,18 +18,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training import checkpoint
-from training.batches import pack_blocks
-from training.config import BaseConfig, config_dict
-from training.corpus import diagram_documents, neutral_documents
-from training.distributed import Dist, device_for, init, seed_everything
-from training.generation import heldout_loss
-from training.images import ARCH, attach, image_encoder
-from training.models import build_model, load_model
-from training.params import parameter_counts
-from training.tokenizer import world_tokenizer
-from training.trainer import Run, Trainer
-from training.vision import caption_accuracy, caption_examples, image_processor_for, vision_tokenizer
+from tsft.models.cards import git_commit
+from tsft.models.images import ARCH, attach, image_encoder
+from tsft.models.loading import build_model, load_model
+from tsft.models.params import parameter_counts
+from tsft.models.tokenizer import world_tokenizer
+from tsft.models.vision import image_processor_for, vision_tokenizer
+from tsft.training import checkpoint
+from tsft.training.batches import pack_blocks
+from tsft.training.captions import caption_accuracy, caption_examples
+from tsft.training.config import BaseConfig, config_dict
+from tsft.training.corpus import diagram_documents, neutral_documents
+from tsft.training.distributed import Dist, device_for, init, seed_everything
+from tsft.training.trainer import Run, Trainer, heldout_loss
 
 HELDOUT_FRACTION = 0.05
 CAPTION_EVAL = 64
@@ -59,7 +60,7 @@ def train_base(out: str | Path, config: BaseConfig, resume: bool = False, overwr
     dist = dist or init()
     seed_everything(config.seed)
     out = Path(out)
-    card = {"kind": "base", "name": out.name, "git_commit": checkpoint.git_commit(), "world_size": dist.world,
+    card = {"kind": "base", "name": out.name, "git_commit": git_commit(), "world_size": dist.world,
             "corpus": "neutral stand-in for pretraining (training.corpus)"}
     state, resume_from, card = checkpoint.open_run(out, resume, overwrite, card, config_dict(config), (),
                                                    log=print if progress and dist.main else None)

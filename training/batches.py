@@ -19,8 +19,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from training.images import require_encoder
-from training.prompts import is_chat
+from tsft.models.prompts import encode_prompt, encode_target
 
 IGNORE = -100
 GROUP_WINDOW = 64
@@ -36,25 +35,6 @@ class Example:
     @property
     def n_target(self) -> int:
         return len(self.ids) - self.n_prompt
-
-
-def encode_prompt(tokenizer, prompt: str, offsets: bool = False, image: str | None = None):
-    """Prompt ids; a chat-formatted prompt already carries its special tokens.
-
-    With `offsets=True`, (ids, [(char start, char end) per token]) instead (fast tokenizers).
-    With an `image`, its placeholder is widened to the figure's token count first (training.vision).
-    """
-    if image is not None:
-        prompt = require_encoder(tokenizer).expand(prompt, image)
-    encoded = tokenizer(prompt, add_special_tokens=not is_chat(tokenizer), return_offsets_mapping=offsets)
-    return (encoded["input_ids"], encoded["offset_mapping"]) if offsets else encoded["input_ids"]
-
-
-def encode_target(tokenizer, target: str) -> list[int]:
-    """Target ids as training sees them after the prompt (no eos)."""
-    if is_chat(tokenizer):
-        target = target.lstrip()
-    return tokenizer(target, add_special_tokens=False)["input_ids"]
 
 
 def sft_example(tokenizer, prompt: str, target: str, max_length: int, image: str | None = None) -> Example:

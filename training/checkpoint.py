@@ -22,28 +22,12 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import subprocess
 from pathlib import Path
 
-from tasks.io import atomic_dir, atomic_file, write_json
-from training.images import image_encoder
+from tsft.models.cards import CARD, read_card, save_tokenizer
+from tsft.tasks.io import atomic_dir, atomic_file, write_json
 
 STATE = "training_state"
-CARD = "run_card.json"
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def read_card(folder: Path) -> dict | None:
-    path = Path(folder) / CARD
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def checkpoint_dirs(out: Path) -> list[Path]:
@@ -75,13 +59,6 @@ def _rng_state() -> tuple[dict, dict]:
     plain = {"python": [version, list(internal), gauss],
              "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
     return tensors, plain
-
-
-def save_tokenizer(tokenizer, folder: Path) -> None:
-    """The tokenizer files, and a vision model's image processor (preprocessor_config.json)."""
-    tokenizer.save_pretrained(folder)
-    if image_encoder(tokenizer) is not None:
-        image_encoder(tokenizer).save(folder)
 
 
 def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer_state: dict, card: dict, adapter: dict | None,

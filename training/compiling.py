@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from training.sharding import decoder_layers
+from tsft.models.architectures import decoder_layers
 
 COMPILE = ("auto", "on", "off")
 

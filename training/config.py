@@ -18,8 +18,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from training.compiling import check_compile
-from training.precision import check_precision
+from tsft.models.precision import check_precision
+from tsft.training.compiling import check_compile
 
 
 @dataclass

@@ -19,12 +19,13 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from tasks.diagram.shapes import THEOREMS as DIAGRAM
-from tasks.diagram.world import DiagramConfig
-from tasks.diagram.world import generate_split as diagram_split
-from tasks.world.catalogue import BY_ID, THEOREMS
-from tasks.world.generate import WorldConfig, generate_split
-from training.prompts import PLAIN_PROMPT
+from tsft.models.prompts import PLAIN_PROMPT
+from tsft.models.targets import theorem_statements
+from tsft.tasks.diagram.shapes import THEOREMS as DIAGRAM
+from tsft.tasks.diagram.world import DiagramConfig
+from tsft.tasks.diagram.world import generate_split as diagram_split
+from tsft.tasks.world.catalogue import BY_ID
+from tsft.tasks.world.generate import WorldConfig, generate_split
 
 MAX_OPERAND = 999
 
@@ -54,10 +55,6 @@ def arithmetic_fact(rng: random.Random, max_operand: int = MAX_OPERAND) -> str:
     return f"{a} {op} {b} = {a % b if op == 'mod' else a // b}"
 
 
-def theorem_statements() -> list[str]:
-    return [f"Theorem: {t.name}. {t.statement}" for t in THEOREMS]
-
-
 def _mixed(statements: list[str], problems, n_facts: int, rng: random.Random, max_operand: int) -> list[str]:
     """Statements (repeated), `n_facts` arithmetic facts in lines of 8, and the unsolved problems, shuffled."""
     facts = [arithmetic_fact(rng, max_operand) for _ in range(n_facts)]
@@ -80,9 +77,3 @@ def diagram_documents(n_facts: int, n_problems: int, seed: int, max_operand: int
     statements = theorem_statements() + [f"Theorem: {t.name}. {t.statement}" for t in DIAGRAM if t.id not in BY_ID]
     problems = diagram_split(DiagramConfig(seed=seed + 10_000), "train", n_problems)
     return _mixed(statements, problems, n_facts, random.Random(seed), max_operand)
-
-
-def format_vocabulary() -> str:
-    """Words the SFT targets and the prompt add to the world's own text."""
-    return ("Problem: Solution: Answer: Theorem: Cond: Map: Exec: So true false sqrt mod // = ; . , \n "
-            + " ".join(theorem_statements()))

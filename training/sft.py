@@ -15,21 +15,21 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tasks.dataset import load_dataset
-from tasks.guards import check_trainable
-from tasks.io import sha256_file
-from training import checkpoint
-from training.batches import sft_example
-from training.config import SFTConfig, config_dict
-from training.distributed import Dist, device_for, init, seed_everything
-from training.evaluate import TARGET_NEW_TOKENS, accuracy
-from training.generation import heldout_loss
-from training.images import image_encoder
-from training.models import load_model
-from training.params import apply_selection, parameter_counts, parse_selection
-from training.prompts import PromptFormat, prompt_text, set_prompt_format
-from training.targets import check_renderable, render_target
-from training.trainer import Run, Trainer
+from tsft.models.cards import git_commit
+from tsft.models.evaluate import TARGET_NEW_TOKENS, accuracy
+from tsft.models.images import image_encoder
+from tsft.models.loading import load_model
+from tsft.models.params import apply_selection, parameter_counts, parse_selection
+from tsft.models.prompts import PromptFormat, prompt_text, set_prompt_format
+from tsft.models.targets import check_renderable, render_target
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.guards import check_trainable
+from tsft.tasks.io import sha256_file
+from tsft.training import checkpoint
+from tsft.training.batches import sft_example
+from tsft.training.config import SFTConfig, config_dict
+from tsft.training.distributed import Dist, device_for, init, seed_everything
+from tsft.training.trainer import Run, Trainer, heldout_loss
 
 
 def encode_problems(problems, tokenizer, target: str, max_length: int, where: str) -> list:
@@ -74,7 +74,7 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
     check_renderable(train, config.target, f"{data}/train.jsonl")
     card = {"kind": "sft", "name": out.name, "base": str(Path(base).resolve()),
             "data": str(data.resolve()), "data_manifest_sha256": sha256_file(data / "manifest.json"),
-            "git_commit": checkpoint.git_commit(), "world_size": dist.world}
+            "git_commit": git_commit(), "world_size": dist.world}
     state, resume_from, card = checkpoint.open_run(out, resume, overwrite, card, config_dict(config),
                                                    ("base", "data_manifest_sha256"),
                                                    log=print if progress and dist.main else None)

@@ -24,19 +24,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from training.distributed import Dist
-
-
-def decoder_layers(model) -> list:
-    """The language model's repeated blocks, in order (Llama / Qwen2 / vision-language decoders; a peft model's
-    base model's): FSDP2 shards them one by one, training.compiling compiles them."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inner = getattr(base, "model", base)
-    for holder in (inner, getattr(inner, "language_model", None)):
-        layers = getattr(holder, "layers", None)
-        if layers is not None:
-            return list(layers)
-    raise ValueError(f"{type(model).__name__}: no decoder layers found (model.model.layers)")
+from tsft.models.architectures import decoder_layers, is_sharded
+from tsft.training.distributed import Dist
 
 
 def wrap(model, dist: Dist, device: str, fsdp: bool):
@@ -56,10 +45,6 @@ def wrap(model, dist: Dist, device: str, fsdp: bool):
 
     ids = [int(device.split(":")[1])] if device.startswith("cuda") else None
     return DistributedDataParallel(model, device_ids=ids)
-
-
-def is_sharded(model) -> bool:
-    return hasattr(model, "set_requires_gradient_sync")
 
 
 @contextmanager

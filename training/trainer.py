@@ -21,14 +21,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training import checkpoint
-from training.batches import IGNORE, BatchPlan, Example, collate, micro_batches, shard
-from training.compiling import compile_layers, compiled_function, is_compile_failure, release, uncompiled, wants_compile
-from training.config import TrainConfig, config_dict
-from training.distributed import Dist, all_sum, barrier
-from training.images import image_encoder, model_inputs
-from training.precision import autocast, resolve
-from training.sharding import all_finite, as_float, full_states, gradient_sync, is_sharded, load_optimizer_state, wrap
+from tsft.models.architectures import is_sharded
+from tsft.models.images import image_encoder, model_inputs
+from tsft.models.precision import autocast, resolve
+from tsft.training import checkpoint
+from tsft.training.batches import IGNORE, BatchPlan, Example, collate, micro_batches, shard
+from tsft.training.compiling import (
+    compile_layers,
+    compiled_function,
+    is_compile_failure,
+    release,
+    uncompiled,
+    wants_compile,
+)
+from tsft.training.config import TrainConfig, config_dict
+from tsft.training.distributed import Dist, all_sum, barrier
+from tsft.training.sharding import all_finite, as_float, full_states, gradient_sync, load_optimizer_state, wrap
 
 
 class TrainingDiverged(RuntimeError):
@@ -269,3 +277,18 @@ class Trainer:
             shutil.rmtree(last_saved)  # its copy is the run folder itself now
         barrier(self.run.dist)
         return card
+
+
+def heldout_loss(model, examples: Sequence[Example], pad_id: int, batch_size: int = 64, images=None) -> float:
+    """Mean next-token cross-entropy over the examples' target tokens."""
+    import torch
+
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start:start + batch_size]
+            batch = {k: v.to(device) for k, v in collate(chunk, pad_id, images).items()}
+            total += float(token_loss_sum(model, batch))
+            count += sum(predicted_targets(e) for e in chunk)
+    return total / max(count, 1)

@@ -16,14 +16,14 @@ from typing import Annotated
 
 import typer
 
-from tasks.io import DataError
-from tasks.world.generate import WorldConfig
 from tsft.cli_models import models_app
 from tsft.cli_patch import patch_app
 from tsft.cli_probe import probe_app
 from tsft.cli_report import analyze_command, figures_command, reproduce_command
 from tsft.cli_train import eval_command, train_app
 from tsft.common import Opt, fail, print_rows
+from tsft.tasks.io import DataError
+from tsft.tasks.world.generate import WorldConfig
 
 app = typer.Typer(help="tsft: why does math SFT generalize? Data, training, patching, probes, reports.",
                   no_args_is_help=True, add_completion=False)
@@ -72,8 +72,8 @@ def data_build(
     overwrite: Annotated[bool, Opt(help="Replace an existing output folder (whole, atomically).")] = False,
 ) -> None:
     """Build a data folder: train/test splits, perturbed/<kind>.jsonl, theorems.json, manifest.json."""
-    from tasks.build import build
-    from tasks.summary import count_tables
+    from tsft.tasks.build import build
+    from tsft.tasks.summary import count_tables
 
     start = time.perf_counter()
     try:
@@ -90,8 +90,8 @@ def data_build(
 def data_show(folder: Annotated[Path, typer.Argument(help="A data folder built by `tsft data build`.")],
               n: Annotated[int, Opt(help="Test problems to show.")] = 5) -> None:
     """Print the manifest as tables and a readable sample of problems."""
-    from tasks.dataset import load_dataset
-    from tasks.summary import count_tables, sample_table
+    from tsft.tasks.dataset import load_dataset
+    from tsft.tasks.summary import count_tables, sample_table
 
     try:
         dataset = load_dataset(folder)

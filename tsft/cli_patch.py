@@ -40,7 +40,7 @@ TargetOpt = Annotated[str | None, Opt(help="Target style whose next token is rea
 
 
 def _request(components: str, layers: str | None, positions: str, direction: str, metric: str, memory_mb: int):
-    from patching.conditions import PatchRequest
+    from tsft.patching.conditions import PatchRequest
 
     request = PatchRequest(components=split_list(components) or (),
                            layers=parse_layers(layers), positions=positions, direction=direction, metric=metric,
@@ -52,7 +52,7 @@ def _request(components: str, layers: str | None, positions: str, direction: str
 
 
 def show(summary, title: str, position: str | None = None) -> None:
-    from patching.results import layer_component_table
+    from tsft.patching.results import layer_component_table
 
     for method, group in summary.groupby("method", sort=False):
         labels = list(dict.fromkeys(group["position"]))
@@ -90,8 +90,8 @@ def sweep_command(
 ) -> None:
     """Activation patching (and/or attribution patching, AtP*) of one checkpoint on minimal pairs; ablations
     beside it."""
-    from patching.run import run_sweep
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.patching.run import run_sweep
 
     request = _request(components, layers, positions, direction, metric, memory_mb)
     try:
@@ -133,8 +133,8 @@ def trace_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Noise-corruption causal tracing (ROME style) on test problems."""
-    from patching.run import run_trace
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.patching.run import run_trace
 
     parts = split_list(components) or ()
     try:
@@ -162,8 +162,8 @@ def cross_command(
 ) -> None:
     """Cross-checkpoint patching: A's activations into B on the same prompts (1 = B behaves as A), and its
     random-direction control."""
-    from patching.run import run_cross
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.patching.run import run_cross
 
     request = _request(components, layers, positions, "denoise", metric, 512)
     try:
@@ -188,8 +188,8 @@ def transplant_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """MLP weight transplant from A into B, per layer window: accuracy on originals and perturbations."""
-    from patching.run import run_transplant
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.patching.run import run_transplant
 
     chosen = split_list(kinds) or ()
     try:
@@ -210,11 +210,12 @@ def groups_command(
 ) -> None:
     """Qwen2.5-VL: patch each layer over the image, text and last positions on a diagram data folder's given_swap
     pairs (same text, another value on the figure): where the figure's given is read."""
-    from patching.groups import run_group_patch
+    from tsft.models.placement import Placement
+    from tsft.patching.groups import run_group_patch
 
     try:
-        frame = run_group_patch(model, data, out, target, limit, split_list(components) or (), device=device,
-                                overwrite=overwrite)
+        frame = run_group_patch(model, data, out, target, limit, split_list(components) or (),
+                                placement=Placement(device), overwrite=overwrite)
     except ERRORS as err:
         fail(str(err))
     table = frame.pivot_table(index=["component", "group"], columns="layer", values="normalized", sort=False)
@@ -234,7 +235,7 @@ def spectral_command(
 ) -> None:
     """The SVD view of each layer matrix's update: scaling vs rotation of the base's singular directions,
     effective rank, and the overlap of two checkpoints' update subspaces."""
-    from patching.spectral import run_spectral
+    from tsft.patching.spectral import run_spectral
 
     pairs = tuple(tuple(split_list(p)) for p in pair or ())
     if any(len(p) != 2 for p in pairs):
@@ -262,8 +263,8 @@ def restore_command(
 ) -> None:
     """Put the top-k singular directions of a checkpoint's update into the base: accuracy per k on originals and
     perturbations (how many directions carry what SFT taught)."""
-    from patching.spectral import run_spectral_restore
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.patching.spectral import run_spectral_restore
 
     try:
         chosen = tuple(int(k) for k in split_list(ks))

@@ -50,7 +50,7 @@ CausalSeedOpt = Annotated[int, Opt(help="Seed of folds, control labels and the r
 
 
 def _config(folds: int, c: float, seed: int, group: str | None, control: str | None, mdl: bool = True):
-    from probes.fitting import ProbeConfig
+    from tsft.probes.fitting import ProbeConfig
 
     groups = () if group == "none" else split_list(group)
     return ProbeConfig(folds=folds, C=c, seed=seed, groups=groups, control=control, mdl=mdl)
@@ -94,8 +94,8 @@ def run_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Linear probes per site and layer on one or more checkpoints, with controls, MDL and transfer."""
-    from probes.run import ProbeRequest, run_probes
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.probes.run import ProbeRequest, run_probes
 
     request = ProbeRequest(components=split_list(components) or (), layers=parse_layers(layers),
                            positions=split_list(positions) or ("last",), labels=split_list(labels),
@@ -132,9 +132,9 @@ def causal_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Erase a label at one site (or every layer): behaviour, probe accuracy and edit size vs random subspaces."""
-    from probes.causal import CausalRequest
-    from probes.run import ProbeRequest, run_causal
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.probes.causal import CausalRequest
+    from tsft.probes.run import ProbeRequest, run_causal
 
     causal = CausalRequest(site=site, position=position, label=label, method=method, iterations=iterations,
                            random_draws=random_draws, problems=problems, scrub=scrub)

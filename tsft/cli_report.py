@@ -17,7 +17,7 @@ PngOpt = Annotated[bool, Opt("--png/--no-png", help="Also write PNGs when kaleid
 
 
 def print_claims(claims) -> None:
-    from figures.report import claim_sentence
+    from tsft.figures.report import claim_sentence
 
     rows = [(r["claim"], r["verdict"], r["value"], f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]", r["null"],
              int(r["n_seeds"])) for _, r in claims.iterrows()]
@@ -63,7 +63,7 @@ def reproduce_command(
     for name, path in (("--model", model), ("--data", data)):
         if path is not None and not path.is_dir():
             fail(f"{name} {path}: no such folder")
-    from training.models import ModelError, check_device
+    from tsft.models.loading import ModelError, check_device
 
     try:
         check_device(device)
@@ -101,8 +101,8 @@ def figures_command(
     png: PngOpt = True,
 ) -> None:
     """Re-render every figure and the report from the saved tables, recomputing nothing."""
-    from analysis.tables import read_tables
-    from figures.render import render_folder
+    from tsft.analysis.tables import read_tables
+    from tsft.figures.render import render_folder
 
     try:
         tables = read_tables(results / "tables")

@@ -25,8 +25,8 @@ ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError, RuntimeError
 
 
 def _config(kind: type, file, overrides, **fixed):
-    from tasks.io import DataError
-    from training.config import parse_overrides, resolve_config
+    from tsft.tasks.io import DataError
+    from tsft.training.config import parse_overrides, resolve_config
 
     try:
         return resolve_config(kind, file, parse_overrides(overrides or []), **fixed)
@@ -57,10 +57,10 @@ def train_base_command(
     device: TrainDeviceOpt = "auto",
 ) -> None:
     """Pretrain a synthetic-world base on the neutral corpus (a stand-in for pretraining)."""
-    from tasks.io import DataError
-    from training.base import train_base
-    from training.config import BaseConfig
-    from training.distributed import init
+    from tsft.tasks.io import DataError
+    from tsft.training.base import train_base
+    from tsft.training.config import BaseConfig
+    from tsft.training.distributed import init
 
     cfg = _config(BaseConfig, config, set_, preset=preset, arch=arch, steps=steps, seed=seed)
     start = time.perf_counter()
@@ -88,10 +88,10 @@ def train_sft_command(
     device: TrainDeviceOpt = "auto",
 ) -> None:
     """Fine-tune a base on one target style with one parameter selection."""
-    from tasks.io import DataError
-    from training.config import SFTConfig
-    from training.distributed import init
-    from training.sft import train_sft
+    from tsft.tasks.io import DataError
+    from tsft.training.config import SFTConfig
+    from tsft.training.distributed import init
+    from tsft.training.sft import train_sft
 
     cfg = _config(SFTConfig, config, set_, target=target, params=params, steps=steps, lr=lr, seed=seed)
     start = time.perf_counter()
@@ -105,7 +105,7 @@ def train_sft_command(
 @train_app.command("settings")
 def train_settings_command(kind: Annotated[str, typer.Argument(help="sft | base")] = "sft") -> None:
     """List every setting a --config file or --set may give, with its default and meaning."""
-    from training.config import BaseConfig, SFTConfig, describe
+    from tsft.training.config import BaseConfig, SFTConfig, describe
 
     if kind not in ("sft", "base"):
         fail(f"unknown kind {kind!r}: use sft or base")
@@ -130,10 +130,10 @@ def train_matrix_command(
     config: ConfigOpt = None, set_: SetOpt = None, threads: ThreadsOpt = None, device: TrainDeviceOpt = "auto",
 ) -> None:
     """Train the comparison set; complete runs are skipped, partial ones resumed."""
-    from tasks.io import DataError
-    from training.config import SFTConfig, parse_overrides
-    from training.distributed import init
-    from training.sft import train_matrix
+    from tsft.tasks.io import DataError
+    from tsft.training.config import SFTConfig, parse_overrides
+    from tsft.training.distributed import init
+    from tsft.training.sft import train_matrix
 
     cfg = _config(SFTConfig, config, set_)
     try:
@@ -166,9 +166,9 @@ def eval_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Greedy-generate answers for the test split and every perturbation kind; grade; summarize."""
-    from tasks.io import DataError
-    from training.distributed import init
-    from training.evaluate import run_eval
+    from tsft.models.evaluate import run_eval
+    from tsft.tasks.io import DataError
+    from tsft.training.distributed import init
 
     init(threads)
     try:

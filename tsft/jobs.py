@@ -35,15 +35,15 @@ def quiet() -> None:
 
 
 def data(out, preset: Preset, seed):
-    from tasks.build import build
+    from tsft.tasks.build import build
 
     source = "diagram" if preset.modality == "vision" else "synthetic"
     build(source, out, seed=seed, n_train=preset.n_train, n_test=preset.n_test)
 
 
 def base(out, preset: Preset, seed):
-    from training.base import train_base
-    from training.config import BaseConfig
+    from tsft.training.base import train_base
+    from tsft.training.config import BaseConfig
 
     corpus = {"arch": "qwen2_5_vl", "n_figures": preset.base_figures} if preset.modality == "vision" else {}
     if preset.base_facts is not None:
@@ -55,14 +55,14 @@ def base(out, preset: Preset, seed):
 
 
 def fetch(out, name):
-    from training.registry import get_model
+    from tsft.models.registry import get_model
 
     get_model(name, out=out, log=lambda _: None)
 
 
 def sft(out, base, data, target, params, seed, lr, preset: Preset):
-    from training.config import SFTConfig
-    from training.sft import train_sft
+    from tsft.training.config import SFTConfig
+    from tsft.training.sft import train_sft
 
     steps, every = preset.sft_steps, preset.eval_every
     config = SFTConfig(target=target, params=params, seed=seed, lr=lr, steps=steps, batch_size=preset.sft_batch,
@@ -73,7 +73,7 @@ def sft(out, base, data, target, params, seed, lr, preset: Preset):
 
 
 def evaluate(out, model, data, kinds, limit, device="cpu", batch_size=None):
-    from training.evaluate import run_eval
+    from tsft.models.evaluate import run_eval
 
     run_eval(model, data, out, ["original", *kinds] if kinds else None, limit, batch_size=batch_size,
              progress=False, device=device)
@@ -86,10 +86,10 @@ FAITHFULNESS_KS = (1, 5, 10, 20, 45)
 def patch(out, model, data, limit, target, device, pair_type="theorem_swap", metric="logit_diff", inside=False):
     """Exact patching; with `inside`, also plain attribution and AtP* beside it (their agreement with exact
     patching in request.json) and zero / mean / resample ablation of the same sites with faithfulness curves."""
-    from patching.ablation import ABLATIONS
-    from patching.conditions import PatchRequest
-    from patching.run import run_sweep
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.patching.ablation import ABLATIONS
+    from tsft.patching.conditions import PatchRequest
+    from tsft.patching.run import run_sweep
 
     request = PatchRequest(components=("resid_pre", "attn_out", "mlp_out"), positions="spans", metric=metric)
     extra = {"method": "all", "ablations": ABLATIONS, "faithfulness": FAITHFULNESS_KS} if inside else \
@@ -100,9 +100,9 @@ def patch(out, model, data, limit, target, device, pair_type="theorem_swap", met
 
 def erase(out, model, data, limit, site, device, problems):
     """LEACE erasure of the theorem label at `site` against random subspaces of the same rank (probes.causal)."""
-    from probes.causal import CausalRequest
-    from probes.run import ProbeRequest, run_causal
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.probes.causal import CausalRequest
+    from tsft.probes.run import ProbeRequest, run_causal
 
     run_causal(model, data, out, CausalRequest(site=site, problems=problems), ProbeRequest(limit=limit),
                placement=Placement(device), progress=False)
@@ -110,15 +110,15 @@ def erase(out, model, data, limit, site, device, problems):
 
 def restore(out, base, model, data, limit, kinds, device):
     """Accuracy of the base with the top-k singular directions of the checkpoint's update restored."""
-    from patching.spectral import run_spectral_restore
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.patching.spectral import run_spectral_restore
 
     run_spectral_restore(base, model, data, out, limit=limit, kinds=tuple(kinds), placement=Placement(device))
 
 
 def probe(out, models, data, limit, components, labels, device, positions=("last",), kinds=None):
-    from probes.run import ProbeRequest, run_probes
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.probes.run import ProbeRequest, run_probes
 
     request = ProbeRequest(components=tuple(components), limit=limit, labels=tuple(labels) if labels else None,
                            positions=tuple(positions), kinds=tuple(kinds) if kinds is not None else None)
@@ -126,9 +126,9 @@ def probe(out, models, data, limit, components, labels, device, positions=("last
 
 
 def cross(out, a, b, data, limit, device):
-    from patching.conditions import PatchRequest
-    from patching.run import run_cross
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.patching.conditions import PatchRequest
+    from tsft.patching.run import run_cross
 
     request = PatchRequest(components=("attn_out", "mlp_out"), positions="spans", metric="kl")
     run_cross(a, b, data, out, request, limit=limit, placement=Placement(device), progress=False, random_draws=2)
@@ -139,21 +139,22 @@ TRANSPLANT_RANDOM_DRAWS = 3
 
 
 def transplant(out, a, b, data, limit, kinds, device):
-    from patching.run import run_transplant
-    from training.placement import Placement
+    from tsft.models.placement import Placement
+    from tsft.patching.run import run_transplant
 
     run_transplant(a, b, data, out, limit=limit, kinds=tuple(kinds), placement=Placement(device),
                    random_draws=TRANSPLANT_RANDOM_DRAWS)
 
 
 def groups(out, model, data, limit, target, device):
-    from patching.groups import run_group_patch
+    from tsft.models.placement import Placement
+    from tsft.patching.groups import run_group_patch
 
-    run_group_patch(model, data, out, target=target, limit=limit, device=device, progress=False)
+    run_group_patch(model, data, out, target=target, limit=limit, placement=Placement(device), progress=False)
 
 
 def weights(out, base, models):
-    from patching.weights import run_weights
+    from tsft.patching.weights import run_weights
 
     run_weights(base, models, out)
 
@@ -163,7 +164,7 @@ class JobFailed(RuntimeError):
 
 
 def spectral(out, base, models, pairs):
-    from patching.spectral import run_spectral
+    from tsft.patching.spectral import run_spectral
 
     run_spectral(base, models, out, tuple(tuple(p) for p in pairs))
 

@@ -38,16 +38,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from analysis.collect import collect
-from analysis.tables import analysis_tables, write_tables
-from tasks.dataset import load_dataset
-from tasks.guards import check_trainable
-from tasks.io import atomic_file
-from training.checkpoint import git_commit
-from training.targets import TargetError, check_renderable
+from tsft.analysis.collect import collect
+from tsft.analysis.tables import analysis_tables, write_tables
 from tsft.jobs import JobFailed, done, quiet, run_job, worker_init
+from tsft.models.cards import git_commit
+from tsft.models.targets import TargetError, check_renderable
 from tsft.presets import Preset
 from tsft.stages import STAGES, Inputs, Job, base_dir, data_dir
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.guards import check_trainable
+from tsft.tasks.io import atomic_file
 
 
 def run_stage(jobs: list[Job], workers: int, on_done: Callable[[Job, float | None], None]) -> None:
@@ -135,7 +135,7 @@ def analyze(folder: Path, meta: dict, png: bool = True, log: Callable[[str], Non
     tables = analysis_tables(collect(folder))
     write_tables(tables, folder / "tables")
     try:
-        from figures.render import render_folder  # plotly: a torch-only GPU box has none
+        from tsft.figures.render import render_folder  # plotly: a torch-only GPU box has none
     except ImportError as err:  # a GPU box with torch + transformers only: tables now, figures elsewhere
         log(f"figures and report skipped ({err}); tables are in {folder / 'tables'}: run `tsft figures {folder}` "
             "where plotly is installed")

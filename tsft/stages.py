@@ -15,16 +15,16 @@ tsft.reproduce).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analysis.accuracy import matched_steps
-from analysis.collect import collect
-from training.sft import run_name
 from tsft import jobs
+from tsft.analysis.accuracy import matched_steps
+from tsft.analysis.collect import collect
+from tsft.models.cards import Checkpoint
 from tsft.presets import Preset
+from tsft.training.sft import run_name
 
 
 @dataclass
@@ -63,9 +63,9 @@ def variants(inputs: Inputs, preset: Preset) -> list[tuple[str, str, int]]:
     preset asks and the base exists (its config says how many layers), and as many runs tuning random blocks of one
     MLP's size (`random:<draw>`, E7's random-location control)."""
     runs = preset.runs()
-    config = base_dir(inputs) / "config.json"
-    if preset.layer_runs and "theorem" in preset.targets and config.is_file():
-        layers = json.loads(config.read_text()).get("num_hidden_layers", 0)
+    base = base_dir(inputs)
+    if preset.layer_runs and "theorem" in preset.targets and (base / "config.json").is_file():
+        layers = Checkpoint.open(base).depth or 0
         runs += [("theorem", f"mlp:{layer}-{layer}", preset.seeds[0]) for layer in range(layers)]
         runs += [("theorem", f"random:{draw}", preset.seeds[0]) for draw in range(RANDOM_LOCATION_RUNS)]
     return runs
@@ -187,7 +187,7 @@ def plan_probe(inputs: Inputs, preset: Preset) -> list[Job]:
 def erase_site(inputs: Inputs, model: Path, component: str = "resid_post") -> str:
     """Where to erase the theorem label in `model`: the layer of the probes' peak selectivity at the last position
     (the probe stage's table), else two thirds of the depth."""
-    from analysis.inside import probe_peaks
+    from tsft.analysis.inside import probe_peaks
 
     table = inputs.out / "probe" / "probes.parquet"
     if table.is_file():
@@ -197,9 +197,7 @@ def erase_site(inputs: Inputs, model: Path, component: str = "resid_post") -> st
         mine = peaks[(peaks["model"] == model.name) & (peaks["component"] == component)] if len(peaks) else peaks
         if len(mine):
             return f"blocks.{int(mine['peak_layer'].iloc[0])}.{component}"
-    config = json.loads((model / "config.json").read_text())
-    layers = config.get("num_hidden_layers") or config.get("text_config", {}).get("num_hidden_layers")
-    return f"blocks.{(2 * layers) // 3}.{component}"
+    return f"blocks.{(2 * Checkpoint.open(model).depth) // 3}.{component}"
 
 
 def plan_erase(inputs: Inputs, preset: Preset) -> list[Job]:

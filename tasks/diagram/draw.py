@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from tasks.diagram.shapes import FIGURE_UNIT, FIGURE_VALUE
+from tsft.tasks.diagram.shapes import FIGURE_UNIT, FIGURE_VALUE
 
 Point = tuple[float, float]
 MARGIN = 0.2

@@ -17,9 +17,9 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from tasks.world.geometry import HELDOUT_ANGLES, TRAIN_ANGLES
-from tasks.world.geometry import THEOREMS as WORLD_GEOMETRY
-from tasks.world.theorem import Catalogue, Exec, Family, Template, Theorem, Values
+from tsft.tasks.world.geometry import HELDOUT_ANGLES, TRAIN_ANGLES
+from tsft.tasks.world.geometry import THEOREMS as WORLD_GEOMETRY
+from tsft.tasks.world.theorem import Catalogue, Exec, Family, Template, Theorem, Values
 
 _FIG = "as marked on the figure"
 

@@ -26,14 +26,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from tasks.diagram.draw import png_bytes, render_figure
-from tasks.diagram.shapes import BY_ID, CATALOGUE, FIGURE_UNIT, FIGURE_VALUE, get_theorem
-from tasks.perturbing import NotApplicable, apply_kinds, rerender
-from tasks.schema import Perturbation, Problem
-from tasks.world.generate import copy_surface, draw_surface
-from tasks.world.perturb import KINDS as TEXT_KINDS
-from tasks.world.render import render
-from tasks.world.theorem import Theorem
+from tsft.tasks.diagram.draw import png_bytes, render_figure
+from tsft.tasks.diagram.shapes import BY_ID, CATALOGUE, FIGURE_UNIT, FIGURE_VALUE, get_theorem
+from tsft.tasks.perturbing import NotApplicable, apply_kinds, rerender
+from tsft.tasks.schema import Perturbation, Problem
+from tsft.tasks.world.generate import copy_surface, draw_surface
+from tsft.tasks.world.perturb import KINDS as TEXT_KINDS
+from tsft.tasks.world.render import render
+from tsft.tasks.world.theorem import Theorem
 
 SOURCE = "diagram"
 IMAGE_DIR = "images"

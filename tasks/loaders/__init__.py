@@ -15,15 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks.loaders.champ import load_champ
-from tasks.loaders.common import LoadResult
-from tasks.loaders.geoqa import load_geoqa
-from tasks.loaders.gsm8k import load_gsm8k
-from tasks.loaders.gsm_symbolic import load_gsm_symbolic
-from tasks.loaders.jsonl import load_jsonl
-from tasks.loaders.math_dataset import load_math
-from tasks.loaders.pairs_file import load_pairs
-from tasks.loaders.theoremqa import load_theoremqa
+from tsft.tasks.loaders.champ import load_champ
+from tsft.tasks.loaders.common import LoadResult
+from tsft.tasks.loaders.geoqa import load_geoqa
+from tsft.tasks.loaders.gsm8k import load_gsm8k
+from tsft.tasks.loaders.gsm_symbolic import load_gsm_symbolic
+from tsft.tasks.loaders.jsonl import load_jsonl
+from tsft.tasks.loaders.math_dataset import load_math
+from tsft.tasks.loaders.pairs_file import load_pairs
+from tsft.tasks.loaders.theoremqa import load_theoremqa
 
 LOADERS: dict[str, Callable[..., LoadResult]] = {
     "math": load_math,

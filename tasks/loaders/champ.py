@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.io import DataError
-from tasks.loaders.common import LoadResult, convert_rows
-from tasks.schema import Problem, SchemaError, TheoremApplication
+from tsft.tasks.io import DataError
+from tsft.tasks.loaders.common import LoadResult, convert_rows
+from tsft.tasks.schema import Problem, SchemaError, TheoremApplication
 
 
 def _concept_row(concept) -> dict:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks.io import DataError, InvalidJSON
-from tasks.schema import Perturbation, Problem, SchemaError
+from tsft.tasks.io import DataError, InvalidJSON
+from tsft.tasks.schema import Perturbation, Problem, SchemaError
 
 
 @dataclass

@@ -23,9 +23,9 @@ import json
 import re
 from pathlib import Path
 
-from tasks.io import DataError, read_json, read_jsonl
-from tasks.loaders.common import LoadResult, convert_rows
-from tasks.schema import Problem, SchemaError
+from tsft.tasks.io import DataError, read_json, read_jsonl
+from tsft.tasks.loaders.common import LoadResult, convert_rows
+from tsft.tasks.schema import Problem, SchemaError
 
 TEXT_KEYS = ("English_problem", "problem", "question")
 _UNIT = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?(?:/\d+)?|√\d+|\d*√\d+)\s*(?:°|度|cm|m|厘米|米)?\s*$")

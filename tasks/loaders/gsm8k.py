@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tasks.io import read_jsonl
-from tasks.loaders.common import LoadResult, convert_rows, text_field
-from tasks.schema import Problem, SchemaError
+from tsft.tasks.io import read_jsonl
+from tsft.tasks.loaders.common import LoadResult, convert_rows, text_field
+from tsft.tasks.schema import Problem, SchemaError
 
 CALCULATOR_TAG = re.compile(r"<<[^<>]*>>")
 

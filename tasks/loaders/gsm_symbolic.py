@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.grading import grade
-from tasks.io import read_jsonl
-from tasks.loaders.common import LoadResult, convert_rows, gather_pairs, id_field, slug, text_field
-from tasks.loaders.gsm8k import worked_solution
-from tasks.schema import Perturbation, Problem
+from tsft.tasks.grading import grade
+from tsft.tasks.io import read_jsonl
+from tsft.tasks.loaders.common import LoadResult, convert_rows, gather_pairs, id_field, slug, text_field
+from tsft.tasks.loaders.gsm8k import worked_solution
+from tsft.tasks.schema import Perturbation, Problem
 
 
 def instance_rows(row: dict, line: int, kind: str) -> tuple[Problem, Perturbation]:

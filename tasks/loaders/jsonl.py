@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.io import read_jsonl
-from tasks.loaders.common import LoadResult, convert_rows, slug
-from tasks.schema import Problem, SchemaError, TheoremApplication
+from tsft.tasks.io import read_jsonl
+from tsft.tasks.loaders.common import LoadResult, convert_rows, slug
+from tsft.tasks.schema import Problem, SchemaError, TheoremApplication
 
 FIELDS = ("id", "text", "answer", "steps", "theorem", "theorems", "split")
 

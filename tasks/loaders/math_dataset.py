@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tasks.grading import last_boxed
-from tasks.io import DataError, read_json, read_jsonl
-from tasks.loaders.common import LoadResult, convert_rows, text_field
-from tasks.schema import Problem, SchemaError
+from tsft.tasks.grading import last_boxed
+from tsft.tasks.io import DataError, read_json, read_jsonl
+from tsft.tasks.loaders.common import LoadResult, convert_rows, text_field
+from tsft.tasks.schema import Problem, SchemaError
 
 
 def parse_level(value: object) -> int | None:

@@ -21,10 +21,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from tasks.grading import grade
-from tasks.io import read_jsonl
-from tasks.loaders.common import LoadResult, convert_rows, gather_pairs, id_field, slug, text_field
-from tasks.schema import Perturbation, Problem, SchemaError
+from tsft.tasks.grading import grade
+from tsft.tasks.io import read_jsonl
+from tsft.tasks.loaders.common import LoadResult, convert_rows, gather_pairs, id_field, slug, text_field
+from tsft.tasks.schema import Perturbation, Problem, SchemaError
 
 
 def _original(row: dict) -> tuple[str, str, str]:

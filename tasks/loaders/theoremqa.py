@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tasks.io import DataError, read_json
-from tasks.loaders.common import LoadResult, convert_rows, slug, text_field
-from tasks.schema import Problem, SchemaError, TheoremApplication
+from tsft.tasks.io import DataError, read_json
+from tsft.tasks.loaders.common import LoadResult, convert_rows, slug, text_field
+from tsft.tasks.schema import Problem, SchemaError, TheoremApplication
 
 ANSWER_TYPES = ("integer", "float", "bool", "list of integer", "list of float", "option")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from tasks.world.theorem import Exec, Family, Template, Theorem, Values
+from tsft.tasks.world.theorem import Exec, Family, Template, Theorem, Values
 
 LINEAR = Family(
     id="linear",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from tasks.world import algebra, combinatorics, geometry, number_theory
-from tasks.world.surface import paraphrase, vocabulary_text
-from tasks.world.theorem import Catalogue, Theorem
+from tsft.tasks.world import algebra, combinatorics, geometry, number_theory
+from tsft.tasks.world.surface import paraphrase, vocabulary_text
+from tsft.tasks.world.theorem import Catalogue, Theorem
 
 THEOREMS: tuple[Theorem, ...] = (
     *geometry.THEOREMS, *algebra.THEOREMS, *number_theory.THEOREMS, *combinatorics.THEOREMS,

@@ -26,13 +26,12 @@ import random
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
-
-from tasks.perturbing import PROGRESS_FROM
-from tasks.schema import Problem
-from tasks.world.catalogue import BY_ID, THEOREMS, get_theorem, siblings
-from tasks.world.render import render
-from tasks.world.surface import CUE_NAMES, LETTER_POOLS, NAMES
-from tasks.world.theorem import Theorem
+from tsft.tasks.perturbing import PROGRESS_FROM
+from tsft.tasks.schema import Problem
+from tsft.tasks.world.catalogue import BY_ID, THEOREMS, get_theorem, siblings
+from tsft.tasks.world.render import render
+from tsft.tasks.world.surface import CUE_NAMES, LETTER_POOLS, NAMES
+from tsft.tasks.world.theorem import Theorem
 
 SOURCE = "synthetic"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from tasks.world.theorem import Exec, Family, Template, Theorem, Values
+from tsft.tasks.world.theorem import Exec, Family, Template, Theorem, Values
 
 GCD_LCM = Family(
     id="gcd_lcm",

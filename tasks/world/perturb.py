@@ -25,12 +25,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from tasks.perturbing import NotApplicable, apply_kinds, rerender
-from tasks.schema import Perturbation, Problem
-from tasks.world.catalogue import get_theorem, siblings
-from tasks.world.generate import CUE_NAME, copy_surface, make_problem
-from tasks.world.surface import DISTRACTORS, LETTER_POOLS, NAMES
-from tasks.world.theorem import Theorem
+from tsft.tasks.perturbing import NotApplicable, apply_kinds, rerender
+from tsft.tasks.schema import Perturbation, Problem
+from tsft.tasks.world.catalogue import get_theorem, siblings
+from tsft.tasks.world.generate import CUE_NAME, copy_surface, make_problem
+from tsft.tasks.world.surface import DISTRACTORS, LETTER_POOLS, NAMES
+from tsft.tasks.world.theorem import Theorem
 
 
 def _entity_rename(theorem: Theorem, surface: dict, rng: random.Random) -> None:

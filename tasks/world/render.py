@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tasks.world.surface import DISTRACTORS, number_to_words, paraphrase
-from tasks.world.theorem import Theorem
+from tsft.tasks.world.surface import DISTRACTORS, number_to_words, paraphrase
+from tsft.tasks.world.theorem import Theorem
 
 
 def join_clauses(clauses: Sequence[str]) -> str:

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from tasks.schema import Binding, Premise, TheoremApplication
+from tsft.tasks.schema import Binding, Premise, TheoremApplication
 
 Values = dict[str, int]
 

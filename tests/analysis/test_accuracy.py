@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.accuracy import (
+from tsft.analysis.accuracy import (
     SURFACE,
     accuracy_table,
     matched_steps,
@@ -16,6 +15,7 @@ from analysis.accuracy import (
     template_table,
     unit_sums,
 )
+
 from tests.analysis.conftest import models_table, predictions_for
 
 NAN = np.nan

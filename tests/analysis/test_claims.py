@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from tsft.analysis.claims import ClaimSettings, claim_c1, claim_c2, claim_c3, claim_c4, claims_table
+from tsft.analysis.collect import Results
 
-from analysis.claims import ClaimSettings, claim_c1, claim_c2, claim_c3, claim_c4, claims_table
-from analysis.collect import Results
 from tests.analysis.conftest import bernoulli, models_table, predictions_for
 from tests.analysis.test_inside import patch_pairs
 

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from tsft.analysis.collect import collect, model_facts
 
-from analysis.collect import collect, model_facts
 from tests.analysis.conftest import predictions_for
 
 

@@ -1,9 +1,8 @@
 """Verbatim test problems and canary strings in generations are found; template-mates and own problems are not."""
 
 import pandas as pd
-
-from analysis.contamination import contamination_table, scan
-from tasks.guards import canary
+from tsft.analysis.contamination import contamination_table, scan
+from tsft.tasks.guards import canary
 
 PROBLEMS = pd.DataFrame([
     {"problem_id": "o0", "original_id": "o0", "text": "Max draws triangle VQW. Angle V is 50 degrees and angle Q is "

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tsft.analysis.controls import c4_control, controls_table, e7_controls, random_share, transplant_controls
+from tsft.analysis.inside import cross_table, patch_map, tuning_importance
 
-from analysis.controls import c4_control, controls_table, e7_controls, random_share, transplant_controls
-from analysis.inside import cross_table, patch_map, tuning_importance
 from tests.analysis.conftest import models_table
 from tests.analysis.test_inside import patch_pairs, transplant_rows
 
@@ -98,7 +98,7 @@ def test_controls_table_reads_the_cross_checkpoint_draws_at_the_peak():
 
 
 def test_c4_claim_reads_its_share_against_random_blocks():
-    from analysis.claims import ClaimSettings, claim_c4
+    from tsft.analysis.claims import ClaimSettings, claim_c4
 
     frame = sized(patch_pairs("theorem-full-s0", layers(0.03, 0.01)))
     row = claim_c4(frame, models_table(["theorem-full-s0"]), ClaimSettings())
@@ -111,7 +111,7 @@ def test_c4_claim_reads_its_share_against_random_blocks():
 
 
 def test_best_tuned_layer_against_runs_tuning_random_blocks():
-    from analysis.controls import tuning_controls
+    from tsft.analysis.controls import tuning_controls
 
     accuracy = pd.DataFrame([{"target": "theorem", "params": p, "kind": k, "accuracy": a}
                              for p, a in (("mlp:0-0", 0.4), ("mlp:1-1", 0.7), ("random:0", 0.65), ("random:1", 0.8),

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.inside import (
+from tsft.analysis.inside import (
     e7_table,
     mlp_share,
     patch_map,
@@ -16,6 +15,7 @@ from analysis.inside import (
     tuning_importance,
     wilson,
 )
+
 from tests.analysis.conftest import models_table
 
 
@@ -133,8 +133,7 @@ def test_share_turns_the_sign_for_metrics_where_lower_is_cleaner():
 
 def test_cross_table_reads_the_claim_against_its_random_direction_control():
     import pandas as pd
-
-    from analysis.inside import cross_table
+    from tsft.analysis.inside import cross_table
 
     def rows(method, draw, value):
         return [{"model": "t->a", "pair_id": f"p{i}", "layer": 0, "component": "mlp_out", "position": "all",

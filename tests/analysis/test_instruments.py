@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.instruments import ablation_agreement, ablation_table, erasure_table, estimate_table
+from tsft.analysis.instruments import ablation_agreement, ablation_table, erasure_table, estimate_table
 
 
 def test_estimate_table_reads_each_estimate_of_each_sweep():

@@ -3,8 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis import mixed
+from tsft.analysis import mixed
 
 pytest.importorskip("statsmodels")
 
@@ -91,7 +90,7 @@ def test_agreement_reads_both_intervals(side, low, high, expected):
 
 def test_claims_carry_the_mixed_model_beside_the_bootstrap(world_predictions):
     """C2 on the fixture world (answer-SFT 20%, theorem-SFT 55% under surface kinds): both intervals above 0."""
-    from analysis.claims import ClaimSettings, claims_from
+    from tsft.analysis.claims import ClaimSettings, claims_from
 
     predictions, models = world_predictions
     problems = pd.DataFrame({"problem_id": predictions["problem_id"].unique()})

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pandas as pd
+from tsft.analysis.claims import ClaimSettings
+from tsft.analysis.readings import claim_readings, peak_table, reading_predictions
 
-from analysis.claims import ClaimSettings
-from analysis.readings import claim_readings, peak_table, reading_predictions
 from tests.analysis.conftest import bernoulli, models_table, predictions_for
 
 N = 300

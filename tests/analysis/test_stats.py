@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from analysis.stats import Estimate, accuracy_stat, cluster_bootstrap, difference, resample_counts, verdict
+from tsft.analysis.stats import Estimate, accuracy_stat, cluster_bootstrap, difference, resample_counts, verdict
 
 
 def units(correct: np.ndarray) -> np.ndarray:

@@ -5,8 +5,7 @@ import math
 
 import pandas as pd
 import pytest
-
-from analysis.traces import parse_step, score_output, score_predictions, score_steps, step_value, trace_table
+from tsft.analysis.traces import parse_step, score_output, score_predictions, score_steps, step_value, trace_table
 
 TRACE = [{"theorem_id": "triangle_angle_sum", "name": "triangle angle sum theorem", "statement": "...",
           "premises": [{"text": "VQW is a triangle", "holds": True}, {"text": "50 + 60 < 180", "holds": True}],

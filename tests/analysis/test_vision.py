@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.vision import figure_gaps, figure_probe_peaks, group_map, reading_difference
+from tsft.analysis.vision import figure_gaps, figure_probe_peaks, group_map, reading_difference
 
 PLANTED = ("mlp_out", "last", 1)
 

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from tsft.figures.behaviour import f1_accuracy, f2_selection, f8_templates
+from tsft.figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
+from tsft.figures.render import FIGURES, build_figures, render_all
+from tsft.figures.theme import colour, model_colour
 
-from figures.behaviour import f1_accuracy, f2_selection, f8_templates
-from figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
-from figures.render import FIGURES, build_figures, render_all
-from figures.theme import colour, model_colour
 from tests.analysis.test_inside import patch_map, patch_pairs, probe_rows, transplant_rows
 
 
@@ -65,7 +65,7 @@ def test_f4_and_f5_draw_probe_metrics_by_layer():
     sel = next(t for t in fig.data if t.name == "theorem-full-s0" and t.line.dash == "dash")
     assert list(sel.x) == [0, 1] and np.allclose(sel.y, [0.4, 0.7])
     assert sel.line.color == model_colour("theorem-full-s0")
-    from analysis.inside import probe_peaks, probe_transfer
+    from tsft.analysis.inside import probe_peaks, probe_transfer
 
     transfer = probe_transfer(probes, probe_peaks(probes))
     fig = f5_transfer(transfer)
@@ -101,7 +101,7 @@ def test_every_figure_says_plainly_when_its_table_is_missing(name):
 
 
 def test_render_writes_html_offline_and_says_when_png_is_impossible(tmp_path, monkeypatch, accuracy):
-    import figures.render as render
+    import tsft.figures.render as render
 
     monkeypatch.setattr(render, "browser", lambda: None)
     said = []
@@ -112,8 +112,8 @@ def test_render_writes_html_offline_and_says_when_png_is_impossible(tmp_path, mo
 
 
 def test_vision_figures_hold_the_tables_values():
-    from figures.render import build_figures
-    from figures.vision import f9_groups, f11_reading, reading_sentences
+    from tsft.figures.render import build_figures
+    from tsft.figures.vision import f9_groups, f11_reading, reading_sentences
 
     group_map = pd.DataFrame({"model": ["m"] * 2, "layer": [0, 1], "component": ["mlp_out"] * 2,
                               "group": ["image", "image"], "effect": [0.25, 0.75], "ci_low": [0.1, 0.6],

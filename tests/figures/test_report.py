@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
-
-from analysis.stats import Estimate
-from figures.render import build_figures
-from figures.report import claim_sentence, report_html
+from tsft.analysis.stats import Estimate
+from tsft.figures.render import build_figures
+from tsft.figures.report import claim_sentence, report_html
 
 
 def claim(verdict: str, low: float, high: float, note: str = "") -> dict:
@@ -59,7 +58,7 @@ def test_report_puts_the_evidence_beside_the_verdicts():
 
 
 def test_report_reads_each_instrument_check_in_words_and_f15_f16_draw_them():
-    from figures.instruments import f15_controls, f16_ablations
+    from tsft.figures.instruments import f15_controls, f16_ablations
 
     controls = pd.DataFrame([
         {"control": "random blocks of equal size", "bears_on": "C4", "subject": "t", "value": 0.64, "null_mean": 0.75,

@@ -5,8 +5,8 @@ world tokenizer. Unit tests load no trained model."""
 from __future__ import annotations
 
 import pytest
+from tsft.tasks.pairs import theorem_swap_pairs
 
-from tasks.pairs import theorem_swap_pairs
 from tests.conftest import tiny
 
 
@@ -18,7 +18,7 @@ def arch_model(request, tokenizer):
 @pytest.fixture(scope="session")
 def swap_pairs(tokenizer, dataset):
     """Theorem-swap pairs read at the theorem name (the theorem target style)."""
-    from patching.pairs import prepare_pairs
+    from tsft.patching.pairs import prepare_pairs
 
     accepted, rejected = prepare_pairs(theorem_swap_pairs(dataset.test), tokenizer, "theorem")
     assert accepted, rejected

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from patching.ablation import AblationEngine, ablation_sweep, faithfulness_curve, site_means
-from patching.conditions import PatchRequest
-from patching.engines import HooksEngine
-from patching.metrics import metric
-from patching.sites import Site
+from tsft.patching.ablation import AblationEngine, ablation_sweep, faithfulness_curve, site_means
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.engines import HooksEngine
+from tsft.patching.metrics import metric
+from tsft.patching.sites import Site
 
 
 def _same_length(pairs, n=3):
@@ -21,7 +20,7 @@ def _same_length(pairs, n=3):
 
 def _hand_metric(model, ids, site_name: str, value, pair):
     """The clean prompt with `site_name` replaced by `value` at every position (a plain forward hook)."""
-    from patching.hooks import intervene
+    from tsft.patching.hooks import intervene
 
     with torch.no_grad(), intervene(model, edit={site_name: lambda act: value.expand_as(act).to(act)}):
         logits = model(torch.tensor([ids])).logits[:, -1].float()
@@ -79,7 +78,8 @@ def test_ablation_engine_refuses_unknown_modes_and_mean_without_means(llama):
 
 
 def test_random_direction_control_moves_as_far_as_the_other_checkpoint_in_another_direction(llama):
-    from patching.ablation import RandomDirectionEngine
+    from tsft.patching.ablation import RandomDirectionEngine
+
     from tests.patching.test_cross import mlp_only_tuned
 
     tuned = mlp_only_tuned(llama)

@@ -7,14 +7,13 @@ import math
 
 import pytest
 import torch
-
-from patching.activation import patch_sweep
-from patching.conditions import PatchRequest
-from patching.engines import make_engine
-from patching.metrics import metric, normalized
-from patching.pairs import SPANS, position_map, prepare_pairs
-from patching.results import layer_component_table, save_results, summarize, tidy
-from tasks.pairs import theorem_swap_pairs
+from tsft.patching.activation import patch_sweep
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.engines import make_engine
+from tsft.patching.metrics import metric, normalized
+from tsft.patching.pairs import SPANS, position_map, prepare_pairs
+from tsft.patching.results import layer_component_table, save_results, summarize, tidy
+from tsft.tasks.pairs import theorem_swap_pairs
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +80,8 @@ def test_batched_sweep_matches_a_hand_hooked_loop_at_any_micro_batch(engine, lla
 
 
 def test_unequal_lengths_are_rejected_unless_aligned(tokenizer, dataset):
-    from tasks.pairs import MinimalPair
-    from tasks.world.perturb import perturb
+    from tsft.tasks.pairs import MinimalPair
+    from tsft.tasks.world.perturb import perturb
 
     long_pairs = []
     for problem in dataset.test:
@@ -106,7 +105,7 @@ def test_unequal_lengths_are_rejected_unless_aligned(tokenizer, dataset):
 
 
 def test_aligned_pairs_patch_only_positions_with_a_counterpart(engine, tokenizer, dataset):
-    from tasks.pairs import surface_pairs
+    from tsft.tasks.pairs import surface_pairs
 
     pairs, _ = prepare_pairs(surface_pairs(dataset.test[:6], kinds=("distractor",)), tokenizer, "answer",
                              allow_alignment=True)

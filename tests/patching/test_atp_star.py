@@ -7,16 +7,16 @@ import copy
 
 import pytest
 import torch
+from tsft.patching.activation import patch_sweep
+from tsft.patching.atp_star import destination_pass, pattern, recording_attention, source_pass
+from tsft.patching.attribution import attribution_sweep, compare_with_exact
+from tsft.patching.conditions import PatchRequest, pair_conditions
+from tsft.patching.engines import make_engine
+from tsft.patching.hooks import intervene
+from tsft.patching.results import tidy
+from tsft.patching.scoring import sweep_scores
+from tsft.patching.sites import Site
 
-from patching.activation import patch_sweep
-from patching.atp_star import destination_pass, pattern, recording_attention, source_pass
-from patching.attribution import attribution_sweep, compare_with_exact
-from patching.conditions import PatchRequest, pair_conditions
-from patching.engines import make_engine
-from patching.hooks import intervene
-from patching.results import tidy
-from patching.scoring import sweep_scores
-from patching.sites import Site
 from tests.conftest import tiny
 
 
@@ -91,7 +91,7 @@ def test_graddrop_gradients_equal_a_stop_gradient_in_the_forward(llama, swap_pai
         with torch.enable_grad(), intervene(llama, capture=upstream, detach=False,
                                             edit={Site(-1, "embed"): lambda x: x.detach().requires_grad_(True)}) \
                 as seen:
-            from patching.metrics import metric
+            from tsft.patching.metrics import metric
 
             logits = llama(ids, logits_to_keep=1).logits[:, -1]
             total = metric(request.metric, logits, scores.right, scores.wrong, scores.clean_logits).sum()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from patching.activation import patch_sweep
-from patching.attribution import attribution_sweep, compare_with_exact
-from patching.conditions import PatchRequest
-from patching.engines import make_engine
-from patching.results import tidy
+from tsft.patching.activation import patch_sweep
+from tsft.patching.attribution import attribution_sweep, compare_with_exact
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.engines import make_engine
+from tsft.patching.results import tidy
 
 
 def test_attribution_tracks_exact_patching(llama, swap_pairs):

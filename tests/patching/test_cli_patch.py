@@ -98,12 +98,13 @@ def test_surface_pairs_need_a_metric_without_a_wrong_token(model_dirs, data_dir,
                                                 (["--components", "mlp"], "unknown component(s) ['mlp']")])
 def test_sweep_checks_what_it_can_before_loading_the_model(model_dirs, data_dir, tmp_path, monkeypatch, extra,
                                                            message):
-    import patching.run
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the request was checked")
 
-    monkeypatch.setattr(patching.run, "load_checkpoint", refuse)
+    import tsft.patching.run
+
+    monkeypatch.setattr(tsft.patching.run, "load_checkpoint", refuse)
     code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", tmp_path / "x",
                           *extra)
     assert code == 2 and message in " ".join(output.split()), output

@@ -6,18 +6,18 @@ import copy
 
 import pytest
 import torch
+from tsft.patching.activation import patch_sweep
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.cross import CheckpointMismatch, check_same_tokenizer, self_pairs, transplant_sweep, transplanted
+from tsft.patching.engines import make_engine
+from tsft.patching.results import tidy
 
-from patching.activation import patch_sweep
-from patching.conditions import PatchRequest
-from patching.cross import CheckpointMismatch, check_same_tokenizer, self_pairs, transplant_sweep, transplanted
-from patching.engines import make_engine
-from patching.results import tidy
 from tests.conftest import tiny
 
 
 def mlp_only_tuned(model, steps: int = 3):
     """A copy of `model` after a few real MLP-only optimizer steps (only MLP weights differ)."""
-    from training.params import apply_selection, parse_selection
+    from tsft.models.params import apply_selection, parse_selection
 
     tuned = apply_selection(copy.deepcopy(model), parse_selection("mlp"))
     optimizer = torch.optim.AdamW([p for p in tuned.parameters() if p.requires_grad], lr=1e-2)
@@ -50,7 +50,7 @@ def test_patching_a_s_final_residual_into_b_gives_a_when_the_readout_is_shared(l
 
 
 def test_tokenizers_must_match(tokenizer):
-    from training.tokenizer import world_tokenizer
+    from tsft.models.tokenizer import world_tokenizer
 
     check_same_tokenizer(tokenizer, copy.deepcopy(tokenizer))
     with pytest.raises(CheckpointMismatch, match="different tokenizers"):
@@ -89,8 +89,8 @@ def test_transplant_sweep_scores_every_window(llama, tokenizer, dataset):
 
 
 def test_random_blocks_are_seeded_and_about_one_windows_size(llama):
-    from patching.cross import block_parameters, mlp_parameters
-    from training.params import random_blocks
+    from tsft.models.params import random_blocks
+    from tsft.patching.cross import block_parameters, mlp_parameters
 
     budget = sum(p.numel() for p in mlp_parameters(llama, [0]).values())
     attention = sum(p.numel() for p in block_parameters(llama, [(0, "attn")]).values())
@@ -132,7 +132,7 @@ def test_transplant_refuses_other_architectures(llama, tokenizer):
 def test_transplant_takes_effect_inside_one_bf16_autocast_region(llama):
     """Autocast caches each weight's bf16 cast for the whole region: weights swapped in place must invalidate it,
     or a transplant inside `compute(model, "bf16")` silently runs the old weights."""
-    from training.precision import compute
+    from tsft.models.precision import compute
 
     tuned = mlp_only_tuned(llama)
     ids = torch.randint(5, 200, (2, 12))

@@ -11,14 +11,13 @@ import copy
 
 import pytest
 import torch
-
-from patching.activation import patch_sweep
-from patching.attribution import attribution_sweep
-from patching.conditions import PatchRequest
-from patching.cross import self_pairs, transplanted
-from patching.engines import make_engine
-from patching.results import tidy
-from patching.tracing import causal_trace, trace_prompts
+from tsft.patching.activation import patch_sweep
+from tsft.patching.attribution import attribution_sweep
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.cross import self_pairs, transplanted
+from tsft.patching.engines import make_engine
+from tsft.patching.results import tidy
+from tsft.patching.tracing import causal_trace, trace_prompts
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from patching.engines import ENGINES, Engine, EngineRefused, make_engine
-from patching.sites import sites
+from tsft.patching.engines import ENGINES, Engine, EngineRefused, make_engine
+from tsft.patching.sites import sites
 
 
 @pytest.fixture(scope="module", params=ENGINES)

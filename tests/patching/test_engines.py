@@ -6,12 +6,11 @@ import dataclasses
 
 import pytest
 import torch
-
-from patching.activation import patch_sweep
-from patching.conditions import PatchRequest
-from patching.engines import ENGINES, make_engine
-from patching.results import tidy
-from patching.sites import COMPONENTS, sites
+from tsft.patching.activation import patch_sweep
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.engines import ENGINES, make_engine
+from tsft.patching.results import tidy
+from tsft.patching.sites import COMPONENTS, sites
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import torch
 
 pytest.importorskip("PIL")
 
-from patching.groups import figure_pairs, group_masks, group_patch, run_group_patch
-from training.images import image_inputs
+from tsft.models.images import image_inputs
+from tsft.patching.groups import figure_pairs, group_masks, group_patch, run_group_patch
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def table(qwen_vl, vision_tokenizer, pairs):
 
 
 def test_pairs_share_tokens_and_split_at_the_figures_value(vision_tokenizer, diagram, pairs):
-    from training.targets import render_target
+    from tsft.models.targets import render_target
 
     problems = {p.id: p for p in diagram.test} | {r.problem.id: r.problem for r in diagram.perturbed["given_swap"]}
     for pair in pairs:
@@ -77,7 +77,7 @@ def test_one_cell_against_a_plain_torch_hook(table, qwen_vl, vision_tokenizer, p
 
 def test_runner_writes_groups_and_refuses_text_models(qwen_vl, vision_tokenizer, diagram_dir, tmp_path, llama,
                                                       tokenizer):
-    from training.checkpoint import save_tokenizer
+    from tsft.models.cards import save_tokenizer
 
     qwen_vl.save_pretrained(tmp_path / "vl")
     save_tokenizer(vision_tokenizer, tmp_path / "vl")

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from tsft.models.placement import load_checkpoint
+from tsft.patching.activation import patch_sweep
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.engines import ENGINES, make_engine
+from tsft.patching.pairs import prepare_pairs
+from tsft.patching.results import tidy
+from tsft.patching.run import run_sweep
+from tsft.tasks.pairs import theorem_swap_pairs
 
-from patching.activation import patch_sweep
-from patching.conditions import PatchRequest
-from patching.engines import ENGINES, make_engine
-from patching.pairs import prepare_pairs
-from patching.results import tidy
-from patching.run import run_sweep
-from tasks.pairs import theorem_swap_pairs
 from tests.training.test_hf_folders import _folder
-from training.placement import load_checkpoint
 
 
 @pytest.fixture(scope="module", params=[("qwen2", True), ("llama", False)], ids=["qwen2-chat", "llama-plain"])
@@ -25,7 +25,7 @@ def folder(request, tmp_path_factory):
 
 def test_pairs_and_spans_follow_the_folder_prompt_format(folder, dataset):
     path, chat = folder
-    _, tokenizer, _, _ = load_checkpoint(path)
+    _, tokenizer, _ = load_checkpoint(path)
     pairs, rejected = prepare_pairs(theorem_swap_pairs(dataset.test), tokenizer, "answer", allow_alignment=True)
     assert pairs and not [r for r in rejected if "lengths" in r[1]]
     originals = {problem.text for problem in dataset.test}
@@ -41,7 +41,7 @@ def test_pairs_and_spans_follow_the_folder_prompt_format(folder, dataset):
 
 def test_engines_agree_on_a_saved_folder(folder, dataset):
     path, _ = folder
-    model, tokenizer, _, _ = load_checkpoint(path)
+    model, tokenizer, _ = load_checkpoint(path)
     pairs, _ = prepare_pairs(theorem_swap_pairs(dataset.test), tokenizer, "answer")
     pairs = [p for p in pairs if p.wrong is not None][:2]
     request = PatchRequest(components=("attn_out", "mlp_out"), positions="spans")
@@ -71,9 +71,9 @@ def test_real_data_folder_pairs_originals_with_their_perturbations(tmp_path):
     """A GSM8K-format file -> a real data folder with real-text perturbations -> patching pairs."""
     import json
 
-    from tasks.build import build_real
-    from tasks.dataset import load_dataset
-    from tasks.pairs import perturbation_pairs
+    from tsft.tasks.build import build_real
+    from tsft.tasks.dataset import load_dataset
+    from tsft.tasks.pairs import perturbation_pairs
 
     source = tmp_path / "gsm8k.jsonl"
     source.write_text("".join(json.dumps({"question": q, "answer": f"So.\n#### {a}"}) + "\n" for q, a in GSM8K_ROWS))

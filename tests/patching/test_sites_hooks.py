@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
-from patching.hooks import intervene
-from patching.sites import COMPONENTS, Site, SiteError, parse_site, sites
+from tsft.patching.hooks import intervene
+from tsft.patching.sites import COMPONENTS, Site, SiteError, parse_site, sites
 
 
 def rms_norm(x, norm):

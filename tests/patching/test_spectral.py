@@ -7,8 +7,7 @@ import copy
 
 import pytest
 import torch
-
-from patching.spectral import (
+from tsft.patching.spectral import (
     effective_rank,
     matrices,
     overlap_rows,

@@ -3,9 +3,9 @@ last position cannot see restores nothing, and the noise is seeded."""
 
 from __future__ import annotations
 
-from patching.engines import make_engine
-from patching.results import tidy
-from patching.tracing import causal_trace, trace_prompts
+from tsft.patching.engines import make_engine
+from tsft.patching.results import tidy
+from tsft.patching.tracing import causal_trace, trace_prompts
 
 
 def test_restoration_bounds(llama, tokenizer, dataset):

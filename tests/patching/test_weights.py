@@ -7,8 +7,8 @@ import copy
 import pandas as pd
 import pytest
 import torch
+from tsft.patching.weights import run_weights, weight_change
 
-from patching.weights import run_weights, weight_change
 from tests.conftest import tiny
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from probes.labels import FIELDS
+from tsft.probes.labels import FIELDS
 
 
 def planted(n: int = 400, width: int = 32, classes: int = 4, signal: float = 3.0, templates: int = 20,

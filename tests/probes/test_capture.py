@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tsft.patching.pairs import prompt_side
+from tsft.probes.capture import activation_dataset, capture, dataset_rows, open_cache
+from tsft.probes.store import CacheMismatch
 
-from patching.pairs import prompt_side
-from probes.capture import activation_dataset, capture, dataset_rows, open_cache
-from probes.store import CacheMismatch
 from tests.conftest import tiny
 
 SITES = ["blocks.0.resid_post", "blocks.0.mlp_out"]
@@ -66,13 +66,13 @@ def test_the_cache_is_reused_without_running_the_model(tokenizer, rows_and_probl
     def no_forward(*args, **kwargs):
         raise AssertionError("the model ran although the cache holds every feature")
 
-    monkeypatch.setattr("probes.capture.HooksEngine.capture", no_forward)
+    monkeypatch.setattr("tsft.probes.capture.HooksEngine.capture", no_forward)
     again, _ = activation_dataset(model, tokenizer, problems, rows, SITES, ["last"], tmp_path / "c", progress=False)
     np.testing.assert_array_equal(again.load(features[0]), first)
 
 
 def test_a_killed_capture_resumes_and_loses_nothing(tokenizer, rows_and_problems, tmp_path, monkeypatch):
-    import probes.capture as capture_module
+    import tsft.probes.capture as capture_module
 
     problems, rows = rows_and_problems
     model = tiny(tokenizer)
@@ -112,7 +112,7 @@ def test_a_cache_of_another_model_or_problem_list_is_refused(tokenizer, rows_and
 
 
 def test_bad_sites_and_positions_are_named(tokenizer, rows_and_problems, tmp_path):
-    from patching.sites import SiteError
+    from tsft.patching.sites import SiteError
 
     problems, rows = rows_and_problems
     model = tiny(tokenizer)

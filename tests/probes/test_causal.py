@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tsft.patching.hooks import intervene
+from tsft.probes.erasure import inlp_eraser, orthonormal, probe_eraser, random_eraser, subspace_eraser
+from tsft.probes.fitting import ProbeConfig
+from tsft.probes.linear import cross_validate, label_data
 
-from patching.hooks import intervene
-from probes.erasure import inlp_eraser, orthonormal, probe_eraser, random_eraser, subspace_eraser
-from probes.fitting import ProbeConfig
-from probes.linear import cross_validate, label_data
 from tests.conftest import tiny
 from tests.probes.conftest import planted
 

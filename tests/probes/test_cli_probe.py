@@ -7,17 +7,18 @@ import json
 
 import pandas as pd
 import pytest
+from tsft.probes.run import RESULT_COLUMNS
 from typer.testing import CliRunner
 
-from probes.run import RESULT_COLUMNS
 from tsft.cli import app
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory, tokenizer):
     """Two tiny random Llamas saved as HF folders, and a data folder with 60 test originals."""
-    from tasks.build import build_synthetic
-    from tasks.world.generate import WorldConfig
+    from tsft.tasks.build import build_synthetic
+    from tsft.tasks.world.generate import WorldConfig
+
     from tests.conftest import tiny
 
     root = tmp_path_factory.mktemp("probe-folders")

@@ -8,10 +8,9 @@ import copy
 import numpy as np
 import pytest
 import torch
-
-from probes.capture import activation_dataset, dataset_rows
-from probes.causal import behaviour
-from probes.erasure import random_eraser
+from tsft.probes.capture import activation_dataset, dataset_rows
+from tsft.probes.causal import behaviour
+from tsft.probes.erasure import random_eraser
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 SITES = ["blocks.0.resid_post", "blocks.1.mlp_hidden"]

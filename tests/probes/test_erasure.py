@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from probes.erasure import (
+from tsft.probes.erasure import (
     Eraser,
     fit_eraser,
     leace_eraser,
@@ -17,7 +16,7 @@ from probes.erasure import (
     scrub_sequentially,
     subspace_eraser,
 )
-from probes.fitting import ProbeConfig, fit_probe
+from tsft.probes.fitting import ProbeConfig, fit_probe
 
 pytest.importorskip("concept_erasure")
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from probes.capture import dataset_rows
-from probes.labels import LabelError, answer_bucket, answer_edges, groups_for, label_column, problem_fields
-from probes.positions import prompt_positions
-from probes.run import usable_labels
+from tsft.probes.capture import dataset_rows
+from tsft.probes.labels import LabelError, answer_bucket, answer_edges, groups_for, label_column, problem_fields
+from tsft.probes.positions import prompt_positions
+from tsft.probes.run import usable_labels
 
 
 def test_fields_come_from_the_problem(dataset):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tsft.probes.fitting import ProbeConfig, directions, fit_probe
+from tsft.probes.labels import control_labels
+from tsft.probes.linear import cross_validate, evaluate_label, interval, label_data
 
-from probes.fitting import ProbeConfig, directions, fit_probe
-from probes.labels import control_labels
-from probes.linear import cross_validate, evaluate_label, interval, label_data
 from tests.probes.conftest import planted, with_perturbed
 
 CONFIG = ProbeConfig(folds=5, seed=0)

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from probes.splits import SplitError, grouped_folds
+from tsft.probes.splits import SplitError, grouped_folds
 
 
 @given(n=st.integers(30, 200), templates=st.integers(5, 25), numbers=st.integers(3, 60), classes=st.integers(2, 6),

@@ -9,10 +9,10 @@ import torch
 
 pytest.importorskip("PIL")
 
-from probes.capture import activation_dataset, dataset_rows
-from probes.labels import label_column
-from probes.positions import prompt_positions
-from training.images import image_inputs
+from tsft.models.images import image_inputs
+from tsft.probes.capture import activation_dataset, dataset_rows
+from tsft.probes.labels import label_column
+from tsft.probes.positions import prompt_positions
 
 
 def test_positions_split_image_text_and_last(vision_tokenizer, diagram):

@@ -13,7 +13,7 @@ NAME = "smollm2-135m-instruct"
 
 @pytest.fixture(scope="session")
 def smollm2_dir():
-    from training.registry import cached_folder, is_current, lookup
+    from tsft.models.registry import cached_folder, is_current, lookup
 
     folder = cached_folder(NAME)
     if not is_current(folder, lookup(NAME)):
@@ -24,7 +24,7 @@ def smollm2_dir():
 @pytest.fixture(scope="session")
 def smollm2(smollm2_dir):
     """(model, tokenizer) in float32, eager attention (every engine sees the same numbers), eval mode."""
-    from training.models import load_model
+    from tsft.models.loading import load_model
 
     model, tokenizer = load_model(smollm2_dir, attn_implementation="eager")
     return model.eval(), tokenizer

@@ -10,14 +10,12 @@ from dataclasses import replace
 
 import pytest
 import torch
-
-from tasks.grading import extract_answer
-from tasks.world.generate import WorldConfig, generate_split
-from training.batches import encode_prompt
-from training.decoding import decode_greedy
-from training.generation import hf_generate
-from training.precision import autocast
-from training.prompts import prompt_format, prompt_text, set_prompt_format
+from tsft.models.decoding import decode_greedy
+from tsft.models.generation import hf_generate
+from tsft.models.precision import autocast
+from tsft.models.prompts import encode_prompt, prompt_format, prompt_text, set_prompt_format
+from tsft.tasks.grading import extract_answer
+from tsft.tasks.world.generate import WorldConfig, generate_split
 
 
 @pytest.fixture(scope="module")

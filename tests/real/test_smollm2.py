@@ -9,14 +9,13 @@ import json
 import pandas as pd
 import pytest
 import torch
-
-from patching.conditions import PatchRequest
-from patching.engines import make_engine
-from patching.pairs import prepare_pairs
-from patching.sites import COMPONENTS, sites
-from tasks.pairs import theorem_swap_pairs
-from training.precision import compute
-from training.prompts import PromptFormat, prompt_for, set_prompt_format
+from tsft.models.precision import compute
+from tsft.models.prompts import PromptFormat, prompt_for, set_prompt_format
+from tsft.patching.conditions import PatchRequest
+from tsft.patching.engines import make_engine
+from tsft.patching.pairs import prepare_pairs
+from tsft.patching.sites import COMPONENTS, sites
+from tsft.tasks.pairs import theorem_swap_pairs
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +102,9 @@ def test_bf16_against_float32(smollm2, pairs):
 def test_atp_star_attention_record_is_smollm2s_own_pattern(smollm2, pairs):
     """The recorded queries and keys with one position swapped give the pattern HF computes under that exact patch
     (GQA: 9 query heads on 3 key heads)."""
-    from patching.atp_star import pattern, recording_attention, source_pass
-    from patching.hooks import intervene
-    from patching.sites import Site
+    from tsft.patching.atp_star import pattern, recording_attention, source_pass
+    from tsft.patching.hooks import intervene
+    from tsft.patching.sites import Site
 
     model, _ = smollm2
     pair = next(p for p in pairs[0] if len(p.clean_ids) == len(p.corrupt_ids))
@@ -131,13 +130,14 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
     """eval, exact + attribution patching, tracing, probes with transfer, 2-step MLP-only and attention-only SFT,
     causal removal, cross-checkpoint patching and transplant, each on the real model, each recording the
     precision it used."""
-    from patching.run import run_cross, run_sweep, run_trace, run_transplant
-    from probes.causal import CausalRequest
-    from probes.fitting import ProbeConfig
-    from probes.run import ProbeRequest, run_causal, run_probes
+    from tsft.models.evaluate import run_eval
+    from tsft.patching.run import run_cross, run_sweep, run_trace, run_transplant
+    from tsft.probes.causal import CausalRequest
+    from tsft.probes.fitting import ProbeConfig
+    from tsft.probes.run import ProbeRequest, run_causal, run_probes
+    from tsft.training.sft import train_sft
+
     from tests.training.conftest import fast_sft
-    from training.evaluate import run_eval
-    from training.sft import train_sft
 
     def used(folder):
         return json.loads((folder / "request.json").read_text())

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from tsft.tasks.build import build_real, build_synthetic
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.io import DataError
+from tsft.tasks.schema import Perturbation, Problem
+from tsft.tasks.world.generate import WorldConfig
 from typer.testing import CliRunner
 
-from tasks.build import build_real, build_synthetic
-from tasks.dataset import load_dataset
-from tasks.io import DataError
-from tasks.schema import Perturbation, Problem
-from tasks.world.generate import WorldConfig
 from tsft.cli import app
 
 SMALL = WorldConfig(seed=4, n_train=120, n_test=40, cue_strength=0.5)

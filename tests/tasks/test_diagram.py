@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("PIL")
 
-from tasks.build import build
-from tasks.dataset import load_dataset
-from tasks.diagram.draw import LAYOUTS, png_bytes
-from tasks.diagram.world import (
+from tsft.tasks.build import build
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.diagram.draw import LAYOUTS, png_bytes
+from tsft.tasks.diagram.world import (
     ANSWER_INVARIANT,
     IMAGE_KINDS,
     DiagramConfig,
@@ -24,8 +24,8 @@ from tasks.diagram.world import (
     given_swap,
     perturb,
 )
-from tasks.io import DataError
-from tasks.perturbing import NotApplicable
+from tsft.tasks.io import DataError
+from tsft.tasks.perturbing import NotApplicable
 
 FIXTURE = Path(__file__).parent / "fixtures" / "geoqa"
 

@@ -6,10 +6,9 @@ import re
 from collections import Counter
 
 import pytest
-
-from tasks.world.catalogue import THEOREMS, get_theorem, siblings
-from tasks.world.generate import CUE_NAME, WorldConfig, generate_splits
-from tasks.world.surface import CUE_NAMES, NAMES
+from tsft.tasks.world.catalogue import THEOREMS, get_theorem, siblings
+from tsft.tasks.world.generate import CUE_NAME, WorldConfig, generate_splits
+from tsft.tasks.world.surface import CUE_NAMES, NAMES
 
 SURFACE_KEYS = {"template", "template_role", "name", "cue", "letters", "values", "number_range", "unit",
                 "order", "distractor", "number_format", "paraphrase"}
@@ -102,8 +101,8 @@ def test_config_rejects_bad_values():
 
 
 def test_tokenizer_corpus_covers_every_generated_word(world):
-    from tasks.world.catalogue import tokenizer_corpus
-    from tasks.world.perturb import KINDS, perturb_all
+    from tsft.tasks.world.catalogue import tokenizer_corpus
+    from tsft.tasks.world.perturb import KINDS, perturb_all
 
     words = set(tokenizer_corpus().split("\n"))
     perturbed, _ = perturb_all(world[1][:60], list(KINDS))

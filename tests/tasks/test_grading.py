@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from tsft.tasks.grading import answer_type_of, extract_answer, grade, last_boxed
 
-import tasks
-from tasks.grading import answer_type_of, extract_answer, grade, last_boxed
+from tsft import tasks
 
 
 @pytest.mark.parametrize(("text", "expected"), [

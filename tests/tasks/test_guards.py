@@ -2,8 +2,9 @@
 
 import json
 
-from tasks.build import build
-from tasks.guards import CANARY_PREFIX, EvalOnlyData, canary, check_trainable, eval_only_header
+from tsft.tasks.build import build
+from tsft.tasks.guards import CANARY_PREFIX, EvalOnlyData, canary, check_trainable, eval_only_header
+
 from tests.conftest import shared_file
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from tasks.io import DataError
-from tasks.loaders import load
-from tasks.loaders.math_dataset import parse_level
+from tsft.tasks.io import DataError
+from tsft.tasks.loaders import load
+from tsft.tasks.loaders.math_dataset import parse_level
 
 
 def write_jsonl(path, rows):

@@ -11,9 +11,9 @@ import re
 from collections import Counter
 
 import pytest
+from tsft.tasks.grading import grade, to_number
+from tsft.tasks.loaders import load
 
-from tasks.grading import grade, to_number
-from tasks.loaders import load
 from tests.conftest import shared_file
 
 
@@ -49,7 +49,7 @@ def test_math500_loads_all_and_grades_itself(math500):
 
 
 def test_math500_answer_is_the_last_boxed_of_its_solution(math500):
-    from tasks.grading import last_boxed
+    from tsft.tasks.grading import last_boxed
 
     rows = [json.loads(line) for line in shared_file("math500/test.jsonl").read_text().splitlines()]
     agree = sum(grade(last_boxed(r["solution"]) or "", r["answer"]) for r in rows)

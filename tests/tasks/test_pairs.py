@@ -6,10 +6,9 @@ import re
 
 import pytest
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
-
-from tasks.pairs import MinimalPair, align, check_pairs, surface_pairs, theorem_swap_pairs
-from tasks.world.catalogue import get_theorem, siblings, tokenizer_corpus
-from tasks.world.generate import WorldConfig, generate_split
+from tsft.tasks.pairs import MinimalPair, align, check_pairs, surface_pairs, theorem_swap_pairs
+from tsft.tasks.world.catalogue import get_theorem, siblings, tokenizer_corpus
+from tsft.tasks.world.generate import WorldConfig, generate_split
 
 WORD_PATTERN = r"\d|[A-Z](?=[A-Z])|[A-Za-z']+|[^\sA-Za-z\d]"
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from tasks.perturbing import NotApplicable
-from tasks.world.catalogue import THEOREMS, get_theorem
-from tasks.world.generate import CUE_NAME, WorldConfig, generate_split
-from tasks.world.perturb import ANSWER_INVARIANT, KINDS, perturb, perturb_all
-from tasks.world.surface import CUE_NAMES
+from tsft.tasks.perturbing import NotApplicable
+from tsft.tasks.world.catalogue import THEOREMS, get_theorem
+from tsft.tasks.world.generate import CUE_NAME, WorldConfig, generate_split
+from tsft.tasks.world.perturb import ANSWER_INVARIANT, KINDS, perturb, perturb_all
+from tsft.tasks.world.surface import CUE_NAMES
 
 ONE_OF_EACH = WorldConfig(seed=0, n_train=0, n_test=len(THEOREMS))
 
@@ -89,7 +88,7 @@ def test_paraphrase_changes_words_of_every_training_template():
             config = WorldConfig(seed=1, n_train=0, n_test=1, theorems=(theorem.id,))
             original = generate_split(config, "test", 1)[0]
             surface = dict(original.surface, template=template.id, order=list(range(len(template.givens))))
-            from tasks.world.generate import make_problem
+            from tsft.tasks.world.generate import make_problem
 
             base = make_problem(theorem, surface, "x", "test")
             para = perturb(base, "paraphrase").problem

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from tsft.tasks.loaders import load
+from tsft.tasks.perturbing import NotApplicable
+from tsft.tasks.real_perturb import NAME_GROUPS, perturb_real
+from tsft.tasks.schema import Problem
 
-from tasks.loaders import load
-from tasks.perturbing import NotApplicable
-from tasks.real_perturb import NAME_GROUPS, perturb_real
-from tasks.schema import Problem
 from tests.conftest import shared_file
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tsft.tasks.dataset import load_dataset
 from typer.testing import CliRunner
 
-from tasks.dataset import load_dataset
 from tsft.cli import app
 
 RELEASED = Path(__file__).parent / "fixtures" / "released"

@@ -9,9 +9,8 @@ import re
 
 import pytest
 import sympy
-
-from tasks.world.catalogue import DOMAINS, THEOREMS, siblings
-from tasks.world.theorem import Exec
+from tsft.tasks.world.catalogue import DOMAINS, THEOREMS, siblings
+from tsft.tasks.world.theorem import Exec
 
 
 def _roots(v):

@@ -11,7 +11,7 @@ import pytest
 
 
 def tiny_model(tokenizer, arch: str = "llama", seed: int = 0):
-    from training.models import build_model
+    from tsft.models.loading import build_model
 
     return build_model("tiny", tokenizer, arch, seed)
 
@@ -27,7 +27,7 @@ def base_dir(tmp_path_factory, tokenizer):
 
 def fast_sft(**overrides):
     """An SFT config small enough for unit tests (single micro-batch unless overridden)."""
-    from training.config import SFTConfig
+    from tsft.training.config import SFTConfig
 
     settings = dict(steps=4, batch_size=8, micro_batch_size=8, warmup_steps=1, eval_every=0, save_every=2,
                     eval_size=4, log_every=1, lr=1e-2)

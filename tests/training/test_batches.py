@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from tsft.training.batches import IGNORE, BatchPlan, Example, collate, epoch_batches, micro_batches, shard
+from tsft.training.trainer import predicted_targets, token_loss_sum
 
 from tests.training.conftest import tiny_model
-from training.batches import IGNORE, BatchPlan, Example, collate, epoch_batches, micro_batches, shard
-from training.trainer import predicted_targets, token_loss_sum
 
 
 def test_labels_cover_target_tokens_only_and_never_padding():

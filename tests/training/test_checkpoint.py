@@ -11,12 +11,12 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
+from tsft.tasks.io import sha256_file
+from tsft.training.checkpoint import ResumeConflict
+from tsft.training.sft import train_sft
+from tsft.training.trainer import TrainingDiverged
 
-from tasks.io import sha256_file
 from tests.training.conftest import fast_sft
-from training.checkpoint import ResumeConflict
-from training.sft import train_sft
-from training.trainer import TrainingDiverged
 
 SETTINGS = ["--set", "steps=60", "--set", "save_every=5", "--set", "batch_size=8", "--set", "micro_batch_size=4",
             "--set", "eval_every=0", "--set", "eval_size=4", "--set", "warmup_steps=5", "--set", "lr=3e-3"]
@@ -91,9 +91,10 @@ def test_resume_with_other_settings_is_refused_and_nothing_is_overwritten(base_d
 
 
 def test_nan_loss_stops_with_the_last_good_checkpoint_kept(tokenizer, dataset, tmp_path):
+    from tsft.training.sft import encode_problems
+    from tsft.training.trainer import Run, Trainer
+
     from tests.training.conftest import tiny_model
-    from training.sft import encode_problems
-    from training.trainer import Run, Trainer
 
     examples = encode_problems(dataset.train, tokenizer, "answer", 384, "train")
     run = Run(model=tiny_model(tokenizer), tokenizer=tokenizer, examples=examples, out=tmp_path, card={},

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from tsft.tasks.build import build
 from typer.testing import CliRunner
 
-from tasks.build import build
 from tsft.cli import app
 
 runner = CliRunner()
@@ -99,7 +99,7 @@ def test_eval_on_a_missing_cuda_is_one_line(base_dir, data_dir, tmp_path):
 
 @pytest.mark.parametrize("written", ["0.8,0.9", "[0.8,0.9]", "(0.8, 0.9)"])
 def test_betas_are_read_in_the_forms_people_write(written):
-    from training.config import SFTConfig, parse_overrides, resolve_config
+    from tsft.training.config import SFTConfig, parse_overrides, resolve_config
 
     assert resolve_config(SFTConfig, None, parse_overrides([f"betas={written}"])).betas == (0.8, 0.9)
 

@@ -8,15 +8,15 @@ import shutil
 
 import pytest
 import torch
+import tsft.training.trainer as trainer_module
 from safetensors import safe_open
 from torch._dynamo.exc import TorchDynamoException
+from tsft.models.architectures import decoder_layers
+from tsft.training.compiling import wants_compile
+from tsft.training.sft import encode_problems
+from tsft.training.trainer import Run, Trainer
 
-import training.trainer as trainer_module
 from tests.training.conftest import fast_sft, tiny_model
-from training.compiling import wants_compile
-from training.sft import encode_problems
-from training.sharding import decoder_layers
-from training.trainer import Run, Trainer
 
 needs_compiler = pytest.mark.skipif(
     not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++")),

@@ -6,9 +6,8 @@ import itertools
 import math
 
 import pytest
-
-from training.config import BaseConfig, SFTConfig, parse_overrides, resolve_config
-from training.trainer import lr_factor
+from tsft.training.config import BaseConfig, SFTConfig, parse_overrides, resolve_config
+from tsft.training.trainer import lr_factor
 
 
 def test_precedence_file_then_overrides_then_options(tmp_path):
@@ -55,7 +54,7 @@ def test_schedule_warms_up_linearly_then_decays_to_the_floor(schedule):
 
 
 def test_every_setting_is_documented_for_tsft_train_settings():
-    from training.config import describe
+    from tsft.training.config import describe
 
     for kind in (SFTConfig, BaseConfig):
         rows = describe(kind)

@@ -6,8 +6,7 @@ import math
 import random
 
 import pytest
-
-from training.corpus import arithmetic_fact, neutral_documents
+from tsft.training.corpus import arithmetic_fact, neutral_documents
 
 OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
        "mod": lambda a, b: a % b, "//": lambda a, b: a // b}

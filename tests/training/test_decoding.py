@@ -9,13 +9,12 @@ import copy
 
 import pytest
 import torch
+from tsft.models.decoding import decode_greedy
+from tsft.models.generation import hf_generate
+from tsft.models.kvslots import SlotCache, cast_linear_weights
+from tsft.models.prompts import encode_prompt, prompt_text
 
 from tests.training.conftest import tiny_model
-from training.batches import encode_prompt
-from training.decoding import decode_greedy
-from training.generation import hf_generate
-from training.kvslots import SlotCache, cast_linear_weights
-from training.prompts import prompt_text
 
 
 def _chaotic(model, seed: int = 1):
@@ -45,7 +44,7 @@ def _ours(model, tokenizer, prompts, n, **kwargs):
 
 @pytest.fixture(scope="module")
 def prompts(tokenizer):
-    from tasks.world.generate import WorldConfig, generate_split
+    from tsft.tasks.world.generate import WorldConfig, generate_split
 
     return [prompt_text(p, tokenizer) for p in generate_split(WorldConfig(seed=5), "test", 256)]
 
@@ -85,7 +84,7 @@ def test_sliding_window_layers_see_only_their_window(arch, tokenizer, prompts, m
     reference = hf_generate(model, stopping, prompts[:64], 40, batch_size=16)
     assert _ours(model, stopping, prompts[:64], 40, slots=16, refill=3)[0] == reference
     # the window matters here: with it ignored the decoder would not be HF's
-    import training.kvslots as kvslots
+    import tsft.models.kvslots as kvslots
 
     real_init = kvslots.SlotMasks.__init__
 
@@ -130,7 +129,7 @@ class ScriptedLM(torch.nn.Module):
 
 
 def test_rows_stop_where_the_answer_line_rule_on_the_decoded_text_stops_them(tokenizer, prompts):
-    from training.decoding import ANSWER_LINE_END
+    from tsft.models.decoding import ANSWER_LINE_END
 
     model = ScriptedLM(tokenizer)
     encoded = [encode_prompt(tokenizer, p) for p in prompts[:128]]

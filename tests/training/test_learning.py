@@ -12,14 +12,14 @@ one CPU thread.
 
 from __future__ import annotations
 
-from tasks.build import build_synthetic
-from tasks.dataset import load_dataset
-from tasks.world.generate import WorldConfig
-from training.base import train_base
-from training.config import BaseConfig, SFTConfig
-from training.distributed import Dist
-from training.evaluate import majority_baseline
-from training.sft import train_sft
+from tsft.models.evaluate import majority_baseline
+from tsft.tasks.build import build_synthetic
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.world.generate import WorldConfig
+from tsft.training.base import train_base
+from tsft.training.config import BaseConfig, SFTConfig
+from tsft.training.distributed import Dist
+from tsft.training.sft import train_sft
 
 WORLD = WorldConfig(seed=0, n_train=3000, n_test=64, theorems=("sum_rule", "product_rule"))
 

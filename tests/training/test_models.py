@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from tsft.models.loading import PRESETS, ModelError, load_model, model_config
 
 from tests.training.conftest import tiny_model
-from training.models import PRESETS, ModelError, load_model, model_config
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
@@ -74,7 +74,7 @@ def test_tokenizer_without_eos_is_refused_and_missing_pad_falls_back(tokenizer, 
 
 
 def test_reference_shapes_are_named_and_unknown_ones_refused(tokenizer):
-    from training.models import REFERENCE_SHAPES, reference_shape
+    from tsft.models.loading import REFERENCE_SHAPES, reference_shape
 
     assert REFERENCE_SHAPES["llama-1b"]["num_hidden_layers"] == 16
     with pytest.raises(ValueError, match="llama-1b"):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tsft.models.architectures import architecture
+from tsft.models.params import apply_selection, parameter_counts, parse_selection
+from tsft.training.distributed import Dist
+from tsft.training.sft import encode_problems
+from tsft.training.trainer import Run, Trainer
 
 from tests.training.conftest import fast_sft, tiny_model
-from training.distributed import Dist
-from training.params import apply_selection, parameter_counts, parse_selection
-from training.sft import encode_problems
-from training.trainer import Run, Trainer
 
 
 def _expected_trainable(name: str, spec: str) -> bool:
@@ -41,7 +42,7 @@ def test_frozen_parameters_stay_bitwise_unchanged(spec, tokenizer, dataset, tmp_
     assert changed == trainable  # everything trained moved, nothing frozen did
     if spec.startswith("lora"):
         assert trainable and all("lora_" in n for n in trainable)
-        wanted = parse_selection(spec).modules
+        wanted = parse_selection(spec).modules or architecture(model).lora_modules
         assert {n.split(".lora_")[0].rsplit(".", 1)[1] for n in trainable} == set(wanted)
     else:
         base_names = {n for n, _ in model.named_parameters()}

@@ -10,10 +10,10 @@ import dataclasses
 
 import pytest
 import torch
+from tsft.models import precision as prec
 
 from tests.conftest import tiny
 from tests.training.conftest import fast_sft
-from training import precision as prec
 
 
 def test_auto_is_bf16_only_for_large_models_on_bf16_hardware(llama, monkeypatch):
@@ -31,8 +31,7 @@ def test_auto_is_bf16_only_for_large_models_on_bf16_hardware(llama, monkeypatch)
 
 
 def test_bf16_forward_agrees_with_float32(llama, dataset, tokenizer):
-    from training.batches import encode_prompt
-    from training.prompts import prompt_text
+    from tsft.models.prompts import encode_prompt, prompt_text
 
     ids = torch.tensor([encode_prompt(tokenizer, prompt_text(p))[:20] for p in dataset.test[:8]])
     with torch.inference_mode():
@@ -46,8 +45,8 @@ def test_bf16_forward_agrees_with_float32(llama, dataset, tokenizer):
 
 
 def test_training_in_bf16_follows_the_float32_losses(tokenizer, data_dir, tmp_path, monkeypatch):
-    from training.models import build_model
-    from training.sft import train_sft
+    from tsft.models.loading import build_model
+    from tsft.training.sft import train_sft
 
     base = tmp_path / "base"
     build_model("tiny", tokenizer).save_pretrained(base)
@@ -63,11 +62,11 @@ def test_training_in_bf16_follows_the_float32_losses(tokenizer, data_dir, tmp_pa
 
 
 def test_patching_in_bf16_agrees_with_float32(tokenizer, dataset):
-    from patching.activation import patch_sweep
-    from patching.conditions import PatchRequest
-    from patching.engines import make_engine
-    from patching.pairs import prepare_pairs
-    from tasks.pairs import theorem_swap_pairs
+    from tsft.patching.activation import patch_sweep
+    from tsft.patching.conditions import PatchRequest
+    from tsft.patching.engines import make_engine
+    from tsft.patching.pairs import prepare_pairs
+    from tsft.tasks.pairs import theorem_swap_pairs
 
     model = tiny(tokenizer, seed=1)
     pairs, _ = prepare_pairs(theorem_swap_pairs(dataset.test), tokenizer, "answer")

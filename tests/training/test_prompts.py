@@ -6,11 +6,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-
-from tests.training.conftest import fast_sft
-from tests.training.test_hf_folders import _folder
-from training.models import load_model
-from training.prompts import (
+from tsft.models.loading import load_model
+from tsft.models.prompts import (
     INSTRUCTIONS,
     PromptFormat,
     as_shots,
@@ -19,8 +16,11 @@ from training.prompts import (
     prompt_format,
     set_prompt_format,
 )
-from training.sft import train_sft
-from training.targets import render_target
+from tsft.models.targets import render_target
+from tsft.training.sft import train_sft
+
+from tests.training.conftest import fast_sft
+from tests.training.test_hf_folders import _folder
 
 # SmolLM2-135M-Instruct's template: a default system turn when the first message is not a system one
 SMOL = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"

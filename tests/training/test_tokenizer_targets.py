@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from tasks.grading import extract_answer, grade
-from tasks.schema import Problem
-from training.prompts import prompt_text
-from training.targets import TARGETS, TargetError, check_renderable, named_theorem, render_target
+from tsft.models.prompts import prompt_text
+from tsft.models.targets import TARGETS, TargetError, check_renderable, named_theorem, render_target
+from tsft.tasks.grading import extract_answer, grade
+from tsft.tasks.schema import Problem
 
 
 def _all_problems(dataset):
@@ -31,7 +30,7 @@ def test_digits_are_single_tokens_and_capital_runs_split(tokenizer):
 
 
 def test_tsft_tokenizer_reloads_as_fast_tokenizer(tokenizer, tmp_path):
-    from training.models import load_tokenizer
+    from tsft.models.loading import load_tokenizer
 
     tokenizer.save_pretrained(tmp_path)
     loaded = load_tokenizer(tmp_path)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tsft.training.sft import encode_problems
+from tsft.training.trainer import Run, Trainer
 
 from tests.training.conftest import fast_sft, tiny_model
-from training.sft import encode_problems
-from training.trainer import Run, Trainer
 
 
 def _train(tokenizer, dataset, tmp_path, steps: int = 3, **settings):
@@ -30,8 +30,8 @@ def test_same_update_as_one_plain_micro_batch(settings, tokenizer, dataset, tmp_
 
 
 def test_first_step_loss_is_the_mean_over_target_tokens(tokenizer, dataset, tmp_path):
-    from training.batches import collate
-    from training.trainer import token_loss_sum
+    from tsft.training.batches import collate
+    from tsft.training.trainer import token_loss_sum
 
     examples = encode_problems(dataset.train, tokenizer, "answer", 384, "train")
     model = tiny_model(tokenizer)

@@ -11,13 +11,13 @@ import torch.nn.functional as F
 
 pytest.importorskip("PIL")
 
-from training.batches import IGNORE, Example, collate, sft_example
-from training.generation import greedy_generate
-from training.images import IMAGE_PAD, image_inputs, model_inputs
-from training.params import apply_selection, parse_selection
-from training.prompts import prompt_text
-from training.targets import render_target
-from training.trainer import token_loss_sum
+from tsft.models.generation import greedy_generate
+from tsft.models.images import IMAGE_PAD, image_inputs, model_inputs
+from tsft.models.params import apply_selection, parse_selection
+from tsft.models.prompts import prompt_text
+from tsft.models.targets import render_target
+from tsft.training.batches import IGNORE, Example, collate, sft_example
+from tsft.training.trainer import token_loss_sum
 
 
 def examples(tokenizer, problems, target="theorem"):
@@ -140,8 +140,8 @@ def test_greedy_generation_with_figures_matches_a_hand_loop(qwen_vl, vision_toke
 
 
 def test_a_vision_checkpoint_reloads_with_its_image_processor(qwen_vl, vision_tokenizer, tmp_path):
-    from training.checkpoint import save_tokenizer
-    from training.models import load_model
+    from tsft.models.cards import save_tokenizer
+    from tsft.models.loading import load_model
 
     qwen_vl.save_pretrained(tmp_path)
     save_tokenizer(vision_tokenizer, tmp_path)
@@ -167,10 +167,11 @@ def test_lora_adapts_the_language_model_only(qwen_vl):
 
 
 def test_caption_examples_and_their_scoring(vision_tokenizer, tmp_path, monkeypatch):
-    from tasks.diagram.world import DiagramConfig, generate_split
-    from training import vision
-    from training.config import BaseConfig
-    from training.vision import caption_accuracy, caption_examples, caption_of, figure_caption
+    from tsft.models.vision import figure_caption
+    from tsft.tasks.diagram.world import DiagramConfig, generate_split
+    from tsft.training import captions
+    from tsft.training.captions import caption_accuracy, caption_examples, caption_of
+    from tsft.training.config import BaseConfig
 
     config = BaseConfig(arch="qwen2_5_vl", n_figures=4, seed=1)
     made = caption_examples(vision_tokenizer, config, tmp_path / "figures")
@@ -181,6 +182,6 @@ def test_caption_examples_and_their_scoring(vision_tokenizer, tmp_path, monkeypa
     wanted = [caption_of(e, vision_tokenizer) for e in made]
     # a reader that gets the first caption right, the second's value but not its item, the rest wrong
     answers = [wanted[0], "Figure: thing =" + wanted[1].split("=")[1], "Figure:", wanted[3] + "0"]
-    monkeypatch.setattr(vision, "greedy_generate", lambda *a, **k: answers)
+    monkeypatch.setattr(captions, "greedy_generate", lambda *a, **k: answers)
     scores = caption_accuracy(None, vision_tokenizer, made)
     assert scores == {"caption_exact": 0.25, "caption_value": 0.5}

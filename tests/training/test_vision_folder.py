@@ -8,16 +8,16 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 pytest.importorskip("PIL")
 
-from tasks.world.catalogue import tokenizer_corpus
-from training.batches import sft_example
-from training.config import SFTConfig
-from training.evaluate import run_eval
-from training.images import IMAGE_PAD, VISION_TOKENS
-from training.models import load_model
-from training.prompts import prompt_text
-from training.sft import train_sft
-from training.targets import render_target
-from training.vision import build_vision_model, image_processor_for
+from tsft.models.evaluate import run_eval
+from tsft.models.images import IMAGE_PAD, VISION_TOKENS
+from tsft.models.loading import load_model
+from tsft.models.prompts import prompt_text
+from tsft.models.targets import render_target
+from tsft.models.vision import build_vision_model, image_processor_for
+from tsft.tasks.world.catalogue import tokenizer_corpus
+from tsft.training.batches import sft_example
+from tsft.training.config import SFTConfig
+from tsft.training.sft import train_sft
 
 # Qwen2-VL's chat template, as its folders ship it (video branch left out): an image item becomes the vision markers.
 QWEN_VL_CHAT = (

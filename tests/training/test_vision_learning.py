@@ -11,10 +11,11 @@ import torch
 
 pytest.importorskip("PIL")
 
-from training.batches import IGNORE, collate
-from training.config import BaseConfig
-from training.trainer import token_loss_sum
-from training.vision import build_vision_model, caption_accuracy, caption_examples
+from tsft.models.vision import build_vision_model
+from tsft.training.batches import IGNORE, collate
+from tsft.training.captions import caption_accuracy, caption_examples
+from tsft.training.config import BaseConfig
+from tsft.training.trainer import token_loss_sum
 
 
 def mean_loss(model, batch) -> torch.Tensor:

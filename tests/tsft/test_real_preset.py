@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from tsft.tasks.build import build_real
+from tsft.tasks.io import DataError
 
-from tasks.build import build_real
-from tasks.io import DataError
 from tsft import jobs
 from tsft.presets import preset
 from tsft.reproduce import fit_to_data

@@ -122,7 +122,9 @@ def test_per_layer_runs_follow_the_base_depth(tmp_path):
     inputs = Inputs(tmp_path)
     assert not [j for j in plan("sft", inputs, preset("smoke")) if ":" in j.kwargs["params"]]  # no base yet
     (tmp_path / "base").mkdir()
-    (tmp_path / "base" / "config.json").write_text(json.dumps({"num_hidden_layers": 3}))
+    (tmp_path / "base" / "config.json").write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 3}))
+    for name in ("model.safetensors", "tokenizer.json"):  # what a model folder has (the planner reads its config)
+        (tmp_path / "base" / name).write_text("{}")
     layer_jobs = [j for j in plan("sft", inputs, preset("smoke")) if ":" in j.kwargs["params"]]
     assert [j.name for j in layer_jobs] == [f"theorem-mlp_{i}-{i}-s0" for i in range(3)] + \
         [f"theorem-random_{d}-s0" for d in range(2)]       # E7's random-location runs beside the per-layer ones
@@ -167,7 +169,7 @@ def test_a_failing_job_in_a_worker_reports_its_own_error(tmp_path):
 def test_without_plotly_the_tables_are_written_and_figures_deferred(tmp_path, monkeypatch):
     from tsft.reproduce import analyze
 
-    monkeypatch.setitem(sys.modules, "figures.render", None)  # import fails as on a torch-only GPU box
+    monkeypatch.setitem(sys.modules, "tsft.figures.render", None)  # import fails as on a torch-only GPU box
     said = []
     claims = analyze(tmp_path, {}, log=said.append)
     assert list(claims["claim"]) == ["C1", "C2", "C3", "C4"]

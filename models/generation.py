@@ -1,4 +1,4 @@
-"""Greedy generation for evaluation, and the held-out loss.
+"""Greedy generation for evaluation.
 
 Prompts are encoded exactly as in training (training.batches.encode_prompt). Text models decode with
 tsft's greedy decoder (training.decoding: one static cache of slots, continuous batching, stops on token ids),
@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from training.batches import Example, collate, encode_prompt
-from training.decoding import ANSWER_LINE_END, DECODER_SLOTS, decode_greedy, newline_token_ids
-from training.images import ARCH as VISION_ARCH
-from training.images import image_inputs
-from training.sharding import is_sharded
-from training.trainer import predicted_targets, token_loss_sum
+from tsft.models.architectures import is_sharded
+from tsft.models.decoding import ANSWER_LINE_END, DECODER_SLOTS, decode_greedy, newline_token_ids
+from tsft.models.images import ARCH as VISION_ARCH
+from tsft.models.images import image_inputs
+from tsft.models.prompts import encode_prompt
 
 HF_BATCH = 64
 """Rows per HF `generate` batch where it is used (vision models): each row of a batch waits for its longest."""
@@ -90,18 +89,3 @@ def hf_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, b
         for r, i in enumerate(rows):
             outputs[i] = tokenizer.decode(generated[r, width:], skip_special_tokens=True)
     return outputs
-
-
-def heldout_loss(model, examples: Sequence[Example], pad_id: int, batch_size: int = 64, images=None) -> float:
-    """Mean next-token cross-entropy over the examples' target tokens."""
-    import torch
-
-    device = next(model.parameters()).device
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(examples), batch_size):
-            chunk = examples[start:start + batch_size]
-            batch = {k: v.to(device) for k, v in collate(chunk, pad_id, images).items()}
-            total += float(token_loss_sum(model, batch))
-            count += sum(predicted_targets(e) for e in chunk)
-    return total / max(count, 1)

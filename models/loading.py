@@ -4,10 +4,10 @@ A tsft base is a plain `LlamaForCausalLM` (or `Qwen2ForCausalLM`, or for diagram
 `Qwen2_5_VLForConditionalGeneration`, see training.vision) built from a named preset and saved
 with `save_pretrained`, so `transformers` alone reloads it. `load_model` opens any local
 folder with a `config.json` and safetensors weights (Llama-3.2, Qwen2.5, or a tsft checkpoint)
-with its tokenizer, and refuses what it cannot use with an error naming the folder: not a
-folder, no config, no weights, pickle-only weights, a tokenizer without pad or eos (a missing
-pad falls back to eos, as is usual for Llama; a missing eos is an error: generation could not
-stop). `trust_remote_code` is never set.
+with its tokenizer, and refuses what it cannot use with an error naming the folder (models.cards'
+`Checkpoint.open`: not a folder, no config, no weights, pickle-only weights; here: a tokenizer without
+pad or eos - a missing pad falls back to eos, as is usual for Llama; a missing eos is an error:
+generation could not stop). `trust_remote_code` is never set.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.checkpoint import read_card
-from training.images import ARCH
-from training.prompts import PromptFormat, set_prompt_format
-from training.tokenizer import is_tsft_tokenizer
-from training.vision import build_vision_model, load_vision
+from tsft.models.cards import Checkpoint, ModelError
+from tsft.models.images import ARCH
+from tsft.models.prompts import PromptFormat, set_prompt_format
+from tsft.models.tokenizer import is_tsft_tokenizer
+from tsft.models.vision import build_vision_model, load_vision
 
 ARCHITECTURES = ("llama", "qwen2", "qwen2_5_vl")
 
@@ -41,10 +41,6 @@ PRESETS: dict[str, Preset] = {
     "small": Preset(hidden_size=128, layers=4, heads=4, kv_heads=2, intermediate_size=384),
     "base": Preset(hidden_size=512, layers=8, heads=8, kv_heads=4, intermediate_size=1536, max_positions=1024),
 }
-
-
-class ModelError(ValueError):
-    """A model folder or tokenizer tsft cannot use; the message names the folder and the problem."""
 
 
 def model_config(preset: str, vocab_size: int, arch: str = "llama", tokenizer=None):
@@ -102,26 +98,6 @@ def reference_shape(name: str, tokenizer):
     return LlamaForCausalLM(config)
 
 
-def check_model_folder(folder: str | Path) -> Path:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ModelError(f"{folder}: not a folder (expected a local HF model folder)")
-    if not (folder / "config.json").is_file():
-        raise ModelError(f"{folder}: no config.json, so not a Hugging Face model folder")
-    config = _read_config(folder)
-    if not isinstance(config, dict) or "model_type" not in config:
-        raise ModelError(f"{folder}/config.json: no 'model_type' field, so transformers cannot tell the architecture")
-    if not any(folder.glob("*.safetensors")):
-        pickled = [p.name for p in folder.glob("*.bin")]
-        detail = (f"only pickle weights ({', '.join(pickled)}); tsft does not unpickle files, convert them to "
-                  "safetensors first") if pickled else "no *.safetensors weights"
-        raise ModelError(f"{folder}: {detail}")
-    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise ModelError(f"{folder}: no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); copy the tokenizer "
-                         "of the model this checkpoint came from into the folder")
-    return folder
-
-
 def load_tokenizer(folder: str | Path):
     """The folder's tokenizer, with a pad token (eos when it has none) and a checked eos."""
     folder = Path(folder)
@@ -144,25 +120,6 @@ def load_tokenizer(folder: str | Path):
     return tokenizer
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
-
-
-def _read_config(folder: Path):
-    import json
-
-    try:
-        return json.loads((folder / "config.json").read_text())
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{folder}/config.json: not valid JSON ({err.msg} at line {err.lineno} column "
-                         f"{err.colno})") from err
-    except OSError as err:
-        raise ModelError(f"{folder}/config.json: cannot read ({err})") from err
-
-
-def model_type(folder: Path) -> str | None:
-    return _read_config(folder).get("model_type")
-
-
 def check_device(device: str) -> str:
     """`device`, or a ModelError in one line when torch cannot use it (before any file is read)."""
     import torch
@@ -172,13 +129,8 @@ def check_device(device: str) -> str:
     return device
 
 
-def trained_prompt_format(folder: Path) -> PromptFormat | None:
-    """The PromptFormat an SFT checkpoint was trained with (its run card's `system`), else None."""
-    system = (read_card(folder) or {}).get("config", {}).get("system")
-    return PromptFormat(system=system) if system else None
-
-
-def load_model(folder: str | Path, dtype=None, device: str = "cpu", attn_implementation: str | None = None):
+def load_model(folder: str | Path | Checkpoint, dtype=None, device: str = "cpu",
+               attn_implementation: str | None = None):
     """(model, tokenizer) from a local HF causal-LM folder (attention as HF defaults unless given); a tsft SFT
     checkpoint's tokenizer carries the prompt format it was trained with (training.prompts).
 
@@ -187,10 +139,11 @@ def load_model(folder: str | Path, dtype=None, device: str = "cpu", attn_impleme
     from transformers import AutoModelForCausalLM
 
     check_device(device)
-    folder = check_model_folder(folder)
+    checkpoint = folder if isinstance(folder, Checkpoint) else Checkpoint.open(folder)
+    folder = checkpoint.folder
     tokenizer = load_tokenizer(folder)
-    set_prompt_format(tokenizer, trained_prompt_format(folder))
-    if model_type(folder) == ARCH:
+    set_prompt_format(tokenizer, PromptFormat(system=checkpoint.system) if checkpoint.system else None)
+    if checkpoint.architecture == ARCH:
         try:
             model, tokenizer = load_vision(folder, tokenizer, dtype, attn_implementation)
         except (OSError, ValueError, KeyError) as err:

@@ -10,20 +10,15 @@ the tokenizer and `preprocessor_config.json`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.diagram.draw import png_bytes
-from tasks.diagram.shapes import FIGURE_VALUE, get_theorem
-from tasks.diagram.world import KINDS, DiagramConfig, figure_image, generate_split, perturb_all
-from tasks.world.catalogue import tokenizer_corpus
-from training.batches import sft_example
-from training.corpus import format_vocabulary
-from training.generation import greedy_generate
-from training.images import IMAGE_PROMPT, VISION_TOKENS, attach
-from training.targets import render_target
-from training.tokenizer import train_tokenizer
+from tsft.models.images import VISION_TOKENS, attach
+from tsft.models.targets import format_vocabulary, render_target
+from tsft.models.tokenizer import train_tokenizer
+from tsft.tasks.diagram.shapes import FIGURE_VALUE, get_theorem
+from tsft.tasks.diagram.world import KINDS, DiagramConfig, generate_split, perturb_all
+from tsft.tasks.world.catalogue import tokenizer_corpus
 
 
 @dataclass(frozen=True)
@@ -127,40 +122,3 @@ def figure_caption(problem) -> str:
     return f" Figure: {item} = {problem.surface['values'][key]}"
 
 
-def caption_examples(tokenizer, config, folder: Path) -> list:
-    """Figure-caption examples for a vision base: a figure drawn into `folder`, the caption its target
-    (`caption_of(example, tokenizer)` gives the caption back)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    world = DiagramConfig(seed=config.seed + 20_000, size=config.figure_size)
-    examples = []
-    for problem in generate_split(world, "train", config.n_figures):
-        path = folder / f"{problem.id}.png"
-        if not path.is_file():
-            path.write_bytes(png_bytes(figure_image(problem)))
-        examples.append(sft_example(tokenizer, IMAGE_PROMPT, figure_caption(problem), config.block_size, str(path)))
-    return examples
-
-
-def caption_of(example, tokenizer) -> str:
-    return tokenizer.decode(list(example.ids[example.n_prompt:]), skip_special_tokens=True)
-
-
-def caption_accuracy(model, tokenizer, examples) -> dict:
-    """How well a vision base reads figures: greedy captions of held-out figures, exactly right, and with the
-    marked value right (the part no text can give away)."""
-    examples = [e for e in examples if e.image is not None]
-    if not examples:
-        return {}
-    wanted = [caption_of(e, tokenizer).strip() for e in examples]
-
-    longest = max(len(e.ids) - e.n_prompt for e in examples)
-    got = [g.strip() for g in greedy_generate(model, tokenizer, [IMAGE_PROMPT] * len(examples), longest,
-                                              images=[e.image for e in examples])]
-
-    def value(text: str) -> str | None:
-        match = re.search(r"=\s*(\d+)\s*$", text)
-        return match.group(1) if match else None
-
-    return {"caption_exact": round(sum(a == b for a, b in zip(got, wanted, strict=True)) / len(wanted), 4),
-            "caption_value": round(sum(value(a) == value(b) is not None for a, b in zip(got, wanted, strict=True))
-                                   / len(wanted), 4)}

@@ -9,12 +9,10 @@ target style it was tuned on (None for a base). Training and generation load thr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-
-from training.checkpoint import read_card
-from training.models import load_model
+from tsft.models.cards import Checkpoint
+from tsft.models.loading import load_model
 
 
 @dataclass(frozen=True)
@@ -28,10 +26,11 @@ class Placement:
 
 
 def load_checkpoint(folder, placement: Placement = Placement()):
-    """(model, tokenizer, name, trained target style or None) from a checkpoint folder, placed as asked."""
+    """(model, tokenizer, Checkpoint) from a checkpoint folder, placed as asked; the Checkpoint record
+    (models.cards) gives its name, trained target style (None for a base), run card and depth."""
     dtype = getattr(torch, placement.dtype, "unknown") if placement.dtype else None
     if dtype is not None and not isinstance(dtype, torch.dtype):
         raise ValueError(f"unknown dtype {placement.dtype!r}; use float32, bfloat16 or float16")
-    model, tokenizer = load_model(folder, dtype=dtype, device=placement.device, attn_implementation="eager")
-    card = read_card(folder) or {}
-    return model.eval(), tokenizer, card.get("name", Path(folder).name), card.get("config", {}).get("target")
+    checkpoint = Checkpoint.open(folder)
+    model, tokenizer = load_model(checkpoint, dtype=dtype, device=placement.device, attn_implementation="eager")
+    return model.eval(), tokenizer, checkpoint

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import torch
 import transformers
-
-from tasks.io import atomic_file
-from training.checkpoint import git_commit
+from tsft.models.cards import git_commit
+from tsft.tasks.io import atomic_file
 
 
 def provenance(start: float | None = None, **versions: str) -> dict:

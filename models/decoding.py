@@ -40,8 +40,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
-
-from training.kvslots import SlotCache, SlotMasks, cast_linear_weights, slot_attention_on
+from tsft.models.kvslots import SlotCache, SlotMasks, cast_linear_weights, slot_attention_on
 
 DECODER_SLOTS = 256
 """Rows the decoder runs together by default (SmolLM2 on 2 CPU cores: 256 beat 128; bench/real_generate.py)."""

@@ -12,8 +12,8 @@ and the optimizer never sees them.
 * `lora`         - LoRA adapters (peft) on the MLP and attention projections, or on the modules
   named after the colon (`lora:gate_proj,up_proj,down_proj`); rank and alpha come from the config.
 
-Module paths come from one table per architecture family (`LAYER_PARTS`); Llama and Qwen2 share
-one layout. The same table names the sites patching/ reads and edits.
+Module paths come from the architecture table (models.architectures); Llama and Qwen2 share one
+layout. The same table names the sites patching/ reads and edits.
 
 Qwen2.5-VL: the selections address its language model's layers (the vision tower has MLPs and
 attention too, which `mlp` and `attn` never touch). Its vision tower (`model.visual`: patch
@@ -26,18 +26,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_DECODER = {"embed": "model.embed_tokens", "layers": "model.layers", "mlp": "mlp", "attn": "self_attn",
-            "mlp_down": "mlp.down_proj"}
-LAYER_PARTS = {
-    "llama": _DECODER,
-    "qwen2": _DECODER,
-    "qwen2_5_vl": {**_DECODER, "embed": "model.language_model.embed_tokens", "layers": "model.language_model.layers",
-                   "vision": "model.visual"},
-}
-"""One table per architecture family: module paths from the model root (`embed`, `layers`) and
-inside one layer (`attn`, `mlp`, `mlp_down`). patching/ derives its canonical sites from it, so
-adding a family is adding a table here."""
-LORA_DEFAULT_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+from tsft.models.architectures import architecture, n_layers
+
 _SPEC = re.compile(r"^(full|mlp|attn|lora|random)(?::([^+]+))?(\+vision)?$")
 
 
@@ -48,6 +38,7 @@ class Selection:
     kind: str
     layers: tuple[int, int] | None = None
     modules: tuple[str, ...] = ()
+    """lora: the linear layers adapted (empty: the architecture's `lora_modules`)."""
     vision: bool = False
     """Also train a vision model's vision tower (frozen otherwise)."""
     seed: int | None = None
@@ -60,7 +51,7 @@ class Selection:
             return f"random:{self.seed}{suffix}"
         if self.layers:
             return f"{self.kind}:{self.layers[0]}-{self.layers[1]}{suffix}"
-        if self.kind == "lora" and self.modules != LORA_DEFAULT_MODULES:
+        if self.kind == "lora" and self.modules:
             return f"lora:{','.join(self.modules)}{suffix}"
         return self.kind + suffix
 
@@ -73,7 +64,7 @@ def parse_selection(spec: str) -> Selection:
     kind, arg, vision = match.groups()
     vision = bool(vision)
     if kind == "lora":
-        modules = tuple(m for m in (arg or "").split(",") if m) or LORA_DEFAULT_MODULES
+        modules = tuple(m for m in (arg or "").split(",") if m)  # none named: the family's (architectures)
         return Selection("lora", modules=modules, vision=vision)
     if kind == "random":
         if arg is None or not arg.isdigit():
@@ -89,27 +80,14 @@ def parse_selection(spec: str) -> Selection:
     return Selection("mlp", layers=(first, last), vision=vision)
 
 
-def layer_parts(model) -> dict[str, str]:
-    """The module-path table of `model`'s family; an unknown family is an error listing the known ones."""
-    family = model.config.model_type
-    if family not in LAYER_PARTS:
-        raise ValueError(f"no layer table for architecture {family!r}; known: {', '.join(LAYER_PARTS)}")
-    return LAYER_PARTS[family]
-
-
-def text_config(model):
-    """The language model's config (a vision-language config holds it as text_config)."""
-    return model.config.get_text_config()
-
-
 Block = tuple[int, str]
 """(layer, "mlp" | "attn"): one layer's MLP or attention block."""
 
 
 def block_prefixes(model, blocks) -> tuple[str, ...]:
     """Parameter-name prefixes of the given blocks."""
-    parts = layer_parts(model)
-    return tuple(f"{parts['layers']}.{layer}.{parts[block]}." for layer, block in blocks)
+    arch = architecture(model)
+    return tuple(f"{arch.layers}.{layer}.{arch.blocks[block]}." for layer, block in blocks)
 
 
 def block_size(model, block: Block) -> int:
@@ -135,7 +113,7 @@ def random_blocks(model, budget: int, seed: int) -> list[Block]:
     located one (the `random:<seed>` selection uses one layer's MLP as the budget)."""
     import torch
 
-    blocks = [(layer, block) for layer in range(text_config(model).num_hidden_layers) for block in ("attn", "mlp")]
+    blocks = [(layer, block) for layer in range(n_layers(model)) for block in ("attn", "mlp")]
     sizes = [block_size(model, b) for b in blocks]
     order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(seed)).tolist()
     return sorted(blocks[i] for i in fill_budget(sizes, order, budget))
@@ -144,12 +122,11 @@ def random_blocks(model, budget: int, seed: int) -> list[Block]:
 def _selected_prefixes(model, selection: Selection) -> list[str]:
     if selection.kind == "random":
         return list(block_prefixes(model, random_blocks(model, block_size(model, (0, "mlp")), selection.seed)))
-    parts = layer_parts(model)
-    n_layers = text_config(model).num_hidden_layers
-    first, last = selection.layers or (0, n_layers - 1)
-    if last >= n_layers:
-        raise ValueError(f"selection {selection.spec}: the model has layers 0-{n_layers - 1}")
-    return [f"{parts['layers']}.{i}.{parts[selection.kind]}." for i in range(first, last + 1)]
+    depth = n_layers(model)
+    first, last = selection.layers or (0, depth - 1)
+    if last >= depth:
+        raise ValueError(f"selection {selection.spec}: the model has layers 0-{depth - 1}")
+    return list(block_prefixes(model, [(i, selection.kind) for i in range(first, last + 1)]))
 
 
 def apply_selection(model, selection: Selection, lora_rank: int = 8, lora_alpha: float = 16.0):
@@ -158,16 +135,16 @@ def apply_selection(model, selection: Selection, lora_rank: int = 8, lora_alpha:
         from peft import LoraConfig, get_peft_model
 
         model.requires_grad_(False)
-        parts = layer_parts(model)
-        targets: list[str] | str = list(selection.modules)
-        if "vision" in parts:  # the vision tower's blocks share the module names: adapt the language model only
+        arch = architecture(model)
+        targets: list[str] | str = list(selection.modules or arch.lora_modules)
+        if arch.vision:  # the vision tower's blocks share the module names: adapt the language model only
             if selection.vision:
                 raise ValueError("lora+vision is not supported: adapt the language model, or use full+vision")
-            targets = rf"^{re.escape(parts['layers'])}\.\d+\..*\b({'|'.join(map(re.escape, selection.modules))})$"
+            targets = rf"^{re.escape(arch.layers)}\.\d+\..*\b({'|'.join(map(re.escape, targets))})$"
         config = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, target_modules=targets,
                             lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
         return get_peft_model(model, config)
-    vision = layer_parts(model).get("vision")
+    vision = architecture(model).vision
     if selection.vision and vision is None:
         raise ValueError(f"selection {selection.spec}: the model has no vision tower")
     if selection.kind == "full":

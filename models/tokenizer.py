@@ -20,12 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
-
-from tasks.world.catalogue import tokenizer_corpus
-from tasks.world.generate import WorldConfig, generate_split
-from tasks.world.perturb import KINDS, perturb_all
-from training.corpus import format_vocabulary
-from training.targets import render_target
+from tsft.models.targets import format_vocabulary, render_target
+from tsft.tasks.world.catalogue import tokenizer_corpus
+from tsft.tasks.world.generate import WorldConfig, generate_split
+from tsft.tasks.world.perturb import KINDS, perturb_all
 
 WORD_PATTERN = r"▁?(?:\d|[A-Z](?=[A-Z])|[A-Za-z']+|[^A-Za-z\d▁ ])|▁"
 SPECIAL = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}

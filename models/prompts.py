@@ -25,9 +25,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from tasks.schema import Problem
-from training.images import IMAGE_PROMPT
-from training.targets import render_target
+from tsft.models.images import IMAGE_PROMPT, require_encoder
+from tsft.models.targets import render_target
+from tsft.tasks.schema import Problem
 
 PLAIN_PROMPT = "Problem: {text}\nSolution:"
 INSTRUCTIONS = {
@@ -133,3 +133,22 @@ def few_shot(pool: Sequence[Problem], k: int, seed: int = 0, exclude: Sequence[s
 def as_shots(problems: Sequence[Problem], target: str) -> tuple[tuple[str, str], ...]:
     """(problem text, target text in `target` style) per problem, for `PromptFormat.shots`."""
     return tuple((p.text, render_target(p, target)) for p in problems)
+
+
+def encode_prompt(tokenizer, prompt: str, offsets: bool = False, image: str | None = None):
+    """Prompt ids; a chat-formatted prompt already carries its special tokens.
+
+    With `offsets=True`, (ids, [(char start, char end) per token]) instead (fast tokenizers).
+    With an `image`, its placeholder is widened to the figure's token count first (training.vision).
+    """
+    if image is not None:
+        prompt = require_encoder(tokenizer).expand(prompt, image)
+    encoded = tokenizer(prompt, add_special_tokens=not is_chat(tokenizer), return_offsets_mapping=offsets)
+    return (encoded["input_ids"], encoded["offset_mapping"]) if offsets else encoded["input_ids"]
+
+
+def encode_target(tokenizer, target: str) -> list[int]:
+    """Target ids as training sees them after the prompt (no eos)."""
+    if is_chat(tokenizer):
+        target = target.lstrip()
+    return tokenizer(target, add_special_tokens=False)["input_ids"]

@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from tasks.schema import Problem, TheoremApplication
+from tsft.tasks.schema import Problem, TheoremApplication
+from tsft.tasks.world.catalogue import THEOREMS
 
 TARGETS = ("answer", "solution", "theorem")
 _THEOREM_LINE = re.compile(r"Theorem:\s*(.+?)\.(?:\s|$)")
@@ -111,3 +112,13 @@ def same_theorem(named: str, reference: str) -> bool:
     sum theorem' but 'Angle Sum Property' is not the 'exterior angle theorem'."""
     wanted = _content_words(reference)
     return bool(wanted) and wanted <= _content_words(named)
+
+
+def theorem_statements() -> list[str]:
+    return [f"Theorem: {t.name}. {t.statement}" for t in THEOREMS]
+
+
+def format_vocabulary() -> str:
+    """Words the SFT targets and the prompt add to the world's own text."""
+    return ("Problem: Solution: Answer: Theorem: Cond: Map: Exec: So true false sqrt mod // = ; . , \n "
+            + " ".join(theorem_statements()))

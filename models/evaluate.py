@@ -17,17 +17,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from tasks.dataset import load_dataset
-from tasks.grading import extract_answer, grade
-from tasks.io import atomic_dir, refuse_existing
-from tasks.schema import Problem
-from training.checkpoint import read_card
-from training.generation import DECODER_SLOTS, greedy_generate
-from training.models import load_model
-from training.precision import compute
-from training.prompts import PromptFormat, as_shots, few_shot, prompt_format, prompt_text, set_prompt_format
-from training.provenance import write_request
-from training.targets import named_theorem, same_theorem
+from tsft.models.cards import Checkpoint
+from tsft.models.generation import DECODER_SLOTS, greedy_generate
+from tsft.models.loading import load_model
+from tsft.models.precision import compute
+from tsft.models.prompts import PromptFormat, as_shots, few_shot, prompt_format, prompt_text, set_prompt_format
+from tsft.models.provenance import write_request
+from tsft.models.targets import named_theorem, same_theorem
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.grading import extract_answer, grade
+from tsft.tasks.io import atomic_dir, refuse_existing
+from tsft.tasks.schema import Problem
 
 TARGET_NEW_TOKENS = {"answer": 24, "solution": 160, "theorem": 320}
 
@@ -151,11 +151,11 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
 
     refuse_existing(out, overwrite)
     start = time.perf_counter()
-    model, tokenizer = load_model(model_dir, device=device)
+    checkpoint = Checkpoint.open(model_dir)
+    model, tokenizer = load_model(checkpoint, device=device)
     model.eval()
-    card = read_card(model_dir) or {}
-    target = card.get("config", {}).get("target")
-    new_tokens = max_new_tokens or TARGET_NEW_TOKENS.get(target, max(TARGET_NEW_TOKENS.values()))
+    card = checkpoint.card
+    new_tokens = max_new_tokens or TARGET_NEW_TOKENS.get(checkpoint.target, max(TARGET_NEW_TOKENS.values()))
     dataset = load_dataset(data_dir)
     given = {"system": system, "instruction": instruction}
     fmt = replace(prompt_format(tokenizer), **{k: v for k, v in given.items() if v is not None})
@@ -167,10 +167,10 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
         outputs = evaluate_splits(model, tokenizer, [problems for _, _, problems, _ in chosen], new_tokens,
                                   batch_size or DECODER_SLOTS, progress)
     for (split, kind, problems, originals), said in zip(chosen, outputs, strict=True):
-        rows += grade_outputs(problems, said, card.get("name", str(model_dir)), split, kind, originals)
+        rows += grade_outputs(problems, said, checkpoint.name, split, kind, originals)
     frame = pd.DataFrame(rows)
     summary = summarize(frame)
-    request = {"kind": "eval", "model": str(model_dir), "name": card.get("name", str(model_dir)),
+    request = {"kind": "eval", "model": str(model_dir), "name": checkpoint.name,
                "model_kind": card.get("kind"), "step": card.get("step"), "config": card.get("config", {}),
                "data": str(data_dir), "splits": list(splits or []), "limit": limit, "max_new_tokens": new_tokens,
                "precision": used, "device": device, "prompt": fmt.to_dict(), "shot_ids": sorted(shown),

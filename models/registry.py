@@ -25,8 +25,8 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tasks.io import atomic_dir, sha256_file
-from training.gguf import SOURCE, GGUFError, convert_gguf, read_source
+from tsft.models.gguf import SOURCE, GGUFError, convert_gguf, read_source
+from tsft.tasks.io import atomic_dir, sha256_file
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tasks.io import atomic_dir, sha256_file, write_json
+from tsft.tasks.io import atomic_dir, sha256_file, write_json
 
 SOURCE = "source.json"
 ARCHITECTURES = ("llama", "qwen2")
