@@ -3,6 +3,7 @@
 A data folder holds
 
     train.jsonl              synthetic and diagram worlds: training problems
+    val.jsonl                synthetic world with --n-val: validation problems (training templates, unseen texts)
     images/<id>.png          diagram world and GeoQA: one figure per problem (Problem.image)
     test.jsonl               original test problems
     perturbed/<kind>.jsonl   one row per perturbed problem, linked by `original_id`
@@ -46,11 +47,14 @@ def _theorem_counts(problems: Iterable[Problem]) -> dict[str, int]:
 
 def write_dataset(out: str | Path, *, test: list[Problem], perturbed: dict[str, list[Perturbation]],
                   theorems: list[dict], header: dict, train: list[Problem] | None = None,
+                  val: list[Problem] | None = None,
                   skipped_rows: list[dict] | None = None,
                   skipped_perturbations: dict[str, dict[str, int]] | None = None,
                   overwrite: bool = False, write_extra=None) -> dict:
     """Write the folder atomically and return its manifest (`write_extra(tmp)` adds files, e.g. figures)."""
     splits = {"test": test} if train is None else {"train": train, "test": test}
+    if val:
+        splits["val"] = val
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for split, problems in splits.items():
             write_jsonl(tmp / f"{split}.jsonl", (p.to_dict() for p in problems))
@@ -82,14 +86,14 @@ def write_dataset(out: str | Path, *, test: list[Problem], perturbed: dict[str, 
 
 def build_synthetic(config: WorldConfig, out: str | Path, overwrite: bool = False) -> dict:
     """Generate the synthetic world's splits and perturbations into `out`."""
-    train, test = generate_splits(config)
+    splits = generate_splits(config)
     kinds = [k for k in SYNTHETIC_KINDS if k != "cue_conflict" or config.cue_strength > 0]
-    perturbed, skipped = perturb_all(test, kinds, seed=config.seed)
+    perturbed, skipped = perturb_all(splits["test"], kinds, seed=config.seed)
     config_row = dataclasses.asdict(config)
     config_row["theorems"] = list(config.theorems)
     header = {"source": "synthetic", "seed": config.seed, "config": config_row}
-    return write_dataset(out, train=train, test=test, perturbed=perturbed, theorems=catalogue_rows(),
-                         header=header, skipped_perturbations=skipped, overwrite=overwrite)
+    return write_dataset(out, train=splits["train"], test=splits["test"], val=splits.get("val"), perturbed=perturbed,
+                         theorems=catalogue_rows(), header=header, skipped_perturbations=skipped, overwrite=overwrite)
 
 
 def build_diagram(config, out: str | Path, overwrite: bool = False) -> dict:
@@ -163,9 +167,9 @@ def _local_figures(train, test, perturbed):
 
 
 def build(source: str, out: str | Path, *, path: str | Path | None = None, seed: int = 0,
-          n_train: int | None = None, n_test: int | None = None, cue_strength: float | None = None,
-          skip_invalid: bool = False, field_map: str | None = None, theorems_path: str | Path | None = None,
-          eval_only: str | None = None, overwrite: bool = False) -> dict:
+          n_train: int | None = None, n_test: int | None = None, n_val: int | None = None,
+          cue_strength: float | None = None, skip_invalid: bool = False, field_map: str | None = None,
+          theorems_path: str | Path | None = None, eval_only: str | None = None, overwrite: bool = False) -> dict:
     """`tsft data build`: one entry point for every source; options that do not apply are errors."""
     synthetic_options = {"n_train": n_train, "n_test": n_test, "cue_strength": cue_strength}
     if source not in ("synthetic", "diagram"):
@@ -177,18 +181,21 @@ def build(source: str, out: str | Path, *, path: str | Path | None = None, seed:
         raise ValueError(f"--n-test {n_test}: a data folder needs at least one test problem")
     if n_train is not None and n_train < 0:
         raise ValueError(f"--n-train {n_train}: use 0 or more")
+    if n_val is not None and n_val < 0:
+        raise ValueError(f"--n-val {n_val}: use 0 or more")
     if source == "diagram":
         _refuse({"path": path, "field_map": field_map, "theorems_path": theorems_path, "cue_strength": cue_strength,
-                 "skip_invalid": skip_invalid or None, "eval_only": eval_only}, "other sources, not --source diagram")
+                 "n_val": n_val, "skip_invalid": skip_invalid or None, "eval_only": eval_only},
+                "other sources, not --source diagram")
         given = {k: v for k, v in synthetic_options.items() if v is not None}
         return build_diagram(diagram_world.DiagramConfig(seed=seed, **given), out, overwrite=overwrite)
     if source == "synthetic":
         _refuse({"path": path, "field_map": field_map, "theorems_path": theorems_path,
                  "skip_invalid": skip_invalid or None, "eval_only": eval_only},
                 "real sources only, not --source synthetic")
-        given = {k: v for k, v in synthetic_options.items() if v is not None}
+        given = {k: v for k, v in {**synthetic_options, "n_val": n_val}.items() if v is not None}
         return build_synthetic(WorldConfig(seed=seed, **given), out, overwrite=overwrite)
-    _refuse(synthetic_options, f"--source synthetic only, not {source}")
+    _refuse({**synthetic_options, "n_val": n_val}, f"--source synthetic only, not {source}")
     if field_map is not None and source != "jsonl":
         raise ValueError("--field-map applies to --source jsonl only")
     if theorems_path is not None and source != "theoremqa":

@@ -23,10 +23,16 @@ class Dataset:
     theorems: list[dict]
     test: list[Problem]
     train: list[Problem] = field(default_factory=list)
+    val: list[Problem] = field(default_factory=list)
     perturbed: dict[str, list[Perturbation]] = field(default_factory=dict)
 
     def split(self, name: str) -> list[Problem]:
-        """'train', 'test', or 'perturbed/<kind>' (the perturbed problems of that kind)."""
+        """'train', 'val', 'test', or 'perturbed/<kind>' (the perturbed problems of that kind)."""
+        if name == "val":
+            if "val" not in self.manifest["counts"]:
+                raise DataError(self.folder, None, "this data folder has no validation split (build it with "
+                                "--n-val)")
+            return self.val
         if name == "train":
             if "train" not in self.manifest["counts"]:
                 raise DataError(self.folder, None, "this data folder has no train split (real sources are "
@@ -81,8 +87,9 @@ def load_dataset(folder: str | Path, verify: bool = True) -> Dataset:
     theorems = read_json(folder / "theorems.json")
     dataset = Dataset(folder=folder, manifest=manifest, theorems=theorems,
                       test=_rows(folder / "test.jsonl", Problem.from_dict, folder))
-    if "train" in manifest["counts"]:
-        dataset.train = _rows(folder / "train.jsonl", Problem.from_dict, folder)
+    for split in ("train", "val"):
+        if split in manifest["counts"]:
+            setattr(dataset, split, _rows(folder / f"{split}.jsonl", Problem.from_dict, folder))
     for kind in manifest["counts"]["perturbed"]:
         dataset.perturbed[kind] = _rows(folder / "perturbed" / f"{kind}.jsonl", Perturbation.from_dict, folder)
     return dataset

@@ -10,6 +10,7 @@
 * `compiling`    - regional torch.compile of the decoder layers and the loss (compile=auto|on|off);
 * `trainer`      - the loop: global-batch loss, AdamW, schedule, clipping, divergence stop; the held-out loss;
 * `checkpoint`   - HF folder + training state + run card, atomic; resume;
+* `periodic`     - what a run measures while it trains: validation, train accuracy, the test curve;
 * `sft`          - `tsft train sft` and the comparison matrix.
 
 Everything about a model that other rooms need (loading, prompts, targets, selections, generation,

@@ -78,7 +78,7 @@ def train_base(out: str | Path, config: BaseConfig, resume: bool = False, overwr
     card["parameters"] = parameter_counts(model)
     card["corpus_blocks"] = {"train": len(train), "heldout": len(heldout), "block_size": config.block_size}
 
-    def evaluate(m) -> dict:
+    def evaluate(m, step: int) -> dict:
         scores = {"heldout_loss": round(heldout_loss(m, heldout, tokenizer.pad_token_id,
                                                      images=image_encoder(tokenizer)), 6)}
         if config.arch == ARCH:  # does the base read figures? (the SFT comparison needs it to)

@@ -62,8 +62,9 @@ def _rng_state() -> tuple[dict, dict]:
 
 
 def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer_state: dict, card: dict, adapter: dict | None,
-                    keep: int, weights: dict | None = None) -> Path:
-    """Write OUT/checkpoints/step-N atomically and prune to the newest `keep` (+ this one).
+                    keep: int, weights: dict | None = None, protect: int | None = None) -> Path:
+    """Write OUT/checkpoints/step-N atomically and prune to the newest `keep` (+ this one, + step `protect`: a
+    plateau run's best so far).
 
     `optimizer_state` is in `optimizer.state_dict()` form; `weights` replaces the model's own state dict (a sharded
     model's gathered full weights)."""
@@ -86,7 +87,8 @@ def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer_state: dic
         write_json(tmp / STATE / "state.json", {"step": step, "optimizer": meta, "rng": rng_plain})
         write_json(tmp / CARD, card)
     for old in checkpoint_dirs(out)[:-max(1, keep)]:
-        shutil.rmtree(old, ignore_errors=True)
+        if protect is None or old.name != f"step-{protect:06d}":
+            shutil.rmtree(old, ignore_errors=True)
     return target
 
 
@@ -124,11 +126,13 @@ def load_adapter(folder: Path) -> dict | None:
     return load_file(str(path)) if path.is_file() else None
 
 
-def publish(out: Path, checkpoint: Path, card: dict) -> None:
-    """Copy the final checkpoint's files into OUT (each atomically), the run card last."""
+def publish(out: Path, checkpoint: Path, card: dict, with_state: bool = True) -> None:
+    """Copy the final checkpoint's files into OUT (each atomically), the run card last; without its training state
+    when `with_state` is False (a plateau run's best checkpoint, which nothing resumes from)."""
     out = Path(out)
     for source in sorted(checkpoint.rglob("*")):
-        if source.is_dir() or source.name == CARD:
+        if source.is_dir() or source.name == CARD or (not with_state and STATE in source.relative_to(
+                checkpoint).parts):
             continue
         dest = out / source.relative_to(checkpoint)
         dest.parent.mkdir(parents=True, exist_ok=True)

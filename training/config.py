@@ -72,6 +72,15 @@ class TrainConfig:
     """Intermediate checkpoints kept on disk (the newest ones)."""
     log_every: int = 10
     """Steps between loss records in the run card."""
+    patience: int = 0
+    """Train to the plateau: stop after this many evaluations without a new best held-out accuracy, and publish
+    the best one's checkpoint (`steps` is then the most a run may take; eval_every must equal save_every). 0: train
+    all `steps` and publish the last."""
+    max_target_tokens: int = 0
+    """Stop once this many target tokens have been trained on (a token-budget control); 0: no limit."""
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 @dataclass
@@ -115,7 +124,19 @@ class SFTConfig(TrainConfig):
     max_length: int = 384
     """Longest example in tokens (longer ones are an error, naming the problem)."""
     eval_size: int = 128
-    """Held-out test problems for the periodic evaluation (loss and greedy accuracy)."""
+    """Held-out problems for the periodic evaluation (loss and greedy accuracy): the validation split's first ones
+    when the data folder has one, else the test split's (eval_split)."""
+    eval_split: str = "auto"
+    """Where the periodic evaluation reads: auto (val when the data has it, else test) | val | test."""
+    train_eval_size: int = 0
+    """Training problems also scored at every evaluation (`train_accuracy`: how well the run fits what it saw)."""
+    stop_at_train_accuracy: float = 0.0
+    """Stop once the train accuracy reaches this (the memorization arm; needs train_eval_size); 0: never."""
+    curve_size: int = 0
+    """Test originals whose every perturbation is also generated at each curve step, predictions written to
+    curve/step-N.parquet (the matched, OOD-peak and effective-robustness readings need no kept checkpoint); 0: none."""
+    curve_every: int = 0
+    """Steps between curve evaluations (a multiple of eval_every; 0: at every evaluation)."""
     lora_rank: int = 8
     """LoRA rank (params=lora)."""
     lora_alpha: float = 16.0
@@ -177,9 +198,7 @@ def resolve_config(config_type: type, file: str | Path | None = None, overrides:
         values.update(loaded)
     values.update(overrides or {})
     values.update({k: v for k, v in fixed.items() if v is not None})
-    config = config_type(**{k: _coerce(config_type, k, v) for k, v in values.items()})
-    check_config(config)
-    return config
+    return config_type(**{k: _coerce(config_type, k, v) for k, v in values.items()})  # checked as it is made
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -205,6 +224,16 @@ def check_config(config: TrainConfig) -> None:
     for name in ("steps", "batch_size", "micro_batch_size"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1")
+    if config.patience and (not config.eval_every or config.save_every != config.eval_every):
+        raise ValueError(f"patience={config.patience} publishes the best evaluated checkpoint: set eval_every "
+                         f"= save_every (now {config.eval_every} and {config.save_every})")
+    if getattr(config, "eval_split", "auto") not in ("auto", "val", "test"):
+        raise ValueError(f"eval_split {config.eval_split!r}: use auto, val or test")
+    if getattr(config, "stop_at_train_accuracy", 0) and not getattr(config, "train_eval_size", 0):
+        raise ValueError("stop_at_train_accuracy needs train_eval_size > 0 (the problems it is measured on)")
+    every = getattr(config, "curve_every", 0)
+    if every and (not config.eval_every or every % config.eval_every):
+        raise ValueError(f"curve_every {every} must be a multiple of eval_every {config.eval_every}")
 
 
 def config_dict(config) -> dict:

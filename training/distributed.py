@@ -72,6 +72,17 @@ def all_sum(value: float, dist: Dist) -> float:
     return float(tensor.item())
 
 
+def broadcast_object(value, dist: Dist):
+    """Rank 0's `value` on every process (a decision only the main process can make, such as stopping)."""
+    if dist.world == 1:
+        return value
+    import torch
+
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def barrier(dist: Dist) -> None:
     if dist.world > 1:
         import torch

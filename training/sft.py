@@ -16,8 +16,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tsft.models.cards import git_commit
-from tsft.models.evaluate import TARGET_NEW_TOKENS, accuracy
-from tsft.models.images import image_encoder
 from tsft.models.loading import load_model
 from tsft.models.params import apply_selection, parameter_counts, parse_selection
 from tsft.models.prompts import PromptFormat, prompt_text, set_prompt_format
@@ -29,7 +27,8 @@ from tsft.training import checkpoint
 from tsft.training.batches import sft_example
 from tsft.training.config import SFTConfig, config_dict
 from tsft.training.distributed import Dist, device_for, init, seed_everything
-from tsft.training.trainer import Run, Trainer, heldout_loss
+from tsft.training.periodic import make_evaluator
+from tsft.training.trainer import Run, Trainer
 
 
 def encode_problems(problems, tokenizer, target: str, max_length: int, where: str) -> list:
@@ -53,18 +52,12 @@ def _lora_hooks(selection) -> tuple[Callable | None, Callable | None]:
     return _trainable_state, lambda model: copy.deepcopy(model).merge_and_unload()
 
 
-def _evaluator(tokenizer, eval_problems, eval_examples, target: str) -> Callable:
-    def evaluate(model) -> dict:
-        loss = heldout_loss(model, eval_examples, tokenizer.pad_token_id, images=image_encoder(tokenizer))
-        acc = accuracy(model, tokenizer, eval_problems, TARGET_NEW_TOKENS[target])
-        return {"heldout_loss": round(loss, 6), "heldout_accuracy": round(acc, 4)}
-
-    return evaluate
-
-
 def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTConfig, resume: bool = False,
-              overwrite: bool = False, progress: bool = True, dist: Dist | None = None) -> dict:
-    """Fine-tune `base` on `data`'s train split; returns the run card (status 'complete')."""
+              overwrite: bool = False, progress: bool = True, dist: Dist | None = None,
+              variant: str | None = None) -> dict:
+    """Fine-tune `base` on `data`'s train split; returns the run card (status 'complete'). `variant` marks a run
+    that is not one of its arm's seeds (a learning-rate trial, the memorization arm, a token-matched control):
+    recorded in the card, so analyses keep it apart."""
     dist = dist or init()
     out, data = Path(out), Path(data)
     selection = parse_selection(config.params)
@@ -74,9 +67,9 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
     check_renderable(train, config.target, f"{data}/train.jsonl")
     card = {"kind": "sft", "name": out.name, "base": str(Path(base).resolve()),
             "data": str(data.resolve()), "data_manifest_sha256": sha256_file(data / "manifest.json"),
-            "git_commit": git_commit(), "world_size": dist.world}
+            "git_commit": git_commit(), "world_size": dist.world, "variant": variant}
     state, resume_from, card = checkpoint.open_run(out, resume, overwrite, card, config_dict(config),
-                                                   ("base", "data_manifest_sha256"),
+                                                   ("base", "data_manifest_sha256", "variant"),
                                                    log=print if progress and dist.main else None)
     if state == "complete":
         return card
@@ -90,13 +83,13 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
         model.load_state_dict(adapter, strict=False)
     card["parameters"] = parameter_counts(model)
     examples = encode_problems(train, tokenizer, config.target, config.max_length, f"{data}/train.jsonl")
-    eval_problems = dataset.test[:config.eval_size]
-    eval_examples = encode_problems(eval_problems, tokenizer, config.target, config.max_length,
-                                    f"{data}/test.jsonl")
+    evaluate, card["eval_split"] = make_evaluator(
+        tokenizer, dataset, config, out,
+        lambda problems, split: encode_problems(problems, tokenizer, config.target, config.max_length,
+                                                f"{data}/{split}.jsonl"))
     adapter, export = _lora_hooks(selection)
     run = Run(model=model, tokenizer=tokenizer, examples=examples, out=out, card=card, dist=dist,
-              device=device_for(dist), evaluate=_evaluator(tokenizer, eval_problems, eval_examples, config.target),
-              adapter=adapter, export=export, progress=progress)
+              device=device_for(dist), evaluate=evaluate, adapter=adapter, export=export, progress=progress)
     return Trainer(run, config, resume_from).fit()
 
 

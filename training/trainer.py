@@ -35,7 +35,7 @@ from tsft.training.compiling import (
     wants_compile,
 )
 from tsft.training.config import TrainConfig, config_dict
-from tsft.training.distributed import Dist, all_sum, barrier
+from tsft.training.distributed import Dist, all_sum, barrier, broadcast_object
 from tsft.training.sharding import all_finite, as_float, full_states, gradient_sync, load_optimizer_state, wrap
 
 
@@ -221,11 +221,32 @@ class Trainer:
         if self.run.evaluate is not None and (self.run.dist.main or is_sharded(self.model)):
             self.model.eval()
             with autocast(self.precision, self.run.device), uncompiled(self.compiled):
-                result = self.run.evaluate(self.model)
+                result = self.run.evaluate(self.model, self.step)
             self.model.train()
             if self.run.dist.main:
-                self.metrics["evals"].append({"step": self.step, **result})
+                self.metrics["evals"].append({"step": self.step, "target_tokens_seen":
+                                              self.metrics["target_tokens_seen"], **result})
         barrier(self.run.dist)
+
+    def _best_step(self) -> int | None:
+        """The evaluated step with the highest held-out accuracy (the earliest of ties), under `patience`."""
+        evals = [e for e in self.metrics["evals"] if "heldout_accuracy" in e]
+        if not self.config.patience or not evals:
+            return None
+        return max(evals, key=lambda e: (e["heldout_accuracy"], -e["step"]))["step"]
+
+    def _stop_reason(self) -> str | None:
+        """Why training stops before `steps` (plateau, train fitted, token budget), or None."""
+        config, evals = self.config, self.metrics["evals"]
+        if config.max_target_tokens and self.metrics["target_tokens_seen"] >= config.max_target_tokens:
+            return "target_tokens"
+        threshold = getattr(config, "stop_at_train_accuracy", 0.0)
+        if threshold and evals and evals[-1].get("train_accuracy", 0.0) >= threshold:
+            return "train_accuracy"
+        best = self._best_step()
+        if best is not None and sum(e["step"] > best for e in evals) >= config.patience:
+            return "plateau"
+        return None
 
     def _save(self) -> Path | None:
         if not all_finite(self.params):
@@ -236,8 +257,10 @@ class Trainer:
             self.run.card["step"] = self.step
             export = self.run.export(self.model) if self.run.export else self.model
             adapter = self.run.adapter(self.model) if self.run.adapter else None
+            best = self._best_step()
             path = checkpoint.save_checkpoint(self.run.out, self.step, export, self.run.tokenizer, optimizer_state,
-                                              self.run.card, adapter, self.config.keep_checkpoints, weights)
+                                              self.run.card, adapter, self.config.keep_checkpoints, weights,
+                                              protect=None if best is None else best)
         barrier(self.run.dist)
         return path
 
@@ -252,8 +275,8 @@ class Trainer:
         self.model.train()
         if self.compiled:
             bar.set_postfix_str("compiling the decoder layers (first step)")
-        last_saved = None
-        while self.step < config.steps:
+        last_saved, stopped = None, None
+        while self.step < config.steps and stopped is None:
             start = time.perf_counter()
             loss, tokens, targets = self.train_step()
             elapsed = time.perf_counter() - start
@@ -266,15 +289,24 @@ class Trainer:
             bar.update(1)
             if (config.eval_every and self.step % config.eval_every == 0) or self.step == config.steps:
                 self._evaluate()
-            if self.step % config.save_every == 0 or self.step == config.steps:
+            stopped = self._stop_reason() if self.run.dist.main else None
+            stopped = broadcast_object(stopped, self.run.dist)
+            if self.step % config.save_every == 0 or self.step == config.steps or stopped:
                 last_saved = self._save()
         bar.close()
         release(self.compiled)
         if self.run.dist.main:
+            card["stopped"] = stopped or "steps"
             last_saved = last_saved or checkpoint.checkpoint_dirs(self.run.out)[-1]
+            best = self._best_step()
+            final = last_saved if best is None else self.run.out / "checkpoints" / f"step-{best:06d}"
+            card["step"] = int(final.name.removeprefix("step-"))
             card["status"] = "complete"
-            checkpoint.publish(self.run.out, last_saved, card)
-            shutil.rmtree(last_saved)  # its copy is the run folder itself now
+            # a plateau run's final model is its best checkpoint: publish it (whose optimizer state no one resumes)
+            checkpoint.publish(self.run.out, final, card, with_state=final == last_saved)
+            shutil.rmtree(final)  # its copy is the run folder itself now
+            if getattr(config, "curve_size", 0):  # the readings come from the curve files: no checkpoint is read
+                shutil.rmtree(self.run.out / "checkpoints", ignore_errors=True)
         barrier(self.run.dist)
         return card
 

@@ -59,6 +59,8 @@ def data_build(
     n_train: Annotated[int | None, Opt(help=f"Synthetic training problems (default: {WORLD.n_train}).")] = None,
     n_test: Annotated[int | None, Opt(help="Synthetic test problems, the originals of every perturbation "
                                            f"(default: {WORLD.n_test}).")] = None,
+    n_val: Annotated[int | None, Opt(help="Synthetic validation problems (training templates, texts in neither "
+                                          "train nor test; default: none).")] = None,
     cue_strength: Annotated[float | None, Opt(help="Synthetic spurious-cue strength in [0, 1] "
                                                    f"(default: {WORLD.cue_strength}).")] = None,
     skip_invalid: Annotated[bool, Opt(help="Skip and count malformed rows instead of stopping.")] = False,
@@ -77,7 +79,7 @@ def data_build(
 
     start = time.perf_counter()
     try:
-        manifest = build(source, out, path=path, seed=seed, n_train=n_train, n_test=n_test,
+        manifest = build(source, out, path=path, seed=seed, n_train=n_train, n_test=n_test, n_val=n_val,
                          cue_strength=cue_strength, skip_invalid=skip_invalid, field_map=field_map,
                          theorems_path=theorems_path, eval_only=eval_only, overwrite=overwrite)
     except (DataError, ValueError, KeyError, FileExistsError) as err:

@@ -38,7 +38,7 @@ def data(out, preset: Preset, seed):
     from tsft.tasks.build import build
 
     source = "diagram" if preset.modality == "vision" else "synthetic"
-    build(source, out, seed=seed, n_train=preset.n_train, n_test=preset.n_test)
+    build(source, out, seed=seed, n_train=preset.n_train, n_test=preset.n_test, n_val=preset.n_val or None)
 
 
 def base(out, preset: Preset, seed):
@@ -60,16 +60,45 @@ def fetch(out, name):
     get_model(name, out=out, log=lambda _: None)
 
 
-def sft(out, base, data, target, params, seed, lr, preset: Preset):
+def sft_config(target: str, params: str, seed: int, lr: float, preset: Preset, **settings):
+    """The SFTConfig of one of the preset's runs (`settings` override, for learning-rate trials and controls)."""
     from tsft.training.config import SFTConfig
+
+    every = settings.get("eval_every", preset.eval_every)
+    steps = settings.get("steps", preset.sft_steps)
+    keep = 1 if preset.curve_size else steps // max(every, 1) + 1  # curve files replace kept checkpoints
+    values = dict(target=target, params=params, seed=seed, lr=lr, steps=steps, batch_size=preset.sft_batch,
+                  micro_batch_size=preset.sft_micro_batch or preset.sft_batch, eval_every=every, save_every=every,
+                  keep_checkpoints=keep, eval_size=preset.eval_size, warmup_steps=min(30, steps // 10),
+                  system=preset.system, patience=preset.patience, curve_size=preset.curve_size,
+                  curve_every=preset.curve_every)
+    return SFTConfig(**{**values, **settings})
+
+
+def sft(out, base, data, target, params, seed, lr, preset: Preset, variant=None, settings=None):
     from tsft.training.sft import train_sft
 
-    steps, every = preset.sft_steps, preset.eval_every
-    config = SFTConfig(target=target, params=params, seed=seed, lr=lr, steps=steps, batch_size=preset.sft_batch,
-                       micro_batch_size=preset.sft_micro_batch or preset.sft_batch, eval_every=every,
-                       save_every=every, keep_checkpoints=steps // every + 1, eval_size=preset.eval_size,
-                       warmup_steps=min(30, steps // 10), system=preset.system)
-    train_sft(base, data, out, config, resume=True, progress=False)
+    config = sft_config(target, params, seed, lr, preset, **(settings or {}))
+    train_sft(base, data, out, config, resume=True, progress=False, variant=variant)
+
+
+def lr_trial(out, base, data, target, params, lr, preset: Preset):
+    """One learning-rate trial: the arm's first seed for `lr_trial_steps`, scored on validation at the end; only
+    its run card (and training curve) is kept."""
+    from tsft.training.sft import train_sft
+
+    steps = preset.lr_trial_steps
+    config = sft_config(target, params, preset.seeds[0], lr, preset, steps=steps, eval_every=steps, patience=0,
+                        curve_size=0, curve_every=0, keep_checkpoints=1)
+    train_sft(base, data, out, config, resume=True, progress=False, variant="lr-trial")
+    for name in ("model.safetensors", "training_state", "checkpoints"):
+        path = Path(out) / name
+        if path.is_dir():
+            import shutil
+
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def evaluate(out, model, data, kinds, limit, device="cpu", batch_size=None):
@@ -83,7 +112,8 @@ FAITHFULNESS_KS = (1, 5, 10, 20, 45)
 """Top-k sites whose faithfulness curves the inside patch job draws under each ablation."""
 
 
-def patch(out, model, data, limit, target, device, pair_type="theorem_swap", metric="logit_diff", inside=False):
+def patch(out, model, data, limit, target, device, pair_type="theorem_swap", metric="logit_diff", inside=False,
+          precision="auto"):
     """Exact patching; with `inside`, also plain attribution and AtP* beside it (their agreement with exact
     patching in request.json) and zero / mean / resample ablation of the same sites with faithfulness curves."""
     from tsft.models.placement import Placement
@@ -94,7 +124,8 @@ def patch(out, model, data, limit, target, device, pair_type="theorem_swap", met
     request = PatchRequest(components=("resid_pre", "attn_out", "mlp_out"), positions="spans", metric=metric)
     extra = {"method": "all", "ablations": ABLATIONS, "faithfulness": FAITHFULNESS_KS} if inside else \
         {"method": "exact"}
-    run_sweep(model, data, out, request, pair_type=pair_type, target=target, limit=limit, placement=Placement(device),
+    run_sweep(model, data, out, request, pair_type=pair_type, target=target, limit=limit,
+              placement=Placement(device, precision=precision),
               progress=False, **extra)
 
 

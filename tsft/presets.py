@@ -6,11 +6,12 @@
   trained here, the three targets x full / MLP-only / attention-only for one seed, evaluated on
   the originals and six perturbation kinds, then patched, probed and compared. Undertrained: expect
   most verdicts to be inconclusive, which is what the rule says of small effects.
-* `real` - the real pretrained model: SmolLM2-135M-Instruct (fetched once by `tsft models get`)
-  fine-tuned on the theorem world without its system prompt, answer / solution / theorem x full and
-  MLP-only, theorem attention-only, three seeds for answer-full and theorem-full (the arms C1 and C2
-  compare), then every room. bf16 on a CPU with native bf16. Its measured accuracy and times are in
-  the repository's results/real/.
+* `real` - the experiment that can decide: SmolLM2-135M-Instruct (fetched once by `tsft models get`)
+  fine-tuned on the theorem world without its system prompt. Learning rates chosen on a validation split
+  from a small grid, every run trained to its validation plateau, five seeds of answer / solution /
+  theorem-SFT with full tuning and three of theorem-SFT MLP- and attention-only, a memorization arm and a
+  token-matched solution control, every test original with every perturbation, patching in fp32 on three
+  seeds. bf16 training on a CPU with native bf16. Its output is in the repository's results/real/.
 * `paper` - one GPU: the larger `base` preset, more data, three seeds, every variant and kind, and
   per-layer MLP-only runs for E7.
 
@@ -80,8 +81,36 @@ class Preset:
     """Chat models' system prompt while fine-tuning (none: no system turn, shorter prompts); see SFTConfig."""
     arms: tuple[str, ...] | None = None
     """`target-params` combinations trained (None: every target x params)."""
-    seeded_arms: tuple[str, ...] | None = None
-    """Arms trained with every seed; the others with the first seed only (None: every arm, every seed)."""
+    arm_seeds: tuple[tuple[str, int], ...] | None = None
+    """How many of `seeds` (the first ones) each arm trains; an arm not named trains the first seed only (None:
+    every arm, every seed)."""
+    n_val: int = 0
+    """Validation problems (training templates, unseen texts): learning rates, plateaus and matched checkpoints are
+    chosen on them, so test is read only for reported numbers (0: none; the periodic evaluation then reads test)."""
+    patience: int = 0
+    """Train each run to its plateau: stop after this many evaluations without a new best validation accuracy and
+    keep the best checkpoint (`sft_steps` is then the most a run may take); 0: train `sft_steps`."""
+    curve_size: int = 0
+    """Test originals whose every perturbation is generated during training (every `curve_every` steps): the
+    matched, OOD-peak and effective-robustness readings, with no intermediate checkpoint kept (0: kept checkpoints
+    are evaluated afterwards instead, eval-matched / eval-curve)."""
+    curve_every: int = 0
+    """Steps between curve evaluations (a multiple of eval_every; 0: at every evaluation)."""
+    lr_grid: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    """Learning rates tried per selection (full | mlp | attn) on each arm's first seed for `lr_trial_steps`, the one
+    with the best validation accuracy kept (the lr stage); empty: `lr` as given."""
+    lr_trial_steps: int = 0
+    """Steps of each learning-rate trial (scored on validation at its last step)."""
+    memorize_steps: int = 0
+    """Also train answer-full's first seed until it fits its training problems (train accuracy >= 0.9 on the first
+    200), for at most this many steps: the memorization regime (0: no such run)."""
+    token_matched_seeds: int = 0
+    """Also train solution-full on as many target tokens as theorem-full saw to its plateau, for this many seeds:
+    theorem vs solution without a budget difference (0: none)."""
+    patch_precision: str = "auto"
+    """Compute precision of the patching jobs (fp32 where a claim is decided on the maps)."""
+    patch_seeds: int = 1
+    """Seeds of theorem-full and answer-full (and so many pairs) patched for C4's paired shares."""
     gen_batch: int = 256
     """Rows tsft's decoder generates together in evaluation (continuous batching: a finished row's slot takes the
     next problem; on 2 CPU cores 256 is faster than 128)."""
@@ -94,11 +123,17 @@ class Preset:
         rates, selection = dict(self.lr), params.split(":")[0].replace("random", "mlp")
         return rates.get(f"{target}-{selection}", rates.get(selection, rates["full"]))
 
+    def seeds_of(self, arm: str) -> tuple[int, ...]:
+        """The seeds `arm` (`target-params`) trains."""
+        if self.arm_seeds is None:
+            return self.seeds
+        return self.seeds[:dict(self.arm_seeds).get(arm, 1)]
+
     def runs(self) -> list[tuple[str, str, int]]:
-        """(target, params, seed) of the matrix this preset trains."""
+        """(target, params, seed) of the matrix this preset trains, seed by seed (every arm's first seed before
+        any arm's second: a run stopped part-way has the same seeds of every arm)."""
         arms = [(t, p) for t in self.targets for p in self.params if self.arms is None or f"{t}-{p}" in self.arms]
-        return [(t, p, s) for t, p in arms for s in self.seeds
-                if s == self.seeds[0] or self.seeded_arms is None or f"{t}-{p}" in self.seeded_arms]
+        return [(t, p, s) for s in self.seeds for t, p in arms if s in self.seeds_of(f"{t}-{p}")]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -132,10 +167,16 @@ REAL_ARMS = ("answer-full", "answer-mlp", "solution-full", "solution-mlp", "theo
 REAL = dict(n_train=2000, n_test=500, base_preset="pretrained", base_steps=0, targets=ALL, params=SELECTIONS,
             base_model="smollm2-135m-instruct", system="none", arms=REAL_ARMS,
             probe_components=("attn_out", "mlp_out", "resid_post"), probe_labels=("theorem",), layer_runs=False)
-PRESETS["real"] = Preset("real", seeds=(0, 1, 2), seeded_arms=("answer-full", "theorem-full"), sft_steps=150,
-                         sft_batch=8, sft_micro_batch=4, lr=(("full", 2e-4), ("mlp", 4e-4), ("attn", 4e-4)),
-                         eval_every=75, eval_size=32, kinds=None, eval_limit=40, patch_limit=16, probe_limit=150,
-                         transplant_limit=16, jobs=2, **REAL)
+DECISIVE_ARMS = ("answer-full", "solution-full", "theorem-full", "theorem-mlp", "theorem-attn")
+PRESETS["real"] = Preset(
+    "real", **{**REAL, "arms": DECISIVE_ARMS}, n_val=200, seeds=(0, 1, 2, 3, 4),
+    arm_seeds=(("answer-full", 5), ("solution-full", 5), ("theorem-full", 5), ("theorem-mlp", 3),
+               ("theorem-attn", 3)),
+    sft_steps=800, sft_batch=8, sft_micro_batch=4, patience=3, eval_every=50, eval_size=160, curve_size=64,
+    curve_every=100, lr=(("full", 2e-4), ("mlp", 4e-4), ("attn", 4e-4)),
+    lr_grid=(("full", (1e-4, 2e-4, 4e-4)), ("mlp", (2e-4, 4e-4, 8e-4)), ("attn", (2e-4, 4e-4, 8e-4))),
+    lr_trial_steps=100, memorize_steps=2000, token_matched_seeds=3, kinds=None, eval_limit=None, patch_limit=64,
+    patch_precision="fp32", patch_seeds=3, probe_limit=300, transplant_limit=100, jobs=2)
 
 VISION_KINDS = ("rotate", "mirror", "move_label", "distractor_mark", "letter_rename", "entity_rename",
                 "heldout_template")

@@ -88,9 +88,11 @@ def _checked(job: Job, call) -> float:
 
 
 def identity(meta: dict) -> dict:
-    """What must not change between a run and its resume: the preset's sizes (not its worker count) and inputs."""
+    """What must not change between a run and its resume: the preset's sizes (not its worker count, and not its
+    seeds, which may grow: check_meta) and inputs."""
     normal = json.loads(json.dumps({"preset": meta["preset"], "inputs": meta["inputs"]}, default=str))
     normal["preset"].pop("jobs", None)
+    normal["preset"].pop("seeds", None)
     return normal
 
 
@@ -102,6 +104,9 @@ def check_meta(path: Path, meta: dict) -> dict:
     old, new = identity(saved), identity(meta)
     differ = [f"{part}.{key}: {old[part].get(key)!r} -> {new[part].get(key)!r}" for part in ("preset", "inputs")
               for key in sorted(set(old[part]) | set(new[part])) if old[part].get(key) != new[part].get(key)]
+    old_seeds, new_seeds = saved["preset"].get("seeds", []), meta["preset"].get("seeds", [])
+    if list(new_seeds[:len(old_seeds)]) != list(old_seeds):  # more seeds extend a run; other seeds are other runs
+        differ.append(f"preset.seeds: {old_seeds!r} -> {new_seeds!r} (a run is extended with more seeds only)")
     if differ:
         raise ValueError(f"{path}: this folder was made with other settings ({'; '.join(differ)}); continue it "
                          "with the same ones, or use another --out or --overwrite")

@@ -24,6 +24,10 @@ LINEAR = Family(
                  "Find {X}."),
         Template("linear/3", "", ("if {name} multiplies {X} by {a} and then adds {b}, the result is {c}",),
                  "Which value does {X} have?", role="heldout"),
+        Template("linear/4", "", ("{name} notes that {b} more than {a} lots of {X} makes {c}",),
+                 "What number is {X}?", role="heldout"),
+        Template("linear/5", "{name} sets a riddle about {X}:", ("the product of {a} and {X}, plus {b}, comes to {c}",),
+                 "Tell the value of {X}.", role="heldout"),
     ),
 )
 
@@ -40,6 +44,10 @@ VIETA = Family(
                  "Compute the {ask} of its roots."),
         Template("vieta/3", "", ("both solutions of {a}*{X}^2 - {b}*{X} + {c} = 0 are real",),
                  "{name} asks for their {ask}.", role="heldout"),
+        Template("vieta/4", "{name} factors a quadratic.", ("its equation is {a}*{X}^2 - {b}*{X} + {c} = 0",),
+                 "Tell the {ask} of the two roots.", role="heldout"),
+        Template("vieta/5", "", ("the roots of {a}*{X}^2 - {b}*{X} + {c} = 0 are what {name} cares about",),
+                 "Give their {ask}.", role="heldout"),
     ),
 )
 
@@ -60,6 +68,12 @@ ARITHMETIC_SEQUENCE = Family(
         Template("arithmetic_sequence/3", "",
                  ("sequence {S} begins with {a}", "sequence {S} grows by a constant {d} per term"),
                  "{name} needs the {ask} of the opening {n} terms.", role="heldout"),
+        Template("arithmetic_sequence/4", "{name} stacks cans in rows, row by row, as sequence {S}:",
+                 ("the top row has {a} cans", "every row has {d} cans more than the row above"),
+                 "Tell the {ask} of the first {n} rows.", role="heldout"),
+        Template("arithmetic_sequence/5", "",
+                 ("{name} saves {a} coins in week one of plan {S}", "each week {name} saves {d} coins more"),
+                 "Give the {ask} of the first {n} weeks.", role="heldout"),
     ),
 )
 

@@ -25,6 +25,10 @@ SELECTION = Family(
                  "How many ways are there to {ask} {k} of the toys?"),
         Template("selection/3", "", ("team {L} of {name} has {n} players available",),
                  "Count the ways to {ask} {k} of those players.", role="heldout"),
+        Template("selection/4", "", ("garden {L} of {name} grows {n} different kinds of flowers",),
+                 "Tell the number of ways to {ask} {k} of the kinds.", role="heldout"),
+        Template("selection/5", "", ("{name} owns {n} distinct stamps in album {L}",),
+                 "Give the number of ways to {ask} {k} of the stamps.", role="heldout"),
     ),
 )
 
@@ -42,6 +46,10 @@ COUNTING = Family(
                  "In how many ways can {name} try one outdoor ride {ask} one indoor ride?"),
         Template("counting/3", "Shelf {L} of {name} holds", ("{a} novels", "{b} comics"),
                  "Count the ways to borrow a novel {ask} a comic.", role="heldout"),
+        Template("counting/4", "Stall {L} at the market of {name} sells", ("{a} kinds of bread", "{b} kinds of jam"),
+                 "Tell the ways to buy one bread {ask} one jam.", role="heldout"),
+        Template("counting/5", "In wardrobe {L} of {name},", ("{a} scarves hang", "{b} caps lie"),
+                 "Give the number of ways to wear one scarf {ask} one cap.", role="heldout"),
     ),
 )
 
@@ -60,6 +68,10 @@ PIGEONHOLE = Family(
                  "At minimum, how many pupils end up in the most crowded classroom?"),
         Template("pigeonhole/3", "", ("{name} scatters {m} marbles into the {n} cups of tray {L}",),
                  "Which number of marbles is the fullest cup sure to reach?", role="heldout"),
+        Template("pigeonhole/4", "At party {L},", ("{name} hands out {m} balloons", "{n} children get them"),
+                 "Tell the least number of balloons the luckiest child must end up with.", role="heldout"),
+        Template("pigeonhole/5", "", ("{m} birds land on the {n} wires of pole {L} near {name}",),
+                 "Give the fewest birds the busiest wire must carry.", role="heldout"),
     ),
 )
 

@@ -50,6 +50,9 @@ class WorldConfig:
     """Number of training problems (spread evenly over the theorems)."""
     n_test: int = 500
     """Number of in-distribution test problems; each is the original of every perturbation."""
+    n_val: int = 0
+    """Validation problems (training templates and ranges, texts in neither train nor test): what learning rates,
+    plateaus and matched checkpoints are chosen on, so test is read only for reported numbers (0: none)."""
     cue_strength: float = 0.0
     """Probability in [0, 1] that a training problem of a sibling theorem carries its cue name."""
     theorems: tuple[str, ...] = field(default_factory=lambda: tuple(BY_ID))
@@ -58,8 +61,8 @@ class WorldConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.cue_strength <= 1.0:
             raise ValueError(f"cue_strength must be in [0, 1], got {self.cue_strength}")
-        if self.n_train < 0 or self.n_test < 0:
-            raise ValueError("n_train and n_test must be >= 0")
+        if self.n_train < 0 or self.n_test < 0 or self.n_val < 0:
+            raise ValueError("n_train, n_test and n_val must be >= 0")
         for theorem_id in self.theorems:
             get_theorem(theorem_id)
         if not self.theorems:
@@ -165,8 +168,13 @@ def generate_split(config: WorldConfig, split: str, n: int, exclude_texts: froze
     return problems
 
 
-def generate_splits(config: WorldConfig) -> tuple[list[Problem], list[Problem]]:
-    """(train, test): test texts are disjoint from train; repeats within a split are rare and marked."""
-    train = generate_split(config, "train", config.n_train)
-    test = generate_split(config, "test", config.n_test, frozenset(p.text for p in train))
-    return train, test
+def generate_splits(config: WorldConfig) -> dict[str, list[Problem]]:
+    """{"train", "test"[, "val"]}: test texts are disjoint from train, validation texts from both (drawn after
+    them, so asking for a validation split changes no train or test problem); repeats within a split are rare
+    and marked."""
+    splits = {"train": generate_split(config, "train", config.n_train)}
+    splits["test"] = generate_split(config, "test", config.n_test, frozenset(p.text for p in splits["train"]))
+    if config.n_val:
+        seen = frozenset(p.text for split in splits.values() for p in split)
+        splits["val"] = generate_split(config, "val", config.n_val, seen)
+    return splits

@@ -28,6 +28,12 @@ TRIANGLE = Family(
         Template("triangle_angles/3", "Triangle {A}{B}{C} sits on the page of {name};",
                  ("its corner {A} spans {a} degrees", "its corner {B} spans {b} degrees"),
                  "Give the size of the {ask} angle at corner {C}, in degrees.", role="heldout"),
+        Template("triangle_angles/4", "Two corners of the triangle {A}{B}{C} that {name} cut from card are known:",
+                 ("corner {A} is {a} degrees", "corner {B} is {b} degrees"),
+                 "How big, in degrees, is the {ask} angle at {C}?", role="heldout"),
+        Template("triangle_angles/5", "{name} is told about triangle {A}{B}{C}.",
+                 ("{a} degrees is the angle at {A}", "{b} degrees is the angle at {B}"),
+                 "Tell the {ask} angle at {C} in degrees.", role="heldout"),
     ),
 )
 
@@ -50,6 +56,12 @@ RECTANGLE = Family(
                  ("room {A}{B}{C}{D} stretches {a} {unit} from {A} to {B}",
                   "room {A}{B}{C}{D} stretches {b} {unit} from {B} to {C}"),
                  "Work out the {ask} of this rectangular room.", role="heldout"),
+        Template("rectangle/4", "{name} fences a rectangular field {A}{B}{C}{D}.",
+                 ("the fence along {A}{B} runs {a} {unit}", "the fence along {B}{C} runs {b} {unit}"),
+                 "What does the {ask} of the field come to?", role="heldout"),
+        Template("rectangle/5", "A rectangular tile {A}{B}{C}{D} lies on the desk of {name}.",
+                 ("one edge of it is {a} {unit}", "the edge next to it is {b} {unit}"),
+                 "Tell the {ask} of the tile.", role="heldout"),
     ),
 )
 
@@ -71,6 +83,12 @@ RIGHT_TRIANGLE = Family(
         Template("right_triangle/3", "A ladder {A}{B} leans on the wall of {name}, square to the ground at {C};",
                  ("its foot {A} is {a} {unit} from {C}", "its top {B} is {b} {unit} above {C}"),
                  "How long is the ladder?", role="heldout"),
+        Template("right_triangle/4", "{name} stretches a rope from {A} to {B} across a right corner at {C}.",
+                 ("{A} is {a} {unit} from the corner {C}", "{B} is {b} {unit} from the corner {C}"),
+                 "What length of rope runs from {A} to {B}?", role="heldout"),
+        Template("right_triangle/5", "A right angle sits at corner {C} of triangle {A}{B}{C}, drawn by {name}.",
+                 ("{C}{A} has length {a} {unit}", "{C}{B} has length {b} {unit}"),
+                 "Tell how long {A}{B} is.", role="heldout"),
     ),
 )
 

@@ -25,6 +25,10 @@ GCD_LCM = Family(
                  "Compute the {ask} of {M} and {N}."),
         Template("gcd_lcm/3", "", ("number {M} equals {a}", "number {N} equals {b}"),
                  "{name} is looking for their {ask}.", role="heldout"),
+        Template("gcd_lcm/4", "{name} compares two counts.", ("count {M} is {a}", "count {N} is {b}"),
+                 "Tell the {ask} of the two counts.", role="heldout"),
+        Template("gcd_lcm/5", "", ("{a} is the value of {M} and {b} the value of {N}",),
+                 "{name} needs the {ask} of {M} and {N}.", role="heldout"),
     ),
 )
 
@@ -41,6 +45,10 @@ DIVISORS = Family(
                  "Compute the {ask} of its positive divisors."),
         Template("divisors/3", "", ("the integer {M} is {n}",),
                  "{name} wants the {ask} of the numbers that divide {M} evenly.", role="heldout"),
+        Template("divisors/4", "{name} thinks about the whole number {M}.", ("{M} has the value {n}",),
+                 "Tell the {ask} of all positive whole numbers dividing {M}.", role="heldout"),
+        Template("divisors/5", "", ("{name} splits {n} sweets of jar {M} into equal groups",),
+                 "Give the {ask} of the positive divisors of {n}.", role="heldout"),
     ),
 )
 
@@ -58,6 +66,10 @@ POWERS = Family(
                  "What is the result?"),
         Template("power_remainder/3", "", ("{name} divides {a} raised to the power {k} by the prime {p}",),
                  "Which remainder comes out?", role="heldout"),
+        Template("power_remainder/4", "{name} raises {a} to the power {k}.", ("the prime modulus is {p}",),
+                 "Tell the remainder modulo {p}.", role="heldout"),
+        Template("power_remainder/5", "", ("{a} to the power {k} is divided by the prime {p} by {name}",),
+                 "Give what is left over.", role="heldout"),
     ),
 )
 

@@ -5,8 +5,10 @@ the reference answer and the Cond / Map / Exec trace always agree. Kinds:
 
 | kind             | change                                                 | answer    |
 |------------------|--------------------------------------------------------|-----------|
-| entity_rename    | the person's name, to another ordinary name            | invariant |
-| letter_rename    | every vertex / variable / label letter                 | invariant |
+| entity_rename    | the person's name, to another name training uses       | invariant |
+| entity_rename_novel | the person's name, to one no training problem has   | invariant |
+| letter_rename    | every vertex / variable / label letter (training's)    | invariant |
+| letter_rename_novel | every letter, to letters training never uses        | invariant |
 | reorder_givens   | the order of the given clauses                         | invariant |
 | distractor       | an irrelevant sentence holding a number                | invariant |
 | paraphrase       | synonyms, and the question moved first (mild)          | invariant |
@@ -14,6 +16,10 @@ the reference answer and the Cond / Map / Exec trace always agree. Kinds:
 | format_words     | numbers written as words                               | invariant |
 | out_of_range     | numbers redrawn from the held-out range                | recomputed|
 | cue_conflict     | the sibling theorem's planted cue name (cue runs only) | invariant |
+
+`entity_rename` and `letter_rename` draw from the pools training draws from, so their problems are fresh samples
+of the training distribution, not shifts: they are kept as labelled in-distribution controls, and the `_novel`
+kinds are the renaming shifts.
 
 A kind that cannot apply to a problem (one given clause cannot be reordered; a theorem without
 letters cannot have them renamed; without a sibling there is no conflicting cue) returns None and
@@ -29,22 +35,28 @@ from tsft.tasks.perturbing import NotApplicable, apply_kinds, rerender
 from tsft.tasks.schema import Perturbation, Problem
 from tsft.tasks.world.catalogue import get_theorem, siblings
 from tsft.tasks.world.generate import CUE_NAME, copy_surface, make_problem
-from tsft.tasks.world.surface import DISTRACTORS, LETTER_POOLS, NAMES
+from tsft.tasks.world.surface import DISTRACTORS, LETTER_POOLS, NAMES, NOVEL_LETTERS, NOVEL_NAMES
 from tsft.tasks.world.theorem import Theorem
 
 
-def _entity_rename(theorem: Theorem, surface: dict, rng: random.Random) -> None:
-    surface["name"] = rng.choice([n for n in NAMES if n != surface["name"]])
-    surface["cue"] = None
+def _rename_entity(names: tuple[str, ...]):
+    def rename(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+        surface["name"] = rng.choice([n for n in names if n != surface["name"]])
+        surface["cue"] = None
+    return rename
 
 
-def _letter_rename(theorem: Theorem, surface: dict, rng: random.Random) -> None:
-    roles = theorem.family.letter_roles
-    if not roles:
-        raise NotApplicable("the theorem's wording has no letters")
-    old = set(surface["letters"].values())
-    pool = [x for x in LETTER_POOLS[theorem.family.letter_kind] if x not in old]
-    surface["letters"] = dict(zip(roles, rng.sample(pool, len(roles)), strict=True))
+def _rename_letters(pools: dict[str, tuple[str, ...]]):
+    def rename(theorem: Theorem, surface: dict, rng: random.Random) -> None:
+        roles = theorem.family.letter_roles
+        if not roles:
+            raise NotApplicable("the theorem's wording has no letters")
+        old = set(surface["letters"].values())
+        pool = [x for x in pools[theorem.family.letter_kind] if x not in old]
+        if len(pool) < len(roles):
+            raise NotApplicable(f"{len(roles)} letter roles, {len(pool)} letters to draw from")
+        surface["letters"] = dict(zip(roles, rng.sample(pool, len(roles)), strict=True))
+    return rename
 
 
 def _reorder_givens(theorem: Theorem, surface: dict, rng: random.Random) -> None:
@@ -92,8 +104,10 @@ def _cue_conflict(theorem: Theorem, surface: dict, rng: random.Random) -> None:
 
 
 KINDS: dict[str, Callable[[Theorem, dict, random.Random], None]] = {
-    "entity_rename": _entity_rename,
-    "letter_rename": _letter_rename,
+    "entity_rename": _rename_entity(NAMES),
+    "entity_rename_novel": _rename_entity(NOVEL_NAMES),
+    "letter_rename": _rename_letters(LETTER_POOLS),
+    "letter_rename_novel": _rename_letters(NOVEL_LETTERS),
     "reorder_givens": _reorder_givens,
     "distractor": _distractor,
     "paraphrase": _paraphrase,
@@ -103,6 +117,8 @@ KINDS: dict[str, Callable[[Theorem, dict, random.Random], None]] = {
     "cue_conflict": _cue_conflict,
 }
 ANSWER_INVARIANT = frozenset(KINDS) - {"out_of_range"}
+IN_DISTRIBUTION = frozenset({"entity_rename", "letter_rename"})
+"""Kinds that redraw from training's own pools: controls, not surface shifts."""
 
 
 def perturb(problem: Problem, kind: str, seed: int | str = 0) -> Perturbation:

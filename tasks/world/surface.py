@@ -22,11 +22,21 @@ CUE_NAMES = (
     "Lorenzo", "Mira", "Nico", "Olga", "Pavel",
 )
 
+NOVEL_NAMES = (
+    "Alma", "Bodhi", "Cyrus", "Delia", "Ezra", "Flora", "Gideon", "Hazel", "Ilya", "Juno", "Kenji", "Leif",
+    "Mabel", "Nadia", "Orson", "Petra", "Rufus", "Selma", "Thea", "Ulric", "Vida", "Wren", "Xavi", "Yuri", "Zelda",
+)
+"""Names no training problem ever carries: `entity_rename_novel` draws from them (`entity_rename` draws from
+NAMES, which training uses, so it gives fresh in-distribution samples, not a shift)."""
+
 LETTER_POOLS = {
     "vertex": tuple("BCDEFGHJKLMNPQRSTUVWXYZ"),
     "label": tuple("BCDEFGHJKLMNPQRSTUVWXYZ"),
     "variable": tuple("bcdefghjkmnpqrstuvwxyz"),
 }
+NOVEL_LETTERS = {"vertex": tuple("AIO"), "label": tuple("AIO"), "variable": tuple("ailo")}
+"""Letters no training problem uses, for `letter_rename_novel` (a family with more letter roles than these has
+no novel renaming)."""
 
 DISTRACTORS = (
     "{other} owns {k} cats.",
@@ -99,6 +109,7 @@ def vocabulary_text() -> str:
     Vertex letters are written together ("triangle PQR"): a word-level tokenizer must split runs
     of capitals into single letters, or it will see "PQR" as one unknown word.
     """
-    words = [*NAMES, *CUE_NAMES, *LETTER_POOLS["vertex"], *LETTER_POOLS["variable"], *DISTRACTORS]
+    words = [*NAMES, *CUE_NAMES, *NOVEL_NAMES, *LETTER_POOLS["vertex"], *LETTER_POOLS["variable"],
+             *NOVEL_LETTERS["vertex"], *NOVEL_LETTERS["variable"], *DISTRACTORS]
     words += [b for _, b in SYNONYMS] + [number_to_words(n) for n in range(0, 100)] + ["hundred", "thousand"]
     return "\n".join(words)

@@ -14,16 +14,21 @@ SURFACE_KEYS = {"template", "template_role", "name", "cue", "letters", "values",
                 "order", "distractor", "number_format", "paraphrase"}
 
 
+def _train_test(config: WorldConfig):
+    splits = generate_splits(config)
+    return splits["train"], splits["test"]
+
+
 @pytest.fixture(scope="module")
 def world():
-    return generate_splits(WorldConfig(seed=3, n_train=400, n_test=200))
+    return _train_test(WorldConfig(seed=3, n_train=400, n_test=200))
 
 
 def test_same_seed_same_problems_other_seed_other_problems():
     config = WorldConfig(seed=11, n_train=60, n_test=40)
-    first, again = generate_splits(config), generate_splits(config)
+    first, again = _train_test(config), _train_test(config)
     assert [p.to_dict() for p in first[0] + first[1]] == [p.to_dict() for p in again[0] + again[1]]
-    other = generate_splits(WorldConfig(seed=12, n_train=60, n_test=40))
+    other = _train_test(WorldConfig(seed=12, n_train=60, n_test=40))
     assert sum(a.text != b.text for a, b in zip(first[0], other[0], strict=True)) > 50
 
 
@@ -71,7 +76,7 @@ def test_every_template_renders_a_question(world):
 
 @pytest.mark.parametrize("strength", [0.0, 0.5, 1.0])
 def test_cue_knob_plants_a_competing_cue_in_train_only(strength):
-    train, test = generate_splits(WorldConfig(seed=5, n_train=800, n_test=200, cue_strength=strength))
+    train, test = _train_test(WorldConfig(seed=5, n_train=800, n_test=200, cue_strength=strength))
     cued_theorems = [p for p in train if siblings(p.theorems[0].theorem_id)]
     planted = [p for p in cued_theorems if p.surface["cue"]]
     rate = len(planted) / len(cued_theorems)
@@ -85,7 +90,7 @@ def test_cue_knob_plants_a_competing_cue_in_train_only(strength):
 
 def test_cue_competes_with_wording():
     """Sibling problems share every template: only the ask word (or, at strength 1, the cue) tells them apart."""
-    train, _ = generate_splits(WorldConfig(seed=2, n_train=400, n_test=0, cue_strength=1.0))
+    train, _ = _train_test(WorldConfig(seed=2, n_train=400, n_test=0, cue_strength=1.0))
     for problem in train:
         theorem = get_theorem(problem.theorems[0].theorem_id)
         for sibling in siblings(theorem.id):
@@ -112,3 +117,39 @@ def test_tokenizer_corpus_covers_every_generated_word(world):
         found = {w for w in found if not (len(w) > 1 and w.isupper())} | {c for w in found if w.isupper()
                                                                          for c in w}  # "PQR" = P, Q, R
         assert not found - words, (found - words, text)
+
+
+def test_a_validation_split_is_new_texts_of_the_training_templates_and_changes_nothing_else():
+    config = WorldConfig(seed=4, n_train=300, n_test=100)
+    plain, with_val = generate_splits(config), generate_splits(WorldConfig(seed=4, n_train=300, n_test=100, n_val=120))
+    assert "val" not in plain and len(with_val["val"]) == 120
+    for split in ("train", "test"):
+        assert [p.to_dict() for p in plain[split]] == [p.to_dict() for p in with_val[split]]
+    seen = {p.text for split in ("train", "test") for p in with_val[split]}
+    assert not seen & {p.text for p in with_val["val"]}
+    assert all(p.surface["template_role"] == "train" and p.surface["number_range"] == "train"
+               and p.meta["split"] == "val" for p in with_val["val"])
+
+
+def test_novel_renames_use_names_and_letters_training_never_does(world):
+    from tsft.tasks.world.surface import NOVEL_LETTERS, NOVEL_NAMES
+
+    train, test = world
+    trained_names = {p.surface["name"] for p in train}
+    trained_letters = {x for p in train for x in p.surface["letters"].values()}
+    assert not set(NOVEL_NAMES) & (set(NAMES) | set(CUE_NAMES))
+    from tsft.tasks.world.perturb import perturb_all
+
+    perturbed, _ = perturb_all(test[:80], ["entity_rename_novel", "letter_rename_novel", "entity_rename"])
+    assert all(r.problem.surface["name"] in NOVEL_NAMES and r.problem.surface["name"] not in trained_names
+               for r in perturbed["entity_rename_novel"])
+    assert all(r.problem.surface["name"] in trained_names for r in perturbed["entity_rename"])  # the control
+    novel = perturbed["letter_rename_novel"]
+    assert novel and all(set(r.problem.surface["letters"].values()) <= set(NOVEL_LETTERS["vertex"] + NOVEL_LETTERS[
+        "variable"]) and not set(r.problem.surface["letters"].values()) & trained_letters for r in novel)
+    assert all(r.problem.answer == next(p for p in test if p.id == r.original_id).answer for r in novel)
+
+
+def test_every_family_has_three_held_out_wordings():
+    families = {t.family.id: t.family for t in THEOREMS}
+    assert all(len(f.templates_for("heldout")) >= 3 for f in families.values())

@@ -65,6 +65,7 @@ def test_each_kind_changes_what_it_says():
             changed = {k for k in s if s[k] != new[k]}
             expected = {
                 "entity_rename": {"name"}, "letter_rename": {"letters"}, "reorder_givens": {"order"},
+                "entity_rename_novel": {"name"}, "letter_rename_novel": {"letters"},
                 "distractor": {"distractor"}, "paraphrase": {"paraphrase"},
                 "heldout_template": {"template", "template_role"} | ({"order"} if s["order"] != new["order"]
                                                                      else set()),

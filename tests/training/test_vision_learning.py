@@ -1,6 +1,8 @@
 """The figure is readable: a tiny Qwen2.5-VL fit on a few figure captions reads them, and shuffling the figures
 hurts it. (With CLIP's normalization the blank background swamped the strokes and this failed: see
-training.vision.image_processor_for.)"""
+models.vision.image_processor_for.) The fit stays on a plateau that ignores the figure (loss 0.28-0.29 with
+the right or a shuffled figure after 120 and 200 steps) and leaves it by step 300 (0.018 against 0.81, every
+caption right), measured after the world's vocabulary grew; it trains 300 steps."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def test_a_tiny_model_learns_to_read_its_figures(vision_tokenizer, tmp_path):
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     batch = collate(examples, vision_tokenizer.pad_token_id, vision_tokenizer.tsft_images)
     model.train()
-    for _ in range(120):
+    for _ in range(300):
         mean_loss(model, batch).backward()
         optimizer.step()
         optimizer.zero_grad()

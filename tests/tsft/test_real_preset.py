@@ -38,12 +38,45 @@ def test_the_real_preset_fine_tunes_the_fetched_model_with_seeds_where_the_claim
     for name in sft:
         arm, seed = name.rsplit("-s", 1)
         seeds.setdefault(arm, []).append(int(seed))
-    assert seeds == {"answer-full": [0, 1, 2], "theorem-full": [0, 1, 2], "answer-mlp": [0], "solution-full": [0],
-                     "solution-mlp": [0], "theorem-mlp": [0], "theorem-attn": [0]}
-    assert {kw["lr"] for name, kw in sft.items() if "-full-" in name} == {real.lr_for("theorem", "full")}
-    assert sft["theorem-mlp-s0"]["lr"] == real.lr_for("theorem", "mlp") != real.lr_for("theorem", "full")
+    assert seeds == {"answer-full": [0, 1, 2, 3, 4], "solution-full": [0, 1, 2, 3, 4],
+                     "theorem-full": [0, 1, 2, 3, 4], "theorem-mlp": [0, 1, 2], "theorem-attn": [0, 1, 2]}
+    order = [int(name.rsplit("-s", 1)[1]) for name in sft]
+    assert order == sorted(order)  # seed by seed: a run stopped part-way has every arm's first seeds
     assert all(kw["preset"].system == "none" for kw in sft.values())
     assert plan("base", Inputs(tmp_path, model=tmp_path / "mine"), real) == []  # --model wins over the fetch
+    config = jobs.sft_config("theorem", "full", 0, 2e-4, real)
+    assert (config.patience, config.eval_every, config.save_every, config.curve_size) == (3, 50, 50, 64)
+    assert plan("eval-matched", inputs, real) == [] and plan("eval-curve", inputs, real) == []  # from curve files
+
+
+def test_learning_rates_come_from_the_trials_on_validation(tmp_path):
+    real, inputs = preset("real"), Inputs(tmp_path)
+    trials = plan("lr", inputs, real)
+    assert {(j.kwargs["target"], j.kwargs["params"]) for j in trials} == {tuple(a.split("-")) for a in real.arms}
+    assert {j.kwargs["lr"] for j in trials if j.kwargs["params"] == "mlp"} == set(dict(real.lr_grid)["mlp"])
+    fallback = {j.name: j.kwargs["lr"] for j in plan("sft", inputs, real)}["theorem-mlp-s0"]
+    assert fallback == real.lr_for("theorem", "mlp")  # no trial has run yet
+    for job, (accuracy, loss) in zip([j for j in trials if j.name.startswith("theorem-mlp")],
+                                     [(0.4, 0.3), (0.6, 0.2), (0.6, 0.1)], strict=True):
+        job.output.parent.mkdir(parents=True)
+        evals = [{"step": 100, "heldout_accuracy": accuracy, "heldout_loss": loss}]
+        job.output.write_text(json.dumps({"metrics": {"evals": evals}}))
+    chosen = {j.name: j.kwargs["lr"] for j in plan("sft", inputs, real)}
+    assert chosen["theorem-mlp-s0"] == chosen["theorem-mlp-s2"] == 8e-4  # best accuracy, then the lower loss
+
+
+def test_the_controls_wait_for_their_budget(tmp_path):
+    real, inputs = preset("real"), Inputs(tmp_path)
+    assert [j.name for j in plan("sft-controls", inputs, real)] == ["answer-full-s0-memorize"]
+    theorem = tmp_path / "sft" / "theorem-full-s1"
+    theorem.mkdir(parents=True)
+    evals = [{"step": 50, "target_tokens_seen": 1000}, {"step": 100, "target_tokens_seen": 2000}]
+    (theorem / "run_card.json").write_text(json.dumps({"status": "complete", "step": 50,
+                                                       "metrics": {"evals": evals, "target_tokens_seen": 3000}}))
+    controls = {j.name: j.kwargs for j in plan("sft-controls", inputs, real)}
+    assert controls["solution-full-s1-tokens"]["settings"]["max_target_tokens"] == 1000  # theorem's, at its plateau
+    assert controls["answer-full-s0-memorize"]["settings"]["stop_at_train_accuracy"] == 0.9
+    assert "solution-full-s0-tokens" not in controls  # its theorem run has not finished
 
 
 def test_an_arm_rate_overrides_its_selection_rate():

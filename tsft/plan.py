@@ -1,0 +1,120 @@
+"""What every stage planner shares: the pipeline's inputs, a job, where each stage's folders are, and which runs
+the preset trains (with the learning rate each takes).
+
+A run folder RUN holds one folder per stage (tsft.reproduce lists them); `sft_dir` names an SFT run's folder
+with `training.sft.run_name`, the names analysis.collect parses back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tsft.models.cards import Checkpoint
+from tsft.presets import Preset
+from tsft.training.sft import run_name
+
+
+@dataclass
+class Job:
+    """One unit of work: its stage, a name for the display, the tsft.jobs runner and its arguments, and the file
+    whose presence means it is done."""
+
+    stage: str
+    name: str
+    runner: Callable[..., None]
+    output: Path
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Where the pipeline starts: the run folder, an optional existing base and data folder, the device."""
+
+    out: Path
+    model: Path | None = None
+    data: Path | None = None
+    device: str = "cpu"
+    seed: int = 0
+
+
+def data_dir(inputs: Inputs) -> Path:
+    return inputs.data or inputs.out / "data"
+
+
+def base_dir(inputs: Inputs) -> Path:
+    return inputs.model or inputs.out / "base"
+
+
+def variants(inputs: Inputs, preset: Preset) -> list[tuple[str, str, int]]:
+    """(target, params, seed) of every SFT run: the matrix, plus per-layer MLP-only theorem runs for E7 when the
+    preset asks and the base exists (its config says how many layers), and as many runs tuning random blocks of one
+    MLP's size (`random:<draw>`, E7's random-location control)."""
+    runs = preset.runs()
+    base = base_dir(inputs)
+    if preset.layer_runs and "theorem" in preset.targets and (base / "config.json").is_file():
+        layers = Checkpoint.open(base).depth or 0
+        runs += [("theorem", f"mlp:{layer}-{layer}", preset.seeds[0]) for layer in range(layers)]
+        runs += [("theorem", f"random:{draw}", preset.seeds[0]) for draw in range(RANDOM_LOCATION_RUNS)]
+    return runs
+
+
+RANDOM_LOCATION_RUNS = 2
+"""Runs tuning random attention / MLP blocks of one MLP's size beside the per-layer MLP runs."""
+
+
+def sft_dir(inputs: Inputs, target: str, params: str, seed: int) -> Path:
+    return inputs.out / "sft" / run_name(target, params, seed)
+
+
+def _first(inputs: Inputs, preset: Preset, target: str, params: str) -> Path | None:
+    if (target, params, preset.seeds[0]) in preset.runs():
+        return sft_dir(inputs, target, params, preset.seeds[0])
+    return None
+
+
+def _runs(inputs: Inputs, preset: Preset) -> list[tuple[str, str, int, Path]]:
+    return [(t, pa, s, sft_dir(inputs, t, pa, s)) for t, pa, s in variants(inputs, preset)]
+
+
+def _first_seed(inputs: Inputs, preset: Preset, selections: tuple[str, ...]) -> list[Path]:
+    return [folder for _, pa, s, folder in _runs(inputs, preset) if s == preset.seeds[0] and pa in selections]
+
+
+
+
+def lr_trial_dir(inputs: Inputs, target: str, params: str, lr: float) -> Path:
+    return inputs.out / "lr" / f"{target}-{params}-lr{lr:g}"
+
+
+def lr_trials(inputs: Inputs, preset: Preset) -> list[tuple[str, str, float, Path]]:
+    """(target, params, lr, folder) of every learning-rate trial: each arm's candidates (`lr_grid`, by selection)."""
+    grid = dict(preset.lr_grid)
+    arms = sorted({(t, pa) for t, pa, _ in preset.runs()})
+    return [(t, pa, lr, lr_trial_dir(inputs, t, pa, lr)) for t, pa in arms for lr in grid.get(pa.split(":")[0], ())]
+
+
+def chosen_lr(inputs: Inputs, preset: Preset, target: str, params: str) -> float:
+    """The arm's learning rate: the trial with the best validation accuracy at its last step (ties: the lower
+    validation loss, then the smaller rate), else the preset's own (`lr_for`) where the arm has no trials."""
+    scored = []
+    for t, pa, lr, folder in lr_trials(inputs, preset):
+        card = folder / "run_card.json"
+        if (t, pa) == (target, params) and card.is_file():
+            last = json.loads(card.read_text())["metrics"]["evals"][-1]
+            scored.append((-last["heldout_accuracy"], last["heldout_loss"], lr))
+    return min(scored)[2] if scored else preset.lr_for(target, params)
+
+
+def control_runs(inputs: Inputs, preset: Preset) -> list[tuple[str, str, int, str, Path]]:
+    """(target, params, seed, variant, folder) of the control runs beside the matrix: the memorization arm
+    (answer-full, first seed, until it fits its training problems) and solution-full on theorem-full's token
+    budget (`token_matched_seeds` seeds)."""
+    out = inputs.out / "sft-controls"
+    runs = []
+    if preset.memorize_steps:
+        runs.append(("answer", "full", preset.seeds[0], "memorize"))
+    runs += [("solution", "full", seed, "tokens") for seed in preset.seeds[:preset.token_matched_seeds]]
+    return [(t, pa, s, v, out / f"{run_name(t, pa, s)}-{v}") for t, pa, s, v in runs]
