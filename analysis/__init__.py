@@ -3,6 +3,7 @@
 * `collect`       - walk a results tree; every room's outputs and the run cards as DataFrames;
 * `problems`      - each evaluated problem's template, number magnitude, answer length and trace;
 * `stats`         - the two-level (seeds, problems) paired bootstrap and the one verdict rule;
+* `seeds`         - a difference between arms with a seeds + template-cluster t interval (few seeds);
 * `mixed`         - per-question logistic mixed models (question, template, run random; magnitude fixed);
 * `accuracy`      - E1 accuracy / robustness per perturbation, matched accuracy, E2 selections, F8 templates;
 * `traces`        - step-level scores of generated theorem applications (naming, Cond, Map, Exec) and first errors;
@@ -15,3 +16,10 @@
 * `claims`        - C1-C4, each with effect, interval, seeds, control, verdict and the mixed model beside it;
 * `tables`        - every table from one folder, written to and read from parquet.
 """
+
+from tsft.tasks.exports import lazy_exports
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    "analysis_tables": "tables",
+    "claims_table": "claims",
+})

@@ -52,12 +52,19 @@ FACTS = ["target", "params", "seed"]
 PREDICTION_COLUMNS = ["model", "kind", "original_id", "correct", "step", "final"]
 
 
+def arm_runs(models: pd.DataFrame) -> pd.DataFrame:
+    """The models table's fine-tuned runs that are seeds of their arm: no learning-rate trial, memorization run or
+    token-matched control (their `variant`), which are compared on their own."""
+    tuned = models[models["target"].notna()]
+    return tuned[tuned["variant"].isna()] if "variant" in tuned else tuned
+
+
 def with_facts(predictions: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
-    """Predictions joined with each model's target, params and seed (fine-tuned models only); no predictions give
-    an empty frame with those columns."""
+    """Predictions joined with each model's target, params and seed (the arms' runs only: arm_runs); no predictions
+    give an empty frame with those columns."""
     if predictions.empty:
         return pd.DataFrame(columns=[*PREDICTION_COLUMNS, *FACTS])
-    facts = models[["model", *FACTS]].drop_duplicates("model")
+    facts = arm_runs(models)[["model", *FACTS]].drop_duplicates("model")
     frame = predictions.merge(facts, on="model", how="inner")
     return frame[frame["target"].notna()]
 
@@ -158,7 +165,8 @@ def matched_steps(curves: pd.DataFrame, models: pd.DataFrame, params: str = "ful
     among the targets compared (columns model, target, seed, step, heldout_accuracy, matched_to)."""
     if curves.empty or "heldout_accuracy" not in curves:
         return pd.DataFrame(columns=["model", "target", "seed", "step", "heldout_accuracy", "matched_to"])
-    runs = models[(models["params"] == params) & models["target"].notna()]
+    runs = arm_runs(models)
+    runs = runs[runs["params"] == params]
     frame = curves.dropna(subset=["heldout_accuracy"]).merge(runs[["model", "target", "seed"]], on="model")
     rows = []
     for seed, group in frame.groupby("seed"):

@@ -23,8 +23,10 @@ import pandas as pd
 from tsft.analysis.problems import original_templates, problem_facts
 
 RUN_NAME = re.compile(r"^(?P<target>answer|solution|theorem)-(?P<params>.+)-s(?P<seed>\d+)$")
-MODEL_COLUMNS = ["model", "kind", "target", "params", "seed", "lr", "steps", "trainable", "total", "tokens_seen",
-                 "target_tokens_seen", "train_seconds", "folder"]
+MODEL_COLUMNS = ["model", "kind", "target", "params", "seed", "variant", "lr", "steps", "trainable", "total",
+                 "tokens_seen", "target_tokens_seen", "train_seconds", "folder"]
+"""`variant` names a run that is none of its arm's seeds (lr-trial, memorize, tokens: `tsft train sft`'s
+variant); analyses of the arms leave such runs out (analysis.accuracy.arm_runs)."""
 
 
 @dataclass
@@ -67,7 +69,8 @@ def model_facts(card: dict, folder: Path | str) -> dict:
     metrics = card.get("metrics", {})
     return {"model": name, "kind": card.get("kind") or ("sft" if parsed else "base"),
             "target": config.get("target", guess.get("target")), "params": config.get("params", guess.get("params")),
-            "seed": int(config.get("seed", guess.get("seed", 0))), "lr": config.get("lr"),
+            "seed": int(config.get("seed", guess.get("seed", 0))), "variant": card.get("variant"),
+            "lr": config.get("lr"),
             "steps": config.get("steps"), "trainable": card.get("parameters", {}).get("trainable"),
             "total": card.get("parameters", {}).get("total"), "tokens_seen": metrics.get("tokens_seen"),
             "target_tokens_seen": metrics.get("target_tokens_seen"), "train_seconds": metrics.get("train_seconds"),

@@ -11,3 +11,10 @@
 * `render`    - every figure as HTML (and PNG through kaleido when a browser exists);
 * `report`    - one self-contained HTML report with the claim verdicts.
 """
+
+from tsft.tasks.exports import lazy_exports
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    "build_figures": "render",
+    "report_html": "report",
+})

@@ -47,7 +47,11 @@ def f1_accuracy(accuracy: pd.DataFrame) -> go.Figure:
                                  hovertemplate="%{x}: %{y:.3f} (%{customdata[0]} seeds)<extra></extra>"),
                           row=row, col=1)
         fig.update_yaxes(title_text="accuracy", range=[0, 1], row=row, col=1)
-    return styled(fig, title, barmode="group", height=320 * len(params))
+    # kind names are long (letter_rename_novel): rotated, with the bottom margin they need so none is clipped
+    longest = max(len(k) for k in kinds)
+    fig.update_xaxes(tickangle=-35, categoryorder="array", categoryarray=kinds)
+    return styled(fig, title, barmode="group", height=320 * len(params) + 6 * longest,
+                  width=max(760, 62 * len(kinds) + 120), margin={"b": 30 + 6 * longest})
 
 
 def f2_selection(selection: pd.DataFrame) -> go.Figure:

@@ -155,10 +155,29 @@ def _claims_html(claims: pd.DataFrame, tables: dict) -> str:
     return f"<p>{RULE}</p><ul class='claims'>{''.join(items)}</ul>"
 
 
+def _setting(value) -> str:
+    """A preset setting as a reader writes it: pairs as 'key value', lists joined, None as 'every / none'."""
+    if value is None:
+        return "- (every / none)"
+    if isinstance(value, list | tuple):
+        if value and all(isinstance(v, list | tuple) and len(v) == 2 for v in value):
+            return "; ".join(f"{k}: {_setting(v)}" for k, v in value)
+        return ", ".join(_setting(v) for v in value) or "-"
+    return str(value)
+
+
 def _setup_html(meta: dict, models: pd.DataFrame) -> str:
-    facts = {k: meta.get(k) for k in ("preset", "base", "data", "seeds", "targets", "params", "sft_steps",
-                                      "eval_limit") if meta.get(k) is not None}
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
+    """The run's inputs and its preset, one setting a row (the preset's dict is never shown raw)."""
+    preset = meta.get("preset")
+    facts = {k: meta.get(k) for k in ("base", "data", "seeds", "targets", "params", "sft_steps", "eval_limit")
+             if meta.get(k) is not None}
+    if isinstance(preset, dict):
+        facts = {"preset": preset.get("name"), **facts,
+                 **{f"preset: {k}": v for k, v in preset.items() if k != "name"}}
+    elif preset is not None:
+        facts = {"preset": preset, **facts}
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_setting(v))}</td></tr>"
+                   for k, v in facts.items())
     budget = models[["model", "steps", "trainable", "tokens_seen", "target_tokens_seen"]] if len(models) else models
     return f"<table class='facts'>{rows}</table><h3>Budgets</h3>{_table_html(budget)}"
 

@@ -19,3 +19,14 @@
 * `placement`     - where and how an analysis runs a checkpoint (device, dtype, precision) and loading it so;
 * `provenance`    - `request.json`, the one writer of what every results folder was asked and how it was made.
 """
+
+from tsft.tasks.exports import lazy_exports
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    "Placement": "placement",
+    "load_checkpoint": "placement",
+    "get_model": "registry",
+    "decode_greedy": "decoding",
+    "run_eval": "evaluate",
+    "Checkpoint": "cards",
+})

@@ -20,6 +20,7 @@ from dataclasses import replace
 from tsft.models.cards import Checkpoint
 from tsft.models.generation import DECODER_SLOTS, greedy_generate
 from tsft.models.loading import load_model
+from tsft.models.placement import Placement
 from tsft.models.precision import compute
 from tsft.models.prompts import PromptFormat, as_shots, few_shot, prompt_format, prompt_text, set_prompt_format
 from tsft.models.provenance import write_request
@@ -136,12 +137,12 @@ def eval_splits(dataset, names: Sequence[str] | None = None, limit: int | None =
     return out
 
 
-def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limit: int | None = None,
+def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limit: int | None = None, *,
              max_new_tokens: int | None = None, batch_size: int | None = None, overwrite: bool = False,
-             progress: bool = True, device: str = "cpu", precision: str = "auto", system: str | None = None,
+             progress: bool = True, placement: Placement = Placement(), system: str | None = None,
              instruction: str | None = None, shots: int = 0, shot_target: str = "solution", seed: int = 0):
-    """Evaluate a model folder on a data folder (on `device`, at `precision`: training.precision); write
-    predictions.parquet, summary.csv and request.json to `out`.
+    """Evaluate a model folder on a data folder (placed as `placement` says: device, weight dtype, compute
+    precision); write predictions.parquet, summary.csv and request.json to `out`.
 
     `system` and `instruction` replace those of the checkpoint's own prompt format (training.prompts; e.g. an
     instruction for a pretrained model); `shots` > 0 shows that many solved examples in `shot_target` style,
@@ -152,7 +153,7 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     refuse_existing(out, overwrite)
     start = time.perf_counter()
     checkpoint = Checkpoint.open(model_dir)
-    model, tokenizer = load_model(checkpoint, device=device)
+    model, tokenizer = load_model(checkpoint, device=placement.device, dtype=placement.torch_dtype())
     model.eval()
     card = checkpoint.card
     new_tokens = max_new_tokens or TARGET_NEW_TOKENS.get(checkpoint.target, max(TARGET_NEW_TOKENS.values()))
@@ -163,7 +164,7 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     set_prompt_format(tokenizer, fmt)
     rows = []
     chosen = eval_splits(dataset, splits, limit, frozenset(shown))
-    with compute(model, precision) as used:
+    with compute(model, placement.precision) as used:
         outputs = evaluate_splits(model, tokenizer, [problems for _, _, problems, _ in chosen], new_tokens,
                                   batch_size or DECODER_SLOTS, progress)
     for (split, kind, problems, originals), said in zip(chosen, outputs, strict=True):
@@ -173,7 +174,8 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     request = {"kind": "eval", "model": str(model_dir), "name": checkpoint.name,
                "model_kind": card.get("kind"), "step": card.get("step"), "config": card.get("config", {}),
                "data": str(data_dir), "splits": list(splits or []), "limit": limit, "max_new_tokens": new_tokens,
-               "precision": used, "device": device, "prompt": fmt.to_dict(), "shot_ids": sorted(shown),
+               "precision": used, "device": placement.device, "dtype": placement.dtype, "prompt": fmt.to_dict(),
+               "shot_ids": sorted(shown),
                "shot_target": shot_target if shots else None}
     with atomic_dir(out, overwrite=overwrite) as tmp:
         frame.to_parquet(tmp / "predictions.parquet", index=False)

@@ -3,7 +3,8 @@
 Every room that opens a trained model to look inside it (patching, probes, weights, transplant) loads it the
 same way: eager attention (so every patching engine sees the same numbers as plain hooks), the requested device
 and dtype, evaluation mode, and the two facts a result needs from the run card: the checkpoint's name and the
-target style it was tuned on (None for a base). Training and generation load through training.models.
+target style it was tuned on (None for a base). Evaluation places a model the same way, with the attention its
+config asks for (models.evaluate).
 """
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ class Placement:
     dtype: str | None = None
     precision: str = "auto"
 
+    def torch_dtype(self) -> torch.dtype | None:
+        """The weights' torch dtype (None: as saved); an unknown name is a ValueError."""
+        dtype = getattr(torch, self.dtype, "unknown") if self.dtype else None
+        if dtype is not None and not isinstance(dtype, torch.dtype):
+            raise ValueError(f"unknown dtype {self.dtype!r}; use float32, bfloat16 or float16")
+        return dtype
+
 
 def load_checkpoint(folder, placement: Placement = Placement()):
     """(model, tokenizer, Checkpoint) from a checkpoint folder, placed as asked; the Checkpoint record
     (models.cards) gives its name, trained target style (None for a base), run card and depth."""
-    dtype = getattr(torch, placement.dtype, "unknown") if placement.dtype else None
-    if dtype is not None and not isinstance(dtype, torch.dtype):
-        raise ValueError(f"unknown dtype {placement.dtype!r}; use float32, bfloat16 or float16")
     checkpoint = Checkpoint.open(folder)
-    model, tokenizer = load_model(checkpoint, dtype=dtype, device=placement.device, attn_implementation="eager")
+    model, tokenizer = load_model(checkpoint, dtype=placement.torch_dtype(), device=placement.device,
+                                  attn_implementation="eager")
     return model.eval(), tokenizer, checkpoint

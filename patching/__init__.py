@@ -18,8 +18,23 @@ Map of the room (each module's docstring teaches its method):
 * `spectral`    - the SVD view of an update: rescaling vs new directions, effective rank, overlap, top-k restore;
 * `ablation`    - zero, mean and resample ablation of any site beside patching; faithfulness curves;
 * `groups`      - position-group patching of vision-language models (where a figure's given is read);
-* `results`     - tidy tables and their summary; `run` - experiments from folders (`tsft patch`).
+* `results`     - tidy tables and their summary; `run` - experiments from folders (`tsft patch`);
+* `requests`    - what a sweep or a trace asks for, whole (SweepRequest, TraceRequest; torch-free).
 
 Engines beyond plain hooks are imported only when made, so this room runs where only torch and
 transformers are installed.
 """
+
+from tsft.tasks.exports import lazy_exports
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    "PatchRequest": "conditions",
+    "SweepRequest": "requests",
+    "TraceRequest": "requests",
+    "run_sweep": "run",
+    "run_trace": "run",
+    "run_cross": "run",
+    "run_transplant": "run",
+    "intervene": "hooks",
+    "make_engine": "engines",
+})

@@ -34,10 +34,9 @@ from tsft.patching.activation import patch_sweep
 from tsft.patching.conditions import PatchRequest
 from tsft.patching.metrics import metric
 from tsft.patching.pairs import PatchPair
+from tsft.patching.requests import ABLATIONS
 from tsft.patching.scoring import endpoint_logits
 from tsft.patching.sites import Site, width
-
-ABLATIONS = ("zero", "mean", "resample")
 
 
 class DelegatingEngine:

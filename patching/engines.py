@@ -39,9 +39,9 @@ import torch
 from torch import Tensor
 from tsft.models.images import image_inputs
 from tsft.patching.hooks import intervene
+from tsft.patching.requests import ENGINES
 from tsft.patching.sites import Site, module_path, tl_hook, tuple_output
 
-ENGINES = ("hooks", "nnsight", "tl")
 Replacement = tuple[Tensor, Tensor]
 
 

@@ -17,13 +17,14 @@ from tsft.models.evaluate import TARGET_NEW_TOKENS, eval_splits
 from tsft.models.placement import Placement, load_checkpoint
 from tsft.models.precision import compute
 from tsft.models.provenance import write_request
-from tsft.patching.ablation import ABLATIONS, RandomDirectionEngine, ablation_sweep, faithfulness_table
+from tsft.patching.ablation import RandomDirectionEngine, ablation_sweep, faithfulness_table
 from tsft.patching.activation import patch_sweep
 from tsft.patching.attribution import attribution_sweep, compare_with_exact
 from tsft.patching.conditions import PatchRequest
 from tsft.patching.cross import check_same_shape, check_same_tokenizer, self_pairs, transplant_sweep
-from tsft.patching.engines import check_engine, make_engine
+from tsft.patching.engines import make_engine
 from tsft.patching.pairs import prepare_pairs
+from tsft.patching.requests import SweepRequest, TraceRequest
 from tsft.patching.results import save_results, summarize, tidy
 from tsft.patching.sites import block_size
 from tsft.patching.tracing import causal_trace, trace_prompts
@@ -32,9 +33,6 @@ from tsft.tasks.io import atomic_dir, refuse_existing
 from tsft.tasks.pairs import perturbation_pairs, surface_pairs, theorem_swap_pairs
 
 PAIR_TYPES = ("theorem_swap", "surface", "perturbed", "perturbed:<kind>")
-METHODS = {"exact": ("exact",), "attribution": ("attribution",), "atp_star": ("atp_star",),
-           "both": ("exact", "attribution"), "all": ("exact", "attribution", "atp_star")}
-"""--method: exact patching, plain attribution patching, AtP* (patching.atp_star), or exact beside estimates."""
 
 
 def minimal_pairs(dataset, pair_type: str):
@@ -72,70 +70,81 @@ def check_layers(model_dir, layers) -> None:
         raise ValueError(f"layer {bad[0]} is out of range: {model_dir} has layers 0-{depth - 1}")
 
 
-def run_sweep(model_dir, data_dir, out, request: PatchRequest, engine: str = "hooks", pair_type: str = "theorem_swap",
-              target: str | None = None, limit: int = 64, method: str = "exact", allow_alignment: bool = False,
-              overwrite: bool = False, placement: Placement = Placement(), progress: bool = True,
-              ablations: tuple[str, ...] = (), faithfulness: tuple[int, ...] = ()):
-    """Exact patching and/or its estimates (METHODS) of one checkpoint on pairs from a data folder, and the `ablations`
-    (zero | mean | resample) of the same conditions beside them; with `faithfulness` (ks), the faithfulness
-    curve of the top-k sites by exact patching under each ablation (faithfulness.parquet). Returns the summary."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    unknown = sorted(set(ablations) - set(ABLATIONS))
-    if unknown:
-        raise ValueError(f"unknown ablation(s) {unknown}; choose from {', '.join(ABLATIONS)}")
-    if faithfulness and ("exact" not in METHODS[method] or not ablations):
-        raise ValueError("faithfulness curves rank sites by exact patching and ablate the rest: they need "
-                         f"--method {' or '.join(m for m in METHODS if 'exact' in METHODS[m])} and at least one "
-                         "--ablations")
-    check_engine(engine)
+def run_sweep(model_dir, data_dir, out, request: SweepRequest = SweepRequest(), *, overwrite: bool = False,
+              placement: Placement = Placement(), progress: bool = True):
+    """Exact patching and/or its estimates of one checkpoint on pairs from a data folder, and the ablations of the
+    same conditions beside them; with `request.faithfulness` (ks), the faithfulness curve of the top-k sites by
+    exact patching under each ablation (faithfulness.parquet). Returns (the summary, what was run)."""
     request.check()
-    check_layers(model_dir, request.layers)
+    check_layers(model_dir, request.sites.layers)
     refuse_existing(out, overwrite)
     start = time.perf_counter()
     model, tokenizer, checkpoint = load_checkpoint(model_dir, placement)
-    name, trained = checkpoint.name, checkpoint.target
-    target = target or trained or "answer"
-    pairs, rejected = prepare_pairs(minimal_pairs(load_dataset(data_dir), pair_type), tokenizer, target,
-                                    allow_alignment)
-    if request.metric == "logit_diff":
+    target = request.target or checkpoint.target or "answer"
+    pairs, meta = _sweep_pairs(data_dir, tokenizer, request, target)
+    common = dict(model=checkpoint.name, direction=request.sites.direction, metric=request.sites.metric)
+    with compute(model, placement.precision) as precision:
+        exact = _exact_part(model, tokenizer, pairs, request, common, progress)
+        estimates = _estimate_parts(model, pairs, request, common, meta)
+        ablated, extra = _ablation_part(model, tokenizer, pairs, request, exact, checkpoint.name, progress)
+    meta["precision"] = precision
+    if exact is not None:
+        meta |= {f"{kind}_vs_exact": compare_with_exact(exact, frame) for kind, frame in estimates.items()}
+    import pandas as pd
+
+    frame = pd.concat([f for f in (exact, *estimates.values(), ablated) if f is not None], ignore_index=True)
+    sizes = {(s.layer, s.component): block_size(model, s) for s in request.sites.sites(model)}
+    frame["parameters"] = [sizes.get(key) for key in zip(frame["layer"], frame["component"], strict=True)]
+    save_results(out, frame, {"kind": "sweep", "request": request.sites.to_dict(), "model": str(model_dir),
+                              "data": str(data_dir), "engine": request.engine, "pair_type": request.pairs,
+                              "target": target, "ablations": list(request.ablations),
+                              "faithfulness": list(request.faithfulness), **meta}, overwrite, start, extra)
+    return summarize(frame), meta
+
+
+def _sweep_pairs(data_dir, tokenizer, request: SweepRequest, target: str) -> tuple[list, dict]:
+    """The usable pairs (at most `limit`) and what was rejected, with reasons."""
+    pairs, rejected = prepare_pairs(minimal_pairs(load_dataset(data_dir), request.pairs), tokenizer, target,
+                                    request.allow_alignment)
+    if request.sites.metric == "logit_diff":
         agree = [p for p in pairs if p.wrong is None]
         rejected += [(p, "targets agree: no wrong token for logit_diff (use --metric prob or kl)") for p in agree]
         pairs = [p for p in pairs if p.wrong is not None]
     if not pairs:
         raise ValueError(f"no usable pairs: all {len(rejected)} were rejected ({_rejections(rejected)['examples']})")
-    pairs = pairs[:limit]
-    meta: dict = {"pairs": len(pairs), "rejected": _rejections(rejected)}
-    common = dict(model=name, direction=request.direction, metric=request.metric)
-    exact, estimates, ablated, extra = None, {}, None, {}
-    with compute(model, placement.precision) as precision:
-        if "exact" in METHODS[method]:
-            rows = patch_sweep(make_engine(engine, model, tokenizer), pairs, request, progress=progress)
-            exact = tidy(rows, **common, engine=engine, method="exact")
-        for estimate in [m for m in METHODS[method] if m != "exact"]:
-            rows, meta.setdefault("passes", {})[estimate] = attribution_sweep(model, pairs, request,
-                                                                              star=estimate == "atp_star")
-            estimates[estimate] = tidy(rows, **common, engine="hooks", method=estimate)
-        if ablations:
-            hooks = make_engine("hooks", model, tokenizer)
-            rows = ablation_sweep(hooks, pairs, request, ablations, progress)
-            ablated = tidy(rows, model=name, direction="noise", metric=request.metric, engine="hooks")
-            extra = {"faithfulness.parquet": faithfulness_table(hooks, pairs, exact, ablations, faithfulness,
-                                                                request).assign(model=name)} if faithfulness else {}
-    meta["precision"] = precision
-    if exact is not None:
-        meta |= {f"{kind}_vs_exact": compare_with_exact(exact, frame) for kind, frame in estimates.items()}
-    frames = [f for f in (exact, *estimates.values(), ablated) if f is not None]
-    import pandas as pd
+    pairs = pairs[:request.limit]
+    return pairs, {"pairs": len(pairs), "rejected": _rejections(rejected)}
 
-    frame = pd.concat(frames, ignore_index=True)
-    sizes = {(s.layer, s.component): block_size(model, s) for s in request.sites(model)}
-    frame["parameters"] = [sizes.get(key) for key in zip(frame["layer"], frame["component"], strict=True)]
-    save_results(out, frame, {"kind": "sweep", "request": request.to_dict(), "model": str(model_dir),
-                              "data": str(data_dir), "engine": engine, "pair_type": pair_type, "target": target,
-                              "ablations": list(ablations), "faithfulness": list(faithfulness), **meta}, overwrite,
-                 start, extra)
-    return summarize(frame), meta
+
+def _exact_part(model, tokenizer, pairs, request: SweepRequest, common: dict, progress: bool):
+    """Exact activation patching on the request's engine (None when the method has no exact part)."""
+    if "exact" not in request.methods:
+        return None
+    rows = patch_sweep(make_engine(request.engine, model, tokenizer), pairs, request.sites, progress=progress)
+    return tidy(rows, **common, engine=request.engine, method="exact")
+
+
+def _estimate_parts(model, pairs, request: SweepRequest, common: dict, meta: dict) -> dict:
+    """{estimate: table} for attribution patching and AtP*, their forward / backward passes counted in `meta`."""
+    estimates = {}
+    for estimate in [m for m in request.methods if m != "exact"]:
+        rows, meta.setdefault("passes", {})[estimate] = attribution_sweep(model, pairs, request.sites,
+                                                                          star=estimate == "atp_star")
+        estimates[estimate] = tidy(rows, **common, engine="hooks", method=estimate)
+    return estimates
+
+
+def _ablation_part(model, tokenizer, pairs, request: SweepRequest, exact, name: str, progress: bool):
+    """(the ablation table or None, {faithfulness.parquet: curves} or {})."""
+    if not request.ablations:
+        return None, {}
+    hooks = make_engine("hooks", model, tokenizer)
+    rows = ablation_sweep(hooks, pairs, request.sites, request.ablations, progress)
+    ablated = tidy(rows, model=name, direction="noise", metric=request.sites.metric, engine="hooks")
+    if not request.faithfulness:
+        return ablated, {}
+    curves = faithfulness_table(hooks, pairs, exact, request.ablations, request.faithfulness, request.sites)
+    return ablated, {"faithfulness.parquet": curves.assign(model=name)}
 
 
 def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = "answer", limit: int = 64,
@@ -196,23 +205,22 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
     return frame
 
 
-def run_trace(model_dir, data_dir, out, subject: str = "problem", components=("resid_post", "mlp_out", "attn_out"),
-              positions: str = "spans", window: int = 1, samples: int = 5, target: str | None = None,
-              limit: int = 32, seed: int = 0, overwrite: bool = False, placement: Placement = Placement()):
+def run_trace(model_dir, data_dir, out, request: TraceRequest = TraceRequest(), *, overwrite: bool = False,
+              placement: Placement = Placement()):
     """Noise-corruption causal tracing of one checkpoint on test problems."""
     refuse_existing(out, overwrite)
     start = time.perf_counter()
     model, tokenizer, checkpoint = load_checkpoint(model_dir, placement)
-    name, trained = checkpoint.name, checkpoint.target
-    target = target or trained or "answer"
-    prompts, skipped = trace_prompts(load_dataset(data_dir).test[:limit], tokenizer, target, subject)
+    target = request.target or checkpoint.target or "answer"
+    prompts, skipped = trace_prompts(load_dataset(data_dir).test[:request.limit], tokenizer, target, request.subject)
     if not prompts:
-        raise ValueError(f"no problem contains the subject {subject!r} ({len(skipped)} skipped)")
+        raise ValueError(f"no problem contains the subject {request.subject!r} ({len(skipped)} skipped)")
     with compute(model, placement.precision) as precision:
-        rows = causal_trace(make_engine("hooks", model), prompts, components, positions, window, samples, seed=seed)
-    frame = tidy(rows, model=name, engine="hooks", method="trace", direction="restore", metric="prob")
-    save_results(out, frame, {"kind": "trace", "model": str(model_dir), "data": str(data_dir), "subject": subject,
-                              "window": window, "samples": samples, "seed": seed, "target": target,
-                              "prompts": len(prompts), "skipped": len(skipped), "precision": precision},
-                 overwrite, start)
+        rows = causal_trace(make_engine("hooks", model), prompts, request.components, request.positions,
+                            request.window, request.samples, seed=request.seed)
+    frame = tidy(rows, model=checkpoint.name, engine="hooks", method="trace", direction="restore", metric="prob")
+    save_results(out, frame, {"kind": "trace", "model": str(model_dir), "data": str(data_dir),
+                              "subject": request.subject, "window": request.window, "samples": request.samples,
+                              "seed": request.seed, "target": target, "prompts": len(prompts),
+                              "skipped": len(skipped), "precision": precision}, overwrite, start)
     return summarize(frame)

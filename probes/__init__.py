@@ -12,3 +12,12 @@
 * `causal`    - erase a label at a site (or every layer) and watch behaviour;
 * `run`       - the protocol from folders: checkpoints and a data folder in, tidy tables out.
 """
+
+from tsft.tasks.exports import lazy_exports
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    "ProbeRequest": "run",
+    "run_probes": "run",
+    "run_causal": "run",
+    "CausalRequest": "causal",
+})

@@ -11,16 +11,16 @@
 * `guards`       - eval-only folders refused for training, the canary of tsft's own worlds;
 * `io`           - JSONL with located errors, atomic file and folder writes, hashes;
 * `build`        - write a data folder (`tsft data build`); `dataset` - read and verify one;
-* `summary`      - readable tables of a data folder.
+* `summary`      - readable tables of a data folder;
+* `exports`      - the lazy public names every room's `__init__` offers (`from tsft.patching import run_sweep`).
 """
 
-__all__ = ["extract_answer", "grade"]
+from tsft.tasks.exports import lazy_exports
 
-
-def __getattr__(name: str):
-    # `tasks.grade(...)` without importing math-verify (and sympy) for every user of tasks/.
-    if name in __all__:
-        from tsft.tasks import grading
-
-        return getattr(grading, name)
-    raise AttributeError(f"module 'tasks' has no attribute {name!r}")
+__all__, __getattr__ = lazy_exports(__name__, {
+    "extract_answer": "grading",
+    "grade": "grading",
+    "load_dataset": "dataset",
+    "Problem": "schema",
+    "Perturbation": "schema",
+})

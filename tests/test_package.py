@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.metadata as metadata
 import re
 import subprocess
@@ -206,3 +207,22 @@ def test_no_code_cites_documents_users_do_not_have():
     for path in [*python_files(), REPO / "pyproject.toml", REPO / "README.md", REPO / ".ci" / "run"]:
         text = path.read_text()
         assert "DESIGN.md" not in text and "STACK.md" not in text, path
+
+
+def test_each_room_offers_its_few_public_names_without_loading_torch():
+    """`from tsft.<room> import <name>` works for every name a room lists, no name shadows a module of its room
+    (a submodule imported later would replace it), and importing the rooms alone loads neither torch nor
+    math-verify."""
+    code = ("import sys, importlib; rooms = [importlib.import_module(f'tsft.{r}') for r in "
+            f"{[r for r in ROOMS if r != 'tsft']!r}]; "
+            "print(sorted(m for m in ('torch', 'math_verify', 'transformers') if m in sys.modules)); "
+            "print(sum(len(r.__all__) for r in rooms))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    heavy, count = out.stdout.split("\n")[:2]
+    assert heavy == "[]" and int(count) >= 30
+    for room in ROOMS[:-1]:
+        package = importlib.import_module(f"tsft.{room}")
+        modules = {p.stem for p in (REPO / room).glob("*.py")} | {p.name for p in (REPO / room).iterdir() if p.is_dir()}
+        assert not set(package.__all__) & modules, room
+        for name in package.__all__:
+            assert getattr(package, name) is not None, f"tsft.{room}.{name}"

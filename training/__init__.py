@@ -16,3 +16,12 @@
 Everything about a model that other rooms need (loading, prompts, targets, selections, generation,
 evaluation, precision, placement) lives one room to the left, in models/.
 """
+
+from tsft.tasks.exports import lazy_exports
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    "SFTConfig": "config",
+    "BaseConfig": "config",
+    "train_sft": "sft",
+    "train_base": "base",
+})

@@ -6,7 +6,9 @@
 * `cli_report`  - `tsft reproduce`, `tsft analyze`, `tsft figures`;
 * `common`      - option shorthand, error exit and table printing every subcommand shares;
 * `presets`     - how big each part of `tsft reproduce` is (smoke, quick, real, paper);
-* `stages`      - the one table of stages, each planning its jobs;
+* `stages`      - the one table of stages, each planning its jobs: `stages_train` (data, base, learning-rate
+  trials, SFT and its controls, evaluations) and `stages_inside` (patching, probes, erasure, cross, transplant,
+  weights), on what `plan` shares (the inputs, a Job, run folders, which runs and learning rates);
 * `jobs`        - the runners of those jobs, each run in this process or a spawned worker;
 * `reproduce`   - every stage in order, resumable, then the analysis and the report.
 """

@@ -24,6 +24,11 @@ from tsft.common import (
     print_frame,
     split_list,
 )
+from tsft.patching.requests import SweepRequest, TraceRequest
+
+SWEEP, TRACE = SweepRequest, TraceRequest
+"""The commands' defaults are the requests' own (class attributes of the dataclasses)."""
+TRACE_COMPONENTS = ",".join(TRACE.components)
 
 patch_app = typer.Typer(help="patching/: activation and attribution patching, causal tracing, cross-checkpoint "
                              "patching and MLP transplant.", no_args_is_help=True)
@@ -69,17 +74,18 @@ def show(summary, title: str, position: str | None = None) -> None:
 def sweep_command(
     model: ModelOpt, data: DataOpt, out: OutOpt,
     pairs: Annotated[str, Opt(help="theorem_swap | surface (synthetic worlds) | perturbed[:<kind>] (original vs "
-                                   "perturbed, any data folder, real ones included).")] = "theorem_swap",
+                                   "perturbed, any data folder, real ones included).")] = SWEEP.pairs,
     components: ComponentsOpt = "resid_pre,attn_out,mlp_out", layers: LayersOpt = None,
     positions: PositionsOpt = "spans",
     direction: Annotated[str, Opt(help="denoise (clean into corrupt) | noise (corrupt into clean).")] = "denoise",
     metric: Annotated[str, Opt(help="logit_diff | prob | kl.")] = "logit_diff",
     method: Annotated[str, Opt(help="exact | attribution | atp_star (AtP*: QK fix and GradDrop) | both (exact + "
                                     "attribution) | all (exact + both estimates); with exact, each estimate's "
-                                    "correlation and false negatives are reported.")] = "exact",
-    engine: Annotated[str, Opt(help="hooks | nnsight | tl.")] = "hooks",
-    target: TargetOpt = None, limit: LimitOpt = 64,
-    align: Annotated[bool, Opt(help="Use pairs of unequal token length through their span alignment.")] = False,
+                                    "correlation and false negatives are reported.")] = SWEEP.method,
+    engine: Annotated[str, Opt(help="hooks | nnsight | tl.")] = SWEEP.engine,
+    target: TargetOpt = SWEEP.target, limit: LimitOpt = SWEEP.limit,
+    align: Annotated[bool, Opt(help="Use pairs of unequal token length through their span alignment.")]
+    = SWEEP.allow_alignment,
     memory_mb: Annotated[int, Opt(help="Memory budget of one stacked forward, MiB.")] = 512,
     ablations: Annotated[str | None, Opt(help="Also ablate every condition: comma-separated zero | mean | "
                                               "resample, rows beside patching's in one table.")] = None,
@@ -93,12 +99,14 @@ def sweep_command(
     from tsft.models.placement import Placement
     from tsft.patching.run import run_sweep
 
-    request = _request(components, layers, positions, direction, metric, memory_mb)
+    sites = _request(components, layers, positions, direction, metric, memory_mb)
     try:
         ks = tuple(int(k) for k in split_list(faithfulness) or ())
-        summary, meta = run_sweep(model, data, out, request, engine, pairs, target, limit, method, align, overwrite,
-                                  Placement(device, dtype, precision), ablations=tuple(split_list(ablations) or ()),
-                                  faithfulness=ks)
+        request = SweepRequest(sites=sites, pairs=pairs, target=target, limit=limit, method=method, engine=engine,
+                               allow_alignment=align, ablations=tuple(split_list(ablations) or ()),
+                               faithfulness=ks)
+        summary, meta = run_sweep(model, data, out, request, overwrite=overwrite,
+                                  placement=Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{model.name} {pairs}")
@@ -123,12 +131,12 @@ def sweep_command(
 @patch_app.command("trace")
 def trace_command(
     model: ModelOpt, data: DataOpt, out: OutOpt,
-    subject: Annotated[str, Opt(help="Tokens to noise: problem | name | words:<w1>,<w2>.")] = "problem",
-    components: ComponentsOpt = "resid_post,mlp_out,attn_out", positions: PositionsOpt = "spans",
-    window: Annotated[int, Opt(help="Restore this many consecutive layers around each layer.")] = 1,
-    samples: Annotated[int, Opt(help="Noise draws per prompt.")] = 5,
-    seed: Annotated[int, Opt(help="Noise seed.")] = 0,
-    target: TargetOpt = None, limit: LimitOpt = 32, overwrite: OverwriteOpt = False,
+    subject: Annotated[str, Opt(help="Tokens to noise: problem | name | words:<w1>,<w2>.")] = TRACE.subject,
+    components: ComponentsOpt = TRACE_COMPONENTS, positions: PositionsOpt = TRACE.positions,
+    window: Annotated[int, Opt(help="Restore this many consecutive layers around each layer.")] = TRACE.window,
+    samples: Annotated[int, Opt(help="Noise draws per prompt.")] = TRACE.samples,
+    seed: Annotated[int, Opt(help="Noise seed.")] = TRACE.seed,
+    target: TargetOpt = TRACE.target, limit: LimitOpt = TRACE.limit, overwrite: OverwriteOpt = False,
     device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
@@ -136,10 +144,11 @@ def trace_command(
     from tsft.models.placement import Placement
     from tsft.patching.run import run_trace
 
-    parts = split_list(components) or ()
+    request = TraceRequest(subject=subject, components=tuple(split_list(components) or ()), positions=positions,
+                           window=window, samples=samples, target=target, limit=limit, seed=seed)
     try:
-        summary = run_trace(model, data, out, subject, parts, positions, window, samples, target, limit, seed,
-                            overwrite, Placement(device, dtype, precision))
+        summary = run_trace(model, data, out, request, overwrite=overwrite,
+                            placement=Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{model.name} trace", position="subject")

@@ -167,13 +167,15 @@ def eval_command(
 ) -> None:
     """Greedy-generate answers for the test split and every perturbation kind; grade; summarize."""
     from tsft.models.evaluate import run_eval
+    from tsft.models.placement import Placement
     from tsft.tasks.io import DataError
     from tsft.training.distributed import init
 
     init(threads)
     try:
-        _, summary = run_eval(model, data, out, _split_list(splits) if splits else None, limit, max_new_tokens,
-                              batch_size, overwrite, device=device, precision=precision, system=system,
+        _, summary = run_eval(model, data, out, _split_list(splits) if splits else None, limit,
+                              max_new_tokens=max_new_tokens, batch_size=batch_size, overwrite=overwrite,
+                              placement=Placement(device, precision=precision), system=system,
                               instruction=instruction, shots=shots, shot_target=shot_style)
     except (*ERRORS, DataError) as err:
         fail(str(err))

@@ -103,9 +103,10 @@ def lr_trial(out, base, data, target, params, lr, preset: Preset):
 
 def evaluate(out, model, data, kinds, limit, device="cpu", batch_size=None):
     from tsft.models.evaluate import run_eval
+    from tsft.models.placement import Placement
 
     run_eval(model, data, out, ["original", *kinds] if kinds else None, limit, batch_size=batch_size,
-             progress=False, device=device)
+             progress=False, placement=Placement(device))
 
 
 FAITHFULNESS_KS = (1, 5, 10, 20, 45)
@@ -117,16 +118,15 @@ def patch(out, model, data, limit, target, device, pair_type="theorem_swap", met
     """Exact patching; with `inside`, also plain attribution and AtP* beside it (their agreement with exact
     patching in request.json) and zero / mean / resample ablation of the same sites with faithfulness curves."""
     from tsft.models.placement import Placement
-    from tsft.patching.ablation import ABLATIONS
     from tsft.patching.conditions import PatchRequest
+    from tsft.patching.requests import ABLATIONS, SweepRequest
     from tsft.patching.run import run_sweep
 
-    request = PatchRequest(components=("resid_pre", "attn_out", "mlp_out"), positions="spans", metric=metric)
+    sites = PatchRequest(components=("resid_pre", "attn_out", "mlp_out"), positions="spans", metric=metric)
     extra = {"method": "all", "ablations": ABLATIONS, "faithfulness": FAITHFULNESS_KS} if inside else \
         {"method": "exact"}
-    run_sweep(model, data, out, request, pair_type=pair_type, target=target, limit=limit,
-              placement=Placement(device, precision=precision),
-              progress=False, **extra)
+    request = SweepRequest(sites=sites, pairs=pair_type, target=target, limit=limit, **extra)
+    run_sweep(model, data, out, request, placement=Placement(device, precision=precision), progress=False)
 
 
 def erase(out, model, data, limit, site, device, problems):

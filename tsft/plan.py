@@ -7,6 +7,7 @@ with `training.sft.run_name`, the names analysis.collect parses back.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,14 @@ class Job:
     runner: Callable[..., None]
     output: Path
     kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Bind the arguments to the runner's signature now: a mismatch fails when the stage is planned, naming the
+        job, not later in a worker."""
+        try:
+            inspect.signature(self.runner).bind(**self.kwargs)
+        except TypeError as err:
+            raise TypeError(f"job {self.stage}/{self.name}: {self.runner.__name__}() {err}") from err
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from tsft import jobs
 from tsft.models.cards import Checkpoint
 from tsft.plan import Inputs, Job, _first, _first_seed, _runs, base_dir, data_dir
 from tsft.presets import Preset
+from tsft.training.sft import run_name
 
 
 def plan_patch(inputs: Inputs, preset: Preset) -> list[Job]:
@@ -104,7 +105,7 @@ def plan_weights(inputs: Inputs, preset: Preset) -> list[Job]:
     compared per seed and selection."""
     runs = _runs(inputs, preset)
     names = {folder.name for *_, folder in runs}
-    pairs = [(f"theorem-{pa}-s{s}", f"answer-{pa}-s{s}") for t, pa, s, _ in runs if t == "theorem"]
+    pairs = [(run_name("theorem", pa, s), run_name("answer", pa, s)) for t, pa, s, _ in runs if t == "theorem"]
     planned = [Job("weights", "weights", jobs.weights, inputs.out / "weights" / "weights.parquet",
                    {"out": inputs.out / "weights", "base": base_dir(inputs), "models": [f for *_, f in runs]}),
                Job("weights", "spectral", jobs.spectral, inputs.out / "spectral" / "spectral.parquet",

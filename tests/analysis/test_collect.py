@@ -59,6 +59,24 @@ def test_collect_follows_linked_folders_and_old_evaluations_without_a_request(tm
     assert set(results.predictions["step"]) == {80} and results.predictions["final"].all()
 
 
+def test_variant_runs_are_kept_apart_from_their_arms_seeds(tmp_path):
+    from tsft.analysis.accuracy import matched_steps, with_facts
+
+    for name, variant in (("answer-full-s0", None), ("theorem-full-s0", None), ("answer-full-s0-memorize", "memorize"),
+                          ("theorem-full-lr0.0004", "lr-trial")):
+        run = tmp_path / "sft" / name
+        write_run(run, name, curve=((50, 0.9), (100, 0.95)) if variant else ((50, 0.2), (100, 0.4)))
+        card = json.loads((run / "run_card.json").read_text())
+        (run / "run_card.json").write_text(json.dumps({**card, "variant": variant}))
+        write_eval(tmp_path / "eval" / name, run, name, 100, [1, 0])
+    results = collect(tmp_path)
+    assert dict(zip(results.models["model"], results.models["variant"], strict=True))["answer-full-s0-memorize"] \
+        == "memorize"
+    assert set(with_facts(results.predictions, results.models)["model"]) == {"answer-full-s0", "theorem-full-s0"}
+    matched = matched_steps(results.curves, results.models)
+    assert set(matched["model"]) == {"answer-full-s0", "theorem-full-s0"} and set(matched["matched_to"]) == {0.4}
+
+
 def test_model_facts_fall_back_to_the_run_name():
     facts = model_facts({"name": "solution-mlp_0-2-s3"}, "/x")
     assert (facts["target"], facts["params"], facts["seed"]) == ("solution", "mlp_0-2", 3)

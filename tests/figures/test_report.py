@@ -100,3 +100,13 @@ def test_each_claim_lists_the_checks_that_bear_on_it():
     c4, c3 = claims_part.split("<b>C3</b>")
     assert "random blocks of equal size 0.750" in c4 and "random blocks" not in c3
     assert "original accuracy: base 0.100, 4 0.300, checkpoint 0.600" in c3
+
+
+def test_the_setup_shows_the_preset_one_setting_a_row():
+    preset = {"name": "real", "seeds": [0, 1, 2], "lr": [["full", 0.0002], ["mlp", 0.0004]], "kinds": None}
+    page = report_html({}, {}, {"preset": preset, "git_commit": "abc123"})
+    setup = page.split("<h2>Setup</h2>", 1)[1].split("</table>", 1)[0]
+    assert "<th>preset</th><td>real</td>" in setup and "{" not in setup  # no raw dict
+    assert "<th>preset: seeds</th><td>0, 1, 2</td>" in setup
+    assert "<th>preset: lr</th><td>full: 0.0002; mlp: 0.0004</td>" in setup
+    assert "<th>preset: kinds</th><td>- (every / none)</td>" in setup

@@ -113,19 +113,27 @@ def _sharpened(model, factor: float):
     return sharp
 
 
-def test_qk_fix_brings_residual_estimates_closer_to_exact_patching_under_saturated_attention(llama, swap_pairs):
-    sharp = _sharpened(llama, 30.0)
-    pairs = _equal_length(swap_pairs)[:6]
+def test_qk_fix_brings_residual_estimates_closer_to_exact_patching_under_saturated_attention(tokenizer, swap_pairs):
+    """Pooled over four random models (one draw can go either way: the fix removes only the first-order error of
+    the first attention layer a residual patch meets)."""
+    from tests.conftest import tiny
+
+    pairs = _equal_length(swap_pairs)[:12]
     request = PatchRequest(components=("resid_pre",), positions="each")
-    exact = tidy(patch_sweep(make_engine("hooks", sharp), pairs, request))
-    plain, _ = attribution_sweep(sharp, pairs, request)
-    star, passes = attribution_sweep(sharp, pairs, request, star=True)
     keys = ["pair_id", "layer", "component", "position"]
-    joined = exact.merge(tidy(plain), on=keys, suffixes=("", "_atp")).merge(tidy(star), on=keys,
-                                                                            suffixes=("", "_star"))
-    error_plain = (joined["value_atp"] - joined["value"]).abs().mean()
-    error_star = (joined["value_star"] - joined["value"]).abs().mean()
-    assert error_star < 0.8 * error_plain, (error_star, error_plain)
+    errors = []
+    for seed in range(4):
+        sharp = _sharpened(tiny(tokenizer, "llama", seed), 30.0)
+        exact = tidy(patch_sweep(make_engine("hooks", sharp), pairs, request))
+        plain, _ = attribution_sweep(sharp, pairs, request)
+        star, passes = attribution_sweep(sharp, pairs, request, star=True)
+        joined = exact.merge(tidy(plain), on=keys, suffixes=("", "_atp")).merge(tidy(star), on=keys,
+                                                                                suffixes=("", "_star"))
+        errors.append(((joined["value_atp"] - joined["value"]).abs().mean(),
+                       (joined["value_star"] - joined["value"]).abs().mean()))
+    error_plain, error_star = (sum(e[i] for e in errors) for i in (0, 1))
+    assert error_star < 0.9 * error_plain, errors
+    assert sum(star < plain for plain, star in errors) >= 3, errors
     assert passes["qk_recomputations"] == len(star) and passes.get("qk_skipped", 0) == 0
 
 

@@ -10,6 +10,7 @@ from tsft.patching.activation import patch_sweep
 from tsft.patching.conditions import PatchRequest
 from tsft.patching.engines import ENGINES, make_engine
 from tsft.patching.pairs import prepare_pairs
+from tsft.patching.requests import SweepRequest
 from tsft.patching.results import tidy
 from tsft.patching.run import run_sweep
 from tsft.tasks.pairs import theorem_swap_pairs
@@ -52,8 +53,8 @@ def test_engines_agree_on_a_saved_folder(folder, dataset):
 
 def test_aligned_sweep_from_the_folder(folder, data_dir, tmp_path):
     path, _ = folder
-    summary, meta = run_sweep(path, data_dir, tmp_path / "out", PatchRequest(components=("mlp_out",)),
-                              limit=6, allow_alignment=True, progress=False)
+    request = SweepRequest(sites=PatchRequest(components=("mlp_out",)), limit=6, allow_alignment=True)
+    summary, meta = run_sweep(path, data_dir, tmp_path / "out", request, progress=False)
     assert meta["pairs"] > 0 and len(summary) > 0
     pairs = pd.read_parquet(tmp_path / "out" / "pairs.parquet")
     assert pairs["value"].notna().all()
@@ -84,6 +85,7 @@ def test_real_data_folder_pairs_originals_with_their_perturbations(tmp_path):
     with pytest.raises(ValueError, match="no perturbed split"):
         perturbation_pairs(dataset, ["cue_conflict"])
     path = _folder(tmp_path / "qwen2", "qwen2", True)
-    summary, meta = run_sweep(path, tmp_path / "real", tmp_path / "out", PatchRequest(components=("mlp_out",),
-                              metric="kl"), pair_type="perturbed:entity_rename", allow_alignment=True, progress=False)
+    request = SweepRequest(sites=PatchRequest(components=("mlp_out",), metric="kl"), pairs="perturbed:entity_rename",
+                           allow_alignment=True)
+    summary, meta = run_sweep(path, tmp_path / "real", tmp_path / "out", request, progress=False)
     assert meta["pairs"] == len(pairs) and set(summary["pair_type"]) == {"perturbed:entity_rename"}

@@ -131,6 +131,7 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
     causal removal, cross-checkpoint patching and transplant, each on the real model, each recording the
     precision it used."""
     from tsft.models.evaluate import run_eval
+    from tsft.patching.requests import SweepRequest, TraceRequest
     from tsft.patching.run import run_cross, run_sweep, run_trace, run_transplant
     from tsft.probes.causal import CausalRequest
     from tsft.probes.fitting import ProbeConfig
@@ -146,15 +147,16 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
                           progress=False, instruction="answer")
     assert summary["n"].tolist() == [4] and used(tmp_path / "eval")["precision"] == "bf16"
     request = PatchRequest(components=("attn_out", "mlp_out"), layers=(0, 15, 29), positions="last")
-    _, meta = run_sweep(smollm2_dir, data_dir, tmp_path / "sweep", request, limit=2, method="all", progress=False,
-                        ablations=("zero", "mean", "resample"), faithfulness=(1, 2))
+    sweep = SweepRequest(sites=request, limit=2, method="all", ablations=("zero", "mean", "resample"),
+                         faithfulness=(1, 2))
+    _, meta = run_sweep(smollm2_dir, data_dir, tmp_path / "sweep", sweep, progress=False)
     assert meta["pairs"] == 2 and meta["precision"] == "bf16" and "atp_star_vs_exact" in meta
     assert meta["passes"]["atp_star"]["graddrop_backward"] == 2 * 30
     assert (tmp_path / "sweep/faithfulness.parquet").is_file()
     assert set(pd.read_parquet(tmp_path / "sweep/pairs.parquet").dropna(subset=["parameters"])["parameters"]) == {
         3 * 576 * 1536, 2 * 576 * 576 + 2 * 576 * 192}                  # SmolLM2's MLP and attention block sizes
-    run_trace(smollm2_dir, data_dir, tmp_path / "trace", components=("mlp_out",), positions="last", samples=1,
-              limit=2)
+    run_trace(smollm2_dir, data_dir, tmp_path / "trace",
+              TraceRequest(components=("mlp_out",), positions="last", samples=1, limit=2))
     assert used(tmp_path / "trace")["precision"] == "bf16"
     probe = ProbeRequest(components=("resid_post",), layers=(10,), labels=("domain",), kinds=("entity_rename",),
                          config=ProbeConfig(folds=2, mdl=False))

@@ -11,6 +11,7 @@ import pytest
 import torch
 from tsft.models.evaluate import bootstrap_ci, grade_outputs, run_eval, summarize
 from tsft.models.generation import greedy_generate
+from tsft.models.placement import Placement
 
 from tests.training.conftest import tiny_model
 
@@ -102,7 +103,8 @@ def test_majority_baseline_answers_each_theorem_with_its_commonest_training_answ
 
 def test_run_eval_with_shots_and_an_instruction_records_its_prompt(base_dir, data_dir, dataset, tmp_path):
     frame, _ = run_eval(base_dir, data_dir, tmp_path / "eval", splits=["original"], limit=3, max_new_tokens=2,
-                        progress=False, instruction="answer", shots=2, shot_target="answer", precision="fp32")
+                        progress=False, instruction="answer", shots=2, shot_target="answer",
+                        placement=Placement(precision="fp32"))
     request = json.loads((tmp_path / "eval" / "request.json").read_text())
     assert len(request["prompt"]["shots"]) == 2 and request["prompt"]["instruction"] == "answer"
     assert request["shot_ids"] == [] and request["precision"] == "fp32" and len(frame) == 3  # shots from train

@@ -166,6 +166,18 @@ def test_a_failing_job_in_a_worker_reports_its_own_error(tmp_path):
         run_stage(planned, 2, lambda job, seconds: None)
 
 
+def test_a_job_whose_arguments_do_not_fit_its_runner_fails_when_planned(tmp_path):
+    from tsft import jobs
+    from tsft.stages import Job
+
+    with pytest.raises(TypeError, match=r"job eval/x: evaluate\(\) .*'limt'"):
+        Job("eval", "x", jobs.evaluate, tmp_path / "summary.csv",
+            {"out": tmp_path, "model": tmp_path, "data": tmp_path, "kinds": None, "limit": 1, "limt": 1})
+    with pytest.raises(TypeError, match=r"job eval/y: evaluate\(\) missing .*'limit'"):
+        Job("eval", "y", jobs.evaluate, tmp_path / "summary.csv",
+            {"out": tmp_path, "model": tmp_path, "data": tmp_path, "kinds": None})
+
+
 def test_without_plotly_the_tables_are_written_and_figures_deferred(tmp_path, monkeypatch):
     from tsft.reproduce import analyze
 
