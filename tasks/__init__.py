@@ -12,6 +12,7 @@
 * `io`           - JSONL with located errors, atomic file and folder writes, hashes;
 * `build`        - write a data folder (`tsft data build`); `dataset` - read and verify one;
 * `summary`      - readable tables of a data folder;
+* `locking`      - one writer per run folder: a lock file with the writer's pid, stale locks taken over;
 * `exports`      - the lazy public names every room's `__init__` offers (`from tsft.patching import run_sweep`).
 """
 

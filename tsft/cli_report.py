@@ -76,12 +76,17 @@ def reproduce_command(
         check_device(device)
     except ModelError as err:
         fail(str(err))
-    if overwrite and out.exists():
-        shutil.rmtree(out)
+    from tsft.tasks.locking import LOCK, FolderLocked, writing
+
     start = time.perf_counter()
     try:
-        claims = reproduce(Inputs(out, model, data, device, seed), chosen, png)
-    except (StageError, *ERRORS) as err:
+        with writing(out, log=console.print):  # a second writer is refused before --overwrite deletes anything
+            if overwrite:
+                for child in out.iterdir():
+                    if child.name != LOCK:
+                        shutil.rmtree(child) if child.is_dir() else child.unlink()
+            claims = reproduce(Inputs(out, model, data, device, seed), chosen, png)
+    except (StageError, FolderLocked, *ERRORS) as err:
         fail(str(err))
     print_claims(claims)
     console.print(f"report: {out / 'report.html'} ({time.perf_counter() - start:.0f} s this run)", highlight=False)

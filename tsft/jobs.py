@@ -20,11 +20,39 @@ from tsft.presets import Preset
 
 
 def worker_init(threads: int) -> None:
+    die_with_parent()
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     import torch
 
     torch.set_num_threads(threads)
     quiet()
+
+
+def die_with_parent() -> None:
+    """A worker is killed when the process that started it dies (Linux: PR_SET_PDEATHSIG), so a killed
+    `tsft reproduce` leaves no worker training on into its folders; elsewhere a thread watches the parent."""
+    import signal
+
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent died before the call
+                os._exit(1)
+            return
+    except (OSError, AttributeError):
+        pass
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def quiet() -> None:

@@ -48,6 +48,7 @@ from tsft.stages import STAGES, Inputs, Job, base_dir, data_dir
 from tsft.tasks.dataset import load_dataset
 from tsft.tasks.guards import check_trainable
 from tsft.tasks.io import atomic_file
+from tsft.tasks.locking import writing
 
 
 def run_stage(jobs: list[Job], workers: int, on_done: Callable[[Job, float | None], None]) -> None:
@@ -173,12 +174,17 @@ def fit_to_data(inputs: Inputs, preset: Preset, log: Callable[[str], None] = pri
 
 
 def reproduce(inputs: Inputs, preset: Preset, png: bool = True, log: Callable[[str], None] = print):
-    """Every stage in order (finished jobs skipped), then analysis and the report; returns the claims table."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """Every stage in order (finished jobs skipped), then analysis and the report; returns the claims table. The
+    run folder is locked while it runs (tasks.locking): a second writer is refused."""
     quiet()
     preset = fit_to_data(inputs, preset, log)
-    inputs.out.mkdir(parents=True, exist_ok=True)
+    with writing(inputs.out, log):
+        return _reproduce(inputs, preset, png)
+
+
+def _reproduce(inputs: Inputs, preset: Preset, png: bool):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     meta_path = inputs.out / "reproduce.json"
     meta = {"preset": preset.to_dict(), "inputs": {"model": str(inputs.model) if inputs.model else None,
                                                    "data": str(inputs.data) if inputs.data else None,

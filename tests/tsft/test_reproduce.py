@@ -208,3 +208,32 @@ def test_cli_names_bad_presets_folders_and_missing_tables(tmp_path):
         code, said = run("reproduce", "--preset", "smoke", "--device", "cuda", "--out", str(tmp_path / "run"))
         assert code == 2 and "cuda requested but torch has no CUDA here" in said
     assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_a_folder_being_written_is_refused_before_overwrite_deletes_it(tmp_path):
+    import subprocess
+    import textwrap
+
+    from typer.testing import CliRunner
+
+    from tsft.cli import app
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "finished.txt").write_text("a finished stage")
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from tsft.tasks.locking import writing
+        with writing({str(run)!r}):
+            print("held", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = CliRunner().invoke(app, ["reproduce", "--preset", "smoke", "--out", str(run), "--overwrite"])
+        said = " ".join(result.output.split())
+        assert result.exit_code == 2 and f"is being written by pid {holder.pid}" in said
+        assert (run / "finished.txt").read_text() == "a finished stage"
+    finally:
+        holder.kill()
+        holder.wait()
