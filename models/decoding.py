@@ -9,7 +9,10 @@ reimplementation - without those costs:
   whose position range grows (and shrinks) in blocks of 32 to what the longest row needs.
 * **Continuous batching.** Prompts wait in a queue sorted by length. When a row stops, its slot is free; once
   `refill` slots are free the next prompts are prefilled together into them, left-padded to the group's longest
-  as HF's `generate` pads a batch. When the queue is empty and at most half the slots are busy, the busy slots
+  as HF's `generate` pads a batch. A prefill takes at most `refill` prompts (the first fill of every slot is
+  several such groups): neighbours in the queue have nearly the same length, so a group pads little, and a
+  prefill's elementwise work stays in cache (on 2 CPU cores, 256 theorem-world prompts prefill in 27.6 s as 8
+  groups against 53.8 s as one, 1 thread). When the queue is empty and at most half the slots are busy, the busy slots
   move to the front of the cache and the batch shrinks to them.
 * **Decode attention as two batched matmuls** (`slot_attention`, registered in transformers' attention
   interface for the call): one query per row over a contiguous cache, the query heads of each key/value head
@@ -204,7 +207,9 @@ class _Decoder:
         while self.queue or any(self.rows):
             free = [s for s, row in enumerate(self.rows) if row is None]
             if self.queue and (len(free) >= self.refill or len(free) == len(self.rows)):
-                self._prefill(free)
+                for group in range(0, len(free), self.refill):
+                    if self.queue:
+                        self._prefill(free[group:group + self.refill])
             elif not self.queue and 0 < len(self.rows) - len(free) <= len(self.rows) // 2:
                 self._shrink()
             if any(self.rows):

@@ -167,6 +167,16 @@ def test_continuous_batching_refills_and_shrinks(tokenizer, prompts, monkeypatch
     assert ours == hf_generate(model, stopping, prompts[:60], 50, batch_size=60)
 
 
+def test_the_first_fill_prefills_groups_of_refill_prompts(tokenizer, prompts):
+    from tsft.models.decoding import DecodeStats
+
+    model = _chaotic(tiny_model(tokenizer, "llama", seed=3))
+    stats = DecodeStats()
+    ours, _ = _ours(model, tokenizer, prompts[:16], 1, slots=16, refill=4, stats=stats)
+    assert stats.prefills == 4 and stats.steps == 0  # one new token each: every row stops at its prefill
+    assert ours == hf_generate(model, tokenizer, prompts[:16], 1, batch_size=16)
+
+
 def test_weights_cast_once_give_autocasts_logits_and_are_restored(tokenizer):
     model = tiny_model(tokenizer, "llama", seed=2).eval()
     ids = torch.tensor([encode_prompt(tokenizer, "Problem: What is 2 + 3?\nSolution:")])
