@@ -22,8 +22,10 @@ index) and bootstrapped over seeds and test originals (analysis.stats).
   when patching theorem-swap pairs in theorem-SFT, > 0.5. Control: the same share in the base
   model before SFT (if it is as high, MLP dominance is not something theorem-SFT put there; noted), and
   random attention + MLP block sets of the MLPs' parameter count (analysis.controls): the MLPs hold most of a
-  layer's parameters, so when random blocks of their size carry as large a share (p >= 0.05) the size
-  explains the share and a "supported" becomes "not supported".
+  layer's parameters, so the share is read against random blocks of their size, under the one rule for
+  controls (a control changes a verdict only when it is itself determined): determined above them, the
+  verdict stands; determined below them, not supported; within their range, a "supported" becomes
+  "inconclusive".
 * **Beside the bootstrap**, C1 and C2 carry a per-question logistic mixed model of the same comparison
   (analysis.mixed: question, template and run as random effects, number magnitude and answer length as fixed
   ones), in log-odds, and whether the two agree in direction (`glmm_agreement`). The verdict stays the
@@ -197,16 +199,27 @@ def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSet
         note = "the base's MLP share is above 0.5 too: not specific to theorem-SFT"
     result, random = verdict(estimate, 0.5), c4_control(patch_pairs, runs)
     if np.isfinite(random["null_mean"]):
-        explained = random["p_value"] >= 0.05
-        said = (f"random attention + MLP block sets of the MLPs' size carry {random['null_mean']:.2f} "
-                f"[{random['null_low']:.2f}, {random['null_high']:.2f}] (p = {random['p_value']:.3f})")
-        if explained and result == "supported":
-            result, said = "not supported", f"not supported: {said}, so the MLPs' size explains their share"
-        else:
-            said = f"{'not above' if explained else 'above'} {said}"
+        result, said = _random_block_reading(result, random)
         note = "; ".join(filter(None, [note, said]))
     return _row("C4", estimate, 0.5, result, "MLP share of restored logit difference "
                 "(theorem-swap pairs)", control, base, scope=f"theorem-{settings.params}", note=note)
+
+
+def _random_block_reading(result: str, random: dict) -> tuple[str, str]:
+    """C4's verdict after its random-location control, under the one rule for controls: the control changes the
+    verdict only when it is itself determined. Share determined above random blocks of the MLPs' size (p < 0.05):
+    the verdict stands. Determined below them (p_below < 0.05): not supported. Neither: a 'supported' becomes
+    'inconclusive' (the control cannot separate the MLPs' role from their size)."""
+    said = (f"random attention + MLP block sets of the MLPs' size carry {random['null_mean']:.2f} "
+            f"[{random['null_low']:.2f}, {random['null_high']:.2f}] (p = {random['p_value']:.3f})")
+    if random["p_value"] < 0.05:
+        return result, f"above {said}"
+    if random.get("p_below", np.nan) < 0.05:
+        return "not supported", f"below {said}: the MLPs carry less than blocks of their size"
+    if result == "supported":
+        return "inconclusive", (f"inconclusive: {said}; the share is within their range, so the control cannot "
+                                "tell the MLPs' role from their size")
+    return result, f"not above {said}"
 
 
 def claims_table(results, settings: ClaimSettings | None = None) -> pd.DataFrame:

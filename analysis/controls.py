@@ -37,11 +37,14 @@ def _row(control: str, bears_on: str, subject: str, value: float, null: np.ndarr
     null = null[np.isfinite(null)]
     if not len(null) or not np.isfinite(value):
         return {"control": control, "bears_on": bears_on, "subject": subject, "value": value, "null_mean": np.nan,
-                "null_low": np.nan, "null_high": np.nan, "p_value": np.nan, "draws": len(null), "note": note}
+                "null_low": np.nan, "null_high": np.nan, "p_value": np.nan, "p_below": np.nan, "draws": len(null),
+                "note": note}
     p_value = (1 + (null >= value).sum()) / (1 + len(null))
+    p_below = (1 + (null <= value).sum()) / (1 + len(null))
     return {"control": control, "bears_on": bears_on, "subject": subject, "value": float(value),
             "null_mean": float(null.mean()), "null_low": float(np.quantile(null, 0.025)),
-            "null_high": float(np.quantile(null, 0.975)), "p_value": float(p_value), "draws": len(null), "note": note}
+            "null_high": float(np.quantile(null, 0.975)), "p_value": float(p_value), "p_below": float(p_below),
+            "draws": len(null), "note": note}
 
 
 def restored_by_block(pairs: pd.DataFrame) -> pd.DataFrame:
