@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from tsft.analysis.seeds import seed_interval
 from tsft.analysis.stats import Estimate, accuracy_stat, cluster_bootstrap, difference, robustness_stat
 
 SURFACE = "surface"
@@ -114,6 +115,33 @@ def paired_estimate(a: pd.DataFrame, b: pd.DataFrame, kind: str, stat: UnitStati
         shared = sums_a.index.intersection(sums_b.index)
         arrays.append(np.hstack([sums_a.loc[shared, columns].to_numpy(), sums_b.loc[shared, columns].to_numpy()]))
     return cluster_bootstrap(arrays, difference(stat.function, len(columns)))
+
+
+def arm_difference(a: pd.DataFrame, b: pd.DataFrame, kind: str, stat: UnitStatistic,
+                   templates: pd.DataFrame | None = None) -> tuple[Estimate, str]:
+    """stat(A) - stat(B) between two arms, and how its interval was made.
+
+    With at least two runs in each arm: each run is one draw of its arm, on the test originals every run of both
+    arms has, and the interval adds the runs' spread (a t interval, Welch df) to the problems' (a bootstrap over
+    templates, the clusters whose errors move together): analysis.seeds, which holds its 95% with 3 seeds. With
+    fewer, the two-level paired bootstrap (seed i of A with seed i of B, then originals), which cannot see how far
+    another seed could fall: said in the method."""
+    runs_a, runs_b = _by_seed(a), _by_seed(b)
+    if min(len(runs_a), len(runs_b)) < 2:
+        return paired_estimate(a, b, kind, stat), "paired bootstrap over seeds and originals (fewer than 2 runs)"
+    columns = list(stat.columns)
+    sums = [unit_sums(group, kind) for group in runs_a + runs_b]
+    shared = sums[0].index
+    for frame in sums[1:]:
+        shared = shared.intersection(frame.index)
+    units = [frame.loc[shared, columns].to_numpy() for frame in sums]
+    clusters = pd.Series(shared, index=shared)
+    if templates is not None and len(templates):
+        known = templates.drop_duplicates("problem_id").set_index("problem_id")["template"]
+        clusters = known.reindex(shared).fillna(clusters)
+    estimate = seed_interval(units[:len(runs_a)], units[len(runs_a):], clusters.to_numpy(), stat.function)
+    return estimate, (f"t interval over runs ({len(runs_a)} vs {len(runs_b)}) + template-cluster bootstrap over "
+                      f"{len(shared)} originals")
 
 
 def _seed_sd(frame: pd.DataFrame, kind: str) -> float:

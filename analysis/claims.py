@@ -3,8 +3,11 @@
 The verdict rule is analysis.stats.verdict, one for every claim: `supported` only when the 95%
 interval lies on the claim's side of its null value, `not supported` when it lies on the other
 side (or the control explains the effect), `inconclusive` otherwise; a missing checkpoint or
-result is `inconclusive` with the reason. All comparisons are paired (same problems, same seed
-index) and bootstrapped over seeds and test originals (analysis.stats).
+result is `inconclusive` with the reason. Every comparison of two arms is made on the same test
+originals: with at least two runs an arm, a t interval over the runs plus a template-cluster bootstrap over
+the problems (analysis.accuracy.arm_difference, analysis.seeds: it holds its 95% with 3 seeds); with fewer, the
+two-level paired bootstrap over seeds and originals. The `interval` column says which. C3's equivalence is two
+one-sided tests at 2.5% each: the 95% interval inside the margin.
 
 * **C1** answer-SFT learns surface associations that break under superficial changes, where
   theorem-SFT does not. Effect: robustness (surface-perturbed / original accuracy) of theorem-SFT
@@ -39,9 +42,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from tsft.analysis import accuracy, mixed
-from tsft.analysis.accuracy import ACCURACY, ROBUSTNESS, SURFACE, final, matched_steps, paired_estimate, with_facts
+from tsft.analysis.accuracy import ACCURACY, ROBUSTNESS, SURFACE, arm_difference, final, matched_steps, with_facts
 from tsft.analysis.controls import c4_control
 from tsft.analysis.inside import mlp_share
+from tsft.analysis.problems import original_templates
 from tsft.analysis.stats import NAN, Estimate, verdict
 
 STATEMENTS = {
@@ -71,11 +75,11 @@ class ClaimSettings:
 
 
 def _row(claim: str, estimate: Estimate, null: float, result: str, effect: str, control: str,
-         control_estimate: Estimate = NAN, scope: str = "", note: str = "") -> dict:
+         control_estimate: Estimate = NAN, scope: str = "", note: str = "", interval: str = "") -> dict:
     return {"claim": claim, "statement": STATEMENTS[claim], "verdict": result, "effect": effect,
             **estimate.as_dict(), "null": null, "control": control, "control_value": control_estimate.value,
             "control_low": control_estimate.low, "control_high": control_estimate.high, "scope": scope, "note": note,
-            **GLMM_NONE}
+            "interval": interval, **GLMM_NONE}
 
 
 GLMM_NONE = {"glmm_value": float("nan"), "glmm_low": float("nan"), "glmm_high": float("nan"), "glmm_agreement": ""}
@@ -104,6 +108,13 @@ def _missing(claim: str, what: str, control: str) -> dict:
     return _row(claim, NAN, float("nan"), "inconclusive", "", control, note=f"not measured: {what}")
 
 
+def _templates(problems: pd.DataFrame | None) -> pd.DataFrame | None:
+    """problem_id -> template of the test originals (the clusters of arm_difference), where the facts have them."""
+    if problems is None or not len(problems) or "template" not in problems:
+        return None
+    return original_templates(problems) if "kind" in problems else problems[["problem_id", "template"]]
+
+
 def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSettings,
              problems: pd.DataFrame | None = None) -> dict:
     control = "matched in-distribution accuracy (training curves)"
@@ -121,9 +132,9 @@ def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSe
     theorem, answer = _runs(picks, "theorem", settings.params), _runs(picks, "answer", settings.params)
     if theorem.empty or answer.empty:
         return _missing("C1", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
-    estimate = paired_estimate(theorem, answer, SURFACE, ROBUSTNESS)
+    estimate, interval = arm_difference(theorem, answer, SURFACE, ROBUSTNESS, _templates(problems))
     row = _row("C1", estimate, 0.0, verdict(estimate, 0.0), "robustness(theorem) - robustness(answer)", control,
-               scope=scope, note=note)
+               scope=scope, note=note, interval=interval)
     return _with_glmm(row, theorem, answer, problems, interaction=True)
 
 
@@ -134,13 +145,14 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
     solution = _runs(frame, "solution", settings.params)
     if theorem.empty or answer.empty:
         return _missing("C2", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
-    estimate = paired_estimate(theorem, answer, SURFACE, ACCURACY)
+    templates = _templates(problems)
+    estimate, interval = arm_difference(theorem, answer, SURFACE, ACCURACY, templates)
     result, note = verdict(estimate, 0.0), ""
     versus = NAN
     if solution.empty:
         note = "control not measured (no solution-SFT run)"
     else:
-        versus = paired_estimate(theorem, solution, SURFACE, ACCURACY)
+        versus, _ = arm_difference(theorem, solution, SURFACE, ACCURACY, templates)
         if versus.excludes(0.0) < 0 and result == "not supported":
             note = "solution-SFT beats theorem-SFT as well"
         elif versus.excludes(0.0) < 0:
@@ -149,33 +161,34 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
         elif versus.excludes(0.0) == 0:
             note = "theorem-SFT does not beat the solution control (interval contains 0)"
     row = _row("C2", estimate, 0.0, result, "accuracy(theorem) - accuracy(answer), surface-perturbed", control,
-               versus, scope="final checkpoints; control value = theorem - solution", note=note)
+               versus, scope="final checkpoints; control value = theorem - solution", note=note, interval=interval)
     return _with_glmm(row, theorem, answer, problems, interaction=False)
 
 
-def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings) -> dict:
+def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.DataFrame | None = None) -> dict:
     control = "attention-only tuning at the same budget"
     effect = f"accuracy(mlp) - accuracy(full), originals; margin +-{settings.margin:.2f}"
     frame = final(predictions)
     full, mlp, attn = (_runs(frame, "theorem", p) for p in ("full", "mlp", "attn"))
     if full.empty or mlp.empty:
         return _missing("C3", "theorem-full and theorem-mlp evaluations", control)
-    estimate = paired_estimate(mlp, full, "original", ACCURACY)
+    templates = _templates(problems)
+    estimate, interval = arm_difference(mlp, full, "original", ACCURACY, templates)
     learned = accuracy.estimate(full, "original", ACCURACY)
     if learned.low <= settings.margin:
         return _row("C3", estimate, 0.0, "inconclusive", effect, control, scope="final checkpoints",
                     note=f"full tuning has not learned the task (accuracy {learned.value:.2f} [{learned.low:.2f}, "
-                         f"{learned.high:.2f}]): matching it says nothing")
+                         f"{learned.high:.2f}]): matching it says nothing", interval=interval)
     result = verdict(estimate, 0.0, margin=settings.margin)
     versus, note = NAN, ""
     if attn.empty:
         note = "control not measured (no attention-only run)"
     else:
-        versus = paired_estimate(attn, full, "original", ACCURACY)
+        versus, _ = arm_difference(attn, full, "original", ACCURACY, templates)
         if verdict(versus, 0.0, margin=settings.margin) == "supported":
             note = "attention-only matches full tuning too: the MLPs are not special here"
     return _row("C3", estimate, 0.0, result, effect, control, versus,
-                scope="final checkpoints; control value = attn - full", note=note)
+                scope="final checkpoints; control value = attn - full", note=note, interval=interval)
 
 
 def c4_runs(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings) -> list[str]:
@@ -236,4 +249,4 @@ def claims_from(predictions: pd.DataFrame, matched: pd.DataFrame, patch_pairs: p
     facts (analysis.problems), C1 and C2 also carry the mixed model's reading (`glmm_*` columns)."""
     return pd.DataFrame([claim_c1(predictions, matched, settings, problems),
                          claim_c2(predictions, settings, problems),
-                         claim_c3(predictions, settings), claim_c4(patch_pairs, models, settings)])
+                         claim_c3(predictions, settings, problems), claim_c4(patch_pairs, models, settings)])

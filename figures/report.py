@@ -102,14 +102,20 @@ def claim_sentence(row) -> str:
         return f"{row['claim']}: {row['verdict']} - {row['note']}."
     interval = f"{number(row['value'])} [{number(row['ci_low'])}, {number(row['ci_high'])}]"
     support = f"{int(row['n_seeds'])} seed{'s' if row['n_seeds'] != 1 else ''}, {int(row['n_units'])} units"
-    if row["verdict"] == "inconclusive" and "has not learned" in str(row["note"]):
+    if str(row.get("interval") or ""):
+        support += f"; {row['interval']}"
+    note_text = str(row["note"])
+    if row["verdict"] == "inconclusive" and "has not learned" in note_text:
         reading = "the comparison is not meaningful (see the note), so no effect is claimed"
+    elif row["verdict"] == "inconclusive" and "cannot tell" in note_text:
+        reading = ("the interval lies on the claim's side, but its control is determined neither way, so no effect "
+                   "is claimed")
     elif row["verdict"] == "inconclusive":
         reading = f"the interval contains {number(row['null'], 2)} or is undefined, so no effect is claimed"
     elif row["verdict"] == "supported":
         reading = "the interval lies on the claim's side"
-    elif "explains" in str(row["note"]):
-        reading = "the control explains the effect"
+    elif any(said in note_text for said in ("explains", "less than blocks of their size")):
+        reading = "its control, itself determined, overturns it"
     else:
         reading = "the interval lies against the claim"
     control = f"control: {row['control']}"

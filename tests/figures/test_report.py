@@ -110,3 +110,14 @@ def test_the_setup_shows_the_preset_one_setting_a_row():
     assert "<th>preset: seeds</th><td>0, 1, 2</td>" in setup
     assert "<th>preset: lr</th><td>full: 0.0002; mlp: 0.0004</td>" in setup
     assert "<th>preset: kinds</th><td>- (every / none)</td>" in setup
+
+
+def test_a_claim_held_back_by_an_undetermined_control_is_said_so():
+    row = {**claim("inconclusive", 0.6, 0.7), "claim": "C4", "null": 0.5, "interval": "t interval over runs (3 vs 3)",
+           "note": "inconclusive: random blocks carry 0.75; the control cannot tell the MLPs' role from their size"}
+    text = claim_sentence(row)
+    assert "its control is determined neither way, so no effect is claimed" in text
+    assert "contains" not in text and "t interval over runs (3 vs 3)" in text
+    overturned = claim_sentence({**row, "verdict": "not supported",
+                                 "note": "below ...: the MLPs carry less than blocks of their size"})
+    assert "its control, itself determined, overturns it" in overturned
