@@ -98,23 +98,59 @@ def lr_trial_dir(inputs: Inputs, target: str, params: str, lr: float) -> Path:
     return inputs.out / "lr" / f"{target}-{params}-lr{lr:g}"
 
 
+LR_EXTENSIONS = 2
+"""How far an arm's learning-rate grid grows past an edge: when every trial so far has finished and the best is
+the smallest (largest) rate tried, half (twice) that rate is tried too, at most this many times a side; so a
+chosen rate is never a grid edge that was not looked past."""
+
+
+def _trial_score(folder: Path) -> tuple[float, float] | None:
+    """(-validation accuracy, validation loss) at a finished trial's last step, or None."""
+    card = folder / "run_card.json"
+    if not card.is_file():
+        return None
+    last = json.loads(card.read_text())["metrics"]["evals"][-1]
+    return -last["heldout_accuracy"], last["heldout_loss"]
+
+
+def _best_rate(scores: dict[float, tuple[float, float]]) -> float:
+    """The best validation accuracy, ties to the lower validation loss, then the smaller rate."""
+    return min(scores, key=lambda lr: (*scores[lr], lr))
+
+
+def _arm_rates(inputs: Inputs, target: str, params: str, grid: tuple[float, ...]) -> list[float]:
+    """The rates one arm tries: its grid, extended past an edge that wins (LR_EXTENSIONS)."""
+    rates = sorted(grid)
+    while rates:
+        scores = {lr: _trial_score(lr_trial_dir(inputs, target, params, lr)) for lr in rates}
+        if any(score is None for score in scores.values()):
+            break
+        best = _best_rate(scores)
+        if best == rates[0] and sum(lr < min(grid) for lr in rates) < LR_EXTENSIONS:
+            rates.insert(0, rates[0] / 2)
+        elif best == rates[-1] and sum(lr > max(grid) for lr in rates) < LR_EXTENSIONS:
+            rates.append(rates[-1] * 2)
+        else:
+            break
+    return rates
+
+
 def lr_trials(inputs: Inputs, preset: Preset) -> list[tuple[str, str, float, Path]]:
-    """(target, params, lr, folder) of every learning-rate trial: each arm's candidates (`lr_grid`, by selection)."""
+    """(target, params, lr, folder) of every learning-rate trial: each arm's candidates (`lr_grid`, by selection),
+    extended past a winning edge once the trials before have finished (the lr stage plans again until none is
+    added)."""
     grid = dict(preset.lr_grid)
     arms = sorted({(t, pa) for t, pa, _ in preset.runs()})
-    return [(t, pa, lr, lr_trial_dir(inputs, t, pa, lr)) for t, pa in arms for lr in grid.get(pa.split(":")[0], ())]
+    return [(t, pa, lr, lr_trial_dir(inputs, t, pa, lr)) for t, pa in arms
+            for lr in _arm_rates(inputs, t, pa, grid.get(pa.split(":")[0], ()))]
 
 
 def chosen_lr(inputs: Inputs, preset: Preset, target: str, params: str) -> float:
-    """The arm's learning rate: the trial with the best validation accuracy at its last step (ties: the lower
-    validation loss, then the smaller rate), else the preset's own (`lr_for`) where the arm has no trials."""
-    scored = []
-    for t, pa, lr, folder in lr_trials(inputs, preset):
-        card = folder / "run_card.json"
-        if (t, pa) == (target, params) and card.is_file():
-            last = json.loads(card.read_text())["metrics"]["evals"][-1]
-            scored.append((-last["heldout_accuracy"], last["heldout_loss"], lr))
-    return min(scored)[2] if scored else preset.lr_for(target, params)
+    """The arm's learning rate: the finished trial with the best validation accuracy at its last step (ties: the
+    lower validation loss, then the smaller rate), else the preset's own (`lr_for`) where the arm has none."""
+    trials = [(lr, folder) for t, pa, lr, folder in lr_trials(inputs, preset) if (t, pa) == (target, params)]
+    scores = {lr: score for lr, score in ((lr, _trial_score(folder)) for lr, folder in trials) if score is not None}
+    return _best_rate(scores) if scores else preset.lr_for(target, params)
 
 
 def control_runs(inputs: Inputs, preset: Preset) -> list[tuple[str, str, int, str, Path]]:

@@ -75,6 +75,24 @@ def run_stage(jobs: list[Job], workers: int, on_done: Callable[[Job, float | Non
             on_done(futures[future], _checked(futures[future], lambda _, f=future: f.result()))
 
 
+def replanned(stage, inputs: Inputs, preset: Preset, planned: list[Job]):
+    """Yield the jobs `stage` plans anew once what it planned before is done (the lr stage extends a grid past a
+    winning edge), until it plans nothing new; a job that ran without writing its output is an error, not a
+    loop."""
+    seen = {job.output for job in planned}
+    while True:
+        jobs = stage.plan(inputs, preset)
+        missing = [job for job in jobs if job.output in seen and not done(job.output)]
+        if missing:
+            raise StageError(f"stage {stage.name}: {', '.join(j.name for j in missing)} ran but wrote no "
+                             f"{missing[0].output.name} (finished work is kept)")
+        more = [job for job in jobs if job.output not in seen]
+        if not more:
+            return
+        seen |= {job.output for job in more}
+        yield more
+
+
 class StageError(RuntimeError):
     """A job failed; what earlier jobs wrote is kept, and a rerun continues from there."""
 
@@ -207,8 +225,12 @@ def _reproduce(inputs: Inputs, preset: Preset, png: bool):
                 note = "skipped (done)" if seconds is None else f"{seconds:.1f} s"
                 bar.console.print(f"    {job.stage}: {job.name} {note}", highlight=False)
 
-            run_stage(jobs, 1 if inputs.device != "cpu" else preset.jobs, finished)
-            bar.update(task, completed=max(1, len(jobs)))
+            workers = 1 if inputs.device != "cpu" else preset.jobs
+            run_stage(jobs, workers, finished)
+            for more in replanned(stage, inputs, preset, jobs):  # a stage may plan more once its first jobs are done
+                bar.update(task, total=bar.tasks[task].total + len(more))
+                run_stage(more, workers, finished)
+            bar.update(task, completed=bar.tasks[task].total)
             meta["stages"][stage.name] = meta["stages"].get(stage.name, 0.0) + elapsed(start)
             write_meta(meta_path, meta)
             bar.advance(overall)

@@ -99,3 +99,55 @@ def test_data_without_a_train_split_is_refused_naming_the_folder(tmp_path):
     with pytest.raises(DataError, match="no train split") as err:
         fit_to_data(Inputs(tmp_path / "run", data=folder), preset("real"))
     assert str(folder) in str(err.value)
+
+
+def _finish(job, accuracy: float, loss: float = 0.1) -> None:
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    job.output.write_text(json.dumps({"metrics": {"evals": [{"step": 100, "heldout_accuracy": accuracy,
+                                                             "heldout_loss": loss}]}}))
+
+
+def test_a_winning_grid_edge_is_looked_past_twice_at_most(tmp_path):
+    real, inputs = preset("real"), Inputs(tmp_path)
+
+    def answer_rates() -> list[float]:
+        return sorted(j.kwargs["lr"] for j in plan("lr", inputs, real) if j.name.startswith("answer-full"))
+
+    grid = sorted(dict(real.lr_grid)["full"])
+    assert answer_rates() == grid
+    for job in [j for j in plan("lr", inputs, real) if j.name.startswith("answer-full")][:2]:
+        _finish(job, 0.5 if job.kwargs["lr"] == grid[0] else 0.3)
+    assert answer_rates() == grid  # not every trial has finished: nothing is extended yet
+    accuracy = {grid[0]: 0.5, grid[1]: 0.3, grid[2]: 0.2}
+    for step in range(3):
+        for job in plan("lr", inputs, real):
+            if job.name.startswith("answer-full") and not job.output.is_file():
+                _finish(job, accuracy.get(job.kwargs["lr"], 0.6 + 0.1 * step))  # each new low edge wins again
+    assert answer_rates() == [grid[0] / 4, grid[0] / 2, *grid]  # two extensions below, then it stops
+    chosen = {j.name: j.kwargs["lr"] for j in plan("sft", inputs, real)}
+    assert chosen["answer-full-s0"] == grid[0] / 4
+
+
+def test_a_stage_that_plans_more_once_its_jobs_are_done_runs_them(tmp_path):
+    from tsft.reproduce import StageError, replanned, run_stage
+    from tsft.stages import Job, Stage
+
+    def write(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("done")
+
+    def planner(inputs, preset):
+        first = Job("x", "first", write, tmp_path / "first", {"out": tmp_path / "first"})
+        then = Job("x", "then", write, tmp_path / "then", {"out": tmp_path / "then"})
+        return [first, then] if first.output.is_file() else [first]
+
+    stage = Stage("x", "test", planner)
+    planned = planner(None, None)
+    run_stage(planned, 1, lambda job, seconds: None)
+    for more in replanned(stage, None, None, planned):
+        assert [j.name for j in more] == ["then"]
+        run_stage(more, 1, lambda job, seconds: None)
+    assert (tmp_path / "then").read_text() == "done"
+    silent = Stage("y", "test", lambda inputs, preset: [Job("y", "lazy", print, tmp_path / "never", {})])
+    with pytest.raises(StageError, match="lazy ran but wrote no never"):
+        list(replanned(silent, None, None, silent.plan(None, None)))
