@@ -106,10 +106,11 @@ chosen rate is never a grid edge that was not looked past."""
 
 def _trial_score(folder: Path) -> tuple[float, float] | None:
     """(-validation accuracy, validation loss) at a finished trial's last step, or None."""
-    card = folder / "run_card.json"
-    if not card.is_file():
+    path = folder / "run_card.json"
+    card = json.loads(path.read_text()) if path.is_file() else {}
+    if card.get("status") != "complete":  # not started, or stopped part-way (a resumed trial starts again)
         return None
-    last = json.loads(card.read_text())["metrics"]["evals"][-1]
+    last = card["metrics"]["evals"][-1]
     return -last["heldout_accuracy"], last["heldout_loss"]
 
 

@@ -60,7 +60,7 @@ def test_learning_rates_come_from_the_trials_on_validation(tmp_path):
                                      [(0.4, 0.3), (0.6, 0.2), (0.6, 0.1)], strict=True):
         job.output.parent.mkdir(parents=True)
         evals = [{"step": 100, "heldout_accuracy": accuracy, "heldout_loss": loss}]
-        job.output.write_text(json.dumps({"metrics": {"evals": evals}}))
+        job.output.write_text(json.dumps({"status": "complete", "metrics": {"evals": evals}}))
     chosen = {j.name: j.kwargs["lr"] for j in plan("sft", inputs, real)}
     assert chosen["theorem-mlp-s0"] == chosen["theorem-mlp-s2"] == 8e-4  # best accuracy, then the lower loss
 
@@ -103,8 +103,8 @@ def test_data_without_a_train_split_is_refused_naming_the_folder(tmp_path):
 
 def _finish(job, accuracy: float, loss: float = 0.1) -> None:
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    job.output.write_text(json.dumps({"metrics": {"evals": [{"step": 100, "heldout_accuracy": accuracy,
-                                                             "heldout_loss": loss}]}}))
+    job.output.write_text(json.dumps({"status": "complete", "metrics": {"evals": [
+        {"step": 100, "heldout_accuracy": accuracy, "heldout_loss": loss}]}}))
 
 
 def test_a_winning_grid_edge_is_looked_past_twice_at_most(tmp_path):
@@ -118,10 +118,14 @@ def test_a_winning_grid_edge_is_looked_past_twice_at_most(tmp_path):
     for job in [j for j in plan("lr", inputs, real) if j.name.startswith("answer-full")][:2]:
         _finish(job, 0.5 if job.kwargs["lr"] == grid[0] else 0.3)
     assert answer_rates() == grid  # not every trial has finished: nothing is extended yet
+    running = [j for j in plan("lr", inputs, real) if j.name.startswith("answer-full")][2]
+    running.output.parent.mkdir(parents=True)
+    running.output.write_text(json.dumps({"status": "running", "metrics": {"evals": []}}))
+    assert answer_rates() == grid  # a trial stopped part-way is not a score
     accuracy = {grid[0]: 0.5, grid[1]: 0.3, grid[2]: 0.2}
     for step in range(3):
         for job in plan("lr", inputs, real):
-            if job.name.startswith("answer-full") and not job.output.is_file():
+            if job.name.startswith("answer-full") and not jobs.done(job.output):
                 _finish(job, accuracy.get(job.kwargs["lr"], 0.6 + 0.1 * step))  # each new low edge wins again
     assert answer_rates() == [grid[0] / 4, grid[0] / 2, *grid]  # two extensions below, then it stops
     chosen = {j.name: j.kwargs["lr"] for j in plan("sft", inputs, real)}
