@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tsft.tasks.diagram import world as diagram_world
 from tsft.tasks.guards import canary, eval_only_header
-from tsft.tasks.io import atomic_dir, sha256_file, write_json, write_jsonl
+from tsft.tasks.io import atomic_dir, check_writable, sha256_file, write_json, write_jsonl
 from tsft.tasks.real_perturb import perturb_real_all
 from tsft.tasks.schema import Perturbation, Problem
 from tsft.tasks.world.catalogue import catalogue_rows
@@ -171,6 +171,7 @@ def build(source: str, out: str | Path, *, path: str | Path | None = None, seed:
           cue_strength: float | None = None, skip_invalid: bool = False, field_map: str | None = None,
           theorems_path: str | Path | None = None, eval_only: str | None = None, overwrite: bool = False) -> dict:
     """`tsft data build`: one entry point for every source; options that do not apply are errors."""
+    check_writable(out)  # before any problem is generated or read
     synthetic_options = {"n_train": n_train, "n_test": n_test, "cue_strength": cue_strength}
     if source not in ("synthetic", "diagram"):
         from tsft.tasks.loaders import LOADERS  # lazily, as in build_real

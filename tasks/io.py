@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,10 +96,31 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+class NotWritable(ValueError):
+    """A results folder cannot be made where it was asked for."""
+
+
+def check_writable(out: str | Path) -> None:
+    """Raise NotWritable naming `out` when a folder cannot be made there: a file on the way, no permission, a
+    read-only or virtual file system (a real folder is made and removed beside where `out` will be). Every command
+    checks its output this way before any work, so nothing is computed only to be lost."""
+    out = Path(out).absolute()
+    parent = next(p for p in (out, *out.parents) if p.exists())
+    if not parent.is_dir():
+        raise NotWritable(f"{out}: {parent} is a file, not a folder")
+    try:
+        probe = tempfile.mkdtemp(prefix=".tsft-write-check-", dir=parent)
+    except OSError as err:
+        raise NotWritable(f"{out}: nothing can be written under {parent} ({err.strerror or err})") from None
+    os.rmdir(probe)
+
+
 def refuse_existing(out: str | Path, overwrite: bool, hint: str = "") -> None:
-    """Raise FileExistsError if `out` exists and `overwrite` is False (checked before any work)."""
+    """Raise FileExistsError if `out` exists and `overwrite` is False, NotWritable if it cannot be written (both
+    checked before any work)."""
     if Path(out).exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it{hint}")
+    check_writable(out)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from tsft.models.cards import CARD, read_card, save_tokenizer
-from tsft.tasks.io import atomic_dir, atomic_file, write_json
+from tsft.tasks.io import atomic_dir, atomic_file, check_writable, write_json
 
 STATE = "training_state"
 
@@ -153,6 +153,7 @@ def prepare_run(out: Path, resume: bool, overwrite: bool) -> tuple[str, Path | N
         raise ValueError("choose --resume or --overwrite, not both")
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder")
+    check_writable(out)
     busy = out.exists() and any(out.iterdir())
     if busy and overwrite:
         shutil.rmtree(out)

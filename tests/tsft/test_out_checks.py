@@ -1,0 +1,43 @@
+"""Where the output cannot be written, every command says so in one line before any work (tasks.io.check_writable),
+and leaves nothing behind."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from tsft.cli import app
+
+
+def refused(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in result.output, said
+    return said
+
+
+@pytest.fixture
+def under_a_file(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    return tmp_path / "a-file" / "out"
+
+
+def test_eval_patch_probe_and_build_refuse_an_output_under_a_file(under_a_file, data_dir, tmp_path):
+    model = tmp_path / "no-model-needed"  # the output is checked before the model is opened
+    for command in (["eval", "--model", str(model), "--data", str(data_dir)],
+                    ["patch", "sweep", "--model", str(model), "--data", str(data_dir)],
+                    ["data", "build", "--source", "synthetic"]):
+        said = refused(*command, "--out", str(under_a_file))
+        assert f"{under_a_file}: {under_a_file.parent} is a file, not a folder" in said, command
+    assert under_a_file.parent.read_text() == "not a folder"
+
+
+def test_a_virtual_file_system_is_refused_before_any_work(data_dir):
+    said = refused("data", "build", "--source", "synthetic", "--out", "/proc/tsft-out")
+    assert "/proc/tsft-out: nothing can be written under /proc" in said
+
+
+def test_training_refuses_before_the_base_is_loaded(under_a_file, data_dir, tmp_path):
+    said = refused("train", "sft", "--base", str(tmp_path / "no-base-needed"), "--data", str(data_dir),
+                   "--out", str(under_a_file), "--target", "answer")
+    assert "is a file, not a folder" in said
