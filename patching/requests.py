@@ -70,6 +70,9 @@ class SweepRequest:
         unknown = sorted(set(self.ablations) - set(ABLATIONS))
         if unknown:
             raise ValueError(f"unknown ablation(s) {unknown}; choose from {', '.join(ABLATIONS)}")
+        if self.engine != "hooks" and "exact" not in METHODS[self.method]:
+            raise ValueError(f"--engine {self.engine} runs exact patching only; --method {self.method} runs on hooks "
+                             "(drop --engine, or add exact: --method both | all)")
         if self.limit < 1:
             raise ValueError(f"limit {self.limit}: use 1 or more pairs")
         if self.faithfulness and ("exact" not in METHODS[self.method] or not self.ablations):

@@ -112,6 +112,9 @@ class Trainer:
         self.model = run.model.to(run.device)
         if config.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
+        if config.fsdp and run.dist.world == 1:
+            raise ValueError("fsdp=true shards a model over processes, and this is one process: start it with "
+                             "torchrun or accelerate launch (2+ processes), or drop fsdp")
         if config.fsdp and run.dist.world > 1 and run.adapter is not None:
             raise ValueError("fsdp=true shards full parameters; LoRA runs train few weights: use DDP (fsdp=false)")
         if config.fsdp and run.dist.world > 1 and config.compile == "on":

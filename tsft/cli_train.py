@@ -131,18 +131,42 @@ def train_matrix_command(
 ) -> None:
     """Train the comparison set; complete runs are skipped, partial ones resumed."""
     from tsft.tasks.io import DataError
-    from tsft.training.config import SFTConfig, parse_overrides
+    from tsft.training.config import SFTConfig
     from tsft.training.distributed import init
     from tsft.training.sft import train_matrix
 
     cfg = _config(SFTConfig, config, set_)
     try:
-        lrs = {k: float(v) for k, v in parse_overrides(lr_for or []).items()}
+        lrs = _lr_for(lr_for or [], _split_list(params) or ())
         cards = train_matrix(base, data, out, cfg, _split_list(targets), _split_list(params),
                              _split_list(seeds, int), lrs, dist=init(threads, device))
     except (*ERRORS, DataError) as err:
         fail(str(err))
     typer.echo(f"{len(cards)} runs complete in {out}")
+
+
+def _lr_for(pairs: list[str], selections: tuple[str, ...]) -> dict[str, float]:
+    """--lr-for params=lr, each naming one of the selections trained (a typo would otherwise be ignored)."""
+    rates = {}
+    for key, value in _parse_pairs(pairs).items():
+        if key not in selections:
+            raise ValueError(f"--lr-for {key}={value}: {key!r} is not one of the selections trained "
+                             f"({', '.join(selections)})")
+        try:
+            rates[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--lr-for {key}={value}: the learning rate must be a number") from None
+    return rates
+
+
+def _parse_pairs(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--lr-for {pair!r}: write params=lr, e.g. --lr-for mlp=3e-3")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def eval_command(

@@ -41,3 +41,29 @@ def test_training_refuses_before_the_base_is_loaded(under_a_file, data_dir, tmp_
     said = refused("train", "sft", "--base", str(tmp_path / "no-base-needed"), "--data", str(data_dir),
                    "--out", str(under_a_file), "--target", "answer")
     assert "is a file, not a folder" in said
+
+
+def test_settings_that_would_not_be_honoured_are_refused(data_dir, tmp_path):
+    """Each of these used to run and record what did not happen (or drop the setting silently)."""
+    said = refused("train", "matrix", "--base", str(tmp_path / "b"), "--data", str(data_dir), "--out",
+                   str(tmp_path / "m"), "--params", "full,mlp", "--lr-for", "mpl=3e-3")
+    assert "--lr-for mpl=3e-3: 'mpl' is not one of the selections trained (full, mlp)" in said
+    said = refused("train", "matrix", "--base", str(tmp_path / "b"), "--data", str(data_dir), "--out",
+                   str(tmp_path / "m"), "--lr-for", "mlp=fast")
+    assert "the learning rate must be a number" in said
+    said = refused("patch", "sweep", "--model", str(tmp_path / "m"), "--data", str(data_dir), "--out",
+                   str(tmp_path / "p"), "--engine", "tl", "--method", "atp_star")
+    assert "--engine tl runs exact patching only; --method atp_star runs on hooks" in said
+    assert not (tmp_path / "m").exists() and not (tmp_path / "p").exists()
+
+
+def test_fsdp_in_one_process_is_refused_not_recorded(tmp_path, data_dir, tokenizer):
+    from tests.training.conftest import tiny_model
+
+    base = tmp_path / "base"
+    tiny_model(tokenizer).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    said = refused("train", "sft", "--base", str(base), "--data", str(data_dir), "--out", str(tmp_path / "run"),
+                   "--target", "answer", "--set", "fsdp=true", "--set", "steps=2", "--threads", "1")
+    assert "fsdp=true shards a model over processes, and this is one process" in said
+    assert not (tmp_path / "run").exists()  # refused before the run folder was made
