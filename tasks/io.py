@@ -67,7 +67,7 @@ def read_json(path: str | Path) -> object:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise DataError(path, err.lineno, f"invalid JSON ({err.msg} at column {err.colno})") from err
+        raise DataError(path, err.lineno, f"invalid JSON ({err.msg}; column {err.colno})") from err
 
 
 def dumps_row(row: object) -> str:

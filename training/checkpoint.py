@@ -19,13 +19,12 @@ writes. A resume loads the newest checkpoint folder and continues from its step.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from pathlib import Path
 
 from tsft.models.cards import CARD, read_card, save_tokenizer
-from tsft.tasks.io import atomic_dir, atomic_file, check_writable, write_json
+from tsft.tasks.io import atomic_dir, atomic_file, check_writable, read_json, write_json
 
 STATE = "training_state"
 
@@ -98,7 +97,7 @@ def load_training_state(folder: Path) -> tuple[int, dict]:
     import torch
     from safetensors.torch import load_file
 
-    state = json.loads((folder / STATE / "state.json").read_text())
+    state = read_json(folder / STATE / "state.json")
     tensors = load_file(str(folder / STATE / "optimizer.safetensors"))
     entries: dict[int, dict] = {}
     for key, value in tensors.items():

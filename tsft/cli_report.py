@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import time
 from pathlib import Path
@@ -29,8 +28,10 @@ def print_claims(claims) -> None:
 
 def saved_meta(results: Path) -> dict:
     """The run's reproduce.json for the report's metadata, or just the folder when it was not made by reproduce."""
+    from tsft.tasks.io import read_json
+
     path = results / "reproduce.json"
-    return json.loads(path.read_text()) if path.is_file() else {"results": str(results)}
+    return read_json(path) if path.is_file() else {"results": str(results)}
 
 
 def reproduce_command(

@@ -242,7 +242,7 @@ def done(path: str | Path) -> bool:
     """Whether a job's output exists (a run card must also say the run is complete)."""
     path = Path(path)
     if path.name == "run_card.json":
-        import json
+        from tsft.tasks.io import read_json
 
-        return path.is_file() and json.loads(path.read_text()).get("status") == "complete"
+        return path.is_file() and read_json(path).get("status") == "complete"
     return path.exists()

@@ -8,13 +8,13 @@ with `training.sft.run_name`, the names analysis.collect parses back.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tsft.models.cards import Checkpoint
 from tsft.presets import Preset
+from tsft.tasks.io import read_json
 from tsft.training.sft import run_name
 
 
@@ -107,7 +107,7 @@ chosen rate is never a grid edge that was not looked past."""
 def _trial_score(folder: Path) -> tuple[float, float] | None:
     """(-validation accuracy, validation loss) at a finished trial's last step, or None."""
     path = folder / "run_card.json"
-    card = json.loads(path.read_text()) if path.is_file() else {}
+    card = read_json(path) if path.is_file() else {}
     if card.get("status") != "complete":  # not started, or stopped part-way (a resumed trial starts again)
         return None
     last = card["metrics"]["evals"][-1]

@@ -47,7 +47,7 @@ from tsft.presets import Preset
 from tsft.stages import STAGES, Inputs, Job, base_dir, data_dir
 from tsft.tasks.dataset import load_dataset
 from tsft.tasks.guards import check_trainable
-from tsft.tasks.io import atomic_file
+from tsft.tasks.io import atomic_file, read_json
 from tsft.tasks.locking import writing
 
 
@@ -119,7 +119,7 @@ def check_meta(path: Path, meta: dict) -> dict:
     """The saved reproduce.json, refused (naming each difference) if its preset or inputs differ from this run's."""
     if not path.is_file():
         return {}
-    saved = json.loads(path.read_text())
+    saved = read_json(path)
     old, new = identity(saved), identity(meta)
     differ = [f"{part}.{key}: {old[part].get(key)!r} -> {new[part].get(key)!r}" for part in ("preset", "inputs")
               for key in sorted(set(old[part]) | set(new[part])) if old[part].get(key) != new[part].get(key)]

