@@ -22,7 +22,15 @@ from tsft.models.generation import DECODER_SLOTS, greedy_generate
 from tsft.models.loading import load_model
 from tsft.models.placement import Placement
 from tsft.models.precision import compute
-from tsft.models.prompts import PromptFormat, as_shots, few_shot, prompt_format, prompt_text, set_prompt_format
+from tsft.models.prompts import (
+    PromptFormat,
+    as_shots,
+    encode_prompt,
+    few_shot,
+    prompt_format,
+    prompt_text,
+    set_prompt_format,
+)
 from tsft.models.provenance import write_request
 from tsft.models.targets import named_theorem, same_theorem
 from tsft.tasks.dataset import load_dataset
@@ -66,9 +74,27 @@ def grade_outputs(problems: Sequence[Problem], outputs: Sequence[str], model: st
     return rows
 
 
+def check_context(model, tokenizer, problems: Sequence[Problem], prompts: Sequence[str], max_new_tokens: int) -> None:
+    """Refuse, before any generation, a prompt that with the generation budget does not fit the model's context
+    (positions past it are not what the model was trained on, and an unbounded prompt can exhaust memory), naming
+    the problem. Prompts with a figure are left to the vision model, which counts its image tokens itself."""
+    limit = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+    if not limit:
+        return
+    for problem, prompt in zip(problems, prompts, strict=True):
+        # a token covers at least one byte of text (beside a few special tokens): only then can it be too long
+        if problem.image is None and len(prompt.encode("utf-8")) + 16 + max_new_tokens > limit:
+            length = len(encode_prompt(tokenizer, prompt))
+            if length + max_new_tokens > limit:
+                raise ValueError(f"problem {problem.id}: its prompt is {length} tokens and up to {max_new_tokens} "
+                                 f"are generated, beyond the model's {limit} positions (shorten the problem or "
+                                 "lower --max-new-tokens)")
+
+
 def evaluate_problems(model, tokenizer, problems: Sequence[Problem], max_new_tokens: int,
                       batch_size: int = DECODER_SLOTS, progress: bool = False) -> list[str]:
     prompts = [prompt_text(p, tokenizer) for p in problems]
+    check_context(model, tokenizer, problems, prompts, max_new_tokens)
     return greedy_generate(model, tokenizer, prompts, max_new_tokens, batch_size, progress,
                            images=[p.image for p in problems])
 

@@ -184,6 +184,9 @@ def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100
     `random_draws`, A's blocks at random locations of a window's parameter count beside them."""
     import pandas as pd
 
+    depth = Checkpoint.open(b_dir).depth
+    if width < 1 or (depth and width > depth):
+        raise ValueError(f"--width {width}: a window is 1 to {depth or 'the model depth'} layers")
     refuse_existing(out, overwrite)
     start = time.perf_counter()
     model_a, tok_a, checkpoint_a = load_checkpoint(a_dir, placement)

@@ -39,7 +39,7 @@ ComponentsOpt = Annotated[str, Opt(help="Comma-separated components: resid_pre, 
 PositionsOpt = Annotated[str, Opt(help="each (every position alone) | spans (each named span as a whole: the cue, "
                                        "the rest of the problem, the template, the target prefix, the last "
                                        "token) | last | all (every position at once).")]
-LimitOpt = Annotated[int, Opt(help="At most this many pairs or problems.")]
+LimitOpt = Annotated[int, Opt(help="At most this many pairs or problems.", min=1)]
 TargetOpt = Annotated[str | None, Opt(help="Target style whose next token is read: answer | solution | theorem "
                                            "(default: the checkpoint's own, else answer).")]
 
@@ -86,7 +86,7 @@ def sweep_command(
     target: TargetOpt = SWEEP.target, limit: LimitOpt = SWEEP.limit,
     align: Annotated[bool, Opt(help="Use pairs of unequal token length through their span alignment.")]
     = SWEEP.allow_alignment,
-    memory_mb: Annotated[int, Opt(help="Memory budget of one stacked forward, MiB.")] = 512,
+    memory_mb: Annotated[int, Opt(help="Memory budget of one stacked forward, MiB.", min=1)] = 512,
     ablations: Annotated[str | None, Opt(help="Also ablate every condition: comma-separated zero | mean | "
                                               "resample, rows beside patching's in one table.")] = None,
     faithfulness: Annotated[str | None, Opt(help="Comma-separated k: faithfulness of the top-k sites by exact "
@@ -133,8 +133,8 @@ def trace_command(
     model: ModelOpt, data: DataOpt, out: OutOpt,
     subject: Annotated[str, Opt(help="Tokens to noise: problem | name | words:<w1>,<w2>.")] = TRACE.subject,
     components: ComponentsOpt = TRACE_COMPONENTS, positions: PositionsOpt = TRACE.positions,
-    window: Annotated[int, Opt(help="Restore this many consecutive layers around each layer.")] = TRACE.window,
-    samples: Annotated[int, Opt(help="Noise draws per prompt.")] = TRACE.samples,
+    window: Annotated[int, Opt(help="Restore this many consecutive layers around each layer.", min=1)] = TRACE.window,
+    samples: Annotated[int, Opt(help="Noise draws per prompt.", min=1)] = TRACE.samples,
     seed: Annotated[int, Opt(help="Noise seed.")] = TRACE.seed,
     target: TargetOpt = TRACE.target, limit: LimitOpt = TRACE.limit, overwrite: OverwriteOpt = False,
     device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
@@ -189,7 +189,7 @@ def transplant_command(
     a: Annotated[Path, Opt(help="Checkpoint A: the MLP weights come from here.")],
     b: Annotated[Path, Opt(help="Checkpoint B: receives A's MLP weights, layer window by window.")],
     data: DataOpt, out: OutOpt,
-    width: Annotated[int, Opt(help="Layers per transplanted window.")] = 1,
+    width: Annotated[int, Opt(help="Layers per transplanted window (at most the model's depth).", min=1)] = 1,
     kinds: Annotated[str | None, Opt(help="Comma-separated splits (original, paraphrase...; default: all).")] = None,
     random_draws: Annotated[int, Opt(help="Random-location control: this many seeded draws of A's attention and "
                                           "MLP blocks at random layers, as many parameters as one window.")] = 0,

@@ -37,8 +37,8 @@ PositionOpt = Annotated[str, Opt(help="Where the direction is removed, one of: l
                                       "words:<w1>+<w2>.")]
 SplitOpt = Annotated[str, Opt(help="Problems whose activations are probed: test (with its perturbed versions) "
                                    "or train.")]
-LimitOpt = Annotated[int | None, Opt(help="At most this many original problems (default: all).")]
-FoldsOpt = Annotated[int, Opt(help="Grouped cross-validation folds.")]
+LimitOpt = Annotated[int | None, Opt(help="At most this many original problems (default: all).", min=1)]
+FoldsOpt = Annotated[int, Opt(help="Grouped cross-validation folds.", min=2)]
 GroupOpt = Annotated[str | None, Opt(help="Comma-separated group keys never split across train and test, the "
                                           "first held out, the rest purged (default: template,numbers; the "
                                           "template label uses numbers).")]
@@ -89,7 +89,7 @@ def run_command(
     c: Annotated[float, Opt("--C", help="Inverse L2 strength of the logistic probe.")] = 1.0,
     group: GroupOpt = None, control: ControlOpt = None,
     mdl: Annotated[bool, Opt(help="Also compute the MDL online code length.")] = True,
-    seed: SeedOpt = 0, batch_size: Annotated[int, Opt(help="Problems per captured forward.")] = 32,
+    seed: SeedOpt = 0, batch_size: Annotated[int, Opt(help="Problems per captured forward.", min=1)] = 32,
     cache: CacheOpt = None, overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:

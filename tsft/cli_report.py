@@ -44,7 +44,7 @@ def reproduce_command(
     data: Annotated[Path | None, Opt(help="Use this data folder (from `tsft data build`) instead of the "
                                           "synthetic world.")] = None,
     device: Annotated[str, Opt(help="cpu | cuda (cuda runs jobs one at a time).")] = "cpu",
-    jobs: Annotated[int | None, Opt(help="Parallel worker processes on CPU (default: the preset's).")] = None,
+    jobs: Annotated[int | None, Opt(help="Parallel worker processes on CPU (default: the preset's).", min=1)] = None,
     seeds: Annotated[int | None, Opt(help="Train only the first N of the preset's seeds (a part of the matrix, "
                                           "every arm alike); a later run with more continues the same folder.")]
     = None,

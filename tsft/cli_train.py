@@ -19,7 +19,7 @@ SetOpt = Annotated[list[str] | None, Opt("--set", help="Override one setting, ke
 ResumeOpt = Annotated[bool, Opt(help="Continue the run in --out from its newest checkpoint (same settings).")]
 OverwriteOpt = Annotated[bool, Opt(help="Delete the run in --out and start over.")]
 ThreadsOpt = Annotated[int | None, Opt(help="torch threads per process (default: torch's own; cores / processes "
-                                             "under a launcher).")]
+                                             "under a launcher).", min=1)]
 TrainDeviceOpt = Annotated[str, Opt(help="auto (each process's GPU when torch has CUDA, else the CPU) | cpu | cuda.")]
 ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError, RuntimeError)
 
@@ -175,16 +175,16 @@ def eval_command(
     out: Annotated[Path, Opt(help="Results folder: predictions.parquet and summary.csv.")],
     splits: Annotated[str | None, Opt(help="Comma-separated kinds to evaluate (original and/or perturbation "
                                            "kinds) (default: all).")] = None,
-    limit: Annotated[int | None, Opt(help="At most this many problems per split.")] = None,
+    limit: Annotated[int | None, Opt(help="At most this many problems per split.", min=1)] = None,
     batch_size: Annotated[int | None, Opt(help="Rows generated together (tsft's decoder refills a finished row's "
-                                               "slot with the next problem; default 256).")] = None,
-    max_new_tokens: Annotated[int | None, Opt(help="Generation budget (default: by the run's target).")] = None,
+                                               "slot with the next problem; default 256).", min=1)] = None,
+    max_new_tokens: Annotated[int | None, Opt(help="Generation budget (default: by the run's target).", min=1)] = None,
     system: Annotated[str | None, Opt(help="Chat models' system prompt: default | none | any text (default: as the "
                                            "checkpoint was trained, else the template's own).")] = None,
     instruction: Annotated[str, Opt(help="Text after the problem: answer | steps | theorem (ask for tsft's answer "
                                          "format, step by step, or naming the theorem) | any text.")] = "",
     shots: Annotated[int, Opt(help="Solved examples shown first (from train, else from test originals, which "
-                                   "are then not evaluated).")] = 0,
+                                   "are then not evaluated).", min=0)] = 0,
     shot_style: Annotated[str, Opt(help="Target style of the shots: answer | solution | theorem.")] = "solution",
     overwrite: OverwriteOpt = False, threads: ThreadsOpt = None, device: DeviceOpt = "cpu",
     precision: PrecisionOpt = "auto",

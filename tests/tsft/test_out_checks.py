@@ -67,3 +67,53 @@ def test_fsdp_in_one_process_is_refused_not_recorded(tmp_path, data_dir, tokeniz
                    "--target", "answer", "--set", "fsdp=true", "--set", "steps=2", "--threads", "1")
     assert "fsdp=true shards a model over processes, and this is one process" in said
     assert not (tmp_path / "run").exists()  # refused before the run folder was made
+
+
+@pytest.mark.parametrize("command", [
+    ["patch", "sweep", "--limit", "0"], ["patch", "sweep", "--limit", "-5"], ["patch", "sweep", "--memory-mb", "0"],
+    ["patch", "trace", "--samples", "0"], ["patch", "transplant", "--width", "0"],
+    ["eval", "--limit", "0"], ["eval", "--batch-size", "0"], ["eval", "--max-new-tokens", "0"],
+    ["eval", "--shots", "-1"], ["eval", "--threads", "0"], ["probe", "run", "--folds", "1"],
+    ["reproduce", "--jobs", "0"],
+])
+def test_numbers_out_of_range_are_refused_naming_the_option(command, tmp_path):
+    paths = {"patch": ["--model", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "o")],
+             "eval": ["--model", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "o")],
+             "probe": ["--model", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "o")],
+             "reproduce": ["--out", str(tmp_path / "o")]}[command[0]]
+    if command[:2] == ["patch", "transplant"]:
+        paths = ["--a", str(tmp_path), "--b", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, [*command, *paths])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"Invalid value for '{command[-2]}'" in said, said
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_transplant_window_wider_than_the_model_is_refused(tmp_path, data_dir, tokenizer):
+    from tests.training.conftest import tiny_model
+
+    model = tiny_model(tokenizer)
+    model.save_pretrained(tmp_path / "m")
+    tokenizer.save_pretrained(tmp_path / "m")
+    depth = model.config.num_hidden_layers
+    said = refused("patch", "transplant", "--a", str(tmp_path / "m"), "--b", str(tmp_path / "m"), "--data",
+                   str(data_dir), "--out", str(tmp_path / "o"), "--width", str(depth + 1))
+    assert f"--width {depth + 1}: a window is 1 to {depth} layers" in said and not (tmp_path / "o").exists()
+
+
+def test_a_prompt_beyond_the_models_context_is_refused_before_generation(tmp_path, tokenizer):
+    import json
+
+    from tsft.tasks.build import build_real
+
+    from tests.training.conftest import tiny_model
+
+    model = tiny_model(tokenizer)  # 512 positions
+    model.save_pretrained(tmp_path / "m")
+    tokenizer.save_pretrained(tmp_path / "m")
+    rows = [{"question": "What is 2 plus 3 ?", "answer": "5"}, {"question": "two " * 600 + "?", "answer": "1"}]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build_real("jsonl", tmp_path / "rows.jsonl", tmp_path / "data", field_map="text=question,answer=answer")
+    said = refused("eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "data"), "--out",
+                   str(tmp_path / "o"), "--max-new-tokens", "8", "--threads", "1")
+    assert "its prompt is" in said and "beyond the model's 512 positions" in said and not (tmp_path / "o").exists()
