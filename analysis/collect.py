@@ -8,7 +8,7 @@ training facts (target style, parameter selection, seed, budget) joined from the
 
 Intermediate checkpoints (`checkpoints/step-N/`) are not models of their own: an evaluation of one
 keeps the run's name, with `step` and `final=False`, which is how the matched-accuracy comparison
-finds it.
+finds it. The predictions a run graded while it trained (`RUN/curve/step-N.parquet`) are read the same way.
 """
 
 from __future__ import annotations
@@ -82,6 +82,20 @@ def _curve(card: dict) -> list[dict]:
     return [{"model": card.get("name"), **entry} for entry in card.get("metrics", {}).get("evals", [])]
 
 
+def _curve_predictions(run: Path, model: str) -> list[pd.DataFrame]:
+    """The graded predictions a run wrote while it trained (RUN/curve/step-N.parquet: every perturbation of its
+    first test originals, training.periodic), as intermediate-step predictions (final = False: the final model's
+    own evaluation covers every original)."""
+    frames = []
+    for path in sorted((run / "curve").glob("step-*.parquet")):
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: cannot read ({err})") from err
+        frames.append(frame.assign(model=model, final=False))
+    return frames
+
+
 def _read_request(folder: Path) -> dict:
     try:
         return json.loads((folder / "request.json").read_text())
@@ -153,6 +167,10 @@ def collect(folder: str | Path) -> Results:
         facts = model_facts(card, run)
         models[facts["model"]] = facts
         curves += _curve(card)
+        during = _curve_predictions(run, facts["model"])
+        if during:
+            evals += during
+            data_dirs.add(card.get("data", ""))
     for result, request in _result_folders(found):
         kind = request.get("kind")
         requests.append({"folder": str(result), **request})

@@ -95,3 +95,16 @@ def test_missing_folder_and_broken_request_are_named(tmp_path):
     named = r"run/run_card\.json:1: invalid JSON \(Unterminated string starting at; column 12\)"
     with pytest.raises(ValueError, match=named):
         collect(tmp_path)
+
+
+def test_predictions_graded_while_training_are_intermediate_steps(tmp_path):
+    run = tmp_path / "sft" / "theorem-full-s0"
+    write_run(run, "theorem-full-s0")
+    (run / "curve").mkdir()
+    for step, correct in ((50, [0, 0]), (100, [1, 0])):
+        frame = predictions_for("theorem-full-s0", np.asarray(correct, float), {}).drop(columns=["step", "final"])
+        frame.assign(step=step).to_parquet(run / "curve" / f"step-{step:06d}.parquet")
+    write_eval(tmp_path / "eval" / "theorem-full-s0", run, "theorem-full-s0", 100, [1, 1])
+    predictions = collect(tmp_path).predictions
+    by_kind = predictions.groupby(["step", "final"])["correct"].mean().to_dict()
+    assert by_kind == {(50, False): 0.0, (100, False): 0.5, (100, True): 1.0}
