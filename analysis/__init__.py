@@ -3,6 +3,7 @@
 * `collect`       - walk a results tree; every room's outputs and the run cards as DataFrames;
 * `problems`      - each evaluated problem's template, number magnitude, answer length and trace;
 * `stats`         - the two-level (seeds, problems) paired bootstrap and the one verdict rule;
+* `robustness`    - conditional consistency (solved stays solved?) and effective robustness over training;
 * `seeds`         - a difference between arms with a seeds + template-cluster t interval (few seeds);
 * `mixed`         - per-question logistic mixed models (question, template, run random; magnitude fixed);
 * `accuracy`      - E1 accuracy / robustness per perturbation, matched accuracy, E2 selections, F8 templates;

@@ -13,7 +13,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from tsft.analysis import accuracy, contamination, controls, inside, instruments, mixed, readings, traces, vision
+from tsft.analysis import (
+    accuracy,
+    contamination,
+    controls,
+    inside,
+    instruments,
+    mixed,
+    readings,
+    robustness,
+    traces,
+    vision,
+)
 from tsft.analysis.claims import ClaimSettings, c4_runs, claims_from
 from tsft.analysis.collect import Results
 from tsft.tasks.io import atomic_file
@@ -52,6 +63,8 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
         "claims": claims_from(preds, matched, results.patch_pairs, models, settings, results.problems),
         "mixed": mixed.kind_model(preds, results.problems, settings.params),
         "run_peaks": run_peaks, "readings": readings.claim_readings(preds, matched, run_peaks, settings),
+        "consistency": robustness.consistency_table(preds),
+        "effective_robustness": robustness.effective_robustness_table(preds),
         **_trace_tables(preds, results.problems),
         "contamination": contamination.contamination_table(results.predictions, results.problems),
         "estimates": instruments.estimate_table(results.requests), "ablations": ablations,
