@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from tsft.analysis.problems import original_templates, problem_facts
+from tsft.models.cards import parse_run_name
 from tsft.tasks.io import read_json
 
-RUN_NAME = re.compile(r"^(?P<target>answer|solution|theorem)-(?P<params>.+)-s(?P<seed>\d+)$")
 MODEL_COLUMNS = ["model", "kind", "target", "params", "seed", "variant", "lr", "steps", "trainable", "total",
                  "tokens_seen", "target_tokens_seen", "train_seconds", "folder"]
 """`variant` names a run that is none of its arm's seeds (lr-trial, memorize, tokens: `tsft train sft`'s
@@ -65,8 +64,8 @@ def model_facts(card: dict, folder: Path | str) -> dict:
     """One models-table row from a run card (or from a run name like theorem-mlp-s1 when the card is thin)."""
     config = card.get("config", {})
     name = card.get("name") or Path(folder).name
-    parsed = RUN_NAME.match(name)
-    guess = parsed.groupdict() if parsed else {}
+    guess = parse_run_name(name) or {}
+    parsed = bool(guess)
     metrics = card.get("metrics", {})
     return {"model": name, "kind": card.get("kind") or ("sft" if parsed else "base"),
             "target": config.get("target", guess.get("target")), "params": config.get("params", guess.get("params")),

@@ -13,6 +13,7 @@ unpickles), no tokenizer files, a run card that is not JSON.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,3 +114,18 @@ def save_tokenizer(tokenizer, folder: Path) -> None:
     tokenizer.save_pretrained(folder)
     if image_encoder(tokenizer) is not None:
         image_encoder(tokenizer).save(folder)
+
+
+RUN_NAME = re.compile(r"^(?P<target>answer|solution|theorem)-(?P<params>.+)-s(?P<seed>\d+)$")
+"""The name of a fine-tuning run's folder, as `run_name` writes it (a selection's ':' and ',' escaped as '_' and
+'+'); `tsft.plan` names run folders with it and analysis.collect reads them back with `parse_run_name`."""
+
+
+def run_name(target: str, params: str, seed: int) -> str:
+    return f"{target}-{params.replace(':', '_').replace(',', '+')}-s{seed}"
+
+
+def parse_run_name(name: str) -> dict | None:
+    """{target, params (as escaped in the name), seed} of a name `run_name` wrote; None for any other name."""
+    parsed = RUN_NAME.match(name)
+    return None if parsed is None else {**parsed.groupdict(), "seed": int(parsed["seed"])}

@@ -33,7 +33,7 @@ nnsight and TransformerLens are imported only when their engine is made.
 from __future__ import annotations
 
 import copy
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -41,6 +41,9 @@ from tsft.models.images import image_inputs
 from tsft.patching.hooks import intervene
 from tsft.patching.requests import ENGINES
 from tsft.patching.sites import Site, module_path, tl_hook, tuple_output
+
+if TYPE_CHECKING:  # shapes in the contract (jaxtyping); tests/patching/test_engine_contract.py checks them
+    from jaxtyping import Float, Int
 
 Replacement = tuple[Tensor, Tensor]
 
@@ -58,14 +61,17 @@ class Engine(Protocol):
     supports_prefix: bool
     supports_inputs: bool
 
-    def capture(self, ids: Tensor, sites: list[Site], inputs: dict | None = None) -> dict[Site, Tensor]: ...
+    def capture(self, ids: Int[Tensor, "batch pos"], sites: list[Site], inputs: dict | None = None
+                ) -> dict[Site, Float[Tensor, "batch pos width"]]: ...
 
-    def run(self, ids: Tensor, replacements: dict[Site, Replacement], past: list | None = None,
-            inputs: dict | None = None) -> Tensor: ...
+    def run(self, ids: Int[Tensor, "batch pos"], replacements: dict[Site, Replacement], past: list | None = None,
+            inputs: dict | None = None) -> Float[Tensor, "batch vocab"]: ...
 
-    def prefix_cache(self, ids: Tensor) -> list[tuple[Tensor, Tensor]]: ...
+    def prefix_cache(self, ids: Int[Tensor, "batch pos"]
+                     ) -> list[tuple[Float[Tensor, "batch kv_heads pos head_dim"],
+                                     Float[Tensor, "batch kv_heads pos head_dim"]]]: ...
 
-    def inputs_for(self, ids: Tensor, images) -> dict: ...
+    def inputs_for(self, ids: Int[Tensor, "batch pos"], images) -> dict: ...
 
 
 def _refuse(engine, what: str, given) -> None:

@@ -147,7 +147,7 @@ def _ablation_part(model, tokenizer, pairs, request: SweepRequest, exact, name: 
     return ablated, {"faithfulness.parquet": curves.assign(model=name)}
 
 
-def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = "answer", limit: int = 64,
+def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, *, target: str = "answer", limit: int = 64,
               overwrite: bool = False, placement: Placement = Placement(), progress: bool = True,
               random_draws: int = 0):
     """A's activations patched into B on the same prompts (clean = A, corrupt = B), per layer and component; with
@@ -178,7 +178,7 @@ def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, target: str = 
     return summarize(frame)
 
 
-def run_transplant(a_dir, b_dir, data_dir, out, width: int = 1, limit: int = 100, kinds: tuple[str, ...] = (),
+def run_transplant(a_dir, b_dir, data_dir, out, *, width: int = 1, limit: int = 100, kinds: tuple[str, ...] = (),
                    overwrite: bool = False, placement: Placement = Placement(), random_draws: int = 0):
     """Accuracy of B with A's MLP weights in each layer window, on the originals and perturbed kinds; with
     `random_draws`, A's blocks at random locations of a window's parameter count beside them."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tsft.models.cards import git_commit
+from tsft.models.cards import git_commit, run_name
 from tsft.models.loading import load_model
 from tsft.models.params import apply_selection, parameter_counts, parse_selection
 from tsft.models.prompts import PromptFormat, prompt_text, set_prompt_format
@@ -95,10 +95,6 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
 
 def matrix_runs(targets: Sequence[str], params: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, str, int]]:
     return list(itertools.product(targets, params, seeds))
-
-
-def run_name(target: str, params: str, seed: int) -> str:
-    return f"{target}-{params.replace(':', '_').replace(',', '+')}-s{seed}"
 
 
 def train_matrix(base, data, out, config: SFTConfig, targets: Sequence[str], params: Sequence[str],

@@ -176,8 +176,8 @@ def cross_command(
 
     request = _request(components, layers, positions, "denoise", metric, 512)
     try:
-        summary = run_cross(a, b, data, out, request, target, limit, overwrite, Placement(device, dtype, precision),
-                            random_draws=random_draws)
+        summary = run_cross(a, b, data, out, request, target=target, limit=limit, overwrite=overwrite,
+                            placement=Placement(device, dtype, precision), random_draws=random_draws)
     except ERRORS as err:
         fail(str(err))
     show(summary, f"{a.name} -> {b.name}")
@@ -202,8 +202,8 @@ def transplant_command(
 
     chosen = split_list(kinds) or ()
     try:
-        frame = run_transplant(a, b, data, out, width, limit, chosen, overwrite, Placement(device, dtype, precision),
-                               random_draws)
+        frame = run_transplant(a, b, data, out, width=width, limit=limit, kinds=chosen, overwrite=overwrite,
+                               placement=Placement(device, dtype, precision), random_draws=random_draws)
     except ERRORS as err:
         fail(str(err))
     table = frame.pivot_table(index="layers", columns="kind", values="accuracy", sort=False).round(3).reset_index()

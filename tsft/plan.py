@@ -2,7 +2,7 @@
 the preset trains (with the learning rate each takes).
 
 A run folder RUN holds one folder per stage (tsft.reproduce lists them); `sft_dir` names an SFT run's folder
-with `training.sft.run_name`, the names analysis.collect parses back.
+with `models.cards.run_name`, whose names analysis.collect parses back with `parse_run_name`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tsft.models.cards import Checkpoint
+from tsft.models.cards import Checkpoint, run_name
 from tsft.presets import Preset
 from tsft.tasks.io import read_json
-from tsft.training.sft import run_name
 
 
 @dataclass

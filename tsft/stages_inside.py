@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tsft import jobs
-from tsft.models.cards import Checkpoint
+from tsft.models.cards import Checkpoint, run_name
 from tsft.plan import Inputs, Job, _first, _first_seed, _runs, base_dir, data_dir
 from tsft.presets import Preset
-from tsft.training.sft import run_name
 
 
 def plan_patch(inputs: Inputs, preset: Preset) -> list[Job]:

@@ -108,3 +108,14 @@ def test_predictions_graded_while_training_are_intermediate_steps(tmp_path):
     predictions = collect(tmp_path).predictions
     by_kind = predictions.groupby(["step", "final"])["correct"].mean().to_dict()
     assert by_kind == {(50, False): 0.0, (100, False): 0.5, (100, True): 1.0}
+
+
+@pytest.mark.parametrize(("target", "params", "seed"), [
+    ("theorem", "mlp:0-2", 3), ("answer", "lora:gate_proj,up_proj", 0), ("solution", "random:1", 12),
+    ("theorem", "full", 0)])
+def test_run_names_are_written_and_read_back_by_one_module(target, params, seed):
+    from tsft.models.cards import parse_run_name, run_name
+
+    parsed = parse_run_name(run_name(target, params, seed))
+    assert parsed == {"target": target, "params": params.replace(":", "_").replace(",", "+"), "seed": seed}
+    assert parse_run_name("theorem-full-lr0.0004") is None and parse_run_name("base") is None

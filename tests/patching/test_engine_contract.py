@@ -63,3 +63,31 @@ def test_extra_inputs_are_built_or_refused_never_ignored(engine):
         engine.run(ids, {}, inputs={"pixel_values": torch.zeros(1)})
     with pytest.raises(EngineRefused, match="extra inputs"):
         engine.capture(ids, [], inputs={"pixel_values": torch.zeros(1)})
+
+
+def _contract(method: str) -> dict:
+    """The Engine protocol's annotations of `method`, resolved with jaxtyping's shape types."""
+    import typing
+
+    import jaxtyping
+    from tsft.patching import engines
+
+    scope = {**vars(engines), "Float": jaxtyping.Float, "Int": jaxtyping.Int, "Tensor": torch.Tensor}
+    return typing.get_type_hints(getattr(Engine, method), globalns=scope)
+
+
+def test_what_every_engine_returns_has_the_contracts_shapes(engine, llama):
+    ids = torch.randint(5, 200, (2, 6), generator=torch.Generator().manual_seed(2))
+    run, capture = _contract("run"), _contract("capture")
+    assert isinstance(ids, run["ids"]) and not isinstance(ids.float(), run["ids"])
+    assert isinstance(engine.run(ids, {}), run["return"])
+    width = typing_args(capture["return"])[1]
+    captured = engine.capture(ids, sites(llama, ("mlp_out",), [0]))
+    assert all(isinstance(value.float(), width) for value in captured.values())
+    assert not isinstance(torch.zeros(2, 6), width)  # two axes where the contract says three
+
+
+def typing_args(hint) -> tuple:
+    import typing
+
+    return typing.get_args(hint)
