@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,17 @@ def tiny(tokenizer, arch: str = "llama", seed: int = 0):
 
 
 @pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    """A tiny random Llama saved as an HF folder with the world tokenizer (the trainer's base, the examples' model)."""
+    from tsft.models.loading import build_model
+
+    out = tmp_path_factory.mktemp("base") / "tiny"
+    build_model("tiny", tokenizer, "llama", 0).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def llama(tokenizer):
     """A tiny random Llama shared by the patching and probes tests."""
     return tiny(tokenizer, "llama")
@@ -82,6 +94,28 @@ def dataset(data_dir):
     from tsft.tasks.dataset import load_dataset
 
     return load_dataset(data_dir)
+
+
+@contextmanager
+def another_writer(folder: Path):
+    """A second process holding `folder`'s write lock (tasks.locking) for the block; yields its pid."""
+    import subprocess
+    import sys
+    import textwrap
+
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from tsft.tasks.locking import writing
+        with writing({str(folder)!r}):
+            print("held", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def shared_file(relative: str) -> Path:

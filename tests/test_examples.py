@@ -23,13 +23,8 @@ def run_example(name: str, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tokenizer):
-    from tests.conftest import tiny
-
-    out = tmp_path_factory.mktemp("example") / "tiny"
-    tiny(tokenizer).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
 
 
 def test_patch_map_example_writes_the_map_and_the_first_residual_restores_the_clean_run(model_dir, tmp_path):

@@ -13,26 +13,15 @@ import time
 import pytest
 from tsft.tasks.locking import LOCK, FolderLocked, writing
 
-from tests.conftest import REPO
+from tests.conftest import REPO, another_writer
 
 
 def test_a_second_writer_is_refused_naming_the_first(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import time
-        from tsft.tasks.locking import writing
-        with writing({str(tmp_path)!r}):
-            print("held", flush=True)
-            time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        refused = rf"is being written by pid {holder.pid} since .*; wait for it"
+    with another_writer(tmp_path) as pid:
+        refused = rf"is being written by pid {pid} since .*; wait for it"
         with pytest.raises(FolderLocked, match=refused), writing(tmp_path):
             pass
-        assert json.loads((tmp_path / LOCK).read_text())["pid"] == holder.pid  # the holder's lock untouched
-    finally:
-        holder.kill()
-        holder.wait()
+        assert json.loads((tmp_path / LOCK).read_text())["pid"] == pid  # the holder's lock untouched
 
 
 def test_a_stale_lock_is_taken_over_and_said_so_and_released_on_error(tmp_path):

@@ -17,12 +17,9 @@ def tiny_model(tokenizer, arch: str = "llama", seed: int = 0):
 
 
 @pytest.fixture(scope="session")
-def base_dir(tmp_path_factory, tokenizer):
+def base_dir(tiny_model_dir):
     """A tiny random Llama base saved as an HF folder with the world tokenizer."""
-    out = tmp_path_factory.mktemp("base") / "tiny"
-    tiny_model(tokenizer).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return tiny_model_dir
 
 
 def fast_sft(**overrides):

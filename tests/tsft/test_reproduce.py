@@ -211,29 +211,16 @@ def test_cli_names_bad_presets_folders_and_missing_tables(tmp_path):
 
 
 def test_a_folder_being_written_is_refused_before_overwrite_deletes_it(tmp_path):
-    import subprocess
-    import textwrap
-
     from typer.testing import CliRunner
 
+    from tests.conftest import another_writer
     from tsft.cli import app
 
     run = tmp_path / "run"
     run.mkdir()
     (run / "finished.txt").write_text("a finished stage")
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import time
-        from tsft.tasks.locking import writing
-        with writing({str(run)!r}):
-            print("held", flush=True)
-            time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with another_writer(run) as pid:
         result = CliRunner().invoke(app, ["reproduce", "--preset", "smoke", "--out", str(run), "--overwrite"])
         said = " ".join(result.output.split())
-        assert result.exit_code == 2 and f"is being written by pid {holder.pid}" in said
+        assert result.exit_code == 2 and f"is being written by pid {pid}" in said
         assert (run / "finished.txt").read_text() == "a finished stage"
-    finally:
-        holder.kill()
-        holder.wait()
