@@ -29,6 +29,9 @@ one-sided tests at 2.5% each: the 95% interval inside the margin.
   controls (a control changes a verdict only when it is itself determined): determined above them, the
   verdict stands; determined below them, not supported; within their range, a "supported" becomes
   "inconclusive".
+* **Checkpoints that did not learn** are not read: C1, C2 and C3 are `inconclusive`, "not meaningful", when an
+  arm's accuracy on the originals is not determined above `ClaimSettings.learned` (0.2): robustness and
+  differences near 0% say nothing about rules, however tight their intervals.
 * **Beside the bootstrap**, C1 and C2 carry a per-question logistic mixed model of the same comparison
   (analysis.mixed: question, template and run as random effects, number magnitude and answer length as fixed
   ones), in log-odds, and whether the two agree in direction (`glmm_agreement`). The verdict stays the
@@ -64,6 +67,9 @@ class ClaimSettings:
     """The parameter selection compared across targets in C1 and C2."""
     margin: float = 0.05
     """C3: |mlp - full| accuracy below this is 'matches'."""
+    learned: float = 0.2
+    """A claim is read only on checkpoints whose accuracy on the originals is determined above this (its 95%
+    interval's lower end): robustness and differences of checkpoints that did not learn the task are noise."""
     base: str | None = None
     """C4's control: the base model's name in the results (None: the model whose run card says kind = base)."""
 
@@ -104,6 +110,18 @@ def _runs(frame: pd.DataFrame, target: str, params: str) -> pd.DataFrame:
     return frame[(frame["target"] == target) & (frame["params"] == params)]
 
 
+def _not_learned(arms: dict[str, pd.DataFrame], level: float) -> str:
+    """Why the claim is not meaningful ('' when every arm has learned: accuracy on the originals determined above
+    `level`)."""
+    said = []
+    for name, frame in arms.items():
+        learned = accuracy.estimate(frame, "original", ACCURACY)
+        if not learned.low > level:
+            said.append(f"{name} has not learned the task (accuracy on the originals {learned.value:.2f} "
+                        f"[{learned.low:.2f}, {learned.high:.2f}], not above {level:.2f})")
+    return "; ".join(said)
+
+
 def _missing(claim: str, what: str, control: str) -> dict:
     return _row(claim, NAN, float("nan"), "inconclusive", "", control, note=f"not measured: {what}")
 
@@ -133,8 +151,13 @@ def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSe
     if theorem.empty or answer.empty:
         return _missing("C1", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
     estimate, interval = arm_difference(theorem, answer, SURFACE, ROBUSTNESS, _templates(problems))
-    row = _row("C1", estimate, 0.0, verdict(estimate, 0.0), "robustness(theorem) - robustness(answer)", control,
-               scope=scope, note=note, interval=interval)
+    effect = "robustness(theorem) - robustness(answer)"
+    unlearned = _not_learned({"theorem-SFT": theorem, "answer-SFT": answer}, settings.learned)
+    if unlearned:
+        return _row("C1", estimate, 0.0, "inconclusive", effect, control, scope=scope,
+                    note=f"not meaningful: {unlearned}", interval=interval)
+    row = _row("C1", estimate, 0.0, verdict(estimate, 0.0), effect, control, scope=scope, note=note,
+               interval=interval)
     return _with_glmm(row, theorem, answer, problems, interaction=True)
 
 
@@ -147,6 +170,10 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
         return _missing("C2", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
     templates = _templates(problems)
     estimate, interval = arm_difference(theorem, answer, SURFACE, ACCURACY, templates)
+    unlearned = _not_learned({"theorem-SFT": theorem, "answer-SFT": answer}, settings.learned)
+    if unlearned:
+        return _row("C2", estimate, 0.0, "inconclusive", "accuracy(theorem) - accuracy(answer), surface-perturbed",
+                    control, scope="final checkpoints", note=f"not meaningful: {unlearned}", interval=interval)
     result, note = verdict(estimate, 0.0), ""
     versus = NAN
     if solution.empty:
@@ -174,11 +201,10 @@ def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
         return _missing("C3", "theorem-full and theorem-mlp evaluations", control)
     templates = _templates(problems)
     estimate, interval = arm_difference(mlp, full, "original", ACCURACY, templates)
-    learned = accuracy.estimate(full, "original", ACCURACY)
-    if learned.low <= settings.margin:
+    unlearned = _not_learned({"full tuning": full}, settings.learned)
+    if unlearned:
         return _row("C3", estimate, 0.0, "inconclusive", effect, control, scope="final checkpoints",
-                    note=f"full tuning has not learned the task (accuracy {learned.value:.2f} [{learned.low:.2f}, "
-                         f"{learned.high:.2f}]): matching it says nothing", interval=interval)
+                    note=f"not meaningful: {unlearned}: matching it says nothing", interval=interval)
     result = verdict(estimate, 0.0, margin=settings.margin)
     versus, note = NAN, ""
     if attn.empty:

@@ -89,3 +89,14 @@ def test_missing_results_are_inconclusive_with_the_reason(tmp_path):
     assert list(table["claim"]) == ["C1", "C2", "C3", "C4"]
     assert set(table["verdict"]) == {"inconclusive"}
     assert all(note.startswith("not measured") for note in table["note"])
+
+
+def test_claims_read_on_checkpoints_that_did_not_learn_are_not_meaningful():
+    """As on the quick preset: near 0% on the originals, answer-SFT a little ahead under perturbation. The
+    difference can be 'determined' on many problems, but it says nothing about rules: C1 and C2 are inconclusive."""
+    frame = world({"answer": (0.08, 0.08), "theorem": (0.05, 0.02)}, n=3000, seeds=range(3))
+    for row in (claim_c1(frame, pd.DataFrame(), ClaimSettings()), claim_c2(frame, ClaimSettings())):
+        assert row["verdict"] == "inconclusive" and row["note"].startswith("not meaningful: theorem-SFT has not")
+        assert "answer-SFT has not learned" in row["note"]
+    learned = world({"answer": (0.6, 0.2), "theorem": (0.6, 0.55)}, n=300, seeds=range(3))
+    assert claim_c2(learned, ClaimSettings())["verdict"] == "supported"
