@@ -106,6 +106,8 @@ def check_writable(out: str | Path) -> None:
     checks its output this way before any work, so nothing is computed only to be lost."""
     out = Path(out).absolute()
     parent = next(p for p in (out, *out.parents) if p.exists())
+    if parent == out and out.is_file():  # an existing file to be replaced: its folder must take a new one
+        parent = out.parent
     if not parent.is_dir():
         raise NotWritable(f"{out}: {parent} is a file, not a folder")
     try:

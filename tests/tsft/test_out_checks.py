@@ -117,3 +117,12 @@ def test_a_prompt_beyond_the_models_context_is_refused_before_generation(tmp_pat
     said = refused("eval", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "data"), "--out",
                    str(tmp_path / "o"), "--max-new-tokens", "8", "--threads", "1")
     assert "its prompt is" in said and "beyond the model's 512 positions" in said and not (tmp_path / "o").exists()
+
+
+def test_an_existing_file_to_be_replaced_is_writable_where_its_folder_is(tmp_path):
+    from tsft.tasks.io import NotWritable, check_writable
+
+    (tmp_path / "probes.parquet").write_text("old table")
+    check_writable(tmp_path / "probes.parquet")  # replacing a file: its folder takes the new one
+    with pytest.raises(NotWritable, match="is a file, not a folder"):
+        check_writable(tmp_path / "probes.parquet" / "inside")

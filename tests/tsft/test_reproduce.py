@@ -65,7 +65,7 @@ def test_smoke_preset_killed_mid_run_continues_and_reports(tmp_path):
     assert list(claims["claim"]) == ["C1", "C2", "C3", "C4"] and set(claims["verdict"]) <= VERDICTS
     for name in ("accuracy", "selection", "patch_map", "probes", "weights", "transplant", "cross", "e7", "traces",
                  "readings", "run_peaks", "contamination", "spectral", "overlap", "controls", "estimates", "ablations",
-                 "ablation_agreement", "faithfulness", "erasure", "restore", "consistency", "effective_robustness"):
+                 "ablation_agreement", "faithfulness", "erasure", "restore", "effective_robustness"):
         assert not pd.read_parquet(run / "tables" / f"{name}.parquet").empty, name
     assert len(list((run / "figures").glob("F*.html"))) == 13
     controls = pd.read_parquet(run / "tables" / "controls.parquet").set_index("control")
