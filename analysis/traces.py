@@ -66,9 +66,11 @@ def parse_step(text: str) -> tuple[str, tuple[float, ...], float] | None:
     if not match:
         return None
     if match["r"] is not None:
-        return "sqrt", (float(match["r"]),), float(match["c"])
+        values = (_number(match["r"]), _number(match["c"]))
+        return None if None in values else ("sqrt", (values[0],), values[1])
     op = {"x": "*", "×": "*"}.get(match["op"], match["op"])
-    return op, (float(match["a"]), float(match["b"])), float(match["c"])
+    values = (_number(match["a"]), _number(match["b"]), _number(match["c"]))
+    return None if None in values else (op, values[:2], values[2])  # "3 + . = 5" is not a step: a format error
 
 
 def step_value(op: str, operands: tuple[float, ...]) -> float | None:

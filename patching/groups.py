@@ -102,7 +102,7 @@ def group_patch(model, tokenizer, pairs: Sequence[PatchPair], components: Sequen
     return frame[COLUMNS]
 
 
-def run_group_patch(model_dir, data_dir, out, target: str | None = None, limit: int | None = None,
+def run_group_patch(model_dir, data_dir, out, *, target: str | None = None, limit: int | None = None,
                     components: Sequence[str] = COMPONENTS, placement: Placement = Placement(), overwrite: bool = False,
                     progress: bool = True):
     """Patch a Qwen2.5-VL folder's layers over position groups on a diagram data folder's given_swap

@@ -132,7 +132,7 @@ def restore_top_k(base, tuned, k: int) -> None:
             param.add_(top_k_update(delta.float(), k).to(param.dtype))
 
 
-def run_spectral(base_dir, model_dirs, out, pairs: tuple[tuple[str, str], ...] = (), k: int = TOP_K,
+def run_spectral(base_dir, model_dirs, out, *, pairs: tuple[tuple[str, str], ...] = (), k: int = TOP_K,
                  overwrite: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """spectral.parquet (every checkpoint's matrices) and overlap.parquet (each (a, b) pair of checkpoint names
     in `pairs`, e.g. theorem-SFT and answer-SFT) with request.json, written to `out`."""
@@ -158,7 +158,7 @@ def run_spectral(base_dir, model_dirs, out, pairs: tuple[tuple[str, str], ...] =
     return spectral, overlap
 
 
-def run_spectral_restore(base_dir, tuned_dir, data_dir, out, ks: tuple[int, ...] = (1, 4, 16), limit: int = 64,
+def run_spectral_restore(base_dir, tuned_dir, data_dir, out, *, ks: tuple[int, ...] = (1, 4, 16), limit: int = 64,
                          kinds: tuple[str, ...] = (), overwrite: bool = False,
                          placement: Placement = Placement()) -> pd.DataFrame:
     """Accuracy of the base with the top-k singular directions of one checkpoint's update restored in every layer

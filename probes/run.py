@@ -117,7 +117,7 @@ def probe_features(store, features: Sequence[str], rows, labels: Sequence[str], 
     return out
 
 
-def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = ProbeRequest(), cache=None,
+def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = ProbeRequest(), *, cache=None,
                overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
     """The probe protocol on every checkpoint: (the tidy frame written to OUT/probes.parquet, per-model info:
     folder, cache, labels probed and skipped with reasons, rows)."""
@@ -151,7 +151,7 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
     return frame, meta
 
 
-def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRequest = ProbeRequest(), cache=None,
+def run_causal(model_dir, data_dir, out, causal: CausalRequest, request: ProbeRequest = ProbeRequest(), *, cache=None,
                overwrite: bool = False, placement: Placement = Placement(), progress: bool = True):
     """Probe accuracy, edit size and model behaviour with the label erased vs random subspaces of the same rank;
     writes OUT/causal.parquet."""

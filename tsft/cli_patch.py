@@ -223,8 +223,9 @@ def groups_command(
     from tsft.patching.groups import run_group_patch
 
     try:
-        frame = run_group_patch(model, data, out, target, limit, split_list(components) or (),
-                                placement=Placement(device), overwrite=overwrite)
+        frame = run_group_patch(model, data, out, target=target, limit=limit,
+                                components=split_list(components) or (), placement=Placement(device),
+                                overwrite=overwrite)
     except ERRORS as err:
         fail(str(err))
     table = frame.pivot_table(index=["component", "group"], columns="layer", values="normalized", sort=False)
@@ -250,7 +251,7 @@ def spectral_command(
     if any(len(p) != 2 for p in pairs):
         fail(f"--pair takes two checkpoint names, 'a,b'; got {', '.join(pair or [])}")
     try:
-        spectral, overlap = run_spectral(base, model, out, pairs, k, overwrite)
+        spectral, overlap = run_spectral(base, model, out, pairs=pairs, k=k, overwrite=overwrite)
     except ERRORS as err:
         fail(str(err))
     table = spectral.groupby(["model", "block"])[["change", "scale_share", "effective_rank", "top_share"]].mean()
@@ -277,8 +278,9 @@ def restore_command(
 
     try:
         chosen = tuple(int(k) for k in split_list(ks))
-        frame = run_spectral_restore(base, model, data, out, chosen, limit, tuple(split_list(kinds) or ()),
-                                     overwrite, Placement(device, dtype, precision))
+        frame = run_spectral_restore(base, model, data, out, ks=chosen, limit=limit,
+                                     kinds=tuple(split_list(kinds) or ()), overwrite=overwrite,
+                                     placement=Placement(device, dtype, precision))
     except (*ERRORS, ValueError) as err:
         fail(str(err))
     table = frame.pivot_table(index="k", columns="kind", values="accuracy", sort=False).round(3).reset_index()

@@ -102,7 +102,8 @@ def run_command(
                            kinds=split_list(kinds), split=split, limit=limit, batch_size=batch_size,
                            config=_config(folds, c, seed, group, control, mdl))
     try:
-        frame, meta = run_probes(model, data, out, request, cache, overwrite, Placement(device, dtype, precision))
+        frame, meta = run_probes(model, data, out, request, cache=cache, overwrite=overwrite,
+                                 placement=Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
     show_probes(frame)
@@ -140,7 +141,8 @@ def causal_command(
                            random_draws=random_draws, problems=problems, scrub=scrub)
     request = ProbeRequest(split=split, limit=limit, config=_config(folds, 1.0, seed, group, control, mdl=False))
     try:
-        frame = run_causal(model, data, out, causal, request, cache, overwrite, Placement(device, dtype, precision))
+        frame = run_causal(model, data, out, causal, request, cache=cache, overwrite=overwrite,
+                           placement=Placement(device, dtype, precision))
     except ERRORS as err:
         fail(str(err))
     table = frame.pivot_table(index=["condition", "draw", "rank", "layers"], columns="metric", values="value",

@@ -225,7 +225,7 @@ class JobFailed(RuntimeError):
 def spectral(out, base, models, pairs):
     from tsft.patching.spectral import run_spectral
 
-    run_spectral(base, models, out, tuple(tuple(p) for p in pairs))
+    run_spectral(base, models, out, pairs=tuple(tuple(p) for p in pairs))
 
 
 def run_job(runner: Callable[..., None], kwargs: dict) -> float:

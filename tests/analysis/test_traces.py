@@ -105,3 +105,11 @@ def test_checkpoint_table_keeps_seeds_apart():
     scored = score_predictions(pd.DataFrame(rows), problems)
     table = trace_table(scored, [], by=("model", "target", "params", "seed")).set_index("model")
     assert table.loc["theorem-full-s0", "first_none"] == 1.0 and table.loc["theorem-full-s1", "first_answer"] == 1.0
+
+
+@pytest.mark.parametrize("text", ["3 + . = 5", ". * 4 = 12", "sqrt . = 5", "1.2.3 - 1 = 0", "2 + 2 = ."])
+def test_a_step_whose_numbers_do_not_parse_is_a_format_error_not_a_crash(text):
+    """Seen in a quick run: an undertrained checkpoint wrote '.' where a number goes."""
+    assert parse_step(text) is None
+    scored = score_output(f"{text}\nAnswer: 5", "solution", TRACE, STEPS, False)
+    assert scored["first_error"] in {"format", "plan"}
