@@ -114,7 +114,8 @@ def claim_sentence(row) -> str:
         reading = f"the interval contains {number(row['null'], 2)} or is undefined, so no effect is claimed"
     elif row["verdict"] == "supported":
         reading = "the interval lies on the claim's side"
-    elif any(said in note_text for said in ("explains", "less than blocks of their size")):
+    elif (any(said in note_text for said in ("explains", "less than blocks of their size"))
+          and not row["ci_high"] < row["null"]):
         reading = "its control, itself determined, overturns it"
     else:
         reading = "the interval lies against the claim"

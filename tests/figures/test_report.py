@@ -121,3 +121,6 @@ def test_a_claim_held_back_by_an_undetermined_control_is_said_so():
     overturned = claim_sentence({**row, "verdict": "not supported",
                                  "note": "below ...: the MLPs carry less than blocks of their size"})
     assert "its control, itself determined, overturns it" in overturned
+    below = claim_sentence({**row, **claim("not supported", 0.42, 0.47), "claim": "C4", "null": 0.5,
+                            "note": "below ...: the MLPs carry less than blocks of their size"})
+    assert "the interval lies against the claim" in below  # the share itself is below 0.5
