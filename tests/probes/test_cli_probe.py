@@ -130,3 +130,23 @@ def test_causal_erases_with_leace_by_default_and_reports_the_oracle_and_edit_siz
     scrubbed = pd.read_parquet(tmp_path / "scrub" / "causal.parquet")
     assert set(scrubbed.loc[scrubbed["condition"] == "leace", "layers"]) == {2}  # layers 0 and 1 at once
     assert not list((tmp_path / "scrub").glob(".scrub-*"))  # scratch captures cleaned up
+
+
+def test_the_probe_commands_defaults_are_the_requests():
+    """`tsft probe run` keeps its defaults beside the command (the command line loads no torch to show them); this
+    holds them to ProbeRequest's and ProbeConfig's, so the command and the Python API cannot drift apart."""
+    import inspect
+
+    from tsft.probes.fitting import ProbeConfig
+    from tsft.probes.run import ProbeRequest
+
+    from tsft.cli_probe import run_command
+
+    given = {name: p.default for name, p in inspect.signature(run_command).parameters.items()}
+    request, config = ProbeRequest(), ProbeConfig()
+    assert tuple(given["components"].split(",")) == request.components
+    assert (given["layers"], given["labels"], given["kinds"], given["split"], given["limit"]) == (
+        request.layers, request.labels, request.kinds, request.split, request.limit)
+    assert (given["positions"], given["batch_size"]) == (",".join(request.positions), request.batch_size)
+    assert (given["folds"], given["c"], given["seed"], given["mdl"], given["control"]) == (
+        config.folds, config.C, config.seed, config.mdl, config.control)
