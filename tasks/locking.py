@@ -1,6 +1,7 @@
 """One writer per run folder: a lock file holding the writer's pid, refused to a second writer in one line.
 
-`tsft reproduce` (and `tsft train`) take `writing(folder)` for as long as they write a folder. The lock is a
+`tsft reproduce` takes `writing(folder)` for as long as it writes its run folder (`tsft train` does not lock
+yet). The lock is a
 file, `FOLDER/.tsft-lock`, created with O_EXCL (atomic: of two commands started at once, one wins), holding the
 pid, the host and the command. A second writer is refused with a `FolderLocked` error that names them. A lock
 whose process is gone (killed with -9, the machine restarted) is stale: it is taken over, and the takeover says

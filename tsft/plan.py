@@ -103,11 +103,18 @@ the smallest (largest) rate tried, half (twice) that rate is tried too, at most 
 chosen rate is never a grid edge that was not looked past."""
 
 
-def _trial_score(folder: Path) -> tuple[float, float] | None:
-    """(-validation accuracy, validation loss) at a finished trial's last step, or None."""
+def complete_card(folder: Path) -> dict | None:
+    """A run folder's run card once the run is complete; None while it is not started or stopped part-way."""
     path = folder / "run_card.json"
     card = read_json(path) if path.is_file() else {}
-    if card.get("status") != "complete":  # not started, or stopped part-way (a resumed trial starts again)
+    return card if card.get("status") == "complete" else None
+
+
+def _trial_score(folder: Path) -> tuple[float, float] | None:
+    """(-validation accuracy, validation loss) at a finished trial's last step, or None (a trial stopped part-way
+    starts again)."""
+    card = complete_card(folder)
+    if card is None:
         return None
     last = card["metrics"]["evals"][-1]
     return -last["heldout_accuracy"], last["heldout_loss"]

@@ -8,9 +8,8 @@ from pathlib import Path
 from tsft import jobs
 from tsft.analysis.accuracy import matched_steps
 from tsft.analysis.collect import collect
-from tsft.plan import Inputs, Job, _runs, base_dir, chosen_lr, control_runs, data_dir, lr_trials, sft_dir
+from tsft.plan import Inputs, Job, _runs, base_dir, chosen_lr, complete_card, control_runs, data_dir, lr_trials, sft_dir
 from tsft.presets import Preset
-from tsft.tasks.io import read_json
 
 
 def plan_data(inputs: Inputs, preset: Preset) -> list[Job]:
@@ -66,11 +65,8 @@ def plan_controls(inputs: Inputs, preset: Preset) -> list[Job]:
 
 def theorem_budget(folder: Path) -> int | None:
     """The target tokens a finished run had trained on at the step it published (None: not finished)."""
-    card = folder / "run_card.json"
-    if not card.is_file():
-        return None
-    card = read_json(card)
-    if card.get("status") != "complete":
+    card = complete_card(folder)
+    if card is None:
         return None
     at = [e for e in card["metrics"]["evals"] if e["step"] == card["step"] and "target_tokens_seen" in e]
     return at[0]["target_tokens_seen"] if at else card["metrics"]["target_tokens_seen"]
