@@ -6,15 +6,17 @@
 * `robustness`    - conditional consistency (solved stays solved?) and effective robustness over training;
 * `seeds`         - a difference between arms with a seeds + template-cluster t interval (few seeds);
 * `mixed`         - per-question logistic mixed models (question, template, run random; magnitude fixed);
+* `twostage`      - the claims' random-slopes model fitted in two stages (within runs, then over seeds);
 * `accuracy`      - E1 accuracy / robustness per perturbation, matched accuracy, E2 selections, F8 templates;
 * `traces`        - step-level scores of generated theorem applications (naming, Cond, Map, Exec) and first errors;
 * `readings`      - per-run peak in- and out-of-distribution steps; C1 / C2 at final, matched and OOD-peak;
 * `contamination` - verbatim test problems and canary strings in generations;
 * `inside`        - E3 patching map and MLP share, E4 probe peaks and transfer, E5-E7, the SVD view of updates;
 * `controls`      - random-location controls: each localisation claim against the same measurement elsewhere;
+* `shares`        - C4's MLP share without layer 0, and theorem - base / theorem - answer over seeds;
 * `instruments`   - the instruments' own checks: estimates vs exact patching, ablation choice, erasure;
 * `vision`        - the diagram world's position-group reading tables;
-* `claims`        - C1-C4, each with effect, interval, seeds, control, verdict and the mixed model beside it;
+* `claims`        - C1-C4, each with effect, interval, seeds, control, verdict and the random-slopes model beside it;
 * `tables`        - every table from one folder, written to and read from parquet.
 """
 

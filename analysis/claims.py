@@ -24,18 +24,21 @@ one-sided tests at 2.5% each: the 95% interval inside the margin.
 * **C4** the feed-forward layers carry the rules: the MLP share of the restored logit difference
   when patching theorem-swap pairs in theorem-SFT, > 0.5. Control: the same share in the base
   model before SFT (if it is as high, MLP dominance is not something theorem-SFT put there; noted), and
-  random attention + MLP block sets of the MLPs' parameter count (analysis.controls): the MLPs hold most of a
-  layer's parameters, so the share is read against random blocks of their size, under the one rule for
-  controls (a control changes a verdict only when it is itself determined): determined above them, the
-  verdict stands; determined below them, not supported; within their range, a "supported" becomes
-  "inconclusive".
+  random attention + MLP block sets of the MLPs' parameter count and of their number (analysis.controls): the
+  MLPs hold most of a layer's parameters, so the share is read against random blocks of their size, and of as
+  many blocks as they are, under the one rule for controls (a control changes a verdict only when it is itself
+  determined): determined above them, the verdict stands; determined below them, not supported; within their
+  range, a "supported" becomes "inconclusive". The share without layer 0 (analysis.shares: MLP 0 reads the
+  swapped word in, in every model) under the same rule: determined below 0.5, not supported; undetermined,
+  a "supported" becomes "inconclusive".
 * **Checkpoints that did not learn** are not read: C1, C2 and C3 are `inconclusive`, "not meaningful", when an
   arm's accuracy on the originals is not determined above `ClaimSettings.learned` (0.2): robustness and
   differences near 0% say nothing about rules, however tight their intervals.
-* **Beside the bootstrap**, C1 and C2 carry a per-question logistic mixed model of the same comparison
-  (analysis.mixed: question, template and run as random effects, number magnitude and answer length as fixed
-  ones), in log-odds, and whether the two agree in direction (`glmm_agreement`). The verdict stays the
-  bootstrap's; a disagreement is printed beside it.
+* **Beside the accuracy difference**, C1 and C2 carry the random-slopes logistic model of the same comparison
+  (analysis.twostage: question intercepts conditioned out within each run, each run's own intercept and drop
+  under perturbation, combined over seeds with a calibrated t interval), in log-odds, and whether the two agree
+  in direction (`glmm_agreement`). The verdict stays the accuracy difference's; a disagreement is printed
+  beside it. (analysis.mixed's per-kind table adds number magnitude and answer length; it is descriptive.)
 """
 
 from __future__ import annotations
@@ -44,11 +47,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tsft.analysis import accuracy, mixed
+from tsft.analysis import accuracy, mixed, twostage
 from tsft.analysis.accuracy import ACCURACY, ROBUSTNESS, SURFACE, arm_difference, final, matched_steps, with_facts
-from tsft.analysis.controls import c4_control
+from tsft.analysis.controls import C4_NULLS, c4_control
 from tsft.analysis.inside import mlp_share
 from tsft.analysis.problems import original_templates
+from tsft.analysis.shares import without_layer_zero
 from tsft.analysis.stats import NAN, Estimate, verdict
 
 STATEMENTS = {
@@ -93,11 +97,12 @@ GLMM_NONE = {"glmm_value": float("nan"), "glmm_low": float("nan"), "glmm_high": 
 
 def _with_glmm(row: dict, theorem: pd.DataFrame, answer: pd.DataFrame, problems: pd.DataFrame | None,
                interaction: bool) -> dict:
-    """The claim's row with the mixed model's reading of the same comparison (analysis.mixed) beside it."""
+    """The claim's row with the random-slopes model's reading of the same comparison (analysis.twostage) beside
+    it."""
     if problems is None or problems.empty or not row["effect"]:
         return row
     kinds = accuracy.surface_kinds(pd.concat([theorem["kind"], answer["kind"]]))
-    fitted = mixed.claim_effect(theorem, answer, problems, kinds, interaction)
+    fitted = twostage.claim_effect(theorem, answer, problems, kinds, interaction)
     if fitted is None:
         return row | {"glmm_agreement": "mixed model not fitted"}
     side = Estimate(row["value"], row["ci_low"], row["ci_high"], 0, 0).excludes(0.0)
@@ -236,29 +241,48 @@ def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSet
     note = "" if base_name in present else "control not measured (base not patched)"
     if base.excludes(0.5) > 0:
         note = "the base's MLP share is above 0.5 too: not specific to theorem-SFT"
-    result, random = verdict(estimate, 0.5), c4_control(patch_pairs, runs)
-    if np.isfinite(random["null_mean"]):
-        result, said = _random_block_reading(result, random)
-        note = "; ".join(filter(None, [note, said]))
+    result = verdict(estimate, 0.5)
+    for match in C4_NULLS:
+        random = c4_control(patch_pairs, runs, match=match)
+        if np.isfinite(random["null_mean"]):
+            result, said = _random_block_reading(result, random, match)
+            note = "; ".join(filter(None, [note, said]))
+    result, said = _layer_zero_reading(result, mlp_share(without_layer_zero(patch_pairs), runs))
     return _row("C4", estimate, 0.5, result, "MLP share of restored logit difference "
-                "(theorem-swap pairs)", control, base, scope=f"theorem-{settings.params}", note=note)
+                "(theorem-swap pairs)", control, base, scope=f"theorem-{settings.params}",
+                note="; ".join(filter(None, [note, said])))
 
 
-def _random_block_reading(result: str, random: dict) -> tuple[str, str]:
-    """C4's verdict after its random-location control, under the one rule for controls: the control changes the
-    verdict only when it is itself determined. Share determined above random blocks of the MLPs' size (p < 0.05):
-    the verdict stands. Determined below them (p_below < 0.05): not supported. Neither: a 'supported' becomes
-    'inconclusive' (the control cannot separate the MLPs' role from their size)."""
-    said = (f"random attention + MLP block sets of the MLPs' size carry {random['null_mean']:.2f} "
+def _random_block_reading(result: str, random: dict, match: str = "parameters") -> tuple[str, str]:
+    """C4's verdict after one random-location control, under the one rule for controls: the control changes the
+    verdict only when it is itself determined. Share determined above random blocks of the MLPs' size or number
+    (p < 0.05): the verdict stands. Determined below them (p_below < 0.05): not supported. Neither: a 'supported'
+    becomes 'inconclusive' (the control cannot separate the MLPs' role from their size or number)."""
+    what = "size" if match == "parameters" else "number"
+    said = (f"random attention + MLP block sets of the MLPs' {what} carry {random['null_mean']:.2f} "
             f"[{random['null_low']:.2f}, {random['null_high']:.2f}] (p = {random['p_value']:.3f})")
     if random["p_value"] < 0.05:
         return result, f"above {said}"
     if random.get("p_below", np.nan) < 0.05:
-        return "not supported", f"below {said}: the MLPs carry less than blocks of their size"
+        return "not supported", f"below {said}: the MLPs carry less than blocks of their {what}"
     if result == "supported":
         return "inconclusive", (f"inconclusive: {said}; the share is within their range, so the control cannot "
-                                "tell the MLPs' role from their size")
+                                f"tell the MLPs' role from their {what}")
     return result, f"not above {said}"
+
+
+def _layer_zero_reading(result: str, without: Estimate) -> tuple[str, str]:
+    """The share without layer 0 under the same rule: determined below 0.5, C4 is not supported (the MLPs carry the
+    rule no further than reading the swapped word in); undetermined, a 'supported' becomes 'inconclusive'."""
+    if not np.isfinite(without.low):
+        return result, ""
+    said = f"without layer 0 the share is {without.value:.2f} [{without.low:.2f}, {without.high:.2f}]"
+    side = without.excludes(0.5)
+    if side < 0:
+        return "not supported", f"{said}: above 0.5 only through layer 0"
+    if side == 0 and result == "supported":
+        return "inconclusive", f"{said}: undetermined beyond layer 0"
+    return result, said
 
 
 def claims_table(results, settings: ClaimSettings | None = None) -> pd.DataFrame:

@@ -123,6 +123,17 @@ def _find(root: Path) -> dict[str, list[Path]]:
     return {name: sorted(folders) for name, folders in found.items()}
 
 
+def check_has_results(root: Path) -> None:
+    """Refuse a folder with no results under it (a data folder, an empty or mistyped one) before anything is
+    written into it."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such results folder")
+    if not any(_find(root).values()):
+        raise FileNotFoundError(f"{root}: no tsft results under it (no run_card.json, request.json or "
+                                "predictions.parquet): give the folder of a reproduce run or of tsft eval/patch/probe "
+                                "outputs")
+
+
 def _result_folders(found: dict[str, list[Path]]):
     """(folder, request) of every result; an evaluation saved before evaluations wrote a request is read as the
     final checkpoint's."""

@@ -10,6 +10,9 @@ range over seeded draws, and a one-sided p-value, (1 + draws at or above the val
   layer's parameters (about three quarters in Llama-style models), so a random set of attention and MLP blocks
   with the MLPs' parameter count is the null: its share of the same restored difference (blocks from the
   patching table's `parameters` column, in random order, each taken if the total stays within the MLPs' count).
+  Beside it, **random blocks of equal count**: as many blocks as there are MLP blocks, drawn from all of them,
+  whatever their size (attention blocks are smaller, so a size-matched draw holds more blocks than the MLPs do;
+  the count-matched one does not). C4 stands only where the share is determined above both.
 * **Transplant vs random blocks.** The best layer window of A's MLPs in B against A's blocks at random layers
   with a window's parameter count (rows `random:<draw>` of the transplant table), per split.
 * **E7, patching peak vs tuning importance across layers.** The Spearman correlation between the per-layer MLP
@@ -58,29 +61,40 @@ def restored_by_block(pairs: pd.DataFrame) -> pd.DataFrame:
         restored=("restored", "sum"), parameters=("parameters", "first")).reset_index()
 
 
-def random_share(blocks: pd.DataFrame, draws: int = DRAWS, seed: int = 0) -> np.ndarray:
-    """Shares of the restored total carried by random block sets with the MLP blocks' parameter count."""
+def random_share(blocks: pd.DataFrame, draws: int = DRAWS, seed: int = 0, match: str = "parameters") -> np.ndarray:
+    """Shares of the restored total carried by random block sets with the MLP blocks' parameter count (`match`
+    "parameters") or their number (`match` "count")."""
     sizes, restored = blocks["parameters"].to_numpy(float), blocks["restored"].to_numpy(float)
-    budget = sizes[(blocks["component"] == "mlp_out").to_numpy()].sum()
+    mlp = (blocks["component"] == "mlp_out").to_numpy()
     rng = np.random.default_rng(seed)
-    carried = [restored[fill_budget(sizes, rng.permutation(len(sizes)), budget)].sum() for _ in range(draws)]
+    if match == "count":
+        carried = [restored[rng.choice(len(sizes), int(mlp.sum()), replace=False)].sum() for _ in range(draws)]
+    else:
+        carried = [restored[fill_budget(sizes, rng.permutation(len(sizes)), sizes[mlp].sum())].sum()
+                   for _ in range(draws)]
     return np.asarray(carried, float) / restored.sum()
 
 
-def c4_control(patch_pairs: pd.DataFrame, runs: list[str], draws: int = DRAWS, seed: int = 0) -> dict:
-    """C4's MLP share of the given checkpoints against random attention + MLP block sets of the MLPs' size."""
+C4_NULLS = {"parameters": "random blocks of equal size", "count": "random blocks of equal count"}
+
+
+def c4_control(patch_pairs: pd.DataFrame, runs: list[str], draws: int = DRAWS, seed: int = 0,
+               match: str = "parameters") -> dict:
+    """C4's MLP share of the given checkpoints against random attention + MLP block sets of the MLPs' size (or,
+    `match` "count", of their number)."""
     subject = " + ".join(runs)
     frame = exact_rows(patch_pairs)
     frame = frame[frame["model"].isin(runs)] if len(frame) else frame
     if frame.empty or "parameters" not in frame or frame["parameters"].isna().all():
-        return _row("random blocks of equal size", "C4", subject, np.nan, np.array([]),
+        return _row(C4_NULLS[match], "C4", subject, np.nan, np.array([]),
                     "not measured: the patching tables carry no block sizes (patched before tsft recorded them)")
     blocks = restored_by_block(frame)
     mlp = blocks["component"] == "mlp_out"
     value = blocks.loc[mlp, "restored"].sum() / blocks["restored"].sum()
     share = blocks.loc[mlp, "parameters"].sum() / blocks["parameters"].sum()
-    return _row("random blocks of equal size", "C4", subject, value, random_share(blocks, draws, seed),
-                f"MLP share of the restored logit difference; the MLPs hold {share:.2f} of these blocks' parameters")
+    return _row(C4_NULLS[match], "C4", subject, value, random_share(blocks, draws, seed, match),
+                f"MLP share of the restored logit difference; the MLPs hold {share:.2f} of these blocks' parameters "
+                f"and {int(mlp.sum())} of their {len(blocks)} blocks")
 
 
 def transplant_controls(transplant: pd.DataFrame) -> list[dict]:
@@ -169,7 +183,7 @@ def controls_table(patch_pairs: pd.DataFrame, runs: list[str], transplant: pd.Da
                    importance: pd.DataFrame, models: pd.DataFrame, cross: pd.DataFrame, cross_pairs: pd.DataFrame,
                    accuracy: pd.DataFrame) -> pd.DataFrame:
     """Every random-location control the results allow (COLUMNS)."""
-    rows = [c4_control(patch_pairs, runs)] if runs else []
+    rows = [c4_control(patch_pairs, runs, match=m) for m in C4_NULLS] if runs else []
     rows += transplant_controls(transplant) + e7_controls(effects, importance, models) + tuning_controls(accuracy)
     rows += cross_controls(cross, cross_pairs)
     return pd.DataFrame(rows, columns=COLUMNS)

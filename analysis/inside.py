@@ -58,16 +58,22 @@ def all_spans(pairs: pd.DataFrame, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     return grouped.reset_index()
 
 
-def share_units(pairs: pd.DataFrame) -> np.ndarray:
-    """Per pair (rows): restored logit difference summed over layers and spans through mlp_out and attn_out."""
+def share_frame(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per pair (index: pair_id): restored logit difference summed over layers and spans through mlp_out and
+    attn_out (the two columns)."""
     gap = pairs["clean"] - pairs["corrupt"]
     pairs = pairs[gap.abs() > 0]
     restored = ((pairs["value"] - pairs["corrupt"]) * np.sign(gap[gap.abs() > 0])).clip(lower=0)
     sums = pairs.assign(restored=restored).pivot_table(index="pair_id", columns="component", values="restored",
                                                        aggfunc="sum", fill_value=0.0)
     if sums.empty or "mlp_out" not in sums or "attn_out" not in sums:
-        return np.empty((0, 2))
-    return sums[["mlp_out", "attn_out"]].to_numpy()
+        return pd.DataFrame(columns=["mlp_out", "attn_out"])
+    return sums[["mlp_out", "attn_out"]]
+
+
+def share_units(pairs: pd.DataFrame) -> np.ndarray:
+    """share_frame's values: (pairs x [mlp_out, attn_out])."""
+    return share_frame(pairs).to_numpy(dtype=float).reshape(-1, 2)
 
 
 def share_stat(sums: np.ndarray) -> np.ndarray:

@@ -38,11 +38,13 @@ def _per_run(units_by_run: Sequence[np.ndarray], stat: Callable[[np.ndarray], np
 
 def seed_interval(units_a: Sequence[np.ndarray], units_b: Sequence[np.ndarray], clusters: np.ndarray,
                   stat: Callable[[np.ndarray], np.ndarray], resamples: int = CLUSTER_RESAMPLES, seed: int = 0,
-                  level: float = LEVEL) -> Estimate:
+                  level: float = LEVEL, fixed_b: bool = False) -> Estimate:
     """The difference in `stat` between arms A and B with its seed + problem interval (see the module doc).
 
     `units_a[r]` is run r of A's (units x k) array of per-unit sums (the same units, in the same order, for every
-    run of both arms); `clusters` gives each unit's template; `stat` maps (rows x k) column sums to values."""
+    run of both arms); `clusters` gives each unit's template; `stat` maps (rows x k) column sums to values.
+    `fixed_b`: B is one model that no seed redraws (the pretrained base), so it adds no seed variance and one run
+    of it is enough."""
     from scipy import stats as scipy_stats
 
     a = [np.asarray(x, dtype=float) for x in units_a]
@@ -53,14 +55,15 @@ def seed_interval(units_a: Sequence[np.ndarray], units_b: Sequence[np.ndarray], 
     m_a, m_b = m_a[np.isfinite(m_a)], m_b[np.isfinite(m_b)]
     n_units = len(a[0])
     value = float(m_a.mean() - m_b.mean()) if len(m_a) and len(m_b) else float("nan")
-    if len(m_a) < 2 or len(m_b) < 2:
+    if len(m_a) < 2 or len(m_b) < (1 if fixed_b else 2):
         return Estimate(value, float("nan"), float("nan"), min(len(m_a), len(m_b)), n_units)
-    part_a, part_b = m_a.var(ddof=1) / len(m_a), m_b.var(ddof=1) / len(m_b)
+    part_a = m_a.var(ddof=1) / len(m_a)
+    part_b = 0.0 if fixed_b else m_b.var(ddof=1) / len(m_b)
     problems = _cluster_variance(a, b, np.asarray(clusters), stat, resamples, seed)
     total = part_a + part_b + problems
     if total == 0:
         return Estimate(value, value, value, min(len(m_a), len(m_b)), n_units)
-    df_seeds = (part_a ** 2 / (len(m_a) - 1) + part_b ** 2 / (len(m_b) - 1))
+    df_seeds = part_a ** 2 / (len(m_a) - 1) + (0.0 if fixed_b else part_b ** 2 / (len(m_b) - 1))
     df = total ** 2 / df_seeds if df_seeds > 0 else float("inf")
     half = float(scipy_stats.t.ppf(1 - (1 - level) / 2, df)) * np.sqrt(total)
     return Estimate(value, value - half, value + half, min(len(m_a), len(m_b)), n_units)

@@ -22,6 +22,7 @@ from tsft.analysis import (
     mixed,
     readings,
     robustness,
+    shares,
     traces,
     vision,
 )
@@ -61,6 +62,7 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
                                             results.transplant, effects, importance, models, cross,
                                             results.cross_pairs, acc),
         "claims": claims_from(preds, matched, results.patch_pairs, models, settings, results.problems),
+        "shares": shares.share_table(results.patch_pairs, models, settings.params, base),
         "mixed": mixed.kind_model(preds, results.problems, settings.params),
         "run_peaks": run_peaks, "readings": readings.claim_readings(preds, matched, run_peaks, settings),
         "consistency": robustness.consistency_table(preds),
@@ -97,4 +99,8 @@ def read_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no tables folder (run `tsft reproduce` or `tsft analyze` first)")
-    return {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
+    tables = {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
+    if "claims" not in tables:
+        raise FileNotFoundError(f"{folder}: no claims.parquet, so not the tables of a tsft analysis (run `tsft "
+                                "analyze` on the results folder first)")
+    return tables

@@ -137,3 +137,11 @@ def restore_sentences(restore: pd.DataFrame) -> list[str]:
         said = ", ".join(f"{r['k']} {number(r['accuracy'])}" for _, r in part.iterrows())
         lines.append(f"The base with the top-k directions of {model}'s update restored, {kind} accuracy: {said}.")
     return lines
+
+
+def share_sentences(shares: pd.DataFrame) -> list[str]:
+    """C4's MLP share readings (analysis.shares), one sentence each."""
+    return [f"{r['reading']} ({r['subject']}): {number(r['value'])} [{number(r['ci_low'])}, "
+            f"{number(r['ci_high'])}], {int(r['n_seeds'])} seeds, {int(r['n_units'])} pairs ({r['interval']})"
+            + (f"; {r['note']}." if r["note"] else ".")
+            for _, r in (shares.iterrows() if len(shares) else [])]

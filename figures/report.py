@@ -31,6 +31,7 @@ from tsft.figures.instruments import (
     erasure_sentences,
     estimate_sentences,
     restore_sentences,
+    share_sentences,
 )
 from tsft.figures.theme import number
 from tsft.figures.vision import reading_sentences
@@ -55,8 +56,8 @@ READING = ("Diagram problems leave one given to the figure. Each test problem is
            "same pairs, with 95% bootstrap intervals:")
 VISION_TABLES = ("figure_gaps", "reading", "figure_probes")
 SHOWN_TABLES = ("accuracy", "selection", "matched", "mixed", "run_peaks", "traces", "contamination", "patching",
-                "probe_peaks", "e7", "controls", "estimates", "ablation_agreement", "erasure", "restore", "transplant",
-                "models")
+                "probe_peaks", "e7", "controls", "shares", "estimates", "ablation_agreement", "erasure", "restore",
+                "transplant", "models")
 OOD_PEAK = ("Out-of-distribution accuracy can peak before the last step. Every kept checkpoint of the full-tuning "
             "runs is evaluated, and C1 and C2 are read at the final checkpoints, at checkpoints matched on held-out "
             "accuracy, and at each run's peak accuracy on surface-perturbed problems. The last reading picks each "
@@ -144,7 +145,7 @@ def claim_checks(tables: dict) -> dict[str, list[str]]:
     checks = {claim: control_sentences(controls[controls["bears_on"].str.startswith(claim)]) if len(controls) else []
               for claim in ("C1", "C2", "C3", "C4")}
     checks["C3"] += restore_sentences(tables.get("restore", empty))
-    checks["C4"] += (estimate_sentences(tables.get("estimates", empty))
+    checks["C4"] += (share_sentences(tables.get("shares", empty)) + estimate_sentences(tables.get("estimates", empty))
                      + ablation_sentences(tables.get("ablation_agreement", empty), empty)
                      + erasure_sentences(tables.get("erasure", empty)))
     return checks

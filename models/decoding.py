@@ -48,6 +48,10 @@ from tsft.models.kvslots import SlotCache, SlotMasks, cast_linear_weights, slot_
 DECODER_SLOTS = 256
 """Rows the decoder runs together by default (SmolLM2 on 2 CPU cores: 256 beat 128; bench/real_generate.py)."""
 
+DECODER_MEMORY_MB = 6144
+"""Most memory the key/value cache may take (its growth copies included); more rows than fit it are not run
+together (`slots_within`)."""
+
 ANSWER_LINE_END = re.compile(r"Answer:[^\n]*\S[^\n]*\n")
 """A finished answer line: 'Answer:', something, end of line."""
 
@@ -81,9 +85,10 @@ def autocast_dtype(device) -> torch.dtype | None:
 
 @dataclass
 class DecodeStats:
-    """What one `decode_greedy` call did: decode steps, prefills, the busy slots summed over steps, and the
-    seconds spent in each kind of forward."""
+    """What one `decode_greedy` call did: the rows run together, decode steps, prefills, the busy slots summed over
+    steps, and the seconds spent in each kind of forward."""
 
+    slots: int = 0
     steps: int = 0
     prefills: int = 0
     busy_slot_steps: int = 0
@@ -219,13 +224,35 @@ class _Decoder:
         return self.outputs
 
 
+def cache_bytes_per_position(model, dtype: torch.dtype | None) -> int:
+    """Bytes one row's keys and values take per position, over every layer."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    size = (dtype or next(model.parameters()).dtype).itemsize
+    return 2 * config.num_hidden_layers * heads * head_dim * size
+
+
+def slots_within(model, slots: int, positions: int, dtype: torch.dtype | None,
+                 memory_mb: int = DECODER_MEMORY_MB) -> int:
+    """The most rows, up to `slots`, whose cache of `positions` positions fits `memory_mb` (counted twice: the
+    cache is copied as it grows); a ValueError when not even one row fits."""
+    per_row = 2 * (positions + 2 * SlotCache.BLOCK) * cache_bytes_per_position(model, dtype)
+    fit = memory_mb * 2**20 // per_row
+    if fit < 1:
+        raise ValueError(f"one row of {positions} positions needs a {per_row / 2**20:.0f} MiB cache, beyond the "
+                         f"decoder's memory budget of {memory_mb} MiB")
+    return min(slots, int(fit))
+
+
 def decode_greedy(model, tokenizer, prompts: Sequence[Sequence[int]], max_new_tokens: int, slots: int = DECODER_SLOTS,
-                  refill: int | None = None, progress: bool = False, stats: DecodeStats | None = None
-                  ) -> list[list[int]]:
+                  refill: int | None = None, progress: bool = False, stats: DecodeStats | None = None,
+                  memory_mb: int = DECODER_MEMORY_MB) -> list[list[int]]:
     """The greedy continuation (token ids, stop token included) of each prompt (token ids), in input order.
 
-    `slots` rows decode together; a free slot is refilled once `refill` (default slots // 8) are free; `stats`,
-    when given, is filled with what the call did."""
+    `slots` rows decode together (fewer where their cache would pass `memory_mb`: `slots_within`); a free slot
+    is refilled once `refill` (default slots // 8) are free; `stats`, when given, is filled with what the call
+    did."""
     if not prompts:
         return []
     if max_new_tokens < 1:
@@ -234,7 +261,9 @@ def decode_greedy(model, tokenizer, prompts: Sequence[Sequence[int]], max_new_to
         raise ValueError("an empty prompt cannot be continued")
     device = next(model.parameters()).device
     dtype = autocast_dtype(device)
+    slots = slots_within(model, slots, max(map(len, prompts)) + max_new_tokens, dtype, memory_mb)
     decoder = _Decoder(model, tokenizer, prompts, max_new_tokens, slots, refill or max(1, slots // 8), dtype, stats)
+    decoder.stats.slots = slots
     cast = cast_linear_weights(model, dtype) if dtype is not None else nullcontext()
     with torch.no_grad(), slot_attention_on(model), cast:
         return decoder.run(progress)

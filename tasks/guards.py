@@ -43,10 +43,12 @@ class EvalOnlyData(ValueError):
     """Training was asked for on a data folder marked eval-only."""
 
 
-def check_trainable(manifest: dict, folder, allow: bool = False) -> None:
-    """Raise `EvalOnlyData` naming the source when the folder is eval-only and `allow` is not set."""
+def check_trainable(manifest: dict, folder, allow: bool = False,
+                    advice: str = "Train on another folder, or pass --set allow_eval_data=true if that is the "
+                                  "experiment") -> None:
+    """Raise `EvalOnlyData` naming the source when the folder is eval-only and `allow` is not set; `advice` is the
+    caller's way forward (the trainer's override, or none where the command has no such setting)."""
     marked = manifest.get("eval_only")
     if marked and not allow:
         raise EvalOnlyData(f"{folder}: built from {marked['source']} ({marked['benchmark']}), an evaluation-only "
-                           "source; training on it would contaminate every evaluation on it. Train on another "
-                           "folder, or pass --set allow_eval_data=true if that is the experiment")
+                           "source; training on it would contaminate every evaluation on it. " + advice)

@@ -1,7 +1,8 @@
 """One writer per run folder: a lock file holding the writer's pid, refused to a second writer in one line.
 
-`tsft reproduce` takes `writing(folder)` for as long as it writes its run folder (`tsft train` does not lock
-yet). The lock is a
+`tsft reproduce` takes `writing(folder)` for as long as it writes its run folder; a training run takes
+`writing(folder, beside=True)`, whose lock lies next to the folder (`.NAME.tsft-lock`) so that an empty run folder
+stays empty and a folder swapped in by --overwrite stays locked. The lock is a
 file, `FOLDER/.tsft-lock`, created with O_EXCL (atomic: of two commands started at once, one wins), holding the
 pid, the host and the command. A second writer is refused with a `FolderLocked` error that names them. A lock
 whose process is gone (killed with -9, the machine restarted) is stale: it is taken over, and the takeover says
@@ -45,11 +46,12 @@ def _holder(path: Path) -> dict | None:
 
 
 @contextmanager
-def writing(folder: str | Path, log=None) -> Iterator[Path]:
-    """Hold FOLDER's lock for the block (FOLDER is created); FolderLocked if a live process holds it."""
+def writing(folder: str | Path, log=None, beside: bool = False) -> Iterator[Path]:
+    """Hold FOLDER's lock for the block (FOLDER is created; with `beside`, only its parent, the lock being
+    `.NAME.tsft-lock` there); FolderLocked if a live process holds it."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK
+    path = folder.parent / f".{folder.name}{LOCK}" if beside else folder / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
     mine = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
             "command": " ".join(sys.argv)}
     for _ in range(3):

@@ -97,8 +97,9 @@ def dataset(data_dir):
 
 
 @contextmanager
-def another_writer(folder: Path):
-    """A second process holding `folder`'s write lock (tasks.locking) for the block; yields its pid."""
+def another_writer(folder: Path, beside: bool = False):
+    """A second process holding `folder`'s write lock (tasks.locking; `beside`: a training run's) for the block;
+    yields its pid."""
     import subprocess
     import sys
     import textwrap
@@ -106,7 +107,7 @@ def another_writer(folder: Path):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from tsft.tasks.locking import writing
-        with writing({str(folder)!r}):
+        with writing({str(folder)!r}, beside={beside!r}):
             print("held", flush=True)
             time.sleep(60)
         """)], stdout=subprocess.PIPE, text=True)

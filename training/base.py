@@ -56,10 +56,20 @@ def corpus_blocks(tokenizer, config: BaseConfig, out: Path | None = None) -> tup
 
 def train_base(out: str | Path, config: BaseConfig, resume: bool = False, overwrite: bool = False,
                progress: bool = True, dist: Dist | None = None) -> dict:
-    """Pretrain a synthetic-world base into `out`; returns the run card."""
+    """Pretrain a synthetic-world base into `out` (locked while it trains); returns the run card."""
     dist = dist or init()
+    with checkpoint.locked(out, dist.main):
+        return _train_base(Path(out), config, resume, overwrite, progress, dist)
+
+
+def _train_base(out: Path, config: BaseConfig, resume: bool, overwrite: bool, progress: bool, dist: Dist) -> dict:
+    staged = checkpoint.staged_overwrite(out, overwrite, resume, dist.main)
+    if staged is not None:  # the finished base at OUT stays until the new one is complete
+        card = train_base(staged, config, progress=progress, dist=dist)
+        if dist.main:
+            checkpoint.replace_with(out, staged)
+        return card
     seed_everything(config.seed)
-    out = Path(out)
     card = {"kind": "base", "name": out.name, "git_commit": git_commit(), "world_size": dist.world,
             "corpus": "neutral stand-in for pretraining (training.corpus)"}
     state, resume_from, card = checkpoint.open_run(out, resume, overwrite, card, config_dict(config), (),

@@ -141,6 +141,44 @@ def publish(out: Path, checkpoint: Path, card: dict, with_state: bool = True) ->
         write_json(tmp, card)
 
 
+def locked(out: Path, main: bool = True):
+    """The run folder's lock, held by the main process while it trains (tasks.locking, beside the folder)."""
+    from contextlib import nullcontext
+
+    from tsft.tasks.locking import writing
+
+    check_writable(out)  # a folder under a file or under /proc is refused before the lock is made beside it
+    return writing(out, log=print, beside=True) if main else nullcontext(out)
+
+
+def staged_overwrite(out: Path, overwrite: bool, resume: bool, main: bool = True) -> Path | None:
+    """With --overwrite on a folder that holds something, the folder the new run trains in instead: a hidden sibling
+    `.OUT.overwrite/OUT` (same name, so the run card's name is OUT's), which `replace_with` swaps in once the run is
+    complete. A run killed before then leaves OUT as it was. None when there is nothing to replace. Only the main
+    process (`main`) makes the folder; every process gets its path."""
+    out = Path(out)
+    if not overwrite or resume or not (out.is_dir() and any(out.iterdir())):
+        return None
+    check_writable(out)
+    holder = out.parent / f".{out.name}.overwrite"
+    if main:
+        shutil.rmtree(holder, ignore_errors=True)  # a killed earlier overwrite's partial run
+        holder.mkdir()
+    return holder / out.name
+
+
+def replace_with(out: Path, staged: Path) -> None:
+    """Put the completed `staged` run in OUT's place: OUT renamed aside, the new run renamed in, then the old one
+    deleted (the only window without a whole run at OUT is between two renames)."""
+    out = Path(out)
+    old = out.parent / f".{out.name}.replaced"
+    shutil.rmtree(old, ignore_errors=True)
+    out.rename(old)
+    staged.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(staged.parent, ignore_errors=True)
+
+
 class ResumeConflict(ValueError):
     """A resume would continue a run with different settings or data than it started with."""
 

@@ -221,9 +221,16 @@ def check_config(config: TrainConfig) -> None:
     if config.batch_size % config.micro_batch_size:
         raise ValueError(f"batch_size {config.batch_size} is not a multiple of micro_batch_size "
                          f"{config.micro_batch_size}")
-    for name in ("steps", "batch_size", "micro_batch_size"):
+    for name in ("steps", "batch_size", "micro_batch_size", "save_every", "log_every"):
         if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be at least 1")
+            raise ValueError(f"{name}={getattr(config, name)}: must be at least 1")
+    for name in ("eval_every", "keep_checkpoints", "patience", "max_target_tokens", "warmup_steps",
+                 "weight_decay", "max_grad_norm"):
+        if getattr(config, name) < 0:
+            raise ValueError(f"{name}={getattr(config, name)}: must be 0 or more")
+    if not 0 < config.lr < float("inf") or not 0 <= config.min_lr_ratio <= 1:
+        raise ValueError(f"lr={config.lr}, min_lr_ratio={config.min_lr_ratio}: the learning rate must be a positive "
+                         "number and its final ratio between 0 and 1")
     if config.patience and (not config.eval_every or config.save_every != config.eval_every):
         raise ValueError(f"patience={config.patience} publishes the best evaluated checkpoint: set eval_every "
                          f"= save_every (now {config.eval_every} and {config.save_every})")

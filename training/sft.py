@@ -19,7 +19,7 @@ from tsft.models.cards import git_commit, run_name
 from tsft.models.loading import load_model
 from tsft.models.params import apply_selection, parameter_counts, parse_selection
 from tsft.models.prompts import PromptFormat, prompt_text, set_prompt_format
-from tsft.models.targets import check_renderable, render_target
+from tsft.models.targets import check_renderable, check_target, render_target
 from tsft.tasks.dataset import load_dataset
 from tsft.tasks.guards import check_trainable
 from tsft.tasks.io import sha256_file
@@ -57,9 +57,22 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
               variant: str | None = None) -> dict:
     """Fine-tune `base` on `data`'s train split; returns the run card (status 'complete'). `variant` marks a run
     that is not one of its arm's seeds (a learning-rate trial, the memorization arm, a token-matched control):
-    recorded in the card, so analyses keep it apart."""
+    recorded in the card, so analyses keep it apart. The run folder is locked while it trains (a second writer is
+    refused); --overwrite replaces a finished run only once the new one is complete."""
     dist = dist or init()
+    with checkpoint.locked(out, dist.main):
+        return _train_sft(base, data, out, config, resume, overwrite, progress, dist, variant)
+
+
+def _train_sft(base, data, out, config: SFTConfig, resume: bool, overwrite: bool, progress: bool, dist: Dist,
+               variant: str | None) -> dict:
     out, data = Path(out), Path(data)
+    staged = checkpoint.staged_overwrite(out, overwrite, resume, dist.main)
+    if staged is not None:  # the finished run at OUT stays until the new one is complete
+        card = train_sft(base, data, staged, config, progress=progress, dist=dist, variant=variant)
+        if dist.main:
+            checkpoint.replace_with(out, staged)
+        return card
     selection = parse_selection(config.params)
     dataset = load_dataset(data)
     check_trainable(dataset.manifest, data, config.allow_eval_data)
@@ -101,6 +114,10 @@ def train_matrix(base, data, out, config: SFTConfig, targets: Sequence[str], par
                  seeds: Sequence[int], lr_by_params: dict[str, float] | None = None, progress: bool = True,
                  log: Callable[[str], None] = print, dist: Dist | None = None) -> list[dict]:
     """Train every (target, params, seed) into out/<name>, skipping complete runs, resuming partial ones."""
+    for target in targets:
+        check_target(target)
+    for selection in params:
+        parse_selection(selection)  # a typo in the last one is refused before the first run trains
     cards, dist = [], dist or init()
     for target, selection, seed in matrix_runs(targets, params, seeds):
         name = run_name(target, selection, seed)

@@ -20,6 +20,7 @@ from tsft.common import (
     PrecisionOpt,
     console,
     fail,
+    parse_ints,
     parse_layers,
     print_frame,
     split_list,
@@ -100,8 +101,8 @@ def sweep_command(
     from tsft.patching.run import run_sweep
 
     sites = _request(components, layers, positions, direction, metric, memory_mb)
+    ks = parse_ints("--faithfulness", faithfulness, minimum=0)
     try:
-        ks = tuple(int(k) for k in split_list(faithfulness) or ())
         request = SweepRequest(sites=sites, pairs=pairs, target=target, limit=limit, method=method, engine=engine,
                                allow_alignment=align, ablations=tuple(split_list(ablations) or ()),
                                faithfulness=ks)
@@ -276,8 +277,8 @@ def restore_command(
     from tsft.models.placement import Placement
     from tsft.patching.spectral import run_spectral_restore
 
+    chosen = parse_ints("--k", ks)
     try:
-        chosen = tuple(int(k) for k in split_list(ks))
         frame = run_spectral_restore(base, model, data, out, ks=chosen, limit=limit,
                                      kinds=tuple(split_list(kinds) or ()), overwrite=overwrite,
                                      placement=Placement(device, dtype, precision))

@@ -97,11 +97,11 @@ def run_command(
     from tsft.models.placement import Placement
     from tsft.probes.run import ProbeRequest, run_probes
 
-    request = ProbeRequest(components=split_list(components) or (), layers=parse_layers(layers),
-                           positions=split_list(positions) or ("last",), labels=split_list(labels),
-                           kinds=split_list(kinds), split=split, limit=limit, batch_size=batch_size,
-                           config=_config(folds, c, seed, group, control, mdl))
     try:
+        request = ProbeRequest(components=split_list(components) or (), layers=parse_layers(layers),
+                               positions=split_list(positions) or ("last",), labels=split_list(labels),
+                               kinds=split_list(kinds), split=split, limit=limit, batch_size=batch_size,
+                               config=_config(folds, c, seed, group, control, mdl))
         frame, meta = run_probes(model, data, out, request, cache=cache, overwrite=overwrite,
                                  placement=Placement(device, dtype, precision))
     except ERRORS as err:
@@ -139,8 +139,8 @@ def causal_command(
 
     causal = CausalRequest(site=site, position=position, label=label, method=method, iterations=iterations,
                            random_draws=random_draws, problems=problems, scrub=scrub)
-    request = ProbeRequest(split=split, limit=limit, config=_config(folds, 1.0, seed, group, control, mdl=False))
     try:
+        request = ProbeRequest(split=split, limit=limit, config=_config(folds, 1.0, seed, group, control, mdl=False))
         frame = run_causal(model, data, out, causal, request, cache=cache, overwrite=overwrite,
                            placement=Placement(device, dtype, precision))
     except ERRORS as err:

@@ -71,10 +71,13 @@ def reproduce_command(
     for name, path in (("--model", model), ("--data", data)):
         if path is not None and not path.is_dir():
             fail(f"{name} {path}: no such folder")
+    from tsft.models.cards import Checkpoint
     from tsft.models.loading import ModelError, check_device
 
     try:
         check_device(device)
+        if model is not None:
+            Checkpoint.open(model)  # a data folder (or any folder without config.json) refused before any stage
     except ModelError as err:
         fail(str(err))
     from tsft.tasks.locking import LOCK, FolderLocked, writing
@@ -99,9 +102,11 @@ def analyze_command(
     png: PngOpt = True,
 ) -> None:
     """Recompute the analysis tables from saved results, then the figures and the report."""
+    from tsft.analysis.collect import check_has_results
     from tsft.reproduce import analyze
 
     try:
+        check_has_results(results)
         claims = analyze(results, saved_meta(results), png, log=console.print)
     except (*ERRORS, OSError) as err:
         fail(str(err))

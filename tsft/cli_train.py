@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tsft.common import DeviceOpt, Opt, PrecisionOpt, fail, print_frame, print_rows
+from tsft.common import DeviceOpt, Opt, PrecisionOpt, fail, parse_ints, print_frame, print_rows
 
 train_app = typer.Typer(help="training/: base pretraining, SFT runs and the comparison matrix.",
                         no_args_is_help=True)
@@ -136,10 +136,11 @@ def train_matrix_command(
     from tsft.training.sft import train_matrix
 
     cfg = _config(SFTConfig, config, set_)
+    seed_list = parse_ints("--seeds", seeds, minimum=0)
     try:
         lrs = _lr_for(lr_for or [], _split_list(params) or ())
         cards = train_matrix(base, data, out, cfg, _split_list(targets), _split_list(params),
-                             _split_list(seeds, int), lrs, dist=init(threads, device))
+                             seed_list, lrs, dist=init(threads, device))
     except (*ERRORS, DataError) as err:
         fail(str(err))
     typer.echo(f"{len(cards)} runs complete in {out}")

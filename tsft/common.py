@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from tsft.tasks.locking import FolderLocked
+
 Opt = typer.Option
 console = Console()
 
@@ -20,7 +22,7 @@ DeviceOpt = Annotated[str, Opt(help="cpu | cuda | cuda:1 ...")]
 DtypeOpt = Annotated[str | None, Opt(help="Weights' dtype: float32 | bfloat16 | float16 (default: as saved).")]
 PrecisionOpt = Annotated[str, Opt(help="Compute precision (autocast): auto (bf16 for 20M+ parameter models on "
                                        "bf16-capable CPUs/GPUs, else fp32) | fp32 | bf16 | fp16 (CUDA).")]
-ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError)
+ERRORS = (ValueError, KeyError, FileExistsError, FileNotFoundError, FolderLocked)
 
 
 def split_list(text: str | None) -> tuple[str, ...] | None:
@@ -29,6 +31,7 @@ def split_list(text: str | None) -> tuple[str, ...] | None:
 
 
 def parse_layers(text: str | None) -> tuple[int, ...] | None:
+    """'0-3,5' -> (0, 1, 2, 3, 5); a malformed part or a range that runs backwards is refused naming --layers."""
     if not text:
         return None
     out: list[int] = []
@@ -36,8 +39,20 @@ def parse_layers(text: str | None) -> tuple[int, ...] | None:
         first, _, last = part.partition("-")
         if not first.strip().isdigit() or (last and not last.strip().isdigit()):
             fail(f"bad --layers {text!r}: use e.g. 0-3 or 1,5")
+        if int(last or first) < int(first):
+            fail(f"bad --layers {text!r}: the range {part.strip()} runs backwards "
+                 f"(write {last.strip()}-{first.strip()})")
         out.extend(range(int(first), int(last or first) + 1))
     return tuple(out)
+
+
+def parse_ints(option: str, text: str | None, minimum: int = 1) -> tuple[int, ...]:
+    """'1,5,10' -> (1, 5, 10), each at least `minimum`; anything else is refused naming the option."""
+    values = split_list(text) or ()
+    bad = [v for v in values if not v.lstrip("-").isdigit() or int(v) < minimum]
+    if bad:
+        fail(f"bad {option} {text!r}: {bad[0]!r} is not a whole number of at least {minimum}")
+    return tuple(int(v) for v in values)
 
 
 def fail(message: str) -> None:

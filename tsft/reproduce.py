@@ -177,7 +177,8 @@ def fit_to_data(inputs: Inputs, preset: Preset, log: Callable[[str], None] = pri
         return preset
 
     dataset = load_dataset(inputs.data)
-    check_trainable(dataset.manifest, inputs.data)  # an eval-only folder is refused before any stage
+    check_trainable(dataset.manifest, inputs.data, advice="reproduce trains on its --data folder, so give it a "
+                    "training folder (tsft data build) and judge its checkpoints on this one with tsft eval")
     train = dataset.split("train")  # a DataError naming the folder when there is none
     kept = []
     for target in preset.targets:

@@ -68,16 +68,6 @@ def test_magnitude_confound_is_not_called_a_checkpoint_effect():
     for name in ("arm[theorem]", "arm[theorem]:kind[paraphrase]"):
         row = _term(table, name)
         assert row["ci_low"] < 0 < row["ci_high"], (name, row.to_dict())
-    effect = mixed.claim_effect(predictions[predictions["target"] == "theorem"],
-                                predictions[predictions["target"] == "answer"], problems, ["paraphrase"], False)
-    assert effect["ci_low"] < 0 < effect["ci_high"]
-
-
-def test_claim_effect_reads_the_interaction_for_c1():
-    predictions, problems = _simulate(3, 0.0, -1.5, 1.2, 0.0, {})
-    theorem, answer = (predictions[predictions["target"] == t] for t in ("theorem", "answer"))
-    row = mixed.claim_effect(theorem, answer, problems, ["paraphrase"], interaction=True)
-    assert row["term"] == "arm[theorem]:perturbed" and row["ci_low"] > 0
 
 
 @pytest.mark.parametrize(("side", "low", "high", "expected"), [
@@ -88,7 +78,7 @@ def test_agreement_reads_both_intervals(side, low, high, expected):
     assert mixed.agreement(side, low, high) == expected
 
 
-def test_claims_carry_the_mixed_model_beside_the_bootstrap(world_predictions):
+def test_claims_carry_the_random_slopes_model_beside_the_bootstrap(world_predictions):
     """C2 on the fixture world (answer-SFT 20%, theorem-SFT 55% under surface kinds): both intervals above 0."""
     from tsft.analysis.claims import ClaimSettings, claims_from
 

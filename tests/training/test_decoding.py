@@ -198,3 +198,27 @@ def test_bad_requests_are_refused(tokenizer):
         decode_greedy(model, tokenizer, [[1, 2]], 0)
     with pytest.raises(ValueError, match="empty prompt"):
         decode_greedy(model, tokenizer, [[1, 2], []], 3)
+
+
+def test_a_memory_budget_runs_fewer_rows_with_the_same_tokens(tokenizer, prompts):
+    """The cache's size is counted from the config by hand (keys + values, every layer, every KV head) and the rows
+    run together are cut to what the budget holds; the tokens do not change."""
+    from tsft.models.decoding import DecodeStats, cache_bytes_per_position, slots_within
+
+    model = _chaotic(tiny_model(tokenizer, "llama", seed=3))
+    config = model.config
+    by_hand = 2 * config.num_hidden_layers * config.num_key_value_heads * (
+        config.hidden_size // config.num_attention_heads) * 4
+    assert cache_bytes_per_position(model, None) == by_hand
+    assert cache_bytes_per_position(model, torch.bfloat16) == by_hand // 2
+    positions = 100
+    row = 2 * (positions + 2 * SlotCache.BLOCK) * by_hand
+    assert slots_within(model, 64, positions, None, memory_mb=1) == min(64, 2**20 // row)
+    with pytest.raises(ValueError, match="beyond the decoder's memory budget of 1 MiB"):
+        slots_within(model, 64, 2**20 // (2 * by_hand), None, memory_mb=1)
+    stopping = _frequent_eos(model, tokenizer, prompts)
+    stats = DecodeStats()
+    tight, _ = _ours(model, stopping, prompts[:40], 40, slots=32, stats=stats, memory_mb=1)
+    longest = max(len(encode_prompt(tokenizer, p)) for p in prompts[:40]) + 40
+    assert stats.slots == slots_within(model, 32, longest, None, memory_mb=1) < 32
+    assert tight == _ours(model, stopping, prompts[:40], 40, slots=32)[0]
