@@ -19,6 +19,8 @@ from tsft.figures.evidence import f12_chain, f13_readings, f14_updates
 from tsft.figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
 from tsft.figures.instruments import f15_controls, f16_ablations
 from tsft.figures.report import write_report
+from tsft.figures.robustness import f17_robustness
+from tsft.figures.summary import summary_markdown
 from tsft.figures.vision import f9_groups, f10_figure_probes, f11_reading
 from tsft.tasks.io import atomic_file
 
@@ -36,6 +38,7 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F14_updates": (f14_updates, ("spectral", "overlap")),
     "F15_controls": (f15_controls, ("controls",)),
     "F16_ablations": (f16_ablations, ("faithfulness", "ablations")),
+    "F17_robustness": (f17_robustness, ("consistency", "effective_robustness")),
 }
 VISION_FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F9_groups": (f9_groups, ("group_map",)),
@@ -107,9 +110,12 @@ def _write_png(figures: dict, out: Path) -> list[Path]:
 
 def render_folder(tables: dict, meta: dict, folder: str | Path, png: bool = True,
                   log: Callable[[str], None] = print) -> list[Path]:
-    """Every figure into `folder`/figures and the report into `folder`/report.html; returns the figure files."""
+    """Every figure into `folder`/figures, the report into `folder`/report.html and the numbers into
+    `folder`/summary.md (figures.summary); returns the figure files."""
     folder = Path(folder)
     figures = build_figures(tables)
     written = render_all(figures, folder / "figures", png=png, log=log)
     write_report(tables, figures, meta, folder / "report.html")
+    with atomic_file(folder / "summary.md") as tmp:
+        tmp.write_text(summary_markdown(tables, meta, folder))
     return written

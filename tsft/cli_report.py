@@ -117,15 +117,24 @@ def analyze_command(
 def figures_command(
     results: Annotated[Path, typer.Argument(help="A folder with tables/ (from `tsft reproduce` or `tsft analyze`).")],
     png: PngOpt = True,
+    readme: Annotated[Path | None, Opt(help="Also rewrite this README's block between '<!-- tsft results: "
+                                            "RESULTS -->' and '<!-- tsft results end -->' from the tables.")] = None,
 ) -> None:
-    """Re-render every figure and the report from the saved tables, recomputing nothing."""
+    """Re-render every figure, the report and summary.md from the saved tables, recomputing nothing."""
     from tsft.analysis.tables import read_tables
     from tsft.figures.render import render_folder
+    from tsft.figures.summary import BEGIN, update_readme
 
     try:
         tables = read_tables(results / "tables")
     except FileNotFoundError as err:
         fail(str(err))
+    if readme is not None and (not readme.is_file() or BEGIN.format(folder=results.as_posix()) not in
+                               readme.read_text()):
+        fail(f"{readme}: no block marked {BEGIN.format(folder=results.as_posix())} to rewrite")
     written = render_folder(tables, saved_meta(results), results, png, log=console.print)
-    console.print(f"{len(written)} figure files in {results / 'figures'}; report: {results / 'report.html'}",
-                  highlight=False)
+    console.print(f"{len(written)} figure files in {results / 'figures'}; report: {results / 'report.html'}; "
+                  f"numbers: {results / 'summary.md'}", highlight=False)
+    if readme is not None:
+        update_readme(readme, results.as_posix(), tables)
+        console.print(f"rewrote the results block of {readme}", highlight=False)

@@ -212,7 +212,7 @@ def _reproduce(inputs: Inputs, preset: Preset, png: bool):
     meta |= {"stages": saved.get("stages", {}), "versions": versions(), "device": inputs.device,
              "base": str(base_dir(inputs)), "data": str(data_dir(inputs)), "seeds": list(preset.seeds),
              "targets": list(preset.targets), "params": list(preset.params), "sft_steps": preset.sft_steps,
-             "eval_limit": preset.eval_limit}
+             "eval_limit": preset.eval_limit, "cores": os.cpu_count()}
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn())
     with Progress(*columns, transient=False) as bar:

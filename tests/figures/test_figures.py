@@ -134,3 +134,49 @@ def test_vision_figures_hold_the_tables_values():
     guard, _ = reading_sentences(reading, gaps)
     assert guard.startswith("The figure does not move answer-full-s0's read token") and "theorem-full" not in guard
     assert "F9_groups" in build_figures({"group_map": group_map}) and "F9_groups" not in build_figures({})
+
+
+def test_f17_draws_the_robustness_tables_points():
+    """The consistency boxes hold each final checkpoint's P(perturbed right | original right), computed here by
+    hand; the effective-robustness lines each run's (original, surface) accuracy per step."""
+    from tsft.analysis.robustness import consistency_table, effective_robustness_table
+    from tsft.figures.robustness import f17_robustness
+
+    from tests.analysis.conftest import models_table, predictions_for
+
+    original = np.array([1, 1, 1, 1, 0, 0])
+    theorem = {"paraphrase": np.array([1, 1, 1, 0, 1, 0], float)}   # keeps 3 of its 4 solved
+    answer = {"paraphrase": np.array([1, 0, 0, 0, 0, 1], float)}    # keeps 1 of 4
+    frames = [predictions_for("theorem-full-s0", original, theorem, step=s, final=s == 200) for s in (100, 200)]
+    frames += [predictions_for("answer-full-s0", original, answer, step=s, final=s == 200) for s in (100, 200)]
+    models = models_table(["theorem-full-s0", "answer-full-s0"])
+    predictions = pd.concat(frames).merge(models[["model", "target", "params", "seed"]], on="model")
+    fig = f17_robustness(consistency_table(predictions), effective_robustness_table(predictions))
+    boxes = {t.name: dict(zip(t.x, t.y, strict=True)) for t in fig.data if t.type == "box"}
+    assert boxes["theorem-SFT"]["paraphrase"] == pytest.approx(3 / 4)
+    assert boxes["answer-SFT"]["paraphrase"] == pytest.approx(1 / 4)
+    lines = [t for t in fig.data if t.type == "scatter" and t.mode == "lines+markers"]
+    assert len(lines) == 2 and all(list(t.x) == [4 / 6, 4 / 6] for t in lines)
+    assert sorted(t.y[0] for t in lines) == pytest.approx([2 / 6, 4 / 6])
+
+
+def test_summary_rows_are_the_tables_values_and_the_readme_block_is_rewritten_in_place(tmp_path):
+    from tsft.figures.summary import BEGIN, END, readme_block, summary_markdown, update_readme
+
+    accuracy = pd.DataFrame({"target": "theorem", "params": "full", "kind": ["original", "surface"],
+                             "accuracy": [0.8125, 0.5], "ci_low": [0.7, 0.4], "ci_high": [0.9, 0.6], "n_seeds": 5,
+                             "robustness": [np.nan, 0.61538]})
+    claims = pd.DataFrame([{"claim": "C1", "verdict": "supported", "value": 0.2, "ci_low": 0.05, "ci_high": 0.35,
+                            "n_seeds": 5, "control": "matched", "control_value": np.nan, "glmm_value": np.nan,
+                            "note": ""}])
+    tables = {"accuracy": accuracy, "claims": claims}
+    text = summary_markdown(tables, {"stages": {"sft": 7200.0, "eval": 30.0}, "cores": 2,
+                                     "preset": {"name": "real"}}, tmp_path)
+    assert "| theorem-full | 5 | 0.812 [0.700, 0.900] | 0.500 [0.400, 0.600] | 0.615 |" in text
+    assert "| C1 | supported | 0.200 [0.050, 0.350] | 5 | matched | - |" in text
+    assert "sft 120.0 min, eval 30.0 s; in all 2.01 h" in text and "CPU-hours at most 4.0 (2 cores)" in text
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{BEGIN.format(folder='r')}\nold numbers\n{END}\noutro\n")
+    assert update_readme(readme, "r", tables)
+    assert readme.read_text() == f"intro\n{BEGIN.format(folder='r')}\n{readme_block(tables)}{END}\noutro\n"
+    assert not update_readme(readme, "elsewhere", tables)

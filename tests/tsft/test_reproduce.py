@@ -67,7 +67,10 @@ def test_smoke_preset_killed_mid_run_continues_and_reports(tmp_path):
                  "readings", "run_peaks", "contamination", "spectral", "overlap", "controls", "estimates", "ablations",
                  "ablation_agreement", "faithfulness", "erasure", "restore", "effective_robustness"):
         assert not pd.read_parquet(run / "tables" / f"{name}.parquet").empty, name
-    assert len(list((run / "figures").glob("F*.html"))) == 13
+    from tsft.figures.render import FIGURES
+
+    assert len(list((run / "figures").glob("F*.html"))) == len(FIGURES)
+    assert "| C4 |" in (run / "summary.md").read_text()  # the numbers, written from the tables
     controls = pd.read_parquet(run / "tables" / "controls.parquet").set_index("control")
     assert controls.loc["random blocks of equal size", "draws"] > 0  # the inside patch job recorded block sizes
     assert "random blocks of one window's size" in controls.index      # the transplant's random draws
