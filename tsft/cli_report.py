@@ -46,8 +46,8 @@ def reproduce_command(
     device: Annotated[str, Opt(help="cpu | cuda (cuda runs jobs one at a time).")] = "cpu",
     jobs: Annotated[int | None, Opt(help="Parallel worker processes on CPU (default: the preset's).", min=1)] = None,
     seeds: Annotated[int | None, Opt(help="Train only the first N of the preset's seeds (a part of the matrix, "
-                                          "every arm alike); a later run with more continues the same folder.")]
-    = None,
+                                          "every arm alike); a later run with more continues the same folder.",
+                                     min=1)] = None,
     seed: Annotated[int, Opt(help="Seed of the data and the base.")] = 0,
     png: PngOpt = True,
     overwrite: Annotated[bool, Opt(help="Delete --out and start over (default: continue it).")] = False,
@@ -65,8 +65,6 @@ def reproduce_command(
     if jobs is not None:
         chosen = dataclasses.replace(chosen, jobs=jobs)
     if seeds is not None:
-        if seeds < 1:
-            fail(f"--seeds {seeds}: use 1 or more")
         chosen = dataclasses.replace(chosen, seeds=chosen.seeds[:seeds])
     for name, path in (("--model", model), ("--data", data)):
         if path is not None and not path.is_dir():

@@ -1,4 +1,21 @@
-"""What every `tsft` subcommand shares: option shorthand, error exit, table printing."""
+"""What every `tsft` subcommand shares: option shorthand, option parsing, error exit, table printing.
+
+Bad input is refused before any work, in one `error:` line with exit code 2, by one set of checks every command
+uses rather than a check of its own:
+
+1. **Numbers** are typed options with their range (`min=`): typer refuses `--limit 0` naming the option.
+2. **Lists** go through the parsers here (`split_list`, `parse_layers`, `parse_ints`), which name the option.
+3. **Settings** are checked by the object they configure, when it is made: `SweepRequest.check`,
+   `PatchRequest.check`, `ProbeConfig`, `TrainConfig` (`--set`), `PromptFormat`, `CausalRequest.check`; a
+   command builds its request first, so the check runs before a model is loaded.
+4. **Paths**: `--out` by `tasks.io.check_writable` in every runner before it loads anything; models by
+   `models.cards.Checkpoint.open`; data by `tasks.dataset.load_dataset`; results by
+   `analysis.collect.check_has_results`.
+5. **Inputs against the model**: prompts beyond its context (`models.evaluate.check_context`), the decoder's
+   cache within its memory budget (`models.decoding.slots_within`).
+
+Each raises ValueError (or a subclass) naming the option, file or field; `fail` turns it into the one line.
+"""
 
 from __future__ import annotations
 
