@@ -12,7 +12,6 @@ unpickles), no tokenizer files, a run card that is not JSON.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -29,10 +28,13 @@ class ModelError(ValueError):
 
 
 def _json(path: Path):
+    """tasks.io.read_json, its error a ModelError (one wording for a bad JSON file everywhere)."""
+    from tsft.tasks.io import DataError, read_json
+
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from err
+        return read_json(path)
+    except DataError as err:
+        raise ModelError(str(err)) from err
     except OSError as err:
         raise ModelError(f"{path}: cannot read ({err})") from err
 

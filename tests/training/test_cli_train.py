@@ -149,8 +149,8 @@ def test_a_broken_config_or_missing_tokenizer_is_named_as_such(base_dir, data_di
     shutil.copytree(base_dir, broken)
     (broken / "config.json").write_text('{"model_type": "llama",\n "hidden_size": 64,,}')
     code, out = _invoke("eval", "--model", broken, "--data", data_dir, "--out", tmp_path / "e")
-    assert code == 2 and f"{broken}/config.json: not valid JSON (Expecting property name" in out
-    assert "line 2" in out and "tokenizer" not in out
+    assert code == 2 and f"{broken}/config.json:2: invalid JSON (Expecting property name" in out
+    assert "tokenizer" not in out
     bare = tmp_path / "bare"
     shutil.copytree(base_dir, bare, ignore=shutil.ignore_patterns("tokenizer*", "special_tokens_map.json"))
     code, out = _invoke("eval", "--model", bare, "--data", data_dir, "--out", tmp_path / "e")
