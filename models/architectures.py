@@ -71,10 +71,21 @@ DECODER_COMPONENTS = _frozen({
 })
 """Llama's layer, which Qwen2 and Qwen2.5-VL's language model share."""
 DECODER_BLOCKS = _frozen({"attn": "self_attn", "mlp": "mlp"})
+GEMMA3_COMPONENTS = _frozen({
+    **DECODER_COMPONENTS,
+    "attn_out": Component("post_attention_layernorm", "output", "hidden_size", "blocks.{layer}.ln1_post.hook_out"),
+    "mlp_out": Component("post_feedforward_layernorm", "output", "hidden_size", "blocks.{layer}.ln2_post.hook_out"),
+})
+"""Gemma 3's layer normalizes each block's output before adding it to the residual stream (`post_attention_
+layernorm`, `post_feedforward_layernorm`): what a block adds is that norm's output, so attn_out and mlp_out
+are read there (resid_post = resid_pre + attn_out + mlp_out holds, as in Llama). Its q/k norms, sliding-window
+layers, single KV head and scaled embedding (x sqrt(d_model) inside `embed_tokens`) need no entry."""
 
 ARCHITECTURES = MappingProxyType({
     "llama": Architecture("llama", "model.embed_tokens", "model.layers", DECODER_COMPONENTS, DECODER_BLOCKS),
     "qwen2": Architecture("qwen2", "model.embed_tokens", "model.layers", DECODER_COMPONENTS, DECODER_BLOCKS),
+    "gemma3_text": Architecture("gemma3_text", "model.embed_tokens", "model.layers", GEMMA3_COMPONENTS,
+                                DECODER_BLOCKS),
     "qwen2_5_vl": Architecture("qwen2_5_vl", "model.language_model.embed_tokens", "model.language_model.layers",
                                DECODER_COMPONENTS, DECODER_BLOCKS, vision="model.visual"),
 })

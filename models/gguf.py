@@ -15,7 +15,7 @@ against the GGUF-loaded model on one prompt before the folder is published (atom
 temporary sibling, then one rename), and `source.json` records where the weights came from (the
 GGUF's sha256, its quantization, the package, license) and the sha256 of every file written.
 
-Any GGUF whose architecture transformers reads works the same way; tsft uses Llama and Qwen2.
+Any GGUF whose architecture transformers reads works the same way; tsft uses Llama, Qwen2 and Gemma 3.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from tsft.tasks.io import atomic_dir, sha256_file, write_json
 
 SOURCE = "source.json"
-ARCHITECTURES = ("llama", "qwen2")
+ARCHITECTURES = ("llama", "qwen2", "gemma3")
 _CHECK_PROMPT = "The sum of the interior angles of a triangle is"
 
 

@@ -21,7 +21,7 @@ from tsft.models.prompts import PromptFormat, set_prompt_format
 from tsft.models.tokenizer import is_tsft_tokenizer
 from tsft.models.vision import build_vision_model, load_vision
 
-ARCHITECTURES = ("llama", "qwen2", "qwen2_5_vl")
+ARCHITECTURES = ("llama", "qwen2", "gemma3", "qwen2_5_vl")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,12 @@ def model_config(preset: str, vocab_size: int, arch: str = "llama", tokenizer=No
         from transformers import LlamaConfig
 
         return LlamaConfig(**common, rope_theta=10000.0)
+    if arch == "gemma3":  # Gemma 3's text model: sliding-window layers (window 8 here) before each global one
+        from transformers import Gemma3TextConfig
+
+        types = ["sliding_attention"] * (p.layers - 1) + ["full_attention"]
+        return Gemma3TextConfig(**common, head_dim=p.hidden_size // p.heads, query_pre_attn_scalar=p.hidden_size //
+                                p.heads, sliding_window=8, layer_types=types)
     from transformers import Qwen2Config
 
     return Qwen2Config(**common, rope_theta=10000.0, use_sliding_window=False)

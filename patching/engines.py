@@ -138,8 +138,15 @@ class HooksEngine:
 
 
 def prefix_cache(model, ids: Tensor) -> list[tuple[Tensor, Tensor]]:
-    """Per-layer (keys, values) of a plain unpatched forward."""
-    out = model(ids.to(next(model.parameters()).device), logits_to_keep=1, use_cache=True)
+    """Per-layer (keys, values) of a plain unpatched forward, every position of every layer: the cache is given
+    without the model's config, so sliding-window layers (Gemma 3) keep their whole prefix too (their window is
+    applied by the attention mask, not by dropping keys)."""
+    import inspect
+
+    from transformers.cache_utils import DynamicCache
+
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    out = model(ids.to(next(model.parameters()).device), logits_to_keep=1, use_cache=True, **{name: DynamicCache()})
     cache = out["cache"] if "cache" in out else out["past_key_values"]
     return [(layer.keys, layer.values) for layer in cache.layers]
 
@@ -243,9 +250,11 @@ class BridgeEngine:
 
         self.model = model.eval()
         device = str(next(model.parameters()).device)
+        hf_model = copy.deepcopy(model)
+        if not getattr(hf_model.config, "architectures", None):  # a config built in memory names no class, and
+            hf_model.config.architectures = [type(model).__name__]  # the bridge picks its adapter by that name
         self.bridge = TransformerBridge.boot_transformers(
-            model.name_or_path or "local", hf_model=copy.deepcopy(model), tokenizer=_bridge_tokenizer(tokenizer),
-            device=device)
+            model.name_or_path or "local", hf_model=hf_model, tokenizer=_bridge_tokenizer(tokenizer), device=device)
 
     def inputs_for(self, ids: Tensor, images) -> dict:
         return _no_images(self, images)

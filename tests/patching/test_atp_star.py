@@ -24,8 +24,9 @@ def _equal_length(pairs):
     return [p for p in pairs if len(p.clean_ids) == len(p.corrupt_ids)]
 
 
-def test_recording_attention_keeps_the_models_outputs_and_patterns(tokenizer, swap_pairs):
-    llama = tiny(tokenizer)    # output_attentions leaves transformers' recording hooks on a model: not the shared one
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])  # Gemma 3: q/k norms, sliding-window masks
+def test_recording_attention_keeps_the_models_outputs_and_patterns(arch, tokenizer, swap_pairs):
+    llama = tiny(tokenizer, arch)  # output_attentions leaves recording hooks on a model: not the shared one
     ids = torch.tensor([swap_pairs[0].clean_ids])
     with torch.no_grad():
         plain = llama(ids, output_attentions=True)
@@ -38,9 +39,10 @@ def test_recording_attention_keeps_the_models_outputs_and_patterns(tokenizer, sw
     torch.testing.assert_close(after, plain.logits)
 
 
-def test_qk_fix_pattern_is_the_one_exact_patching_gives(tokenizer, swap_pairs):
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_qk_fix_pattern_is_the_one_exact_patching_gives(arch, tokenizer, swap_pairs):
     """Queries and keys swapped in at position p give the pattern HF computes with resid_pre patched at p."""
-    llama = tiny(tokenizer)
+    llama = tiny(tokenizer, arch)
     pair = _equal_length(swap_pairs)[0]
     clean, corrupt = torch.tensor([pair.clean_ids]), torch.tensor([pair.corrupt_ids])
     layer = 1

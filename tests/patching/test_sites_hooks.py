@@ -1,4 +1,4 @@
-"""Sites against a hand-written Llama/Qwen2 layer, and the hook primitive's clean-up guarantee."""
+"""Sites against a hand-written Llama/Qwen2 and Gemma 3 layer, and the hook primitive's clean-up guarantee."""
 
 from __future__ import annotations
 
@@ -10,7 +10,22 @@ from tsft.patching.sites import COMPONENTS, Site, SiteError, parse_site, sites
 
 
 def rms_norm(x, norm):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon) * norm.weight
+    if hasattr(norm, "variance_epsilon"):  # Llama, Qwen2
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon) * norm.weight
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.eps) * (1 + norm.weight)  # Gemma: 1 + weight
+
+
+def hand_layer(block, resid_pre, attn_out):
+    """(mlp_hidden, mlp_out) of one layer by hand: Llama's MLP on the post-attention norm; Gemma 3's
+    (GELU-tanh gate) between its pre- and post-feedforward norms."""
+    mlp = block.mlp
+    if hasattr(block, "pre_feedforward_layernorm"):
+        x = rms_norm(resid_pre + attn_out, block.pre_feedforward_layernorm)
+        hidden = F.gelu(x @ mlp.gate_proj.weight.T, approximate="tanh") * (x @ mlp.up_proj.weight.T)
+        return hidden, rms_norm(hidden @ mlp.down_proj.weight.T, block.post_feedforward_layernorm)
+    x = rms_norm(resid_pre + attn_out, block.post_attention_layernorm)
+    hidden = F.silu(x @ mlp.gate_proj.weight.T) * (x @ mlp.up_proj.weight.T)
+    return hidden, hidden @ mlp.down_proj.weight.T
 
 
 def test_site_names_round_trip_and_errors(llama):
@@ -38,15 +53,14 @@ def test_sites_match_a_hand_written_forward(arch_model):
     names = [s.name for s in sites(model, (*COMPONENTS, "embed"))]
     with intervene(model, capture=names) as seen, torch.no_grad():
         logits = model(ids).logits
-    assert torch.equal(seen["embed"], model.get_input_embeddings().weight[ids])
+    scale = model.config.hidden_size ** 0.5 if model.config.model_type == "gemma3_text" else 1.0  # Gemma scales
+    torch.testing.assert_close(seen["embed"], model.get_input_embeddings().weight[ids] * scale)
     for layer, block in enumerate(model.model.layers):
         resid_pre = seen[f"blocks.{layer}.resid_pre"]
         attn_out, mlp_out = seen[f"blocks.{layer}.attn_out"], seen[f"blocks.{layer}.mlp_out"]
-        x = rms_norm(resid_pre + attn_out, block.post_attention_layernorm)
-        mlp = block.mlp
-        hidden = F.silu(x @ mlp.gate_proj.weight.T) * (x @ mlp.up_proj.weight.T)
+        hidden, out = hand_layer(block, resid_pre, attn_out)
         torch.testing.assert_close(seen[f"blocks.{layer}.mlp_hidden"], hidden, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(mlp_out, hidden @ mlp.down_proj.weight.T, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(mlp_out, out, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(seen[f"blocks.{layer}.resid_post"], resid_pre + attn_out + mlp_out, atol=1e-5,
                                    rtol=1e-5)
         if layer:

