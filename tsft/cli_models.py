@@ -51,11 +51,12 @@ def models_get(
 
 @models_app.command("convert")
 def models_convert(
-    gguf: Annotated[Path, typer.Argument(help="A GGUF file of a Llama or Qwen2 model.")],
+    gguf: Annotated[Path, typer.Argument(help="A GGUF file of a Llama, Qwen2 or Gemma 3 model.")],
     out: Annotated[Path, Opt(help="Output HF folder (written atomically).")],
     overwrite: Annotated[bool, Opt(help="Replace --out if it exists.")] = False,
 ) -> None:
-    """Dequantize any Llama / Qwen2 GGUF file into a plain HF folder (safetensors + tokenizer + source.json)."""
+    """Dequantize any Llama / Qwen2 / Gemma 3 GGUF file into a plain HF folder (safetensors + tokenizer +
+    source.json)."""
     from tsft.models.gguf import GGUFError, convert_gguf
 
     start = time.perf_counter()
