@@ -64,30 +64,11 @@ def test_three_engines_agree_in_float32_on_every_site(gemma, pairs):
 
 def test_atp_star_attention_record_is_gemmas_own_pattern(gemma, pairs):
     """Queries and keys (after Gemma's q/k norms) with one position swapped give the pattern HF computes under
-    that exact patch, in a sliding-window layer and a global one."""
-    from tsft.patching.atp_star import pattern, recording_attention, source_pass
-    from tsft.patching.hooks import intervene
-    from tsft.patching.sites import Site
+    that exact patch, in a sliding-window layer (2) and a global one (5)."""
+    from tests.real.attention_check import assert_record_is_the_exact_patch_pattern
 
-    model, _ = gemma
-    pair = pairs[0]
-    position = next(i for i, (a, b) in enumerate(zip(pair.clean_ids, pair.corrupt_ids, strict=True)) if a != b)
-    for layer in (2, 5):  # layer 5 is global, 2 slides
-        site = Site(layer, "resid_pre")
-        source, records = source_pass(model, torch.tensor([pair.clean_ids]), [site])
-        with torch.no_grad(), recording_attention(model) as dest:
-            model(torch.tensor([pair.corrupt_ids]))
-
-        def patch(x, site=site, source=source):
-            x = x.clone()
-            x[:, position] = source[site][:, position]
-            return x
-
-        with torch.no_grad(), intervene(model, edit={site: patch}), recording_attention(model) as patched:
-            model(torch.tensor([pair.corrupt_ids]))
-        q, k = dest[layer].q[0].clone(), dest[layer].k[0].clone()
-        q[:, [position]], k[:, [position]] = records[layer].q[0][:, [position]], records[layer].k[0][:, [position]]
-        torch.testing.assert_close(pattern(dest[layer], 0, q, k), pattern(patched[layer], 0), atol=1e-5, rtol=1e-4)
+    for layer in (2, 5):
+        assert_record_is_the_exact_patch_pattern(gemma[0], pairs[0], layer)
 
 
 def test_the_decoder_is_hf_generate_in_float32(gemma, dataset):

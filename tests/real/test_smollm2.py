@@ -102,28 +102,11 @@ def test_bf16_against_float32(smollm2, pairs):
 def test_atp_star_attention_record_is_smollm2s_own_pattern(smollm2, pairs):
     """The recorded queries and keys with one position swapped give the pattern HF computes under that exact patch
     (GQA: 9 query heads on 3 key heads)."""
-    from tsft.patching.atp_star import pattern, recording_attention, source_pass
-    from tsft.patching.hooks import intervene
-    from tsft.patching.sites import Site
+    from tests.real.attention_check import assert_record_is_the_exact_patch_pattern
 
     model, _ = smollm2
     pair = next(p for p in pairs[0] if len(p.clean_ids) == len(p.corrupt_ids))
-    position = next(i for i, (a, b) in enumerate(zip(pair.clean_ids, pair.corrupt_ids, strict=True)) if a != b)
-    layer, site = 3, Site(3, "resid_pre")
-    source, records = source_pass(model, torch.tensor([pair.clean_ids]), [site])
-    with torch.no_grad(), recording_attention(model) as dest:
-        model(torch.tensor([pair.corrupt_ids]))
-
-    def patch(x):
-        x = x.clone()
-        x[:, position] = source[site][:, position]
-        return x
-
-    with torch.no_grad(), intervene(model, edit={site: patch}), recording_attention(model) as patched:
-        model(torch.tensor([pair.corrupt_ids]))
-    q, k = dest[layer].q[0].clone(), dest[layer].k[0].clone()
-    q[:, [position]], k[:, [position]] = records[layer].q[0][:, [position]], records[layer].k[0][:, [position]]
-    torch.testing.assert_close(pattern(dest[layer], 0, q, k), pattern(patched[layer], 0), atol=1e-5, rtol=1e-4)
+    assert_record_is_the_exact_patch_pattern(model, pair, layer=3)
 
 
 def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
