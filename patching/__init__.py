@@ -17,6 +17,7 @@ Map of the room (each module's docstring teaches its method):
 * `weights`     - relative weight change per block and layer from a base (E6);
 * `spectral`    - the SVD view of an update: rescaling vs new directions, effective rank, overlap, top-k restore;
 * `ablation`    - zero, mean and resample ablation of any site beside patching; faithfulness curves;
+* `mib`         - MIB's circuit metrics: faithfulness at MIB's sizes for every ranking, CPR, CMD, importance file;
 * `groups`      - position-group patching of vision-language models (where a figure's given is read);
 * `results`     - tidy tables and their summary; `run` - experiments from folders (`tsft patch`);
 * `requests`    - what a sweep or a trace asks for, whole (SweepRequest, TraceRequest; torch-free).

@@ -60,6 +60,9 @@ class SweepRequest:
     """Also ablate every condition (zero | mean | resample): rows beside patching's in one table."""
     faithfulness: tuple[int, ...] = ()
     """k values: the faithfulness curve of the top-k sites by exact patching under each ablation."""
+    mib: int = 0
+    """MIB's metrics (patching.mib): every ranking the sweep made, scored at MIB's circuit sizes under each
+    ablation (CPR, CMD), beside this many random orderings; 0: off."""
 
     def check(self) -> SweepRequest:
         """Raise ValueError naming the first bad field (before any model is loaded); returns the request."""
@@ -75,7 +78,9 @@ class SweepRequest:
                              "(drop --engine, or add exact: --method both | all)")
         if self.limit < 1:
             raise ValueError(f"limit {self.limit}: use 1 or more pairs")
-        if self.faithfulness and ("exact" not in METHODS[self.method] or not self.ablations):
+        if self.mib < 0:
+            raise ValueError(f"mib {self.mib}: the number of random orderings is 0 (off) or more")
+        if (self.faithfulness or self.mib) and ("exact" not in METHODS[self.method] or not self.ablations):
             raise ValueError("faithfulness curves rank sites by exact patching and ablate the rest: they need "
                              f"--method {' or '.join(m for m in METHODS if 'exact' in METHODS[m])} and at least "
                              "one --ablations")

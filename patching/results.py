@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tsft.models.provenance import write_request
-from tsft.tasks.io import atomic_dir
+from tsft.tasks.io import atomic_dir, write_json
 
 KEYS = ["model", "engine", "method", "direction", "metric", "pair_type", "layer", "component", "position"]
 
@@ -57,6 +57,9 @@ def save_results(out: str | Path, frame, request: dict, overwrite: bool = False,
         frame.to_parquet(tmp / "pairs.parquet", index=False)
         summarize(frame).to_parquet(tmp / "summary.parquet", index=False)
         for name, table in (extra or {}).items():
-            table.to_parquet(tmp / name, index=False)
+            if name.endswith(".json"):
+                write_json(tmp / name, table)
+            else:
+                table.to_parquet(tmp / name, index=False)
         write_request(tmp, request, start)
     return Path(out)

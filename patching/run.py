@@ -87,6 +87,7 @@ def run_sweep(model_dir, data_dir, out, request: SweepRequest = SweepRequest(), 
         exact = _exact_part(model, tokenizer, pairs, request, common, progress)
         estimates = _estimate_parts(model, pairs, request, common, meta)
         ablated, extra = _ablation_part(model, tokenizer, pairs, request, exact, checkpoint.name, progress)
+        extra |= _mib_part(model, tokenizer, pairs, request, exact, estimates, checkpoint.name)
     meta["precision"] = precision
     if exact is not None:
         meta |= {f"{kind}_vs_exact": compare_with_exact(exact, frame) for kind, frame in estimates.items()}
@@ -145,6 +146,19 @@ def _ablation_part(model, tokenizer, pairs, request: SweepRequest, exact, name: 
         return ablated, {}
     curves = faithfulness_table(hooks, pairs, exact, request.ablations, request.faithfulness, request.sites)
     return ablated, {"faithfulness.parquet": curves.assign(model=name)}
+
+
+def _mib_part(model, tokenizer, pairs, request: SweepRequest, exact, estimates: dict, name: str) -> dict:
+    """{mib.parquet: curves, mib_scores.parquet: CPR / CMD, mib_importance.json: exact's ranking} or {}."""
+    if not request.mib:
+        return {}
+    from tsft.patching import mib
+
+    ranked = mib.rankings(exact, estimates, request.mib)
+    curves = mib.mib_curves(make_engine("hooks", model, tokenizer), pairs, ranked, request.ablations, request.sites)
+    config = model.config.get_text_config()
+    return {"mib.parquet": curves.assign(model=name), "mib_scores.parquet": mib.mib_scores(curves).assign(model=name),
+            "mib_importance.json": mib.importance_json(exact, config.num_hidden_layers, config.hidden_size)}
 
 
 def run_cross(a_dir, b_dir, data_dir, out, request: PatchRequest, *, target: str = "answer", limit: int = 64,

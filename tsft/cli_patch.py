@@ -92,6 +92,10 @@ def sweep_command(
                                               "resample, rows beside patching's in one table.")] = None,
     faithfulness: Annotated[str | None, Opt(help="Comma-separated k: faithfulness of the top-k sites by exact "
                                                  "patching under each ablation (faithfulness.parquet).")] = None,
+    mib: Annotated[int, Opt(help="MIB's circuit metrics: every ranking made (exact, attribution, AtP*) scored at "
+                                 "MIB's sizes under each ablation, CPR and CMD beside this many random orderings "
+                                 "(mib_scores.parquet; exact's ranking in MIB's format, mib_importance.json); 0: "
+                                 "off.", min=0)] = SWEEP.mib,
     overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
@@ -105,7 +109,7 @@ def sweep_command(
     try:
         request = SweepRequest(sites=sites, pairs=pairs, target=target, limit=limit, method=method, engine=engine,
                                allow_alignment=align, ablations=tuple(split_list(ablations) or ()),
-                               faithfulness=ks)
+                               faithfulness=ks, mib=mib)
         summary, meta = run_sweep(model, data, out, request, overwrite=overwrite,
                                   placement=Placement(device, dtype, precision))
     except ERRORS as err:
@@ -120,6 +124,13 @@ def sweep_command(
             console.print(f"{estimate} vs exact: pearson {report['pearson']:.3f}, {report['false_negatives']} of the "
                           f"exact top {report['top_k']} missed {report['missed']}; passes {meta['passes'][estimate]}",
                           highlight=False)
+    if (out / "mib_scores.parquet").is_file():
+        import pandas as pd
+
+        scores = pd.read_parquet(out / "mib_scores.parquet")
+        scores = scores[~scores["ranking"].str.startswith("random:")].drop(columns="model")
+        print_frame(scores.round(3), "MIB: CPR (area under faithfulness, higher better) and CMD (area of |1 - f|, "
+                    "lower better); random = mean of the random orderings")
     if (out / "faithfulness.parquet").is_file():
         import pandas as pd
 
