@@ -52,6 +52,8 @@ class Architecture:
     """parameter block (attn | mlp) -> module path inside a layer."""
     vision: str | None = None
     """A vision-language model's vision tower, from the model root."""
+    final_norm: str = "model.norm"
+    """The norm before the unembedding, from the model root (lenses read a layer's residual through it)."""
     embed_tl_hook: str = "hook_embed"
     lora_modules: tuple[str, ...] = field(default=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                                    "down_proj"))
@@ -87,7 +89,8 @@ ARCHITECTURES = MappingProxyType({
     "gemma3_text": Architecture("gemma3_text", "model.embed_tokens", "model.layers", GEMMA3_COMPONENTS,
                                 DECODER_BLOCKS),
     "qwen2_5_vl": Architecture("qwen2_5_vl", "model.language_model.embed_tokens", "model.language_model.layers",
-                               DECODER_COMPONENTS, DECODER_BLOCKS, vision="model.visual"),
+                               DECODER_COMPONENTS, DECODER_BLOCKS, vision="model.visual",
+                               final_norm="model.language_model.norm"),
 })
 COMPONENTS = tuple(DECODER_COMPONENTS)
 """Layer components in forward order (every family has these five)."""

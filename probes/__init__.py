@@ -10,6 +10,7 @@
 * `mdl`       - minimum description length of a label given activations (online code);
 * `erasure`   - LEACE (and its oracle), probe and INLP subspaces, random controls, concept scrubbing;
 * `causal`    - erase a label at a site (or every layer) and watch behaviour;
+* `lens`      - logit and tuned lens: the layer where the theorem's name or the answer becomes decodable;
 * `run`       - the protocol from folders: checkpoints and a data folder in, tidy tables out.
 """
 

@@ -150,3 +150,35 @@ def causal_command(
     how = f"{method}, scrubbed" if scrub else method
     print_frame(table.round(3).reset_index(), f"{model.name}: {label} erased at {site} ({how})")
     console.print(f"wrote {out / 'causal.parquet'}", highlight=False)
+
+
+@probe_app.command("lens")
+def lens_command(
+    model: Annotated[list[Path], Opt(help="Checkpoint folder; repeat to compare (base, answer-SFT, theorem-SFT...).")],
+    data: DataOpt,
+    out: Annotated[Path, Opt(help="Results folder (lens.parquet, request.json with the decodable layers).")],
+    style: Annotated[str, Opt(help="theorem (read the theorem's name after 'Theorem:') | answer (the answer's "
+                                   "first token after 'Answer:').")] = "theorem",
+    kinds: Annotated[str | None, Opt(help="Perturbed kinds beside the originals (default: all).")] = None,
+    limit: Annotated[int, Opt(help="Test originals read.", min=1)] = 64,
+    tuned_steps: Annotated[int, Opt(help="Optimizer steps fitting the tuned lens (0: logit lens only).", min=0)]
+    = 200,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Logit and tuned lens per layer: where the right theorem's name (or the answer) becomes decodable, originals
+    against each perturbation kind."""
+    from tsft.probes.lens import run_lens
+
+    try:
+        table, decodable = run_lens(model, data, out, style=style, kinds=split_list(kinds), limit=limit,
+                                    tuned_steps=tuned_steps, overwrite=overwrite)
+    except ERRORS as err:
+        fail(str(err))
+    summary = table.assign(top1=table["rank"] == 0).pivot_table(
+        index=["model", "lens", "layer"], columns="kind", values="top1", aggfunc="mean").round(3).reset_index()
+    print_frame(summary, f"share of problems whose right {style} token is the lens's top token")
+    for name, lenses in decodable.items():
+        console.print(f"{name}: first decodable layer (top-1 for half the originals) "
+                      + "; ".join(f"{lens} {kinds_['original']}" for lens, kinds_ in lenses.items()),
+                      highlight=False)
+    console.print(f"wrote {out / 'lens.parquet'}", highlight=False)

@@ -1,0 +1,190 @@
+"""Lenses: at which layer does the right theorem's name, or the answer, become decodable from the residual stream?
+
+A lens reads a layer's residual stream as if it were the last one: through the model's final norm and its
+unembedding, the next-token distribution that layer "already has in mind".
+
+* **Logit lens** (nostalgebraist 2020): the residual stream after layer l, as it is.
+* **Tuned lens** (Belrose et al. 2023, arXiv 2303.08112): first an affine translator per layer, h + A_l h + b_l
+  (A_l, b_l start at 0, so it starts as the logit lens), fitted on training prompts to minimise the KL divergence
+  from the model's own final distribution to the lens's. Middle layers' residuals are not in the last layer's
+  basis; the translator corrects that, so a tuned lens says what a layer *encodes*, the logit lens what it
+  already *says*. Cheap here: one d x d matrix per layer.
+
+The read point is teacher-forced, as patching reads it: the prompt, then the target's fixed prefix up to the
+decision ("Theorem:" in the theorem style, "Answer:" in the answer style), and the token read is the first one
+after it (the theorem's name, the answer's first token). Per layer and problem: that token's probability and
+rank (0 = the lens's top token) under each lens; tables per (checkpoint, lens, style, layer, kind) average them,
+and `decodable_layer` gives the first layer where the right token is the lens's top token for at least half of
+the originals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tsft.models.architectures import architecture, n_layers
+from tsft.models.prompts import encode_prompt, encode_target, prompt_text
+from tsft.models.targets import render_target
+from tsft.patching.hooks import intervene
+
+MARKERS = {"theorem": "Theorem:", "answer": "Answer:"}
+"""Where each target style's decision is read: the first token after this marker."""
+
+
+@dataclass(frozen=True)
+class ReadPoint:
+    """One problem's teacher-forced input and the token whose rank the lenses read."""
+
+    problem_id: str
+    kind: str
+    ids: tuple[int, ...]
+    right: int
+
+
+def read_point(problem, tokenizer, style: str, kind: str = "original") -> ReadPoint | None:
+    """The prompt plus the target's prefix up to the decision, and the token after it (None where the target has
+    no marker, or the marker's tokens are not a prefix of the target's)."""
+    text = render_target(problem, style)
+    marker = MARKERS[style]
+    if marker not in text:
+        return None
+    cut = text.index(marker) + len(marker)
+    prefix, full = encode_target(tokenizer, text[:cut]), encode_target(tokenizer, text)
+    if full[:len(prefix)] != prefix or len(full) <= len(prefix):
+        return None
+    prompt = list(encode_prompt(tokenizer, prompt_text(problem, tokenizer)))
+    return ReadPoint(problem.id, kind, tuple(prompt + prefix), full[len(prefix)])
+
+
+def final_norm(model):
+    return model.get_submodule(architecture(model).final_norm)
+
+
+@torch.no_grad()
+def last_residuals(model, ids: Sequence[int]) -> torch.Tensor:
+    """[layers, d]: the residual stream after each layer at the last position."""
+    names = [f"blocks.{layer}.resid_post" for layer in range(n_layers(model))]
+    device = next(model.parameters()).device
+    with intervene(model, capture=names) as seen:
+        model(torch.tensor([list(ids)], device=device))
+    return torch.stack([seen[name][0, -1].float() for name in names])
+
+
+def lens_logits(model, residuals: torch.Tensor, translators=None) -> torch.Tensor:
+    """[layers, vocab] logits of each layer's residual (through the translators when given: the tuned lens)."""
+    if translators is not None:
+        residuals = torch.stack([translators[i](r) for i, r in enumerate(residuals)])
+    weight = model.get_output_embeddings().weight
+    return (final_norm(model)(residuals.to(weight.dtype)) @ weight.T).float()
+
+
+class Translator(torch.nn.Module):
+    """h + A h + b, starting at the identity (A = 0, b = 0)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.linear = torch.nn.Linear(width, width)
+        torch.nn.init.zeros_(self.linear.weight)
+        torch.nn.init.zeros_(self.linear.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.linear(h)
+
+
+def fit_tuned_lens(model, inputs: Sequence[Sequence[int]], steps: int = 200, lr: float = 1e-3, seed: int = 0,
+                   progress: bool = False) -> torch.nn.ModuleList:
+    """Translators fitted on every position of `inputs` (token id lists): KL(final || lens) per layer, Adam."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(seed)
+    names = [f"blocks.{layer}.resid_post" for layer in range(n_layers(model))]
+    residuals, finals = [], []
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for ids in inputs:
+            with intervene(model, capture=names) as seen:
+                logits = model(torch.tensor([list(ids)], device=device)).logits[0].float()
+            residuals.append(torch.stack([seen[n][0].float() for n in names], dim=1))  # [pos, layers, d]
+            finals.append(logits.log_softmax(-1))
+    h, target = torch.cat(residuals), torch.cat(finals)
+    translators = torch.nn.ModuleList(Translator(h.shape[-1]) for _ in names).to(device)
+    optimizer = torch.optim.Adam(translators.parameters(), lr=lr)
+    weight, norm = model.get_output_embeddings().weight.detach().float(), final_norm(model)
+    for _ in tqdm(range(steps), desc="tuned lens", disable=not progress, leave=False):
+        optimizer.zero_grad()
+        loss = sum(_kl(target, norm(translators[i](h[:, i])) @ weight.T) for i in range(len(names))) / len(names)
+        loss.backward()
+        optimizer.step()
+    return translators.eval()
+
+
+def _kl(target_log_probs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    log_probs = logits.float().log_softmax(-1)
+    return (target_log_probs.exp() * (target_log_probs - log_probs)).sum(-1).mean()
+
+
+def lens_rows(model, points: Sequence[ReadPoint], translators=None, name: str = "logit") -> list[dict]:
+    """Per read point and layer: the right token's probability and rank under the lens."""
+    rows = []
+    for point in points:
+        logits = lens_logits(model, last_residuals(model, point.ids), translators)
+        probs = logits.softmax(-1)[:, point.right]
+        ranks = (logits > logits[:, [point.right]]).sum(-1)
+        rows += [{"lens": name, "problem_id": point.problem_id, "kind": point.kind, "layer": layer,
+                  "prob": float(probs[layer]), "rank": int(ranks[layer])} for layer in range(len(logits))]
+    return rows
+
+
+def decodable_layer(table, kind: str = "original", share: float = 0.5) -> int | None:
+    """The first layer where the right token is the lens's top token for at least `share` of the problems."""
+    part = table[table["kind"] == kind]
+    top = (part["rank"] == 0).groupby(part["layer"]).mean()
+    hits = top[top >= share]
+    return int(hits.index.min()) if len(hits) else None
+
+
+def run_lens(model_dirs: Sequence, data_dir, out, *, style: str = "theorem", kinds: Sequence[str] | None = None,
+             limit: int = 64, tuned_steps: int = 200, tuned_prompts: int = 64, overwrite: bool = False,
+             progress: bool = True):
+    """Logit and tuned lens of every checkpoint on the test originals (first `limit`) and their perturbed
+    versions: lens.parquet (one row per checkpoint, lens, problem and layer) and, per checkpoint, lens and kind,
+    the first decodable layer in request.json. The tuned lens is fitted on the first `tuned_prompts` training
+    problems' read points."""
+    import time
+    from pathlib import Path
+
+    import pandas as pd
+    from tsft.models.placement import load_checkpoint
+    from tsft.models.provenance import write_request
+    from tsft.probes.capture import dataset_rows
+    from tsft.tasks.dataset import load_dataset
+    from tsft.tasks.io import atomic_file, check_writable, refuse_existing
+
+    if style not in MARKERS:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(MARKERS)}")
+    out = Path(out)
+    check_writable(out)
+    refuse_existing(out / "lens.parquet", overwrite)
+    start, dataset = time.perf_counter(), load_dataset(data_dir)
+    problems, meta = dataset_rows(dataset, "test", kinds, limit)
+    frames, decodable = [], {}
+    for model_dir in model_dirs:
+        model, tokenizer, checkpoint = load_checkpoint(model_dir)
+        points = [pt for p, kind in zip(problems, meta["kind"], strict=True)
+                  if (pt := read_point(p, tokenizer, style, kind)) is not None]
+        fitted = [pt.ids for p in dataset.train[:tuned_prompts] if (pt := read_point(p, tokenizer, style))]
+        translators = fit_tuned_lens(model, fitted, steps=tuned_steps, progress=progress) if tuned_steps else None
+        rows = lens_rows(model, points) + (lens_rows(model, points, translators, "tuned") if translators else [])
+        frame = pd.DataFrame(rows).assign(model=checkpoint.name, style=style)
+        frames.append(frame)
+        decodable[checkpoint.name] = {lens: {kind: decodable_layer(part, kind) for kind in part["kind"].unique()}
+                                      for lens, part in frame.groupby("lens")}
+    table = pd.concat(frames, ignore_index=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out / "lens.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    write_request(out, {"kind": "lens", "data": str(data_dir), "style": style, "limit": limit,
+                        "tuned_steps": tuned_steps, "tuned_prompts": tuned_prompts, "decodable": decodable}, start)
+    return table, decodable
