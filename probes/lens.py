@@ -5,10 +5,12 @@ unembedding, the next-token distribution that layer "already has in mind".
 
 * **Logit lens** (nostalgebraist 2020): the residual stream after layer l, as it is.
 * **Tuned lens** (Belrose et al. 2023, arXiv 2303.08112): first an affine translator per layer, h + A_l h + b_l
-  (A_l, b_l start at 0, so it starts as the logit lens), fitted on training prompts to minimise the KL divergence
-  from the model's own final distribution to the lens's. Middle layers' residuals are not in the last layer's
-  basis; the translator corrects that, so a tuned lens says what a layer *encodes*, the logit lens what it
-  already *says*. Cheap here: one d x d matrix per layer.
+  (A_l, b_l start at 0, so it starts as the logit lens), fitted on training prompts: by default in closed form,
+  the ridge regression of the last layer's residual on layer l's (`lstsq`, seconds on a CPU); or by Belrose et
+  al.'s objective, the KL divergence from the model's own final distribution to the lens's (`kl`, Adam;
+  minutes a step on 2 CPU cores at SmolLM2's size, so for GPUs). Middle layers' residuals are not in the last
+  layer's basis; the translator corrects that, so a tuned lens says what a layer *encodes*, the logit lens
+  what it already *says*.
 
 The read point is teacher-forced, as patching reads it: the prompt, then the target's fixed prefix up to the
 decision ("Theorem:" in the theorem style, "Answer:" in the answer style), and the token read is the first one
@@ -93,14 +95,18 @@ class Translator(torch.nn.Module):
         return h + self.linear(h)
 
 
-def fit_tuned_lens(model, inputs: Sequence[Sequence[int]], steps: int = 200, lr: float = 1e-3, seed: int = 0,
-                   positions: int = 4, progress: bool = False) -> torch.nn.ModuleList:
-    """Translators fitted on the last `positions` positions of `inputs` (token id lists; the read point and the
-    tokens before it: every position of every layer through a 50k-token unembedding would cost teraflops a step
-    on a CPU): KL(final || lens) per layer, full-batch Adam."""
-    from tqdm.auto import tqdm
+def fit_tuned_lens(model, inputs: Sequence[Sequence[int]], method: str = "lstsq", steps: int = 200,
+                   lr: float = 1e-3, seed: int = 0, ridge: float = 1e-2, progress: bool = False
+                   ) -> torch.nn.ModuleList:
+    """Per-layer translators fitted on training prompts (token id lists).
 
-    torch.manual_seed(seed)
+    `lstsq` (default on a CPU): each layer's residual mapped to the last layer's by ridge regression (toward the
+    identity) over every position, in closed form (the translator that best reproduces the final residual,
+    hence, through the same norm and unembedding, nearly the final distribution). `kl`: Belrose et al.'s
+    objective, KL(final || lens) by Adam for `steps` steps on the read points (the last position of each input);
+    a step costs a d x vocab product per layer and position, minutes on 2 CPU cores at SmolLM2's size."""
+    if method not in ("lstsq", "kl"):
+        raise ValueError(f"unknown tuned-lens fit {method!r}; use lstsq or kl")
     names = [f"blocks.{layer}.resid_post" for layer in range(n_layers(model))]
     residuals, finals = [], []
     device = next(model.parameters()).device
@@ -108,18 +114,45 @@ def fit_tuned_lens(model, inputs: Sequence[Sequence[int]], steps: int = 200, lr:
         for ids in inputs:
             with intervene(model, capture=names) as seen:
                 logits = model(torch.tensor([list(ids)], device=device)).logits[0].float()
-            residuals.append(torch.stack([seen[n][0, -positions:].float() for n in names], dim=1))  # [pos, L, d]
-            finals.append(logits[-positions:].log_softmax(-1))
-    h, target = torch.cat(residuals), torch.cat(finals)
+            keep = slice(None) if method == "lstsq" else slice(-1, None)
+            residuals.append(torch.stack([seen[n][0, keep].float() for n in names], dim=1))  # [pos, layers, d]
+            finals.append(logits[keep].log_softmax(-1))
+    h = torch.cat(residuals)
     translators = torch.nn.ModuleList(Translator(h.shape[-1]) for _ in names).to(device)
+    if method == "lstsq":
+        _fit_lstsq(translators, h, ridge)
+    else:
+        _fit_kl(model, translators, h, torch.cat(finals), steps, lr, seed, progress)
+    return translators.eval()
+
+
+def _fit_lstsq(translators, h: torch.Tensor, ridge: float) -> None:
+    """Translator l := h + A h + b with [A; b] the ridge solution of [h_l, 1] [A; b] = h_last - h_l (the penalty
+    pulls it toward the identity, the logit lens; the last layer's is the identity exactly)."""
+    x_last = h[:, -1].double()
+    width = h.shape[-1]
+    for layer, translator in enumerate(translators):
+        own = h[:, layer].double()
+        x = torch.cat([own, torch.ones(len(h), 1, dtype=torch.double)], dim=1)
+        gram = x.T @ x + ridge * float(x.pow(2).mean()) * len(x) * torch.eye(width + 1, dtype=torch.double)
+        w = torch.linalg.solve(gram, x.T @ (x_last - own))
+        with torch.no_grad():
+            translator.linear.weight.copy_(w[:width].T.float())
+            translator.linear.bias.copy_(w[width].float())
+
+
+def _fit_kl(model, translators, h: torch.Tensor, target: torch.Tensor, steps: int, lr: float, seed: int,
+            progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(seed)
     optimizer = torch.optim.Adam(translators.parameters(), lr=lr)
     weight, norm = model.get_output_embeddings().weight.detach().float(), final_norm(model)
     for _ in tqdm(range(steps), desc="tuned lens", disable=not progress, leave=False):
         optimizer.zero_grad()
-        loss = sum(_kl(target, norm(translators[i](h[:, i])) @ weight.T) for i in range(len(names))) / len(names)
-        loss.backward()
+        loss = sum(_kl(target, norm(translators[i](h[:, i])) @ weight.T) for i in range(len(translators)))
+        (loss / len(translators)).backward()
         optimizer.step()
-    return translators.eval()
 
 
 def _kl(target_log_probs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -148,12 +181,13 @@ def decodable_layer(table, kind: str = "original", share: float = 0.5) -> int | 
 
 
 def run_lens(model_dirs: Sequence, data_dir, out, *, style: str = "theorem", kinds: Sequence[str] | None = None,
-             limit: int = 64, tuned_steps: int = 200, tuned_prompts: int = 64, overwrite: bool = False,
+             limit: int = 64, tuned: str | None = "lstsq", tuned_steps: int = 200,
+             tuned_prompts: int = 64, overwrite: bool = False,
              progress: bool = True):
     """Logit and tuned lens of every checkpoint on the test originals (first `limit`) and their perturbed
     versions: lens.parquet (one row per checkpoint, lens, problem and layer) and, per checkpoint, lens and kind,
-    the first decodable layer in request.json. The tuned lens is fitted on the first `tuned_prompts` training
-    problems' read points."""
+    the first decodable layer in request.json. The tuned lens (`tuned`: lstsq | kl | None) is fitted on the
+    first `tuned_prompts` training problems' read points."""
     import time
     from pathlib import Path
 
@@ -177,7 +211,7 @@ def run_lens(model_dirs: Sequence, data_dir, out, *, style: str = "theorem", kin
         points = [pt for p, kind in zip(problems, meta["kind"], strict=True)
                   if (pt := read_point(p, tokenizer, style, kind)) is not None]
         fitted = [pt.ids for p in dataset.train[:tuned_prompts] if (pt := read_point(p, tokenizer, style))]
-        translators = fit_tuned_lens(model, fitted, steps=tuned_steps, progress=progress) if tuned_steps else None
+        translators = fit_tuned_lens(model, fitted, tuned, tuned_steps, progress=progress) if tuned else None
         rows = lens_rows(model, points) + (lens_rows(model, points, translators, "tuned") if translators else [])
         frame = pd.DataFrame(rows).assign(model=checkpoint.name, style=style)
         frames.append(frame)
@@ -187,6 +221,6 @@ def run_lens(model_dirs: Sequence, data_dir, out, *, style: str = "theorem", kin
     out.mkdir(parents=True, exist_ok=True)
     with atomic_file(out / "lens.parquet") as tmp:
         table.to_parquet(tmp, index=False)
-    write_request(out, {"kind": "lens", "data": str(data_dir), "style": style, "limit": limit,
+    write_request(out, {"kind": "lens", "data": str(data_dir), "style": style, "limit": limit, "tuned": tuned,
                         "tuned_steps": tuned_steps, "tuned_prompts": tuned_prompts, "decodable": decodable}, start)
     return table, decodable

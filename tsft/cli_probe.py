@@ -161,8 +161,9 @@ def lens_command(
                                    "first token after 'Answer:').")] = "theorem",
     kinds: Annotated[str | None, Opt(help="Perturbed kinds beside the originals (default: all).")] = None,
     limit: Annotated[int, Opt(help="Test originals read.", min=1)] = 64,
-    tuned_steps: Annotated[int, Opt(help="Optimizer steps fitting the tuned lens (0: logit lens only).", min=0)]
-    = 200,
+    tuned: Annotated[str, Opt(help="Tuned lens fit: lstsq (closed form, seconds) | kl (Belrose et al.'s "
+                                   "objective by Adam; slow on a CPU) | none (logit lens only).")] = "lstsq",
+    tuned_steps: Annotated[int, Opt(help="Adam steps of the kl fit.", min=1)] = 200,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Logit and tuned lens per layer: where the right theorem's name (or the answer) becomes decodable, originals
@@ -171,7 +172,8 @@ def lens_command(
 
     try:
         table, decodable = run_lens(model, data, out, style=style, kinds=split_list(kinds), limit=limit,
-                                    tuned_steps=tuned_steps, overwrite=overwrite)
+                                    tuned=None if tuned == "none" else tuned, tuned_steps=tuned_steps,
+                                    overwrite=overwrite)
     except ERRORS as err:
         fail(str(err))
     summary = table.assign(top1=table["rank"] == 0).pivot_table(

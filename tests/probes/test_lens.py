@@ -47,7 +47,7 @@ def test_the_read_token_is_the_first_after_the_marker(tokenizer, dataset):
 def test_a_fitted_tuned_lens_is_closer_to_the_final_distribution_than_the_logit_lens(tokenizer, dataset):
     model = tiny(tokenizer, "llama")
     inputs = [read_point(p, tokenizer, "theorem").ids for p in dataset.train[:12]]
-    translators = fit_tuned_lens(model, inputs, steps=60, lr=1e-2)
+    translators = fit_tuned_lens(model, inputs, "kl", steps=60, lr=1e-2)
 
     def mean_kl(lens_translators):
         total = 0.0
@@ -59,6 +59,10 @@ def test_a_fitted_tuned_lens_is_closer_to_the_final_distribution_than_the_logit_
         return total / len(inputs)
 
     assert mean_kl(translators) < mean_kl(None)
+    closed = fit_tuned_lens(model, inputs)  # lstsq: the last layer's translator is the identity, the rest closer
+    last = closed[-1].linear
+    assert float(last.weight.abs().max()) < 1e-3 and float(last.bias.abs().max()) < 1e-3
+    assert mean_kl(closed) < mean_kl(None)
 
 
 def test_lens_rows_and_the_decodable_layer():
@@ -85,7 +89,7 @@ def test_tsft_probe_lens_writes_both_lenses_per_kind(tiny_model_dir, data_dir, t
 
     result = CliRunner().invoke(app, ["probe", "lens", "--model", str(tiny_model_dir), "--data", str(data_dir),
                                       "--out", str(tmp_path / "lens"), "--limit", "4", "--kinds", "paraphrase",
-                                      "--tuned-steps", "5"], env={"TQDM_DISABLE": "1"})
+                                      "--tuned", "lstsq"], env={"TQDM_DISABLE": "1"})
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(tmp_path / "lens" / "lens.parquet")
     assert set(table["lens"]) == {"logit", "tuned"} and set(table["kind"]) == {"original", "paraphrase"}
