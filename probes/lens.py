@@ -160,6 +160,7 @@ def _kl(target_log_probs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return (target_log_probs.exp() * (target_log_probs - log_probs)).sum(-1).mean()
 
 
+@torch.no_grad()
 def lens_rows(model, points: Sequence[ReadPoint], translators=None, name: str = "logit") -> list[dict]:
     """Per read point and layer: the right token's probability and rank under the lens."""
     rows = []
