@@ -53,6 +53,10 @@ class Results:
     """Faithfulness curves of the top-k sites under each ablation (patching.ablation)."""
     restore: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Accuracy with the top-k directions of an update restored into the base (patching.spectral)."""
+    mib: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """MIB's CPR and CMD of every ranking a sweep made, under each ablation (patching.mib)."""
+    lens: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Logit and tuned lens rows: per checkpoint, lens, problem and layer (probes.lens)."""
     templates: pd.DataFrame = field(default_factory=pd.DataFrame)
     """problem_id -> template of the test originals (F8)."""
     problems: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -154,13 +158,14 @@ def _cards(root: Path, found: dict[str, list[Path]]):
 
 
 READERS = {
-    "sweep": (("patch_pairs", "pairs.parquet"), ("faithfulness", "faithfulness.parquet")),
+    "sweep": (("patch_pairs", "pairs.parquet"), ("faithfulness", "faithfulness.parquet"),
+              ("mib", "mib_scores.parquet")),
     "cross": (("cross_pairs", "pairs.parquet"),),
     "transplant": (("transplant", "transplant.parquet"),), "probes": (("probes", "probes.parquet"),),
     "causal": (("causal", "causal.parquet"),), "weights": (("weights", "weights.parquet"),),
     "groups": (("groups", "groups.parquet"),),
     "spectral": (("spectral", "spectral.parquet"), ("overlap", "overlap.parquet")),
-    "restore": (("restore", "restore.parquet"),),
+    "restore": (("restore", "restore.parquet"),), "lens": (("lens", "lens.parquet"),),
 }
 """Each result kind's tables: (Results field, file in the results folder)."""
 

@@ -28,6 +28,7 @@ from tsft.analysis import (
 )
 from tsft.analysis.claims import ClaimSettings, c4_runs, claims_from
 from tsft.analysis.collect import Results
+from tsft.probes import lens_tables
 from tsft.tasks.io import atomic_file
 
 
@@ -56,7 +57,8 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
         "transplant": inside.transplant_table(results.transplant),
         "weights": inside.weight_table(results.weights, models), "tuning_importance": importance,
         "spectral": inside.spectral_table(results.spectral, models), "overlap": inside.overlap_table(results.overlap),
-        "restore": results.restore,
+        "restore": results.restore, "mib": results.mib,
+        "lens": lens_tables.lens_summary(results.lens), "lens_decodable": lens_tables.decodable_table(results.lens),
         "e7": inside.e7_table(effects, importance, models),
         "controls": controls.controls_table(results.patch_pairs, c4_runs(results.patch_pairs, models, settings),
                                             results.transplant, effects, importance, models, cross,

@@ -7,6 +7,7 @@
 * `evidence`  - F12 where generated chains break, F13 C1 / C2 at final, matched and OOD-peak checkpoints,
   F14 the SVD view of the updates;
 * `instruments` - F15 claims against random locations, F16 the ablation choice, the checks' report lines;
+* `lenses`    - F18 the layer where the right token becomes a lens's top prediction;
 * `robustness` - F17 conditional consistency per kind and effective robustness over training;
 * `vision`    - F9-F11, the diagram world's position-group reading;
 * `render`    - every figure as HTML (and PNG through kaleido when a browser exists);

@@ -18,6 +18,7 @@ from tsft.figures.behaviour import f1_accuracy, f2_selection, f8_templates
 from tsft.figures.evidence import f12_chain, f13_readings, f14_updates
 from tsft.figures.inside import f3_patching, f4_probes, f5_transfer, f6_across, f7_weights
 from tsft.figures.instruments import f15_controls, f16_ablations
+from tsft.figures.lenses import f18_lens
 from tsft.figures.report import write_report
 from tsft.figures.robustness import f17_robustness
 from tsft.figures.summary import summary_markdown
@@ -39,6 +40,7 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F15_controls": (f15_controls, ("controls",)),
     "F16_ablations": (f16_ablations, ("faithfulness", "ablations")),
     "F17_robustness": (f17_robustness, ("consistency", "effective_robustness")),
+    "F18_lens": (f18_lens, ("lens",)),
 }
 VISION_FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F9_groups": (f9_groups, ("group_map",)),

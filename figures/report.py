@@ -56,8 +56,8 @@ READING = ("Diagram problems leave one given to the figure. Each test problem is
            "same pairs, with 95% bootstrap intervals:")
 VISION_TABLES = ("figure_gaps", "reading", "figure_probes")
 SHOWN_TABLES = ("accuracy", "selection", "matched", "mixed", "run_peaks", "traces", "contamination", "patching",
-                "probe_peaks", "e7", "controls", "shares", "estimates", "ablation_agreement", "erasure", "restore",
-                "transplant", "models")
+                "probe_peaks", "e7", "controls", "shares", "mib", "lens_decodable", "estimates", "ablation_agreement",
+                "erasure", "restore", "transplant", "models")
 OOD_PEAK = ("Out-of-distribution accuracy can peak before the last step. Every kept checkpoint of the full-tuning "
             "runs is evaluated, and C1 and C2 are read at the final checkpoints, at checkpoints matched on held-out "
             "accuracy, and at each run's peak accuracy on surface-perturbed problems. The last reading picks each "

@@ -11,6 +11,7 @@
 * `erasure`   - LEACE (and its oracle), probe and INLP subspaces, random controls, concept scrubbing;
 * `causal`    - erase a label at a site (or every layer) and watch behaviour;
 * `lens`      - logit and tuned lens: the layer where the theorem's name or the answer becomes decodable;
+* `lens_tables` - lens results as tables (torch-free): top-1 share per layer, the first decodable layer;
 * `run`       - the protocol from folders: checkpoints and a data folder in, tidy tables out.
 """
 

@@ -30,6 +30,7 @@ from tsft.models.architectures import architecture, n_layers
 from tsft.models.prompts import encode_prompt, encode_target, prompt_text
 from tsft.models.targets import render_target
 from tsft.patching.hooks import intervene
+from tsft.probes.lens_tables import decodable_layer
 
 MARKERS = {"theorem": "Theorem:", "answer": "Answer:"}
 """Where each target style's decision is read: the first token after this marker."""
@@ -171,14 +172,6 @@ def lens_rows(model, points: Sequence[ReadPoint], translators=None, name: str = 
         rows += [{"lens": name, "problem_id": point.problem_id, "kind": point.kind, "layer": layer,
                   "prob": float(probs[layer]), "rank": int(ranks[layer])} for layer in range(len(logits))]
     return rows
-
-
-def decodable_layer(table, kind: str = "original", share: float = 0.5) -> int | None:
-    """The first layer where the right token is the lens's top token for at least `share` of the problems."""
-    part = table[table["kind"] == kind]
-    top = (part["rank"] == 0).groupby(part["layer"]).mean()
-    hits = top[top >= share]
-    return int(hits.index.min()) if len(hits) else None
 
 
 def run_lens(model_dirs: Sequence, data_dir, out, *, style: str = "theorem", kinds: Sequence[str] | None = None,

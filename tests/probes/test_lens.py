@@ -12,13 +12,13 @@ from tsft.models.prompts import encode_target
 from tsft.models.targets import render_target
 from tsft.probes.lens import (
     _kl,
-    decodable_layer,
     fit_tuned_lens,
     last_residuals,
     lens_logits,
     lens_rows,
     read_point,
 )
+from tsft.probes.lens_tables import decodable_layer
 
 from tests.conftest import tiny
 
@@ -96,3 +96,27 @@ def test_tsft_probe_lens_writes_both_lenses_per_kind(tiny_model_dir, data_dir, t
     assert table.groupby(["lens", "problem_id"])["layer"].nunique().eq(2).all()  # every layer of the tiny model
     decodable = json.loads((tmp_path / "lens" / "request.json").read_text())["decodable"]
     assert set(decodable["tiny"]) == {"logit", "tuned"} and "first decodable layer" in result.output
+
+
+def test_lens_results_reach_the_tables_and_f18(tiny_model_dir, data_dir, tmp_path):
+    """A lens folder is collected; its summary's top-1 shares are the rows' by hand, the decodable table names
+    the first layer reaching one half, and F18 draws the summary's points."""
+    from tsft.analysis.collect import collect
+    from tsft.analysis.tables import analysis_tables
+    from tsft.figures.lenses import f18_lens
+    from tsft.probes.lens import run_lens
+
+    rows, _ = run_lens([tiny_model_dir], data_dir, tmp_path / "lens", kinds=("paraphrase",), limit=4, progress=False)
+    tables = analysis_tables(collect(tmp_path))
+    summary = tables["lens"].set_index(["lens", "kind", "layer"])
+    by_hand = rows.assign(top1=rows["rank"] == 0).groupby(["lens", "kind", "layer"])["top1"].mean()
+    assert summary["top1"].sort_index().to_dict() == pytest.approx(by_hand.sort_index().to_dict())
+    decodable = tables["lens_decodable"].set_index(["lens", "kind"])["decodable_layer"]
+    for (lens, kind), layer in decodable.items():
+        shares = by_hand.loc[(lens, kind)]
+        first = shares[shares >= 0.5]
+        assert (None if not len(first) or pd.isna(layer) else int(layer)) == (int(first.index.min()) if len(first)
+                                                                               else None)
+    fig = f18_lens(tables["lens"])
+    drawn = {(t.name, t.line.dash): list(t.y) for t in fig.data if t.type == "scatter"}
+    assert any(values == pytest.approx(by_hand.loc[("logit", "original")].tolist()) for values in drawn.values())
