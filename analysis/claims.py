@@ -247,7 +247,7 @@ def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSet
         if np.isfinite(random["null_mean"]):
             result, said = _random_block_reading(result, random, match)
             note = "; ".join(filter(None, [note, said]))
-    result, said = _layer_zero_reading(result, mlp_share(without_layer_zero(patch_pairs), runs))
+    result, said = _layer_zero_reading(result, mlp_share(without_layer_zero(patch_pairs), runs), estimate)
     return _row("C4", estimate, 0.5, result, "MLP share of restored logit difference "
                 "(theorem-swap pairs)", control, base, scope=f"theorem-{settings.params}",
                 note="; ".join(filter(None, [note, said])))
@@ -271,7 +271,7 @@ def _random_block_reading(result: str, random: dict, match: str = "parameters") 
     return result, f"not above {said}"
 
 
-def _layer_zero_reading(result: str, without: Estimate) -> tuple[str, str]:
+def _layer_zero_reading(result: str, without: Estimate, whole: Estimate) -> tuple[str, str]:
     """The share without layer 0 under the same rule: determined below 0.5, C4 is not supported (the MLPs carry the
     rule no further than reading the swapped word in); undetermined, a 'supported' becomes 'inconclusive'."""
     if not np.isfinite(without.low):
@@ -279,7 +279,8 @@ def _layer_zero_reading(result: str, without: Estimate) -> tuple[str, str]:
     said = f"without layer 0 the share is {without.value:.2f} [{without.low:.2f}, {without.high:.2f}]"
     side = without.excludes(0.5)
     if side < 0:
-        return "not supported", f"{said}: above 0.5 only through layer 0"
+        why = "above 0.5 only through layer 0" if whole.value > 0.5 else "below 0.5 without layer 0 too"
+        return "not supported", f"{said}: {why}"
     if side == 0 and result == "supported":
         return "inconclusive", f"{said}: undetermined beyond layer 0"
     return result, said

@@ -47,6 +47,11 @@ def test_a_share_carried_by_layer_zero_alone_does_not_support_c4():
     row = claim_c4(frame, models_table(["theorem-full-s0"]), ClaimSettings())
     assert row["value"] > 0.5 and row["ci_low"] > 0.5
     assert row["verdict"] == "not supported" and "above 0.5 only through layer 0" in row["note"]
+    below = patch_pairs("theorem-full-s0", {(layer, component): 0.01 if component == "mlp_out" else 0.05
+                                            for layer in range(4) for component in ("mlp_out", "attn_out")},
+                        n_pairs=40, noise=0.01)
+    row = claim_c4(below, models_table(["theorem-full-s0"]), ClaimSettings())
+    assert row["ci_high"] < 0.5 and "below 0.5 without layer 0 too" in row["note"]
 
 
 def seeded_runs(name: str, mlp: float, seeds: int, spread: float, start: int = 0) -> pd.DataFrame:
