@@ -117,6 +117,16 @@ def paired_estimate(a: pd.DataFrame, b: pd.DataFrame, kind: str, stat: UnitStati
     return cluster_bootstrap(arrays, difference(stat.function, len(columns)))
 
 
+def template_clusters(originals, templates: pd.DataFrame | None) -> np.ndarray:
+    """Each test original's template (problem_id -> template rows; its own id where they have none): the clusters
+    of an interval's problem part."""
+    clusters = pd.Series(list(originals), index=list(originals))
+    if templates is not None and len(templates):
+        known = templates.drop_duplicates("problem_id").set_index("problem_id")["template"]
+        clusters = known.reindex(clusters.index).fillna(clusters)
+    return clusters.to_numpy()
+
+
 def arm_difference(a: pd.DataFrame, b: pd.DataFrame, kind: str, stat: UnitStatistic,
                    templates: pd.DataFrame | None = None) -> tuple[Estimate, str]:
     """stat(A) - stat(B) between two arms, and how its interval was made.
@@ -135,11 +145,8 @@ def arm_difference(a: pd.DataFrame, b: pd.DataFrame, kind: str, stat: UnitStatis
     for frame in sums[1:]:
         shared = shared.intersection(frame.index)
     units = [frame.loc[shared, columns].to_numpy() for frame in sums]
-    clusters = pd.Series(shared, index=shared)
-    if templates is not None and len(templates):
-        known = templates.drop_duplicates("problem_id").set_index("problem_id")["template"]
-        clusters = known.reindex(shared).fillna(clusters)
-    estimate = seed_interval(units[:len(runs_a)], units[len(runs_a):], clusters.to_numpy(), stat.function)
+    estimate = seed_interval(units[:len(runs_a)], units[len(runs_a):], template_clusters(shared, templates),
+                             stat.function)
     return estimate, (f"t interval over runs ({len(runs_a)} vs {len(runs_b)}) + template-cluster bootstrap over "
                       f"{len(shared)} originals")
 

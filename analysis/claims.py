@@ -102,7 +102,7 @@ def _with_glmm(row: dict, theorem: pd.DataFrame, answer: pd.DataFrame, problems:
     if problems is None or problems.empty or not row["effect"]:
         return row
     kinds = accuracy.surface_kinds(pd.concat([theorem["kind"], answer["kind"]]))
-    fitted = twostage.claim_effect(theorem, answer, problems, kinds, interaction)
+    fitted = twostage.claim_effect(theorem, answer, _templates(problems), kinds, interaction)
     if fitted is None:
         return row | {"glmm_agreement": "mixed model not fitted"}
     side = Estimate(row["value"], row["ci_low"], row["ci_high"], 0, 0).excludes(0.0)

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from tsft.analysis.accuracy import template_clusters
 from tsft.analysis.seeds import seed_interval
-from tsft.analysis.stats import Estimate
 
 HALF = 0.5
 """Added to each count: a run with no discordant pair of one kind stays finite."""
@@ -78,11 +78,12 @@ def _aligned(tables: dict[str, pd.DataFrame], originals: list) -> list[np.ndarra
     return [table.reindex(originals, fill_value=0.0).to_numpy(dtype=float) for table in tables.values()]
 
 
-def claim_effect(theorem: pd.DataFrame, answer: pd.DataFrame, problems: pd.DataFrame, surface: list[str],
+def claim_effect(theorem: pd.DataFrame, answer: pd.DataFrame, templates: pd.DataFrame | None, surface: list[str],
                  interaction: bool) -> pd.Series | None:
     """C1 (`interaction`): answer-SFT's conditional log-odds drop minus theorem-SFT's; C2: theorem-SFT's log-odds
-    on surface-perturbed problems minus answer-SFT's. A row (value, ci_low, ci_high, n_seeds, n_units), or None
-    when there is nothing to compare."""
+    on surface-perturbed problems minus answer-SFT's; `templates` (problem_id -> template of the originals) are
+    the problem part's clusters. A row (value, ci_low, ci_high, n_seeds, n_units), or None when there is nothing
+    to compare."""
     kinds = ["original", *surface] if interaction else list(surface)
     frames = [f[f["kind"].isin(kinds)] for f in (theorem, answer)]
     if any(f.empty for f in frames):
@@ -91,23 +92,10 @@ def claim_effect(theorem: pd.DataFrame, answer: pd.DataFrame, problems: pd.DataF
     originals = sorted(set().union(*(t.index for runs in per_run for t in runs.values())))
     if not originals:
         return None
-    templates = _original_templates(problems, originals)
+    clusters = template_clusters(originals, templates)
     units_theorem, units_answer = (_aligned(runs, originals) for runs in per_run)
     if interaction:
-        estimate = seed_interval(units_answer, units_theorem, templates, drop_stat)
+        estimate = seed_interval(units_answer, units_theorem, clusters, drop_stat)
     else:
-        estimate = seed_interval(units_theorem, units_answer, templates, logit_stat)
-    return pd.Series(_as_row(estimate))
-
-
-def _original_templates(problems: pd.DataFrame, originals: list) -> np.ndarray:
-    """Each original's template (its own id where the facts have none): the problem part's clusters."""
-    if problems is None or "template" not in problems:
-        return np.asarray(originals, dtype=object)
-    by_id = problems.set_index("problem_id")["template"]
-    return np.asarray([by_id.get(o, o) if pd.notna(by_id.get(o, o)) else o for o in originals], dtype=object)
-
-
-def _as_row(estimate: Estimate) -> dict:
-    return {"value": estimate.value, "ci_low": estimate.low, "ci_high": estimate.high, "n_seeds": estimate.n_seeds,
-            "n_units": estimate.n_units}
+        estimate = seed_interval(units_theorem, units_answer, clusters, logit_stat)
+    return pd.Series(estimate.as_dict())
