@@ -43,6 +43,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
+from tsft.models.architectures import text_config
 from tsft.models.kvslots import SlotCache, SlotMasks, cast_linear_weights, slot_attention_on
 
 DECODER_SLOTS = 256
@@ -226,7 +227,7 @@ class _Decoder:
 
 def cache_bytes_per_position(model, dtype: torch.dtype | None) -> int:
     """Bytes one row's keys and values take per position, over every layer."""
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    config = text_config(model)
     heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     size = (dtype or next(model.parameters()).dtype).itemsize

