@@ -112,7 +112,7 @@ class _Row:
     """Index in `tokens` of its last line-break token (0: none yet)."""
 
 
-def _cache_keyword(model) -> str:
+def cache_keyword(model) -> str:
     """The name the model's forward takes its cache under (transformers renamed past_key_values to cache)."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
@@ -130,7 +130,7 @@ class _Decoder:
         self.slots = max(1, min(slots, len(prompts)))
         self.refill = max(1, min(refill, self.slots))
         self.cache = SlotCache(self.slots, dtype)
-        self.masks, self.keyword = SlotMasks(model, dtype or torch.float32), _cache_keyword(model)
+        self.masks, self.keyword = SlotMasks(model, dtype or torch.float32), cache_keyword(model)
         self.queue = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
         self.rows: list[_Row | None] = [None] * self.slots
         self.outputs: list[list[int]] = [[] for _ in prompts]

@@ -118,8 +118,35 @@ def faithfulness_curve(engine, pairs: list[PatchPair], ranked: Sequence[Site], k
                        request: PatchRequest) -> list[dict]:
     """Per k: the clean run with every ranked site but the top k ablated at all positions; faithfulness on the
     0 = all ablated, 1 = the clean model scale (mean over pairs of the metric, then normalised)."""
-    ranked = list(ranked)
-    means = site_means(engine, pairs, ranked) if mode == "mean" else None
+    return faithfulness_curves(engine, pairs, {"ranked": ranked}, {"ranked": ks}, mode, request)["ranked"]
+
+
+def faithfulness_curves(engine, pairs: list[PatchPair], rankings: dict[str, Sequence[Site]],
+                        ks: dict[str, Sequence[int]], mode: str, request: PatchRequest) -> dict[str, list[dict]]:
+    """`faithfulness_curve` of several orderings at once: the ablated values, the clean logits and the two end
+    points (every site kept, none kept) depend only on which sites are ranked, so they are computed once per set
+    of sites, however many orderings of it are scored (MIB's random orderings, each method's ranking)."""
+    by_set: dict[frozenset, list[str]] = {}
+    for name, order in rankings.items():
+        by_set.setdefault(frozenset(order), []).append(name)
+    curves = {}
+    for names in by_set.values():
+        score = _kept_scorer(engine, pairs, list(rankings[names[0]]), mode, request)
+        full, none = score(set(rankings[names[0]])), score(set())
+        for name in names:
+            order = list(rankings[name])
+            curves[name] = []
+            for k in ks[name]:
+                kept = score(set(order[:k]))
+                curves[name].append({"k": k, "ablation": mode, "value": kept, "full": full, "none": none,
+                                     "faithfulness": (kept - none) / (full - none) if full != none else float("nan")})
+    return curves
+
+
+def _kept_scorer(engine, pairs: list[PatchPair], sites: list[Site], mode: str, request: PatchRequest):
+    """score(keep): the mean metric over pairs of the clean run with every site of `sites` not in `keep` ablated
+    (all positions)."""
+    means = site_means(engine, pairs, sites) if mode == "mean" else None
     ablated = AblationEngine(engine, mode, means)
     right = torch.tensor([p.right for p in pairs])
     wrong = torch.tensor([-1 if p.wrong is None else p.wrong for p in pairs])
@@ -132,22 +159,16 @@ def faithfulness_curve(engine, pairs: list[PatchPair], ranked: Sequence[Site], k
         other = pair.corrupt_ids if len(pair.corrupt_ids) == len(pair.clean_ids) else pair.clean_ids
         ids = torch.tensor([pair.clean_ids, other])
         prompts.append(ids[:1])
-        sources.append({site: value[:1] for site, value in ablated.capture(ids, ranked).items()})
+        sources.append({site: value[:1] for site, value in ablated.capture(ids, sites).items()})
 
     def score(keep: set[Site]) -> float:
         values = []
         for i, (ids, source) in enumerate(zip(prompts, sources, strict=True)):
-            logits = engine.run(ids, _all_positions(ranked, keep, source, 1, ids.shape[1])).cpu()
+            logits = engine.run(ids, _all_positions(sites, keep, source, 1, ids.shape[1])).cpu()
             values.append(metric(request.metric, logits, right[i:i + 1], wrong[i:i + 1], clean_logits[i:i + 1]))
         return float(torch.cat(values).mean())
 
-    full, none = score(set(ranked)), score(set())
-    rows = []
-    for k in ks:
-        kept = score(set(ranked[:k]))
-        rows.append({"k": k, "ablation": mode, "value": kept, "full": full, "none": none,
-                     "faithfulness": (kept - none) / (full - none) if full != none else float("nan")})
-    return rows
+    return score
 
 
 def ranked_sites(exact) -> list[Site]:

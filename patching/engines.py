@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
+from tsft.models.decoding import cache_keyword
 from tsft.models.images import image_inputs
 from tsft.patching.hooks import intervene
 from tsft.patching.requests import ENGINES
@@ -141,12 +142,10 @@ def prefix_cache(model, ids: Tensor) -> list[tuple[Tensor, Tensor]]:
     """Per-layer (keys, values) of a plain unpatched forward, every position of every layer: the cache is given
     without the model's config, so sliding-window layers (Gemma 3) keep their whole prefix too (their window is
     applied by the attention mask, not by dropping keys)."""
-    import inspect
-
     from transformers.cache_utils import DynamicCache
 
-    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    out = model(ids.to(next(model.parameters()).device), logits_to_keep=1, use_cache=True, **{name: DynamicCache()})
+    out = model(ids.to(next(model.parameters()).device), logits_to_keep=1, use_cache=True,
+                **{cache_keyword(model): DynamicCache()})
     cache = out["cache"] if "cache" in out else out["past_key_values"]
     return [(layer.keys, layer.values) for layer in cache.layers]
 
@@ -154,15 +153,12 @@ def prefix_cache(model, ids: Tensor) -> list[tuple[Tensor, Tensor]]:
 def _past_kwargs(model, ids: Tensor, past: list[tuple[Tensor, Tensor]] | None) -> dict:
     """Forward kwargs: last-position logits only and, after a prefix, its cache (under this
     transformers' name) with explicit positions and mask, so no wrapper can restart them at 0."""
-    import inspect
-
     from transformers.cache_utils import DynamicCache
 
     kwargs = {"logits_to_keep": 1, "use_cache": False}
     if past:
-        name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         start, device = past[0][0].shape[2], past[0][0].device
-        kwargs[name] = DynamicCache(ddp_cache_data=[(k, v) for k, v in past])
+        kwargs[cache_keyword(model)] = DynamicCache(ddp_cache_data=[(k, v) for k, v in past])
         kwargs["position_ids"] = torch.arange(start, start + ids.shape[1], device=device).expand(ids.shape[0], -1)
         kwargs["attention_mask"] = torch.ones(ids.shape[0], start + ids.shape[1], dtype=torch.long, device=device)
     return kwargs

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from tsft.patching.ablation import faithfulness_curve, ranked_sites
+from tsft.patching.ablation import faithfulness_curves, ranked_sites
 from tsft.patching.sites import Site
 
 FRACTIONS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -59,12 +59,13 @@ def rankings(exact: pd.DataFrame, estimates: dict[str, pd.DataFrame], draws: int
 def mib_curves(engine, pairs, ranked: dict[str, list[Site]], modes: Sequence[str], request,
                fractions: Sequence[float] = FRACTIONS) -> pd.DataFrame:
     """One row per (ranking, ablation, fraction): the faithfulness of the top floor(fraction * n) sites."""
+    ks = {name: sizes(len(order), fractions) for name, order in ranked.items()}
     rows = []
-    for name, order in ranked.items():
-        ks = sizes(len(order), fractions)
-        for mode in modes:
-            by_k = {row["k"]: row for row in faithfulness_curve(engine, pairs, order, sorted(set(ks)), mode, request)}
-            rows += [{"ranking": name, "fraction": f, **by_k[k]} for f, k in zip(fractions, ks, strict=True)]
+    for mode in modes:
+        curves = faithfulness_curves(engine, pairs, ranked, {n: sorted(set(k)) for n, k in ks.items()}, mode, request)
+        for name, curve in curves.items():
+            by_k = {row["k"]: row for row in curve}
+            rows += [{"ranking": name, "fraction": f, **by_k[k]} for f, k in zip(fractions, ks[name], strict=True)]
     return pd.DataFrame(rows)
 
 

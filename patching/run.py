@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from tsft.models.architectures import text_config
 from tsft.models.cards import Checkpoint, ModelError
 from tsft.models.evaluate import TARGET_NEW_TOKENS, eval_splits
 from tsft.models.placement import Placement, load_checkpoint
@@ -156,7 +157,7 @@ def _mib_part(model, tokenizer, pairs, request: SweepRequest, exact, estimates: 
 
     ranked = mib.rankings(exact, estimates, request.mib)
     curves = mib.mib_curves(make_engine("hooks", model, tokenizer), pairs, ranked, request.ablations, request.sites)
-    config = model.config.get_text_config()
+    config = text_config(model)
     return {"mib.parquet": curves.assign(model=name), "mib_scores.parquet": mib.mib_scores(curves).assign(model=name),
             "mib_importance.json": mib.importance_json(exact, config.num_hidden_layers, config.hidden_size)}
 
