@@ -66,13 +66,18 @@ def final_norm(model):
 
 
 @torch.no_grad()
-def last_residuals(model, ids: Sequence[int]) -> torch.Tensor:
-    """[layers, d]: the residual stream after each layer at the last position."""
+def residuals(model, ids: Sequence[int], positions: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+    """([positions, layers, d] the residual stream after each layer, [vocab] the model's last-position logits)."""
     names = [f"blocks.{layer}.resid_post" for layer in range(n_layers(model))]
     device = next(model.parameters()).device
     with intervene(model, capture=names) as seen:
-        model(torch.tensor([list(ids)], device=device))
-    return torch.stack([seen[name][0, -1].float() for name in names])
+        logits = model(torch.tensor([list(ids)], device=device), logits_to_keep=1).logits[0, -1].float()
+    return torch.stack([seen[name][0, positions].float() for name in names], dim=1), logits
+
+
+def last_residuals(model, ids: Sequence[int]) -> torch.Tensor:
+    """[layers, d]: the residual stream after each layer at the last position."""
+    return residuals(model, ids, slice(-1, None))[0][0]
 
 
 def lens_logits(model, residuals: torch.Tensor, translators=None) -> torch.Tensor:
@@ -108,22 +113,16 @@ def fit_tuned_lens(model, inputs: Sequence[Sequence[int]], method: str = "lstsq"
     a step costs a d x vocab product per layer and position, minutes on 2 CPU cores at SmolLM2's size."""
     if method not in ("lstsq", "kl"):
         raise ValueError(f"unknown tuned-lens fit {method!r}; use lstsq or kl")
-    names = [f"blocks.{layer}.resid_post" for layer in range(n_layers(model))]
-    residuals, finals = [], []
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        for ids in inputs:
-            with intervene(model, capture=names) as seen:
-                logits = model(torch.tensor([list(ids)], device=device)).logits[0].float()
-            keep = slice(None) if method == "lstsq" else slice(-1, None)
-            residuals.append(torch.stack([seen[n][0, keep].float() for n in names], dim=1))  # [pos, layers, d]
-            finals.append(logits[keep].log_softmax(-1))
-    h = torch.cat(residuals)
-    translators = torch.nn.ModuleList(Translator(h.shape[-1]) for _ in names).to(device)
+    keep = slice(None) if method == "lstsq" else slice(-1, None)
+    captured = [residuals(model, ids, keep) for ids in inputs]
+    h = torch.cat([states for states, _ in captured])
+    translators = torch.nn.ModuleList(Translator(h.shape[-1]) for _ in range(h.shape[1]))
+    translators = translators.to(next(model.parameters()).device)
     if method == "lstsq":
         _fit_lstsq(translators, h, ridge)
     else:
-        _fit_kl(model, translators, h, torch.cat(finals), steps, lr, seed, progress)
+        finals = torch.stack([logits.log_softmax(-1) for _, logits in captured])
+        _fit_kl(model, translators, h, finals, steps, lr, seed, progress)
     return translators.eval()
 
 
@@ -162,15 +161,19 @@ def _kl(target_log_probs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def lens_rows(model, points: Sequence[ReadPoint], translators=None, name: str = "logit") -> list[dict]:
-    """Per read point and layer: the right token's probability and rank under the lens."""
+def lens_rows(model, points: Sequence[ReadPoint], lenses: dict | None = None) -> list[dict]:
+    """Per read point, lens and layer: the right token's probability and rank. `lenses` maps a lens's name to its
+    translators (None: the logit lens; default: the logit lens alone); each point's residuals are captured once
+    for all of them."""
     rows = []
     for point in points:
-        logits = lens_logits(model, last_residuals(model, point.ids), translators)
-        probs = logits.softmax(-1)[:, point.right]
-        ranks = (logits > logits[:, [point.right]]).sum(-1)
-        rows += [{"lens": name, "problem_id": point.problem_id, "kind": point.kind, "layer": layer,
-                  "prob": float(probs[layer]), "rank": int(ranks[layer])} for layer in range(len(logits))]
+        states = last_residuals(model, point.ids)
+        for name, translators in (lenses or {"logit": None}).items():
+            logits = lens_logits(model, states, translators)
+            probs = logits.softmax(-1)[:, point.right]
+            ranks = (logits > logits[:, [point.right]]).sum(-1)
+            rows += [{"lens": name, "problem_id": point.problem_id, "kind": point.kind, "layer": layer,
+                      "prob": float(probs[layer]), "rank": int(ranks[layer])} for layer in range(len(logits))]
     return rows
 
 
@@ -206,7 +209,7 @@ def run_lens(model_dirs: Sequence, data_dir, out, *, style: str = "theorem", kin
                   if (pt := read_point(p, tokenizer, style, kind)) is not None]
         fitted = [pt.ids for p in dataset.train[:tuned_prompts] if (pt := read_point(p, tokenizer, style))]
         translators = fit_tuned_lens(model, fitted, tuned, tuned_steps, progress=progress) if tuned else None
-        rows = lens_rows(model, points) + (lens_rows(model, points, translators, "tuned") if translators else [])
+        rows = lens_rows(model, points, {"logit": None} | ({"tuned": translators} if translators else {}))
         frame = pd.DataFrame(rows).assign(model=checkpoint.name, style=style)
         frames.append(frame)
         decodable[checkpoint.name] = {lens: {kind: decodable_layer(part, kind) for kind in part["kind"].unique()}
