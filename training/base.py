@@ -58,17 +58,11 @@ def train_base(out: str | Path, config: BaseConfig, resume: bool = False, overwr
                progress: bool = True, dist: Dist | None = None) -> dict:
     """Pretrain a synthetic-world base into `out` (locked while it trains); returns the run card."""
     dist = dist or init()
-    with checkpoint.locked(out, dist.main):
-        return _train_base(Path(out), config, resume, overwrite, progress, dist)
+    return checkpoint.guarded(Path(out), overwrite, resume, dist.main, lambda folder, replace: _train_base(
+        folder, config, resume, replace, progress, dist))
 
 
 def _train_base(out: Path, config: BaseConfig, resume: bool, overwrite: bool, progress: bool, dist: Dist) -> dict:
-    staged = checkpoint.staged_overwrite(out, overwrite, resume, dist.main)
-    if staged is not None:  # the finished base at OUT stays until the new one is complete
-        card = train_base(staged, config, progress=progress, dist=dist)
-        if dist.main:
-            checkpoint.replace_with(out, staged)
-        return card
     seed_everything(config.seed)
     card = {"kind": "base", "name": out.name, "git_commit": git_commit(), "world_size": dist.world,
             "corpus": "neutral stand-in for pretraining (training.corpus)"}

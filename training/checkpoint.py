@@ -141,6 +141,20 @@ def publish(out: Path, checkpoint: Path, card: dict, with_state: bool = True) ->
         write_json(tmp, card)
 
 
+def guarded(out: Path, overwrite: bool, resume: bool, main: bool, train) -> dict:
+    """`train(folder, overwrite)` -> run card, with OUT locked while it runs; with --overwrite of a folder that
+    holds something, trained into a staging sibling (`staged_overwrite`) and swapped in once complete, so a run
+    killed midway leaves OUT as it was."""
+    with locked(out, main):
+        staged = staged_overwrite(out, overwrite, resume, main)
+        if staged is None:
+            return train(out, overwrite)
+        card = train(staged, False)
+        if main:
+            replace_with(out, staged)
+        return card
+
+
 def locked(out: Path, main: bool = True):
     """The run folder's lock, held by the main process while it trains (tasks.locking, beside the folder)."""
     from contextlib import nullcontext

@@ -60,19 +60,13 @@ def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTCo
     recorded in the card, so analyses keep it apart. The run folder is locked while it trains (a second writer is
     refused); --overwrite replaces a finished run only once the new one is complete."""
     dist = dist or init()
-    with checkpoint.locked(out, dist.main):
-        return _train_sft(base, data, out, config, resume, overwrite, progress, dist, variant)
+    return checkpoint.guarded(Path(out), overwrite, resume, dist.main, lambda folder, replace: _train_sft(
+        base, data, folder, config, resume, replace, progress, dist, variant))
 
 
-def _train_sft(base, data, out, config: SFTConfig, resume: bool, overwrite: bool, progress: bool, dist: Dist,
+def _train_sft(base, data, out: Path, config: SFTConfig, resume: bool, overwrite: bool, progress: bool, dist: Dist,
                variant: str | None) -> dict:
-    out, data = Path(out), Path(data)
-    staged = checkpoint.staged_overwrite(out, overwrite, resume, dist.main)
-    if staged is not None:  # the finished run at OUT stays until the new one is complete
-        card = train_sft(base, data, staged, config, progress=progress, dist=dist, variant=variant)
-        if dist.main:
-            checkpoint.replace_with(out, staged)
-        return card
+    data = Path(data)
     selection = parse_selection(config.params)
     dataset = load_dataset(data)
     check_trainable(dataset.manifest, data, config.allow_eval_data)

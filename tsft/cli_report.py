@@ -121,14 +121,13 @@ def figures_command(
     """Re-render every figure, the report and summary.md from the saved tables, recomputing nothing."""
     from tsft.analysis.tables import read_tables
     from tsft.figures.render import render_folder
-    from tsft.figures.summary import BEGIN, update_readme
+    from tsft.figures.summary import BEGIN, marked_block, update_readme
 
     try:
         tables = read_tables(results / "tables")
     except FileNotFoundError as err:
         fail(str(err))
-    if readme is not None and (not readme.is_file() or BEGIN.format(folder=results.as_posix()) not in
-                               readme.read_text()):
+    if readme is not None and (not readme.is_file() or marked_block(readme.read_text(), results.as_posix()) is None):
         fail(f"{readme}: no block marked {BEGIN.format(folder=results.as_posix())} to rewrite")
     written = render_folder(tables, saved_meta(results), results, png, log=console.print)
     console.print(f"{len(written)} figure files in {results / 'figures'}; report: {results / 'report.html'}; "
