@@ -16,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from tsft.figures.theme import empty, error_y, number, styled
+from tsft.figures.theme import empty, error_y, interval_text, number, styled
 
 ERRORS = ("format", "naming", "premise", "binding", "plan", "arithmetic", "answer", "none")
 ERROR_COLOURS = {"format": "#7f7f7f", "naming": "#9467bd", "premise": "#8c564b", "binding": "#e377c2",
@@ -66,7 +66,7 @@ def f13_readings(readings: pd.DataFrame) -> go.Figure:
 
 
 def _interval(value, low, high) -> str:
-    return "n/a" if number(value) == "n/a" else f"{number(value)} [{number(low)}, {number(high)}]"
+    return "n/a" if number(value) == "n/a" else interval_text(value, low, high)
 
 
 def mixed_sentences(claims: pd.DataFrame) -> list[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from tsft.figures.theme import empty, number, styled
+from tsft.figures.theme import empty, interval_text, number, styled
 
 MODE_COLOURS = {"zero": "#7f7f7f", "mean": "#1f77b4", "resample": "#d62728"}
 COMPONENT_DASH = {"mlp_out": "solid", "attn_out": "dot"}
@@ -81,7 +81,7 @@ def control_sentences(controls: pd.DataFrame) -> list[str]:
         else:
             reading = "above the null" if r["p_value"] < 0.05 else "not above the null"
         lines.append(f"{r['bears_on']}, {r['subject']}: {number(r['value'])} against {r['control']} "
-                     f"{number(r['null_mean'])} [{number(r['null_low'])}, {number(r['null_high'])}] over "
+                     f"{interval_text(r['null_mean'], r['null_low'], r['null_high'])} over "
                      f"{int(r['draws'])} draws, p = {number(r['p_value'])}: {reading}. {r['note']}.")
     return lines
 
@@ -141,7 +141,7 @@ def restore_sentences(restore: pd.DataFrame) -> list[str]:
 
 def share_sentences(shares: pd.DataFrame) -> list[str]:
     """C4's MLP share readings (analysis.shares), one sentence each."""
-    return [f"{r['reading']} ({r['subject']}): {number(r['value'])} [{number(r['ci_low'])}, "
-            f"{number(r['ci_high'])}], {int(r['n_seeds'])} seeds, {int(r['n_units'])} pairs ({r['interval']})"
+    return [f"{r['reading']} ({r['subject']}): {interval_text(r['value'], r['ci_low'], r['ci_high'])}, "
+            f"{int(r['n_seeds'])} seeds, {int(r['n_units'])} pairs ({r['interval']})"
             + (f"; {r['note']}." if r["note"] else ".")
             for _, r in (shares.iterrows() if len(shares) else [])]

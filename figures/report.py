@@ -33,7 +33,7 @@ from tsft.figures.instruments import (
     restore_sentences,
     share_sentences,
 )
-from tsft.figures.theme import number
+from tsft.figures.theme import interval_text, number
 from tsft.figures.vision import reading_sentences
 from tsft.tasks.io import atomic_file
 
@@ -101,7 +101,7 @@ def claim_sentence(row) -> str:
     """A claim's verdict in words: effect, interval, seeds, units, control, and what the interval allows saying."""
     if not row["effect"]:
         return f"{row['claim']}: {row['verdict']} - {row['note']}."
-    interval = f"{number(row['value'])} [{number(row['ci_low'])}, {number(row['ci_high'])}]"
+    interval = interval_text(row["value"], row["ci_low"], row["ci_high"])
     support = f"{int(row['n_seeds'])} seed{'s' if row['n_seeds'] != 1 else ''}, {int(row['n_units'])} units"
     if str(row.get("interval") or ""):
         support += f"; {row['interval']}"
@@ -122,7 +122,7 @@ def claim_sentence(row) -> str:
         reading = "the interval lies against the claim"
     control = f"control: {row['control']}"
     if not (isinstance(row["control_value"], float) and math.isnan(row["control_value"])):
-        control += f" = {number(row['control_value'])} [{number(row['control_low'])}, {number(row['control_high'])}]"
+        control += f" = {interval_text(row['control_value'], row['control_low'], row['control_high'])}"
     note = f"; {row['note']}" if row["note"] else ""
     return (f"{row['claim']}: {row['verdict']}. {row['effect']} = {interval} ({support}; {row['scope']}): {reading}. "
             f"{control}{note}.")

@@ -25,11 +25,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
-from tsft.figures.theme import number
-
-
-def _interval(value, low, high) -> str:
-    return f"{number(value)} [{number(low)}, {number(high)}]"
+from tsft.figures.theme import interval_text, number
 
 
 def _duration(seconds: float) -> str:
@@ -64,8 +60,8 @@ def accuracy_lines(accuracy: pd.DataFrame) -> list[str]:
         original = by.loc["original"]
         surface = by.loc["surface"] if "surface" in by.index else None
         lines.append(f"| {target}-{params} | {int(original['n_seeds'])} | "
-                     f"{_interval(original['accuracy'], original['ci_low'], original['ci_high'])} | "
-                     + (f"{_interval(surface['accuracy'], surface['ci_low'], surface['ci_high'])} | "
+                     f"{interval_text(original['accuracy'], original['ci_low'], original['ci_high'])} | "
+                     + (f"{interval_text(surface['accuracy'], surface['ci_low'], surface['ci_high'])} | "
                         f"{number(surface['robustness'])} |" if surface is not None else "n/a | n/a |"))
     return [*lines, ""]
 
@@ -76,11 +72,11 @@ def claim_lines(claims: pd.DataFrame) -> list[str]:
     lines = ["## Claims", "", "| claim | verdict | effect [95% CI] | seeds | control | model-based (log-odds) |",
              "|---|---|---|---|---|---|"]
     for _, r in claims.iterrows():
-        control = (f"{r['control']}: {_interval(r['control_value'], r['control_low'], r['control_high'])}"
+        control = (f"{r['control']}: {interval_text(r['control_value'], r['control_low'], r['control_high'])}"
                    if pd.notna(r.get("control_value")) else str(r.get("control", "")))
-        model = (f"{_interval(r['glmm_value'], r['glmm_low'], r['glmm_high'])} ({r['glmm_agreement']})"
+        model = (f"{interval_text(r['glmm_value'], r['glmm_low'], r['glmm_high'])} ({r['glmm_agreement']})"
                  if pd.notna(r.get("glmm_value")) else "-")
-        lines.append(f"| {r['claim']} | {r['verdict']} | {_interval(r['value'], r['ci_low'], r['ci_high'])} | "
+        lines.append(f"| {r['claim']} | {r['verdict']} | {interval_text(r['value'], r['ci_low'], r['ci_high'])} | "
                      f"{int(r['n_seeds'])} | {control} | {model} |")
     notes = [f"* {r['claim']}: {r['note']}" for _, r in claims.iterrows() if str(r.get("note", ""))]
     return [*lines, "", *notes, ""] if notes else [*lines, ""]
@@ -91,7 +87,7 @@ def share_lines(shares: pd.DataFrame) -> list[str]:
         return []
     lines = ["## C4: the MLP share read several ways", "", "| reading | subject | value [95% CI] | seeds | pairs |",
              "|---|---|---|---|---|"]
-    lines += [f"| {r['reading']} | {r['subject']} | {_interval(r['value'], r['ci_low'], r['ci_high'])} | "
+    lines += [f"| {r['reading']} | {r['subject']} | {interval_text(r['value'], r['ci_low'], r['ci_high'])} | "
               f"{int(r['n_seeds'])} | {int(r['n_units'])} |" for _, r in shares.iterrows()]
     return [*lines, ""]
 

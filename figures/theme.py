@@ -82,3 +82,7 @@ def number(x, digits: int = 3, percent: bool = False) -> str:
         return "n/a"
     return f"{x:.0%}" if percent else f"{x:.{digits}f}"
 
+
+def interval_text(value, low, high) -> str:
+    """An estimate as the report writes it: value [low, high], each by `number`."""
+    return f"{number(value)} [{number(low)}, {number(high)}]"
