@@ -1,8 +1,8 @@
 """Gather the other rooms' saved results under one folder into tidy tables (never touching a model).
 
 Every room writes a results folder with a `request.json` saying what it is (`kind`: eval, sweep,
-cross, trace, transplant, probes, causal, weights, spectral, restore, groups) and its tables; training
-writes run folders with a `run_card.json`. `collect(folder)` walks the tree once and returns a `Results`: one
+cross, trace, transplant, probes, causal, weights, spectral, restore, groups, lens, das, deltas) and its tables;
+training writes run folders with a `run_card.json`. `collect(folder)` walks the tree once and returns a `Results`: one
 DataFrame per kind of result, concatenated over the folders found, with the checkpoint's
 training facts (target style, parameter selection, seed, budget) joined from the run cards.
 
@@ -57,6 +57,10 @@ class Results:
     """MIB's CPR and CMD of every ranking a sweep made, under each ablation (patching.mib)."""
     lens: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Logit and tuned lens rows: per checkpoint, lens, problem and layer (probes.lens)."""
+    das: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Interchange accuracy per checkpoint, site, position, method, k, split and pairing (patching.das_run)."""
+    deltas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per-problem correctness of each checkpoint's delta variants (patching.deltas)."""
     templates: pd.DataFrame = field(default_factory=pd.DataFrame)
     """problem_id -> template of the test originals (F8)."""
     problems: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -166,6 +170,7 @@ READERS = {
     "groups": (("groups", "groups.parquet"),),
     "spectral": (("spectral", "spectral.parquet"), ("overlap", "overlap.parquet")),
     "restore": (("restore", "restore.parquet"),), "lens": (("lens", "lens.parquet"),),
+    "das": (("das", "das.parquet"),), "deltas": (("deltas", "deltas.parquet"),),
 }
 """Each result kind's tables: (Results field, file in the results folder)."""
 

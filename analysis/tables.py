@@ -24,6 +24,7 @@ from tsft.analysis import (
     robustness,
     shares,
     traces,
+    variables,
     vision,
 )
 from tsft.analysis.claims import ClaimSettings, c4_runs, claims_from
@@ -59,6 +60,10 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
         "spectral": inside.spectral_table(results.spectral, models), "overlap": inside.overlap_table(results.overlap),
         "restore": results.restore, "mib": results.mib,
         "lens": lens_tables.lens_summary(results.lens), "lens_decodable": lens_tables.decodable_table(results.lens),
+        "das": variables.das_sites(results.das), "das_first": variables.das_first(results.das),
+        "das_best": variables.das_best(results.das),
+        "deltas": variables.delta_table(results.deltas, models),
+        "delta_contrast": variables.delta_contrast(results.deltas, models),
         "e7": inside.e7_table(effects, importance, models),
         "controls": controls.controls_table(results.patch_pairs, c4_runs(results.patch_pairs, models, settings),
                                             results.transplant, effects, importance, models, cross,

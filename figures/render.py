@@ -22,6 +22,7 @@ from tsft.figures.lenses import f18_lens
 from tsft.figures.report import write_report
 from tsft.figures.robustness import f17_robustness
 from tsft.figures.summary import summary_markdown
+from tsft.figures.variables import f19_das, f20_deltas
 from tsft.figures.vision import f9_groups, f10_figure_probes, f11_reading
 from tsft.tasks.io import atomic_file
 
@@ -41,6 +42,8 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F16_ablations": (f16_ablations, ("faithfulness", "ablations")),
     "F17_robustness": (f17_robustness, ("consistency", "effective_robustness")),
     "F18_lens": (f18_lens, ("lens",)),
+    "F19_das": (f19_das, ("das",)),
+    "F20_deltas": (f20_deltas, ("deltas",)),
 }
 VISION_FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "F9_groups": (f9_groups, ("group_map",)),

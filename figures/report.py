@@ -34,6 +34,7 @@ from tsft.figures.instruments import (
     share_sentences,
 )
 from tsft.figures.theme import interval_text, number
+from tsft.figures.variables import das_sentences, delta_sentences
 from tsft.figures.vision import reading_sentences
 from tsft.tasks.io import atomic_file
 
@@ -56,7 +57,8 @@ READING = ("Diagram problems leave one given to the figure. Each test problem is
            "same pairs, with 95% bootstrap intervals:")
 VISION_TABLES = ("figure_gaps", "reading", "figure_probes")
 SHOWN_TABLES = ("accuracy", "selection", "matched", "mixed", "run_peaks", "traces", "contamination", "patching",
-                "probe_peaks", "e7", "controls", "shares", "mib", "lens_decodable", "estimates", "ablation_agreement",
+                "probe_peaks", "e7", "controls", "shares", "mib", "lens_decodable", "das_first", "deltas",
+                "delta_contrast", "estimates", "ablation_agreement",
                 "erasure", "restore", "transplant", "models")
 OOD_PEAK = ("Out-of-distribution accuracy can peak before the last step. Every kept checkpoint of the full-tuning "
             "runs is evaluated, and C1 and C2 are read at the final checkpoints, at checkpoints matched on held-out "
@@ -93,6 +95,15 @@ ERASURE = ("LEACE removes the linear information about the theorem label at the 
            "with the least-squares edit (a fresh probe on the erased activations falls to chance); random subspaces "
            "of the same rank are the control. If the model still names the theorem and answers, the label's linear "
            "code there is not what it uses.")
+DAS = ("Distributed alignment search asks whether the theorem chosen is a variable the model computes with, perhaps in "
+       "a few directions of a site: a k-dimensional subspace is learned on training pairs so that swapping its "
+       "coordinates in from a prompt of the sibling theorem (the same wording, or another template) makes the model "
+       "continue as that theorem implies. Interchange accuracy (IIA) on held-out pairs, against a random subspace, the "
+       "top principal directions and the whole vector at the same site; the illusion check re-reads the subspace "
+       "without the directions the activations never vary along.")
+DELTAS = ("Delta inference (TAIA): the base with only the fine-tune's attention updates, only its MLP updates, or "
+          "both, beside the base and the checkpoint, seeds pooled. TAIA reports that attention-only generalizes better "
+          "under shift, against the reading that the feed-forward layers carry what SFT taught.")
 RESTORE = ("The base with only the top-k singular directions of theorem-SFT's update added back, in every layer "
            "matrix: how few directions carry what SFT taught.")
 
@@ -144,10 +155,12 @@ def claim_checks(tables: dict) -> dict[str, list[str]]:
     controls = tables.get("controls", empty)
     checks = {claim: control_sentences(controls[controls["bears_on"].str.startswith(claim)]) if len(controls) else []
               for claim in ("C1", "C2", "C3", "C4")}
-    checks["C3"] += restore_sentences(tables.get("restore", empty))
+    deltas = delta_sentences(tables.get("deltas", empty), tables.get("delta_contrast", empty))
+    checks["C3"] += restore_sentences(tables.get("restore", empty)) + deltas
     checks["C4"] += (share_sentences(tables.get("shares", empty)) + estimate_sentences(tables.get("estimates", empty))
                      + ablation_sentences(tables.get("ablation_agreement", empty), empty)
-                     + erasure_sentences(tables.get("erasure", empty)))
+                     + erasure_sentences(tables.get("erasure", empty))
+                     + das_sentences(tables.get("das_first", empty), tables.get("das_best", empty)) + deltas)
     return checks
 
 
@@ -240,7 +253,11 @@ def _evidence_html(tables: dict) -> str:
             f"<h3>Erasing the theorem concept (bears on C2 and C4)</h3><p>{ERASURE}</p>"
             f"{_list(erasure_sentences(tables.get('erasure', empty)))}"
             f"<h3>Restoring the top directions of the update (bears on C3)</h3><p>{RESTORE}</p>"
-            f"{_list(restore_sentences(tables.get('restore', empty)))}")
+            f"{_list(restore_sentences(tables.get('restore', empty)))}"
+            f"<h3>Where the theorem is a variable (DAS; bears on C4)</h3><p>{DAS}</p>"
+            f"{_list(das_sentences(tables.get('das_first', empty), tables.get('das_best', empty)))}"
+            f"<h3>Delta inference (bears on C3 and C4)</h3><p>{DELTAS}</p>"
+            f"{_list(delta_sentences(tables.get('deltas', empty), tables.get('delta_contrast', empty)))}")
 
 
 def report_html(tables: dict, figures: dict, meta: dict) -> str:

@@ -1,5 +1,5 @@
-"""`tsft patch sweep|trace|cross|transplant|groups|spectral|restore`: options in, patching/ does the work, a layer x
-component summary printed."""
+"""`tsft patch sweep|trace|cross|transplant|groups|spectral|restore|das|deltas`: options in, patching/ does the work,
+a summary printed."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ SWEEP, TRACE = SweepRequest, TraceRequest
 TRACE_COMPONENTS = ",".join(TRACE.components)
 
 patch_app = typer.Typer(help="patching/: activation and attribution patching, causal tracing, cross-checkpoint "
-                             "patching and MLP transplant.", no_args_is_help=True)
+                             "patching, MLP transplant, distributed alignment search and delta inference.",
+                        no_args_is_help=True)
 
 OutOpt = Annotated[Path, Opt(help="Results folder (pairs.parquet, summary.parquet, request.json).")]
 ComponentsOpt = Annotated[str, Opt(help="Comma-separated components: resid_pre, attn_out, mlp_hidden, mlp_out, "
@@ -297,4 +298,78 @@ def restore_command(
         fail(str(err))
     table = frame.pivot_table(index="k", columns="kind", values="accuracy", sort=False).round(3).reset_index()
     print_frame(table, f"accuracy of {base.name} with the top-k directions of {model.name}'s update")
+    console.print(f"wrote {out}", highlight=False)
+
+
+@patch_app.command("das")
+def das_command(
+    model: ModelOpt, data: DataOpt,
+    out: Annotated[Path, Opt(help="Results folder (das.parquet, first.parquet, request.json).")],
+    components: ComponentsOpt = "resid_post,attn_out,mlp_out", layers: LayersOpt = None,
+    positions: Annotated[str, Opt(help="Comma-separated: last (the token whose next token is read) | ask (the "
+                                       "last token of the word that asks for the theorem).")] = "last,ask",
+    ks: Annotated[str, Opt("--k", help="Comma-separated subspace dimensions.")] = "1,4,16",
+    limit: Annotated[int, Opt(help="Theorem-swap pairs per split (train, held-out pairs, held-out templates).",
+                              min=1)] = 64,
+    epochs: Annotated[int, Opt(help="Passes over the training examples per fit.", min=1)] = 8,
+    lr: Annotated[float, Opt(help="Adam's learning rate for the rotation (above 0).")] = 1e-2,
+    target: TargetOpt = None,
+    labels: Annotated[str, Opt(help="target (the style's token as written) | model (the model's own prediction for "
+                                    "each theorem's prompt: for a model that names no theorem right).")] = "target",
+    seed: Annotated[int, Opt(help="Seeds the fits, the draws and the random bases.")] = 0,
+    overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+    precision: Annotated[str, Opt(help="fp32 | bf16 | fp16 | auto (fp32 by default: fits are compared across "
+                                       "sites).")] = "fp32",
+) -> None:
+    """Distributed alignment search: where the chosen theorem is a causal variable. A learned k-dimensional
+    subspace per site and position, its interchange accuracy on held-out pairs and templates beside a random
+    subspace, the top-k principal directions and the full-vector patch, and the illusion check."""
+    from tsft.models.placement import Placement
+    from tsft.patching.das_run import DasRequest, run_das
+
+    request = DasRequest(components=tuple(split_list(components) or ()), layers=parse_layers(layers),
+                         positions=tuple(split_list(positions) or ()), ks=parse_ints("--k", ks, minimum=1),
+                         limit=limit, epochs=epochs, lr=lr, target=target, labels=labels, seed=seed)
+    try:
+        table, first = run_das(model, data, out, request.check(), overwrite=overwrite,
+                               placement=Placement(device, dtype, precision))
+    except ERRORS as err:
+        fail(str(err))
+    held = table[(table["split"] == "heldout_pairs") & (table["pairing"] == "all")]
+    for position, group in held.groupby("position", sort=False):
+        shown = group.pivot_table(index=["component", "layer"], columns=["method", "k"], values="iia", sort=False)
+        print_frame(shown.round(3).reset_index(), f"{model.name}: held-out IIA at {position}")
+    print_frame(first[first["method"].isin(["das", "full"])].drop(columns="model"),
+                f"first site with held-out IIA >= {first['threshold'].iloc[0] if len(first) else 0.8}")
+    console.print(f"wrote {out}", highlight=False)
+
+
+@patch_app.command("deltas")
+def deltas_command(
+    base: Annotated[Path, Opt(help="The base the checkpoint was tuned from.")],
+    model: ModelOpt, data: DataOpt,
+    out: Annotated[Path, Opt(help="Results folder (deltas.parquet, request.json).")],
+    variants: Annotated[str, Opt(help="Comma-separated: base | attn (only the attention updates) | mlp (only the "
+                                      "MLP updates) | blocks (both) | all (the checkpoint).")]
+    = "base,attn,mlp,blocks,all",
+    kinds: Annotated[str | None, Opt(help="Comma-separated perturbed kinds (default: all) beside the originals.")]
+    = None,
+    limit: Annotated[int | None, Opt(help="Test originals (each with every perturbed version); default: all.",
+                                     min=1)] = None,
+    overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
+    precision: PrecisionOpt = "auto",
+) -> None:
+    """Delta inference (TAIA): the base with only the checkpoint's attention updates, only its MLP updates, or
+    both, against the base and the checkpoint, on originals and every perturbation kind."""
+    from tsft.models.placement import Placement
+    from tsft.patching.deltas import run_deltas
+
+    try:
+        frame = run_deltas(base, model, data, out, variants=tuple(split_list(variants) or ()), limit=limit,
+                           kinds=tuple(split_list(kinds) or ()), overwrite=overwrite,
+                           placement=Placement(device, dtype, precision))
+    except ERRORS as err:
+        fail(str(err))
+    table = frame.pivot_table(index="variant", columns="kind", values="correct", sort=False).round(3).reset_index()
+    print_frame(table, f"accuracy of {model.name}'s updates applied to {base.name}, by block type")
     console.print(f"wrote {out}", highlight=False)

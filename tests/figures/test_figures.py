@@ -180,3 +180,31 @@ def test_summary_rows_are_the_tables_values_and_the_readme_block_is_rewritten_in
     assert update_readme(readme, "r", tables)
     assert readme.read_text() == f"intro\n{BEGIN.format(folder='r')}\n{readme_block(tables)}{END}\noutro\n"
     assert not update_readme(readme, "elsewhere", tables)
+
+
+def test_f19_and_f20_draw_the_variable_tables_points():
+    """F19's lines are das_sites's held-out IIA per layer; F20's bars delta_table's values; the sentences quote the
+    first-site and delta tables."""
+    from tsft.analysis.variables import das_best, das_first, das_sites, delta_contrast, delta_table
+    from tsft.figures.variables import das_sentences, delta_sentences, f19_das, f20_deltas
+
+    from tests.analysis.conftest import models_table, predictions_for
+    from tests.analysis.test_variables import _das_rows
+
+    das = _das_rows()
+    fig = f19_das(das_sites(das))
+    learned = [t for t in fig.data if t.line.dash == "solid"]
+    assert len(learned) == 2 and all(list(t.x) == [0, 1, 2, 3] for t in learned)
+    assert np.allclose(sorted(learned, key=lambda t: t.y[0])[0].y, [0.0, 0.3, 0.6, 0.9])
+    said = das_sentences(das_first(das), das_best(das))
+    assert said and "k=4 layer 3 attn_out" in said[0] and "illusion check flags k=4" in said[0]
+
+    rows = [predictions_for("theorem-full-s0", np.ones(4), {"paraphrase": np.array([1, 1, 0, 0.0])})
+            .assign(variant=v) for v in ("attn", "all")]
+    deltas, models = pd.concat(rows), models_table(["theorem-full-s0"]).assign(variant=None)
+    table = delta_table(deltas, models)
+    fig = f20_deltas(table)
+    bars = {(t.name, t.xaxis): dict(zip(t.x, t.y, strict=True)) for t in fig.data}
+    assert bars[("theorem-full", "x2")] == {"attn": 0.5, "all": 0.5}
+    lines = delta_sentences(table, delta_contrast(deltas, models))
+    assert lines and lines[0].startswith("theorem-full (1 seed)") and "attn - all on surface = 0.000" in lines[0]

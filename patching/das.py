@@ -1,0 +1,177 @@
+"""Distributed alignment search (DAS): a learned subspace whose interchange carries a causal variable.
+
+Patching a whole activation asks whether a site matters; DAS asks whether a *variable* lives there, perhaps in a
+few directions of it (Geiger et al. 2023, arXiv 2303.02536). At a site and position, with an orthonormal basis
+W (k x d, rows orthonormal), the interchange intervention sets the base run's activation h_b to
+
+    h_b + (h_s - h_b) W^T W
+
+i.e. the base keeps everything outside span(W) and reads the source run's coordinates inside it. W is learned
+(an orthogonal parametrization, Adam with a learning rate decaying linearly to zero, on the cross-entropy of the
+high-level model's label at the last position, the model frozen) so that the intervened base continues as if the
+source's theorem had been chosen (`patching.das_items`). Interchange-intervention accuracy (IIA) is the share of
+held-out examples whose intervened top-1 next token is that label.
+
+The same interchange, with W from elsewhere, gives the baselines at the same k: a random orthonormal basis
+(seeded), the top-k principal directions of the site's activations, and the full-vector patch (W = I, the
+component patch). The illusion check of Makelov et al. (arXiv 2311.17030): a learned subspace may act through a
+direction the model never varies along (a dormant direction) paired with one that has no effect. The used
+space is the principal subspace holding 99% of the activations' variance at that site and position; the check
+reports the share of W outside it and the IIA of W's component inside it alone (re-orthonormalized). A large
+drop from the full IIA flags the subspace as an illusion.
+
+Speed: a patch at position p cannot change earlier positions, so each item's unpatched keys and values are
+computed once (`patching.engines.prefix_cache`) and every fit and read at every site runs only positions p..end
+on top of them: one token for `last`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from tsft.patching.das_items import DasExample, DasItem
+from tsft.patching.engines import _past_kwargs, prefix_cache
+from tsft.patching.hooks import intervene
+from tsft.patching.sites import Site
+
+USED_VARIANCE = 0.99
+
+
+def interchange(base: Tensor, source: Tensor, basis: Tensor) -> Tensor:
+    """The base with its coordinates in span(basis rows) taken from the source."""
+    return base + ((source - base) @ basis.T) @ basis
+
+
+class Interchanger:
+    """A frozen model, its items' prefix caches and source activations: runs interchanges at any site."""
+
+    def __init__(self, model, items: Sequence[DasItem], sites: Sequence[Site], batch: int = 32):
+        self.model, self.items, self.sites = model, list(items), list(sites)
+        self.device = next(model.parameters()).device
+        self.cache: list[list[tuple[Tensor, Tensor]]] = [None] * len(self.items)
+        self.vectors: dict[tuple[Site, str], Tensor] = {}
+        self.predicted = torch.empty(len(self.items), dtype=torch.long)
+        self._prepare(batch)
+
+    @torch.no_grad()
+    def _prepare(self, batch: int) -> None:
+        by_length = defaultdict(list)
+        for i, item in enumerate(self.items):
+            by_length[len(item.ids)].append(i)
+        rows = {(site, name): [None] * len(self.items) for site in self.sites for name in ("last", "ask")}
+        for members in by_length.values():
+            for first in range(0, len(members), batch):
+                chunk = members[first:first + batch]
+                ids = torch.tensor([self.items[i].ids for i in chunk], device=self.device)
+                with intervene(self.model, capture=self.sites) as seen:
+                    self.predicted[chunk] = self.model(ids, logits_to_keep=1).logits[:, -1].argmax(-1).cpu()
+                for (site, name), column in rows.items():
+                    for r, i in enumerate(chunk):
+                        column[i] = seen[site.name][r, self.items[i].at[name]].float()
+                cache = prefix_cache(self.model, ids)
+                for r, i in enumerate(chunk):
+                    self.cache[i] = [(k[r:r + 1], v[r:r + 1]) for k, v in cache]
+        self.vectors = {key: torch.stack(column) for key, column in rows.items()}
+
+    def correct(self) -> list[bool]:
+        """Whether the unpatched model predicts each item's own continuation."""
+        return [int(self.predicted[i]) == item.own for i, item in enumerate(self.items)]
+
+    def groups(self, examples: Sequence[DasExample], position: str) -> list[list[int]]:
+        """Example indices grouped so that their base runs share a length and a patched position."""
+        grouped = defaultdict(list)
+        for e, example in enumerate(examples):
+            base = self.items[example.base]
+            grouped[(len(base.ids), base.at[position])].append(e)
+        return list(grouped.values())
+
+    def logits(self, site: Site, position: str, examples: Sequence[DasExample], basis: Tensor) -> Tensor:
+        """Last-position logits [n, vocab] of the base runs of `examples` (one group) with their sources'
+        coordinates in span(basis) interchanged at `site`, `position`; differentiable in `basis`."""
+        bases = [self.items[e.base] for e in examples]
+        start = bases[0].at[position]
+        ids = torch.tensor([b.ids[start:] for b in bases], device=self.device)
+        past = [(torch.cat([self.cache[e.base][layer][0][:, :, :start] for e in examples]),
+                 torch.cat([self.cache[e.base][layer][1][:, :, :start] for e in examples]))
+                for layer in range(len(self.cache[examples[0].base]))] if start else None
+        source = self.vectors[(site, position)][[e.source for e in examples]].to(self.device)
+
+        def edit(activation: Tensor) -> Tensor:
+            patched = interchange(activation[:, 0].float(), source, basis.to(self.device)).to(activation.dtype)
+            return torch.cat([patched[:, None], activation[:, 1:]], dim=1)
+
+        with intervene(self.model, edit={site: edit}):
+            return self.model(ids, **_past_kwargs(self.model, ids, past)).logits[:, -1].float()
+
+    @torch.no_grad()
+    def iia(self, site: Site, position: str, examples: Sequence[DasExample], basis: Tensor) -> float:
+        """Interchange-intervention accuracy: the share of `examples` whose patched top-1 is their label."""
+        if not examples:
+            return float("nan")
+        hits = 0
+        for group in self.groups(examples, position):
+            chosen = [examples[e] for e in group]
+            top = self.logits(site, position, chosen, basis).argmax(-1).cpu()
+            hits += int((top == torch.tensor([e.label for e in chosen])).sum())
+        return hits / len(examples)
+
+
+def fit_basis(runner: Interchanger, site: Site, position: str, examples: Sequence[DasExample], k: int,
+              epochs: int = 8, lr: float = 1e-2, batch: int = 32, seed: int = 0) -> Tensor:
+    """A k x d orthonormal basis trained so that interchanging it makes the base follow the source's label."""
+    from torch.nn.utils.parametrizations import orthogonal
+
+    generator = torch.Generator().manual_seed(seed)
+    width = runner.vectors[(site, position)].shape[1]
+    layer = torch.nn.Linear(width, k, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(random_basis(width, k, seed))
+    rotation = orthogonal(layer)
+    optimizer = torch.optim.Adam(rotation.parameters(), lr=lr)
+    labels = torch.tensor([e.label for e in examples], device=runner.device)
+    batches = [group[i:i + batch] for group in runner.groups(examples, position) for i in range(0, len(group), batch)]
+    total = epochs * len(batches)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / total)
+    for _ in range(epochs):
+        for b in torch.randperm(len(batches), generator=generator).tolist():
+            chosen = batches[b]
+            logits = runner.logits(site, position, [examples[e] for e in chosen], rotation.weight)
+            loss = torch.nn.functional.cross_entropy(logits, labels[chosen])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return rotation.weight.detach().clone()
+
+
+def random_basis(width: int, k: int, seed: int) -> Tensor:
+    """k orthonormal rows drawn uniformly (QR of a seeded Gaussian)."""
+    gaussian = torch.randn(width, k, generator=torch.Generator().manual_seed(seed))
+    q, r = torch.linalg.qr(gaussian)
+    return (q * torch.sign(torch.diagonal(r))).T.contiguous()
+
+
+def principal_basis(vectors: Tensor, k: int) -> Tensor:
+    """The top-k principal directions (rows) of `vectors` [n, d]."""
+    centred = vectors - vectors.mean(0)
+    return torch.linalg.svd(centred, full_matrices=False).Vh[:k].contiguous()
+
+
+def used_space(vectors: Tensor, share: float = USED_VARIANCE) -> Tensor:
+    """Orthonormal rows spanning the principal subspace that holds `share` of the variance of `vectors`."""
+    centred = vectors - vectors.mean(0)
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    cumulative = torch.cumsum(s ** 2, 0) / (s ** 2).sum().clamp_min(1e-30)
+    rank = int((cumulative < share).sum()) + 1
+    return vh[:rank]
+
+
+def within(basis: Tensor, space: Tensor) -> tuple[Tensor, float]:
+    """(orthonormal rows spanning basis's projection onto span(space), the share of basis outside that span)."""
+    projected = (basis @ space.T) @ space
+    outside = 1.0 - float((projected ** 2).sum() / (basis ** 2).sum())
+    _, s, vh = torch.linalg.svd(projected, full_matrices=False)
+    return vh[s > 1e-6 * s.max().clamp_min(1e-30)], max(outside, 0.0)
