@@ -2,9 +2,10 @@
 
 **DAS** (`tsft patch das`, patching.das_run): held-out IIA per site (`das`), per checkpoint the first site in
 forward order whose learned k-dimensional subspace reaches held-out interchange accuracy 0.8 (`das_first`),
-beside the full-vector patch's first site, and per (checkpoint, position, method, k, split) the best site (`das_best`): its IIA, where it is,
-and for the learned subspace the IIA of its used-space component alone (the illusion check: `illusion` marks a
-best site whose IIA falls by more than 0.2 without the directions the activations never vary along).
+beside the full-vector patch's first site, and per (checkpoint, position, method, k, split) the best site
+(`das_best`): its IIA, where it is, and for the learned subspace the IIA of its used-space component alone (the
+illusion check: `illusion` marks a best site whose IIA falls by more than 0.2 without the directions the
+activations never vary along).
 
 **Delta inference** (`tsft patch deltas`, patching.deltas): per arm, variant (base, attn, mlp, blocks, all) and
 kind, the accuracy pooled over seeds with a two-level bootstrap interval (seeds, then test originals with all
