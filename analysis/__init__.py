@@ -15,6 +15,7 @@
 * `controls`      - random-location controls: each localisation claim against the same measurement elsewhere;
 * `shares`        - C4's MLP share without layer 0, and theorem - base / theorem - answer over seeds;
 * `instruments`   - the instruments' own checks: estimates vs exact patching, ablation choice, erasure;
+* `variables`     - DAS's first and best sites per checkpoint, delta inference pooled over seeds;
 * `vision`        - the diagram world's position-group reading tables;
 * `claims`        - C1-C4, each with effect, interval, seeds, control, verdict and the random-slopes model beside it;
 * `tables`        - every table from one folder, written to and read from parquet.

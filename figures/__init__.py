@@ -9,6 +9,7 @@
 * `instruments` - F15 claims against random locations, F16 the ablation choice, the checks' report lines;
 * `lenses`    - F18 the layer where the right token becomes a lens's top prediction;
 * `robustness` - F17 conditional consistency per kind and effective robustness over training;
+* `variables` - F19 where the theorem is a variable (DAS), F20 delta inference, their report lines;
 * `vision`    - F9-F11, the diagram world's position-group reading;
 * `render`    - every figure as HTML (and PNG through kaleido when a browser exists);
 * `report`    - one self-contained HTML report with the claim verdicts;

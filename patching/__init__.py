@@ -18,6 +18,10 @@ Map of the room (each module's docstring teaches its method):
 * `spectral`    - the SVD view of an update: rescaling vs new directions, effective rank, overlap, top-k restore;
 * `ablation`    - zero, mean and resample ablation of any site beside patching; faithfulness curves;
 * `mib`         - MIB's circuit metrics: faithfulness at MIB's sizes for every ranking, CPR, CMD, importance file;
+* `das_items`   - counterfactual examples of the theorem choice (swap and cross-template, labels, splits);
+* `das`         - distributed alignment search: the interchange, fitting a subspace, IIA, baselines, illusion;
+* `das_run`     - `tsft patch das`: every site and position, the tidy table and the first-site table;
+* `deltas`      - delta inference (TAIA): a fine-tune's attention-only or MLP-only updates on its base;
 * `groups`      - position-group patching of vision-language models (where a figure's given is read);
 * `results`     - tidy tables and their summary; `run` - experiments from folders (`tsft patch`);
 * `requests`    - what a sweep or a trace asks for, whole (SweepRequest, TraceRequest; torch-free).
@@ -38,4 +42,6 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "run_transplant": "run",
     "intervene": "hooks",
     "make_engine": "engines",
+    "run_das": "das_run",
+    "run_deltas": "deltas",
 })

@@ -70,9 +70,11 @@ class DasRequest:
 
 
 def run_das(model_dir, data_dir, out, request: DasRequest = DasRequest(), *, overwrite: bool = False,
-            placement=None, progress: bool = True):
+            placement=None, progress: bool = True, allow_empty: bool = False):
     """DAS on one checkpoint and data folder; writes das.parquet, first.parquet and request.json into `out`.
-    Returns (the table, the first-layer table)."""
+    Returns (the table, the first-layer table). A model with no training example (it predicts no item's own
+    continuation, or its continuation never depends on the theorem) is an error, or with `allow_empty` empty
+    tables whose request.json says why (a pipeline's barely trained checkpoint)."""
     from tqdm.auto import tqdm
     from tsft.models.placement import Placement, load_checkpoint
     from tsft.models.precision import compute
@@ -98,13 +100,14 @@ def run_das(model_dir, data_dir, out, request: DasRequest = DasRequest(), *, ove
         if request.labels == "model":
             runner.items = items = model_labels(items, runner.predicted.tolist())
         examples = _split_examples(items, spans, runner.correct(), request)
-        if not examples["train"]:
-            raise ValueError(f"{model_dir}: no training example: the model predicts no training item's own "
-                             "continuation, or its continuation never depends on the theorem (try --labels model "
-                             "or another --target)")
+        empty = None if examples["train"] else (
+            f"{model_dir}: no training example: the model predicts no training item's own continuation, or its "
+            "continuation never depends on the theorem (try --labels model or another --target)")
+        if empty and not allow_empty:
+            raise ValueError(empty)
         rows = []
         bar = tqdm(total=len(site_list) * len(request.positions), desc="das", unit="site", disable=not progress)
-        for site in site_list:
+        for site in site_list if not empty else ():
             for position in request.positions:
                 rows += _site_rows(runner, site, position, examples, request, slice(*spans["train"]))
                 bar.update()
@@ -115,7 +118,7 @@ def run_das(model_dir, data_dir, out, request: DasRequest = DasRequest(), *, ove
     _save(out, {"das.parquet": table, "first.parquet": first},
           {"kind": "das", "request": request.to_dict(), "model": str(model_dir),
                                   "data": str(data_dir), "target": target, "precision": precision,
-                                  "items": len(items), "examples": counts}, overwrite, start)
+                                  "items": len(items), "examples": counts, "empty": empty}, overwrite, start)
     return table, first
 
 
@@ -191,10 +194,13 @@ def _site_rows(runner, site, position: str, examples: dict, request: DasRequest,
     return rows
 
 
+COLUMNS = ["layer", "component", "position", "k", "method", "split", "pairing", "iia", "n", "outside"]
+
+
 def _tidy(rows: list[dict], model: str):
     import pandas as pd
 
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     frame.insert(0, "model", model)
     return frame
 
@@ -206,7 +212,7 @@ def first_layers(table, threshold: float = THRESHOLD):
 
     order = {c: i for i, c in enumerate(("resid_pre", "attn_out", "mlp_hidden", "mlp_out", "resid_post"))}
     held = table[(table["split"] == "heldout_pairs") & (table["pairing"] == "all")]
-    rows = []
+    rows: list[dict] = []
     for (model, k, position, method), group in held.groupby(["model", "k", "position", "method"], sort=True):
         group = group.assign(rank=group["component"].map(order)).sort_values(["layer", "rank"])
         hit = group[group["iia"] >= threshold]

@@ -138,6 +138,8 @@ def evaluate(out, model, data, kinds, limit, device="cpu", batch_size=None):
 
 
 FAITHFULNESS_KS = (1, 5, 10, 20, 45)
+MIB_DRAWS = 20
+"""Random orderings beside every ranking in MIB's circuit metrics (patching.mib)."""
 """Top-k sites whose faithfulness curves the inside patch job draws under each ablation."""
 
 
@@ -151,10 +153,35 @@ def patch(out, model, data, limit, target, device, pair_type="theorem_swap", met
     from tsft.patching.run import run_sweep
 
     sites = PatchRequest(components=("resid_pre", "attn_out", "mlp_out"), positions="spans", metric=metric)
-    extra = {"method": "all", "ablations": ABLATIONS, "faithfulness": FAITHFULNESS_KS} if inside else \
-        {"method": "exact"}
+    extra = {"method": "all", "ablations": ABLATIONS, "faithfulness": FAITHFULNESS_KS, "mib": MIB_DRAWS} if inside \
+        else {"method": "exact"}
     request = SweepRequest(sites=sites, pairs=pair_type, target=target, limit=limit, **extra)
     run_sweep(model, data, out, request, placement=Placement(device, precision=precision), progress=False)
+
+
+def lens(out, models, data, limit, style):
+    """Logit and tuned lens of every checkpoint, reading the `style` target's first distinctive token."""
+    from tsft.probes.lens import run_lens
+
+    run_lens(models, data, out, style=style, limit=limit, progress=False)
+
+
+def das(out, model, data, limit, layers, device):
+    """Distributed alignment search of the model's own theorem choice at `layers` (patching.das_run)."""
+    from tsft.models.placement import Placement
+    from tsft.patching.das_run import DasRequest, run_das
+
+    run_das(model, data, out, DasRequest(layers=tuple(layers), limit=limit, labels="model"),
+            placement=Placement(device, precision="fp32"), progress=False, allow_empty=True)
+
+
+def deltas(out, base, model, data, limit, variants, device):
+    """Delta inference: the checkpoint's attention-only and MLP-only updates on the base (patching.deltas)."""
+    from tsft.models.placement import Placement
+    from tsft.patching.deltas import run_deltas
+
+    run_deltas(base, model, data, out, variants=tuple(variants), limit=limit, placement=Placement(device),
+               progress=False)
 
 
 def erase(out, model, data, limit, site, device, problems):

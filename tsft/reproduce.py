@@ -14,7 +14,8 @@ Layout of a run folder RUN (each stage's output is skipped when present, so a ki
                              and, for full tuning, on surface pairs (same rule, other names; KL metric);
                              vision: position-group patching on given_swap pairs (patching.groups); for
                              theorem-SFT full tuning (seed 0) also attribution patching and AtP* beside exact
-                             patching, and zero / mean / resample ablations with faithfulness curves
+                             patching, zero / mean / resample ablations with faithfulness curves, and MIB's
+                             CPR / CMD of every ranking against random orderings
     probe/                   per-layer probes (base and every full-tuning checkpoint, seed 0)
     erase/<run>/             LEACE erasure of the theorem label where the probes peak, vs random subspaces
     cross/, transplant/      theorem-SFT into answer-SFT (with random-direction draws); MLP transplant and
@@ -22,6 +23,10 @@ Layout of a run folder RUN (each stage's output is skipped when present, so a ki
     weights/                 weight change from the base
     spectral/                the SVD view of every update; theorem- vs answer-SFT update subspaces
     restore/<run>/           the base with the top-k directions of theorem-SFT's update restored
+    lens/<style>/            logit and tuned lens of the base and seed 0's checkpoints (theorem name, answer)
+    das/<model>/             distributed alignment search of the model's own theorem choice (base, seed 0's
+                             answer-, solution-, theorem-SFT full and theorem-SFT MLP-only)
+    deltas/<run>/            delta inference: the attention-only and MLP-only updates of each full-tuning run
     tables/ figures/ report.html   analysis, figures and the report (rebuilt every time)
     reproduce.json           the preset, inputs, per-stage wall times and versions
 

@@ -9,8 +9,8 @@ planned when it starts.
 
 A run folder RUN holds one folder per stage: data/, base/, sft/<target>-<params>-s<seed>/ (with kept
 intermediate checkpoints), eval/<run>/, eval-matched/<run>-step<N>/, eval-curve/<run>-step<N>/,
-patch/<model>[-surface]/, probe/, erase/<run>/, cross/, transplant/, weights/, spectral/, restore/<run>/ (see
-tsft.reproduce).
+patch/<model>[-surface]/, probe/, erase/<run>/, cross/, transplant/, weights/, spectral/, restore/<run>/,
+lens/<style>/, das/<model>/, deltas/<run>/ (see tsft.reproduce).
 """
 
 from __future__ import annotations
@@ -20,7 +20,17 @@ from dataclasses import dataclass
 
 from tsft.plan import Inputs, Job, base_dir, data_dir
 from tsft.presets import Preset
-from tsft.stages_inside import plan_cross, plan_erase, plan_patch, plan_probe, plan_transplant, plan_weights
+from tsft.stages_inside import (
+    plan_cross,
+    plan_das,
+    plan_deltas,
+    plan_erase,
+    plan_lens,
+    plan_patch,
+    plan_probe,
+    plan_transplant,
+    plan_weights,
+)
 from tsft.stages_train import (
     plan_base,
     plan_controls,
@@ -58,6 +68,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("cross", "cross-checkpoint patching", plan_cross),
     Stage("transplant", "MLP transplant and per-layer revert", plan_transplant),
     Stage("weights", "weight change from the base, its SVD view and top-k restores", plan_weights),
+    Stage("lens", "logit and tuned lenses per layer", plan_lens),
+    Stage("das", "where the theorem choice is a variable (DAS)", plan_das),
+    Stage("deltas", "attention-only and MLP-only updates on the base", plan_deltas),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 

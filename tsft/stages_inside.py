@@ -1,5 +1,5 @@
-"""The stages that open the checkpoints up: patching, probes, erasure, cross-checkpoint patching, transplant and
-weights (tsft.stages holds the table)."""
+"""The stages that open the checkpoints up: patching, probes, erasure, cross-checkpoint patching, transplant,
+weights, lenses, distributed alignment search and delta inference (tsft.stages holds the table)."""
 
 from __future__ import annotations
 
@@ -120,3 +120,54 @@ def plan_weights(inputs: Inputs, preset: Preset) -> list[Job]:
     return planned
 
 
+
+
+def _variable_models(inputs: Inputs, preset: Preset) -> list[Path]:
+    """The base and the first seed's answer-, solution- and theorem-SFT full tuning and theorem-SFT MLP-only."""
+    chosen = [_first(inputs, preset, t, pa) for t, pa in (("answer", "full"), ("solution", "full"),
+                                                         ("theorem", "full"), ("theorem", "mlp"))]
+    return [base_dir(inputs), *(m for m in chosen if m is not None)]
+
+
+def plan_lens(inputs: Inputs, preset: Preset) -> list[Job]:
+    """Logit and tuned lens of the base and the first seed's checkpoints, reading the theorem's name and the
+    answer's first token (text only)."""
+    if preset.modality == "vision":
+        return []
+    models = [base_dir(inputs), *_first_seed(inputs, preset, ("full", "mlp"))]
+    return [Job("lens", style, jobs.lens, inputs.out / "lens" / style / "lens.parquet",
+                {"out": inputs.out / "lens" / style, "models": models, "data": data_dir(inputs),
+                 "limit": preset.patch_limit, "style": style}) for style in ("theorem", "answer")]
+
+
+def das_layers(depth: int) -> tuple[int, ...]:
+    """The layers DAS searches: every layer of a model up to 8 deep, else about 6 evenly spaced and the last."""
+    step = 1 if depth <= 8 else max(1, depth // 6)
+    return tuple(sorted({*range(0, depth, step), depth - 1}))
+
+
+def plan_das(inputs: Inputs, preset: Preset) -> list[Job]:
+    """DAS of the model's own theorem choice in the base and the first seed's checkpoints (text only)."""
+    if preset.modality == "vision":
+        return []
+    out = inputs.out / "das"
+    return [Job("das", m.name, jobs.das, out / m.name / "das.parquet",
+                {"out": out / m.name, "model": m, "data": data_dir(inputs), "limit": min(preset.patch_limit, 32),
+                 "layers": das_layers(Checkpoint.open(m).depth), "device": inputs.device})
+            for m in _variable_models(inputs, preset) if (m / "config.json").is_file()]
+
+
+def plan_deltas(inputs: Inputs, preset: Preset) -> list[Job]:
+    """Delta inference of every full-tuning run of the patched seeds: all five variants for the first seed, the
+    tuned ones (attn, mlp, blocks, all) for the others (the base's outputs do not depend on the seed)."""
+    if preset.modality == "vision":
+        return []
+    limit = min(preset.transplant_limit or preset.patch_limit, preset.patch_limit)
+    chosen = [(s, folder) for _, pa, s, folder in _runs(inputs, preset)
+              if pa == "full" and s in preset.seeds[:max(preset.patch_seeds, 1)]]
+    return [Job("deltas", folder.name, jobs.deltas, inputs.out / "deltas" / folder.name / "deltas.parquet",
+                {"out": inputs.out / "deltas" / folder.name, "base": base_dir(inputs), "model": folder,
+                 "data": data_dir(inputs), "limit": limit, "device": inputs.device,
+                 "variants": ("base", "attn", "mlp", "blocks", "all") if s == preset.seeds[0]
+                 else ("attn", "mlp", "blocks", "all")})
+            for s, folder in chosen]
