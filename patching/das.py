@@ -107,16 +107,18 @@ class Interchanger:
             return self.model(ids, **_past_kwargs(self.model, ids, past)).logits[:, -1].float()
 
     @torch.no_grad()
-    def iia(self, site: Site, position: str, examples: Sequence[DasExample], basis: Tensor) -> float:
-        """Interchange-intervention accuracy: the share of `examples` whose patched top-1 is their label."""
-        if not examples:
-            return float("nan")
-        hits = 0
+    def hits(self, site: Site, position: str, examples: Sequence[DasExample], basis: Tensor) -> Tensor:
+        """Per example, whether its patched top-1 next token is its label (bool [n])."""
+        out = torch.zeros(len(examples), dtype=torch.bool)
         for group in self.groups(examples, position):
             chosen = [examples[e] for e in group]
             top = self.logits(site, position, chosen, basis).argmax(-1).cpu()
-            hits += int((top == torch.tensor([e.label for e in chosen])).sum())
-        return hits / len(examples)
+            out[group] = top == torch.tensor([e.label for e in chosen])
+        return out
+
+    def iia(self, site: Site, position: str, examples: Sequence[DasExample], basis: Tensor) -> float:
+        """Interchange-intervention accuracy: the share of `examples` whose patched top-1 is their label."""
+        return float(self.hits(site, position, examples, basis).float().mean()) if examples else float("nan")
 
 
 def fit_basis(runner: Interchanger, site: Site, position: str, examples: Sequence[DasExample], k: int,
