@@ -145,3 +145,16 @@ def share_sentences(shares: pd.DataFrame) -> list[str]:
             f"{int(r['n_seeds'])} seeds, {int(r['n_units'])} pairs ({r['interval']})"
             + (f"; {r['note']}." if r["note"] else ".")
             for _, r in (shares.iterrows() if len(shares) else [])]
+
+
+def mib_sentences(mib: pd.DataFrame) -> list[str]:
+    """Per checkpoint and ablation: each ranking's CPR and CMD beside the mean of the random orderings (MIB)."""
+    lines = []
+    for (model, ablation), part in (mib.groupby(["model", "ablation"], sort=True) if len(mib) else []):
+        random = part[part["ranking"].str.startswith("random")]
+        chosen = part[~part["ranking"].str.startswith("random")]
+        said = "; ".join(f"{r['ranking']} CPR {number(r['cpr'])}, CMD {number(r['cmd'])}" for _, r in chosen.iterrows())
+        lines.append(f"MIB, {model} under {ablation} ablation: {said} (random orderings: CPR "
+                     f"{number(random['cpr'].mean())}, CMD {number(random['cmd'].mean())}; higher CPR and lower "
+                     "CMD are better).")
+    return lines

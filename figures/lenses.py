@@ -35,3 +35,20 @@ def f18_lens(lens: pd.DataFrame) -> go.Figure:
     fig.add_hline(y=0.5, line={"color": "#999", "dash": "dash"})
     fig.update_yaxes(title_text="share read at top-1", range=[0, 1.02], row=1, col=1)
     return styled(fig, title, height=440, width=520 * len(lenses))
+
+
+def lens_sentences(decodable: pd.DataFrame) -> list[str]:
+    """Per checkpoint, lens and style: the first layer the right token is decodable on the originals, and the kinds
+    on which it comes later or never (lens_decodable's values)."""
+    lines = []
+    for (model, lens_name, style), part in (decodable.groupby(["model", "lens", "style"], sort=True)
+                                           if len(decodable) else []):
+        layers = int(part["layers"].max())
+        at = dict(zip(part["kind"], part["decodable_layer"], strict=True))
+        first = at.get("original")
+        said = f"layer {int(first)} of {layers}" if pd.notna(first) else f"at none of {layers} layers"
+        later = [f"{kind} {'never' if pd.isna(layer) else int(layer)}" for kind, layer in sorted(at.items())
+                 if kind != "original" and (pd.isna(layer) or (pd.notna(first) and layer > first))]
+        lines.append(f"{model}, {lens_name} lens, {style} token: decodable on originals at {said}"
+                     + (f"; later or never under {', '.join(later)}" if later else "") + ".")
+    return lines

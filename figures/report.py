@@ -30,9 +30,11 @@ from tsft.figures.instruments import (
     control_sentences,
     erasure_sentences,
     estimate_sentences,
+    mib_sentences,
     restore_sentences,
     share_sentences,
 )
+from tsft.figures.lenses import lens_sentences
 from tsft.figures.theme import interval_text, number
 from tsft.figures.variables import das_sentences, delta_sentences
 from tsft.figures.vision import reading_sentences
@@ -95,6 +97,12 @@ ERASURE = ("LEACE removes the linear information about the theorem label at the 
            "with the least-squares edit (a fresh probe on the erased activations falls to chance); random subspaces "
            "of the same rank are the control. If the model still names the theorem and answers, the label's linear "
            "code there is not what it uses.")
+MIB = ("Every ranking of sites (exact patching, attribution, AtP*) scored as the Mechanistic Interpretability "
+       "Benchmark scores circuits: faithfulness when only its top 0.1% ... 100% of sites are kept, the area under that "
+       "curve (CPR) and the area between it and 1 (CMD), beside random orderings of the same sites.")
+LENSES = ("The logit lens and a tuned lens read each layer's residual stream as a next-token prediction: the first "
+          "layer at which the right theorem name (or answer) is the top token for half the problems, on the "
+          "originals and under each perturbation (F18).")
 DAS = ("Distributed alignment search asks whether the theorem chosen is a variable the model computes with, perhaps in "
        "a few directions of a site: a k-dimensional subspace is learned on training pairs so that swapping its "
        "coordinates in from a prompt of the sibling theorem (the same wording, or another template) makes the model "
@@ -160,6 +168,7 @@ def claim_checks(tables: dict) -> dict[str, list[str]]:
     checks["C4"] += (share_sentences(tables.get("shares", empty)) + estimate_sentences(tables.get("estimates", empty))
                      + ablation_sentences(tables.get("ablation_agreement", empty), empty)
                      + erasure_sentences(tables.get("erasure", empty))
+                     + mib_sentences(tables.get("mib", empty)) + lens_sentences(tables.get("lens_decodable", empty))
                      + das_sentences(tables.get("das_first", empty), tables.get("das_best", empty)) + deltas)
     return checks
 
@@ -250,6 +259,9 @@ def _evidence_html(tables: dict) -> str:
             f"{_list(estimate_sentences(tables.get('estimates', empty)))}"
             f"<h3>Does the ablation choice change the circuit? (bears on C4)</h3><p>{ABLATIONS}</p>"
             f"{_list(ablation_sentences(tables.get('ablation_agreement', empty), tables.get('faithfulness', empty)))}"
+            f"<h3>MIB's circuit metrics (bears on C4)</h3><p>{MIB}</p>{_list(mib_sentences(tables.get('mib', empty)))}"
+            f"<h3>Lenses (bears on C1 and C4)</h3><p>{LENSES}</p>"
+            f"{_list(lens_sentences(tables.get('lens_decodable', empty)))}"
             f"<h3>Erasing the theorem concept (bears on C2 and C4)</h3><p>{ERASURE}</p>"
             f"{_list(erasure_sentences(tables.get('erasure', empty)))}"
             f"<h3>Restoring the top directions of the update (bears on C3)</h3><p>{RESTORE}</p>"

@@ -208,3 +208,19 @@ def test_f19_and_f20_draw_the_variable_tables_points():
     assert bars[("theorem-full", "x2")] == {"attn": 0.5, "all": 0.5}
     lines = delta_sentences(table, delta_contrast(deltas, models))
     assert lines and lines[0].startswith("theorem-full (1 seed)") and "attn - all on surface = 0.000" in lines[0]
+
+
+def test_lens_and_mib_sentences_quote_their_tables():
+    from tsft.figures.instruments import mib_sentences
+    from tsft.figures.lenses import lens_sentences
+
+    decodable = pd.DataFrame([{"model": "m", "lens": "logit", "style": "theorem", "kind": k, "decodable_layer": v,
+                               "layers": 30} for k, v in (("original", 20), ("paraphrase", 24), ("distractor", None),
+                                                          ("entity_rename", 20))])
+    said = lens_sentences(decodable)
+    assert said == ["m, logit lens, theorem token: decodable on originals at layer 20 of 30; later or never under "
+                    "distractor never, paraphrase 24."]
+    mib = pd.DataFrame([{"model": "m", "ablation": "mean", "ranking": r, "cpr": c, "cmd": d, "n_sites": 6}
+                        for r, c, d in (("exact", 0.9, 0.1), ("random:0", 0.2, 0.7), ("random:1", 0.4, 0.5))])
+    assert mib_sentences(mib) == ["MIB, m under mean ablation: exact CPR 0.900, CMD 0.100 (random orderings: CPR "
+                                  "0.300, CMD 0.600; higher CPR and lower CMD are better)."]
