@@ -73,7 +73,16 @@ class Checkpoint:
 
     @property
     def name(self) -> str:
-        return self.card.get("name", self.folder.name)
+        """The run card's name; for a pretrained model in tsft's cache (`models/<name>/hf`, `tsft models get`),
+        that name; else the folder's name."""
+        if "name" in self.card:
+            return self.card["name"]
+        source = self.folder / "source.json"
+        if self.folder.name == "hf" and source.is_file():
+            named = _json(source).get("name")
+            if named == self.folder.parent.name:
+                return named
+        return self.folder.name
 
     @property
     def architecture(self) -> str:

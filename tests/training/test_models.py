@@ -79,3 +79,23 @@ def test_reference_shapes_are_named_and_unknown_ones_refused(tokenizer):
     assert REFERENCE_SHAPES["llama-1b"]["num_hidden_layers"] == 16
     with pytest.raises(ValueError, match="llama-1b"):
         reference_shape("llama-70b", tokenizer)
+
+
+def test_a_cached_pretrained_folder_is_named_by_its_registry_name(tiny_model_dir, tmp_path):
+    """`models/<name>/hf` with a source.json naming <name> (tsft models get) reads as <name>; any other folder,
+    a run card's name or the folder's own."""
+    import json
+    import shutil
+
+    from tsft.models.cards import Checkpoint
+
+    cached = tmp_path / "models" / "smollm2-135m-instruct" / "hf"
+    shutil.copytree(tiny_model_dir, cached)
+    assert Checkpoint.open(cached).name == "hf"
+    (cached / "source.json").write_text(json.dumps({"name": "smollm2-135m-instruct"}))
+    assert Checkpoint.open(cached).name == "smollm2-135m-instruct"
+    copied = tmp_path / "run" / "base"
+    shutil.copytree(cached, copied)
+    assert Checkpoint.open(copied).name == "base"
+    (cached / "source.json").write_text(json.dumps({"name": "other"}))
+    assert Checkpoint.open(cached).name == "hf"
