@@ -162,3 +162,23 @@ def test_every_room_runs_on_it(smollm2_dir, data_dir, tmp_path):
                    kinds=("original",), random_draws=1)
     assert "random:0" in set(pd.read_parquet(tmp_path / "transplant/transplant.parquet")["layers"])
     assert used(tmp_path / "cross")["precision"] == used(tmp_path / "transplant")["precision"] == "bf16"
+    from tsft.patching.deltas import run_deltas
+
+    deltas = run_deltas(smollm2_dir, tuned["mlp"], data_dir, tmp_path / "deltas", variants=("base", "attn"), limit=2,
+                        kinds=("paraphrase",), progress=False)
+    by_variant = {v: list(g.sort_values("problem_id")["output"]) for v, g in deltas.groupby("variant")}
+    assert by_variant["attn"] == by_variant["base"]  # an MLP-only tune has no attention update to apply
+
+
+def test_das_on_it_where_the_full_patch_is_exact(smollm2_dir, data_dir, tmp_path):
+    """DAS with the model's own labels at the last layer's output: the full-vector patch at the last position is
+    the source's prediction, so its IIA on swap pairs is 1 on every split; a learned subspace is read beside it."""
+    from tsft.patching.das_run import DasRequest, run_das
+
+    request = DasRequest(components=("resid_post",), layers=(29,), positions=("last",), ks=(1,), limit=16,
+                         epochs=1, labels="model", target="theorem")
+    table, _ = run_das(smollm2_dir, data_dir, tmp_path / "das", request, progress=False)
+    swap = table[(table["method"] == "full") & (table["pairing"] == "swap") & (table["n"] > 0)]
+    assert len(swap) and (swap["iia"] == 1).all()
+    assert {"das", "das_used", "random", "pca"} <= set(table["method"])
+    assert table["model"].iloc[0] == "smollm2-135m-instruct"
