@@ -23,3 +23,16 @@ def swap_pairs(tokenizer, dataset):
     accepted, rejected = prepare_pairs(theorem_swap_pairs(dataset.test), tokenizer, "theorem")
     assert accepted, rejected
     return accepted
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory, tokenizer):
+    """A tiny random Llama A and an MLP-only-tuned B, saved as HF folders with the world tokenizer."""
+    from tests.patching.test_cross import mlp_only_tuned
+
+    root = tmp_path_factory.mktemp("patch-models")
+    a = tiny(tokenizer)
+    for name, model in (("a", a), ("b", mlp_only_tuned(a))):
+        model.save_pretrained(root / name)
+        tokenizer.save_pretrained(root / name)
+    return root / "a", root / "b"

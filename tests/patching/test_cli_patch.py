@@ -12,20 +12,6 @@ from tsft.cli import app
 from tsft.common import parse_layers
 
 
-@pytest.fixture(scope="module")
-def model_dirs(tmp_path_factory, tokenizer):
-    """A tiny random Llama A and an MLP-only-tuned B, saved as HF folders with the world tokenizer."""
-    from tests.conftest import tiny
-    from tests.patching.test_cross import mlp_only_tuned
-
-    root = tmp_path_factory.mktemp("patch-models")
-    a = tiny(tokenizer)
-    for name, model in (("a", a), ("b", mlp_only_tuned(a))):
-        model.save_pretrained(root / name)
-        tokenizer.save_pretrained(root / name)
-    return root / "a", root / "b"
-
-
 def invoke(*args):
     result = CliRunner().invoke(app, [str(a) for a in args])
     return result.exit_code, result.output

@@ -18,19 +18,6 @@ from tsft.cli import app
 
 
 @pytest.fixture(scope="module")
-def model_dirs(tmp_path_factory, tokenizer):
-    from tests.conftest import tiny
-    from tests.patching.test_cross import mlp_only_tuned
-
-    root = tmp_path_factory.mktemp("variable-models")
-    a = tiny(tokenizer)
-    for name, model in (("a", a), ("b", mlp_only_tuned(a))):
-        model.save_pretrained(root / name)
-        tokenizer.save_pretrained(root / name)
-    return root / "a", root / "b"
-
-
-@pytest.fixture(scope="module")
 def lively_dir(tmp_path_factory, tokenizer):
     """A tiny random Llama with its matrices drawn at std 0.1 (not 0.02): at the default scale its next token
     never depends on the ask word, so no example would have a label to follow."""
