@@ -81,18 +81,20 @@ class Interchanger:
         return [int(self.predicted[i]) == item.own for i, item in enumerate(self.items)]
 
     def groups(self, examples: Sequence[DasExample], position: str) -> list[list[int]]:
-        """Example indices grouped so that their base runs share a length and a patched position."""
+        """Example indices grouped so that their base runs share a length (one stacked forward each)."""
         grouped = defaultdict(list)
         for e, example in enumerate(examples):
-            base = self.items[example.base]
-            grouped[(len(base.ids), base.at[position])].append(e)
+            grouped[len(self.items[example.base].ids)].append(e)
         return list(grouped.values())
 
     def logits(self, site: Site, position: str, examples: Sequence[DasExample], basis: Tensor) -> Tensor:
         """Last-position logits [n, vocab] of the base runs of `examples` (one group) with their sources'
-        coordinates in span(basis) interchanged at `site`, `position`; differentiable in `basis`."""
+        coordinates in span(basis) interchanged at `site`, `position`; differentiable in `basis`. The rows run
+        from the earliest patched position of the group on, each patched at its own."""
         bases = [self.items[e.base] for e in examples]
-        start = bases[0].at[position]
+        start = min(b.at[position] for b in bases)
+        rows = torch.arange(len(bases), device=self.device)
+        offsets = torch.tensor([b.at[position] - start for b in bases], device=self.device)
         ids = torch.tensor([b.ids[start:] for b in bases], device=self.device)
         past = [(torch.cat([self.cache[e.base][layer][0][:, :, :start] for e in examples]),
                  torch.cat([self.cache[e.base][layer][1][:, :, :start] for e in examples]))
@@ -100,8 +102,10 @@ class Interchanger:
         source = self.vectors[(site, position)][[e.source for e in examples]].to(self.device)
 
         def edit(activation: Tensor) -> Tensor:
-            patched = interchange(activation[:, 0].float(), source, basis.to(self.device)).to(activation.dtype)
-            return torch.cat([patched[:, None], activation[:, 1:]], dim=1)
+            patched = activation.clone()
+            here = activation[rows, offsets].float()
+            patched[rows, offsets] = interchange(here, source, basis.to(self.device)).to(activation.dtype)
+            return patched
 
         with intervene(self.model, edit={site: edit}):
             return self.model(ids, **_past_kwargs(self.model, ids, past)).logits[:, -1].float()
