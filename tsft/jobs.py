@@ -166,13 +166,13 @@ def lens(out, models, data, limit, style):
     run_lens(models, data, out, style=style, limit=limit, progress=False)
 
 
-def das(out, model, data, limit, layers, device):
+def das(out, model, data, limit, layers, epochs, device):
     """Distributed alignment search of the model's own theorem choice at `layers` (patching.das_run)."""
     from tsft.models.placement import Placement
     from tsft.patching.das_run import DasRequest, run_das
 
-    run_das(model, data, out, DasRequest(layers=tuple(layers), limit=limit, labels="model"),
-            placement=Placement(device, precision="fp32"), progress=False, allow_empty=True)
+    run_das(model, data, out, DasRequest(layers=tuple(layers), limit=limit, labels="model", epochs=epochs),
+            placement=Placement(device), progress=False, allow_empty=True)
 
 
 def deltas(out, base, model, data, limit, variants, device):
