@@ -46,9 +46,14 @@ def lens_sentences(decodable: pd.DataFrame) -> list[str]:
         layers = int(part["layers"].max())
         at = dict(zip(part["kind"], part["decodable_layer"], strict=True))
         first = at.get("original")
-        said = f"layer {int(first)} of {layers}" if pd.notna(first) else f"at none of {layers} layers"
+        head = f"{model}, {lens_name} lens, {style} token:"
+        if pd.isna(first):
+            sooner = [f"{kind} {int(layer)}" for kind, layer in sorted(at.items()) if pd.notna(layer)]
+            lines.append(f"{head} decodable on the originals at none of {layers} layers"
+                         + (f"; under {', '.join(sooner)}" if sooner else ", nor under any perturbation") + ".")
+            continue
         later = [f"{kind} {'never' if pd.isna(layer) else int(layer)}" for kind, layer in sorted(at.items())
-                 if kind != "original" and (pd.isna(layer) or (pd.notna(first) and layer > first))]
-        lines.append(f"{model}, {lens_name} lens, {style} token: decodable on originals at {said}"
+                 if kind != "original" and (pd.isna(layer) or layer > first)]
+        lines.append(f"{head} decodable on the originals at layer {int(first)} of {layers}"
                      + (f"; later or never under {', '.join(later)}" if later else "") + ".")
     return lines

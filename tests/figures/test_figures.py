@@ -218,8 +218,11 @@ def test_lens_and_mib_sentences_quote_their_tables():
                                "layers": 30} for k, v in (("original", 20), ("paraphrase", 24), ("distractor", None),
                                                           ("entity_rename", 20))])
     said = lens_sentences(decodable)
-    assert said == ["m, logit lens, theorem token: decodable on originals at layer 20 of 30; later or never under "
-                    "distractor never, paraphrase 24."]
+    assert said == ["m, logit lens, theorem token: decodable on the originals at layer 20 of 30; later or never "
+                    "under distractor never, paraphrase 24."]
+    none = decodable.assign(decodable_layer=[None, 12, None, None])
+    assert lens_sentences(none) == ["m, logit lens, theorem token: decodable on the originals at none of 30 layers; "
+                                    "under paraphrase 12."]
     mib = pd.DataFrame([{"model": "m", "ablation": "mean", "ranking": r, "cpr": c, "cmd": d, "n_sites": 6}
                         for r, c, d in (("exact", 0.9, 0.1), ("random:0", 0.2, 0.7), ("random:1", 0.4, 0.5))])
     assert mib_sentences(mib) == ["MIB, m under mean ablation: exact CPR 0.900, CMD 0.100 (random orderings: CPR "
