@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import pandas as pd
 from tsft.analysis.accuracy import ACCURACY, FACTS, ROBUSTNESS, SURFACE, arm_runs, estimate, paired_estimate
+from tsft.analysis.claims import ClaimSettings
 from tsft.patching.das_run import ILLUSION_DROP, first_layers
+
+LEARNED = ClaimSettings().learned
+"""Accuracy on the originals a variant must be determined above before its robustness is read."""
 
 
 def das_sites(das: pd.DataFrame) -> pd.DataFrame:
@@ -61,25 +65,30 @@ def _delta_frame(deltas: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
     return deltas.merge(facts, on="model", how="inner")
 
 
-def delta_table(deltas: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy per (target, params, variant, kind) and robustness on the pooled surface kinds, seeds pooled."""
+def delta_table(deltas: pd.DataFrame, models: pd.DataFrame, learned: float = LEARNED) -> pd.DataFrame:
+    """Accuracy per (target, params, variant, kind) and robustness on the pooled surface kinds, seeds pooled;
+    `learned`: whether the variant's accuracy on the originals is determined above `learned` (robustness is read
+    only where it is, as the claims read it)."""
     if deltas.empty:
         return pd.DataFrame()
     frame, rows = _delta_frame(deltas, models), []
     for (target, params, variant), group in frame.groupby(["target", "params", "variant"], sort=True):
         seeds = int(group["seed"].nunique())
+        knows = bool(estimate(group, "original", ACCURACY).low > learned)
         for kind in ["original", *sorted(k for k in group["kind"].unique() if k != "original"), SURFACE]:
             stat = ACCURACY if kind != SURFACE else ROBUSTNESS
             est = estimate(group, kind, stat)
             rows.append({"target": target, "params": params, "variant": variant, "kind": kind,
                          "measure": "robustness" if kind == SURFACE else "accuracy", "value": est.value,
-                         "low": est.low, "high": est.high, "seeds": seeds})
+                         "low": est.low, "high": est.high, "seeds": seeds, "learned": knows})
     return pd.DataFrame(rows)
 
 
-def delta_contrast(deltas: pd.DataFrame, models: pd.DataFrame, a: str = "attn", b: str = "all") -> pd.DataFrame:
+def delta_contrast(deltas: pd.DataFrame, models: pd.DataFrame, a: str = "attn", b: str = "all",
+                   learned: float = LEARNED) -> pd.DataFrame:
     """Variant `a` minus variant `b` per arm on the originals' accuracy and the surface robustness, paired by
-    seed and original."""
+    seed and original; `learned`: whether both are determined above `learned` on the originals (the robustness
+    contrast is read only then)."""
     if deltas.empty:
         return pd.DataFrame()
     frame, rows = _delta_frame(deltas, models), []
@@ -87,9 +96,10 @@ def delta_contrast(deltas: pd.DataFrame, models: pd.DataFrame, a: str = "attn", 
         one, two = group[group["variant"] == a], group[group["variant"] == b]
         if one.empty or two.empty:
             continue
+        knows = all(estimate(part, "original", ACCURACY).low > learned for part in (one, two))
         for kind, stat in (("original", ACCURACY), (SURFACE, ROBUSTNESS)):
             est = paired_estimate(one, two, kind, stat)
             rows.append({"target": target, "params": params, "contrast": f"{a} - {b}", "kind": kind,
                          "value": est.value, "low": est.low, "high": est.high,
-                         "seeds": int(group["seed"].nunique())})
+                         "seeds": int(group["seed"].nunique()), "learned": knows})
     return pd.DataFrame(rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from tsft.analysis.variables import LEARNED
 from tsft.figures.theme import colour, empty, error_y, interval_text, model_colour, number, styled
 
 VARIANT_ORDER = ("base", "attn", "mlp", "blocks", "all")
@@ -95,14 +96,18 @@ def delta_sentences(deltas: pd.DataFrame, contrast: pd.DataFrame) -> list[str]:
     for (target, params), arm in (deltas.groupby(["target", "params"], sort=True) if len(deltas) else []):
         def at(variant, kind, arm=arm):
             row = arm[(arm["variant"] == variant) & (arm["kind"] == kind)]
-            return interval_text(*row[["value", "low", "high"]].iloc[0]) if len(row) else "n/a"
+            if not len(row):
+                return "n/a"
+            if kind == "surface" and not bool(row["learned"].iloc[0]):
+                return f"not read (originals not determined above {LEARNED:.2f})"
+            return interval_text(*row[["value", "low", "high"]].iloc[0])
 
         seeds = int(arm["seeds"].max())
         said = "; ".join(f"{v} {at(v, 'original')} / {at(v, 'surface')}" for v in VARIANT_ORDER
                          if (arm["variant"] == v).any())
         mine = contrast[(contrast["target"] == target) & (contrast["params"] == params)] if len(contrast) else contrast
         taia = "; ".join(f"{r['contrast']} on {r['kind']} = {interval_text(r['value'], r['low'], r['high'])}"
-                         for _, r in mine.iterrows()) if len(mine) else ""
+                         for _, r in mine.iterrows() if r["kind"] != "surface" or r["learned"]) if len(mine) else ""
         lines.append(f"{target}-{params} ({seeds} seed{'s' if seeds != 1 else ''}), accuracy on originals / surface "
                      f"robustness: {said}" + (f". {taia}" if taia else "") + ".")
     return lines

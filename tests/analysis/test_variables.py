@@ -58,3 +58,15 @@ def test_delta_table_pools_seeds_and_the_contrast_is_paired():
     assert contrast.loc["original", "value"] == 0.0 and contrast.loc["surface", "value"] == 0.5
     assert contrast.loc["surface", "low"] > 0
     assert delta_table(pd.DataFrame(), models).empty and das_best(pd.DataFrame()).empty
+
+
+def test_robustness_of_a_variant_that_has_not_learned_is_not_read():
+    from tsft.figures.variables import delta_sentences
+
+    rows = [predictions_for("theorem-full-s0", np.r_[np.ones(1), np.zeros(9)], {"paraphrase": np.ones(10)})
+            .assign(variant=v) for v in ("attn", "all")]
+    deltas, models = pd.concat(rows), models_table(["theorem-full-s0"]).assign(variant=None)
+    table, contrast = delta_table(deltas, models), delta_contrast(deltas, models)
+    assert not table["learned"].any() and not contrast["learned"].any()
+    said = delta_sentences(table, contrast)[0]
+    assert "not read (originals not determined above 0.20)" in said and "on surface" not in said
