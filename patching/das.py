@@ -16,9 +16,9 @@ The same interchange, with W from elsewhere, gives the baselines at the same k: 
 (seeded), the top-k principal directions of the site's activations, and the full-vector patch (W = I, the
 component patch). The illusion check of Makelov et al. (arXiv 2311.17030): a learned subspace may act through a
 direction the model never varies along (a dormant direction) paired with one that has no effect. The used
-space is the principal subspace holding 99% of the activations' variance at that site and position; the check
-reports the share of W outside it and the IIA of W's component inside it alone (re-orthonormalized). A large
-drop from the full IIA flags the subspace as an illusion.
+space is the principal subspace holding 99% of the activations' variance at that site, over every position of
+every prompt (thousands of vectors, not merely the span of the few prompts at one position); the check reports
+the share of W outside it and the IIA of W's component inside it alone (re-orthonormalized). A large drop from the full IIA flags the subspace as an illusion.
 
 Speed: a patch at position p cannot change earlier positions, so each item's unpatched keys and values are
 computed once (`patching.engines.prefix_cache`) and every fit and read at every site runs only positions p..end
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 from tsft.patching.das_items import DasExample, DasItem
-from tsft.patching.engines import _past_kwargs, prefix_cache
+from tsft.patching.engines import _past_kwargs, cached_forward
 from tsft.patching.hooks import intervene
 from tsft.patching.sites import Site
 
@@ -53,6 +53,8 @@ class Interchanger:
         self.device = next(model.parameters()).device
         self.cache: list[list[tuple[Tensor, Tensor]]] = [None] * len(self.items)
         self.vectors: dict[tuple[Site, str], Tensor] = {}
+        self.moments: dict[Site, list] = {site: [0, 0.0, 0.0] for site in self.sites}
+        """Per site, over every position of every item: (count, sum, sum of outer products)."""
         self.predicted = torch.empty(len(self.items), dtype=torch.long)
         self._prepare(batch)
 
@@ -67,14 +69,26 @@ class Interchanger:
                 chunk = members[first:first + batch]
                 ids = torch.tensor([self.items[i].ids for i in chunk], device=self.device)
                 with intervene(self.model, capture=self.sites) as seen:
-                    self.predicted[chunk] = self.model(ids, logits_to_keep=1).logits[:, -1].argmax(-1).cpu()
+                    logits, cache = cached_forward(self.model, ids)
+                self.predicted[chunk] = logits.argmax(-1).cpu()
                 for (site, name), column in rows.items():
                     for r, i in enumerate(chunk):
                         column[i] = seen[site.name][r, self.items[i].at[name]].float()
-                cache = prefix_cache(self.model, ids)
+                for site in self.sites:
+                    flat = seen[site.name].flatten(0, 1).double().cpu()
+                    moment = self.moments[site]
+                    moment[0] += flat.shape[0]
+                    moment[1] = moment[1] + flat.sum(0)
+                    moment[2] = moment[2] + flat.T @ flat
                 for r, i in enumerate(chunk):
                     self.cache[i] = [(k[r:r + 1], v[r:r + 1]) for k, v in cache]
         self.vectors = {key: torch.stack(column) for key, column in rows.items()}
+
+    def covariance(self, site: Site) -> Tensor:
+        """The covariance of `site`'s activations over every position of every item (float64)."""
+        count, total, outer = self.moments[site]
+        mean = total / count
+        return outer / count - torch.outer(mean, mean)
 
     def correct(self) -> list[bool]:
         """Whether the unpatched model predicts each item's own continuation."""
@@ -166,13 +180,14 @@ def principal_basis(vectors: Tensor, k: int) -> Tensor:
     return torch.linalg.svd(centred, full_matrices=False).Vh[:k].contiguous()
 
 
-def used_space(vectors: Tensor, share: float = USED_VARIANCE) -> Tensor:
-    """Orthonormal rows spanning the principal subspace that holds `share` of the variance of `vectors`."""
-    centred = vectors - vectors.mean(0)
-    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
-    cumulative = torch.cumsum(s ** 2, 0) / (s ** 2).sum().clamp_min(1e-30)
+def used_space(covariance: Tensor, share: float = USED_VARIANCE) -> Tensor:
+    """Orthonormal rows spanning the principal subspace that holds `share` of the variance a covariance
+    describes (where the activations live)."""
+    values, vectors = torch.linalg.eigh(covariance.double())
+    values, vectors = values.flip(0).clamp_min(0), vectors.flip(1)
+    cumulative = torch.cumsum(values, 0) / values.sum().clamp_min(1e-30)
     rank = int((cumulative < share).sum()) + 1
-    return vh[:rank]
+    return vectors[:, :rank].T.float().contiguous()
 
 
 def within(basis: Tensor, space: Tensor) -> tuple[Tensor, float]:

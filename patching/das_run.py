@@ -10,7 +10,8 @@ illusion check), with the share of it outside that space. One tidy table, `das.p
     model, layer, component, position, k, method, split, pairing, iia, n, outside
 
 and `first.parquet`: per k, position and method, the first (layer, component) in forward order whose
-held-out-pairs IIA over all pairings reaches `THRESHOLD`. Written atomically with request.json.
+held-out-pairs IIA over all pairings reaches `THRESHOLD`; `bases.safetensors` holds every learned basis (k x d,
+key `<site>|<position>|k<k>`). Written atomically with request.json.
 
     from tsft.patching.das_run import DasRequest, run_das
     run_das("runs/quick/sft/theorem-full-s0", "runs/quick/data", "runs/das", DasRequest(layers=(0, 2)))
@@ -105,17 +106,17 @@ def run_das(model_dir, data_dir, out, request: DasRequest = DasRequest(), *, ove
             "continuation never depends on the theorem (try --labels model or another --target)")
         if empty and not allow_empty:
             raise ValueError(empty)
-        rows = []
+        rows, bases = [], {}
         bar = tqdm(total=len(site_list) * len(request.positions), desc="das", unit="site", disable=not progress)
         for site in site_list if not empty else ():
             for position in request.positions:
-                rows += _site_rows(runner, site, position, examples, request, slice(*spans["train"]))
+                rows += _site_rows(runner, site, position, examples, request, slice(*spans["train"]), bases)
                 bar.update()
         bar.close()
     table = _tidy(rows, checkpoint.name)
     first = first_layers(table)
     counts = {split: {p: sum(e.pairing == p for e in chosen) for p in PAIRINGS} for split, chosen in examples.items()}
-    _save(out, {"das.parquet": table, "first.parquet": first},
+    _save(out, {"das.parquet": table, "first.parquet": first, "bases.safetensors": bases},
           {"kind": "das", "request": request.to_dict(), "model": str(model_dir),
                                   "data": str(data_dir), "target": target, "precision": precision,
                                   "items": len(items), "examples": counts, "empty": empty}, overwrite, start)
@@ -128,7 +129,12 @@ def _save(out, tables: dict, request: dict, overwrite: bool, start: float) -> No
 
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for name, table in tables.items():
-            table.to_parquet(tmp / name, index=False)
+            if name.endswith(".safetensors"):
+                from safetensors.torch import save_file
+
+                save_file(table, str(tmp / name))
+            else:
+                table.to_parquet(tmp / name, index=False)
         write_request(tmp, request, start)
 
 
@@ -166,13 +172,15 @@ def _hits(runner, site, position, examples, basis) -> dict[str, tuple[float, int
     return out
 
 
-def _site_rows(runner, site, position: str, examples: dict, request: DasRequest, train: slice) -> list[dict]:
+def _site_rows(runner, site, position: str, examples: dict, request: DasRequest, train: slice,
+               bases: dict) -> list[dict]:
+    """Every method's IIA at one site and position; the learned bases are added to `bases`."""
     import torch
     from tsft.patching.das import fit_basis, principal_basis, random_basis, used_space, within
 
     train_vectors = runner.vectors[(site, position)][train]
     width = train_vectors.shape[1]
-    space = used_space(train_vectors)
+    space = used_space(runner.covariance(site))
     base = dict(layer=site.layer, component=site.component, position=position)
     rows = []
 
@@ -187,6 +195,7 @@ def _site_rows(runner, site, position: str, examples: dict, request: DasRequest,
         with torch.enable_grad():
             learned = fit_basis(runner, site, position, examples["train"], k, request.epochs, request.lr,
                                 seed=request.seed)
+        bases[f"{site.name}|{position}|k{k}"] = learned.contiguous()
         used, outside = within(learned, space)
         read("das", k, learned, outside)
         read("das_used", k, used, outside)

@@ -142,12 +142,17 @@ def prefix_cache(model, ids: Tensor) -> list[tuple[Tensor, Tensor]]:
     """Per-layer (keys, values) of a plain unpatched forward, every position of every layer: the cache is given
     without the model's config, so sliding-window layers (Gemma 3) keep their whole prefix too (their window is
     applied by the attention mask, not by dropping keys)."""
+    return cached_forward(model, ids)[1]
+
+
+def cached_forward(model, ids: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+    """(last-position logits [batch, vocab], per-layer (keys, values)) of one plain forward (see prefix_cache)."""
     from transformers.cache_utils import DynamicCache
 
     out = model(ids.to(next(model.parameters()).device), logits_to_keep=1, use_cache=True,
                 **{cache_keyword(model): DynamicCache()})
     cache = out["cache"] if "cache" in out else out["past_key_values"]
-    return [(layer.keys, layer.values) for layer in cache.layers]
+    return out["logits"][:, -1], [(layer.keys, layer.values) for layer in cache.layers]
 
 
 def _past_kwargs(model, ids: Tensor, past: list[tuple[Tensor, Tensor]] | None) -> dict:

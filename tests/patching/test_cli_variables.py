@@ -58,6 +58,10 @@ def test_das_writes_its_tables_and_the_full_patch_is_exact_where_it_must_be(live
     assert len(same) == len(final) == 3 and (same["iia"] == 0).all() and (final["iia"] == 1).all()
     request = json.loads((out / "request.json").read_text())
     assert request["request"]["labels"] == "model" and request["examples"]["train"]["swap"] > 0
+    from safetensors.torch import load_file
+
+    bases = load_file(out / "bases.safetensors")
+    assert bases["blocks.1.resid_post|ask|k2"].shape == (2, 128) and len(bases) == 2 * 2 * 2 * 2
     first = pd.read_parquet(out / "first.parquet")
     assert {"model", "k", "position", "method", "layer", "component", "iia"} <= set(first.columns)
 

@@ -104,7 +104,7 @@ def test_das_finds_a_planted_direction_and_a_random_one_does_not(tokenizer):
     assert runner.iia(site, "ask", test, learned) >= 0.9
     assert runner.iia(site, "ask", test, random_basis(u.numel(), 1, seed=5)) <= 0.2
     assert runner.iia(site, "ask", test, torch.eye(u.numel())) == 1.0
-    space = used_space(runner.vectors[(site, "ask")])
+    space = used_space(runner.covariance(site))
     inside, outside = within(learned, space)
     assert outside < 0.3 and runner.iia(site, "ask", test, inside) >= 0.9  # no illusion: the used part carries it
 
@@ -126,7 +126,7 @@ def test_principal_and_used_space_read_planted_variance():
     vectors += 1e-3 * torch.randn(500, 20, generator=generator)
     top = principal_basis(vectors, 1)
     assert abs(float(top[0] @ directions[0])) > 0.99
-    space = used_space(vectors)
+    space = used_space(torch.cov(vectors.T))
     assert space.shape[0] == 2
     _, outside = within(directions, space)
     assert outside < 1e-3
