@@ -18,7 +18,8 @@ component patch). The illusion check of Makelov et al. (arXiv 2311.17030): a lea
 direction the model never varies along (a dormant direction) paired with one that has no effect. The used
 space is the principal subspace holding 99% of the activations' variance at that site, over every position of
 every prompt (thousands of vectors, not merely the span of the few prompts at one position); the check reports
-the share of W outside it and the IIA of W's component inside it alone (re-orthonormalized). A large drop from the full IIA flags the subspace as an illusion.
+the share of W outside it and the IIA of W's component inside it alone (re-orthonormalized). A large drop
+from the full IIA flags the subspace as an illusion.
 
 Speed: a patch at position p cannot change earlier positions, so each item's unpatched keys and values are
 computed once (`patching.engines.prefix_cache`) and every fit and read at every site runs only positions p..end
