@@ -50,7 +50,7 @@ import pandas as pd
 from tsft.analysis import accuracy, mixed, twostage
 from tsft.analysis.accuracy import ACCURACY, ROBUSTNESS, SURFACE, arm_difference, final, matched_steps, with_facts
 from tsft.analysis.controls import C4_NULLS, c4_control
-from tsft.analysis.inside import mlp_share
+from tsft.analysis.inside import mlp_share, patched_runs
 from tsft.analysis.problems import original_templates
 from tsft.analysis.shares import without_layer_zero
 from tsft.analysis.stats import NAN, Estimate, verdict
@@ -224,9 +224,7 @@ def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
 
 def c4_runs(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings) -> list[str]:
     """The theorem-SFT checkpoints (of the claims' parameter selection) that were patched: C4's subject."""
-    runs = models[(models["target"] == "theorem") & (models["params"] == settings.params)]["model"].tolist()
-    present = set(patch_pairs["model"]) if not patch_pairs.empty else set()
-    return [m for m in runs if m in present]
+    return patched_runs(patch_pairs, models, "theorem", settings.params)
 
 
 def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings) -> dict:

@@ -35,6 +35,15 @@ def exact_rows(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataF
     return pairs[keep]
 
 
+def patched_runs(pairs: pd.DataFrame, models: pd.DataFrame, target: str, params: str) -> list[str]:
+    """The checkpoints of one arm (target, params) that exact theorem-swap patching measured, in models order."""
+    patched = set(exact_rows(pairs)["model"]) if not pairs.empty else set()
+    if models.empty:
+        return []
+    arm = models[(models["target"] == target) & (models["params"] == params)]["model"]
+    return [m for m in arm if m in patched]
+
+
 def patch_map(pairs: pd.DataFrame, pair_type: str = "theorem_swap") -> pd.DataFrame:
     """Per (model, layer, component): the effect (normalized of mean over pairs) at the span where it is largest,
     and that span."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tsft.analysis.inside import exact_rows, mlp_share, share_frame, share_stat
+from tsft.analysis.inside import exact_rows, mlp_share, patched_runs, share_frame, share_stat
 from tsft.analysis.seeds import seed_interval
 from tsft.analysis.stats import NAN, Estimate
 
@@ -65,9 +65,7 @@ def share_table(patch_pairs: pd.DataFrame, models: pd.DataFrame, params: str = "
     if patch_pairs.empty or models.empty:
         return pd.DataFrame(columns=COLUMNS)
     patched = set(exact_rows(patch_pairs)["model"])
-    arm = lambda target: [m for m in models.loc[(models["target"] == target) & (models["params"] == params),  # noqa: E731
-                                                "model"] if m in patched]
-    theorem, answer = arm("theorem"), arm("answer")
+    theorem, answer = (patched_runs(patch_pairs, models, target, params) for target in ("theorem", "answer"))
     if not theorem:
         return pd.DataFrame(columns=COLUMNS)
     boot = "bootstrap over seeds and pairs"
