@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from tsft.patching.mib import FRACTIONS, area, importance_json, mib_scores, sizes
 
-from tests.patching.test_cli_patch import invoke, model_dirs  # noqa: F401  (the fixture)
+from tests.patching.test_cli_patch import invoke
 
 
 def test_area_is_the_trapezoid_over_fractions_scaled_to_one():
@@ -46,7 +46,7 @@ def test_importance_scores_are_the_signed_effect_where_it_is_largest():
     assert nodes["m1"]["score"] == pytest.approx(0.4) and "a1" not in nodes and set(nodes) >= {"input", "logits"}
 
 
-def test_a_sweep_with_mib_scores_every_ranking(model_dirs, data_dir, tmp_path):  # noqa: F811
+def test_a_sweep_with_mib_scores_every_ranking(model_dirs, data_dir, tmp_path):
     out = tmp_path / "mib"
     code, output = invoke("patch", "sweep", "--model", model_dirs[0], "--data", data_dir, "--out", out, "--limit",
                           "2", "--target", "theorem", "--positions", "last", "--method", "all", "--ablations",
