@@ -15,6 +15,7 @@ from tsft.analysis.inside import probe_peaks, probe_transfer
 ROOT = Path(__file__).resolve().parents[1]
 GEMMA = ROOT / "results" / "pretrained" / "gemma-3-270m"
 SMOLLM2_DAS = ROOT / "results" / "pretrained" / "smollm2-135m-instruct" / "das"
+SMOLLM2_RECHECK = ROOT / "results" / "pretrained" / "smollm2-135m-instruct" / "das-recheck"
 
 
 def _readme() -> str:
@@ -58,15 +59,19 @@ def test_gemma_probe_and_patching_numbers_are_the_tables():
            f"{len(gap)} pairs" in readme
 
 
-@pytest.mark.parametrize(("position", "component", "layer", "method", "k"), [
+@pytest.mark.parametrize(("folder", "said", "position", "component", "layer", "method", "k"), [
+    (SMOLLM2_RECHECK, "recheck ", *row) for row in (
+        ("last", "resid_post", 20, "das", 1), ("last", "resid_post", 20, "das_used", 1),
+        ("last", "mlp_out", 29, "das", 1), ("last", "mlp_out", 29, "das_used", 1),
+        ("last", "resid_post", 10, "das", 1))] + [(SMOLLM2_DAS, "", *row) for row in [
     ("last", "resid_post", 10, "das", 1), ("last", "mlp_out", 10, "das", 1), ("last", "resid_post", 10, "full", 576),
     ("last", "resid_post", 10, "random", 1), ("last", "resid_post", 20, "das", 1),
     ("last", "resid_post", 20, "das_used", 1), ("ask", "resid_post", 0, "full", 576),
-])
-def test_smollm2_das_numbers_are_the_table(position, component, layer, method, k):
-    table = pd.read_parquet(SMOLLM2_DAS / "das.parquet")
+]])
+def test_smollm2_das_numbers_are_the_table(folder, said, position, component, layer, method, k):
+    table = pd.read_parquet(folder / "das.parquet")
     row = table[(table["split"] == "heldout_pairs") & (table["pairing"] == "all") & (table["position"] == position)
                 & (table["component"] == component) & (table["layer"] == layer) & (table["method"] == method)
                 & (table["k"] == k)]
     assert len(row) == 1
-    assert f"{method} k={k} {component} {layer} at {position}: {row['iia'].iloc[0]:.2f}" in _readme()
+    assert f"{said}{method} k={k} {component} {layer} at {position}: {row['iia'].iloc[0]:.2f}" in _readme()
