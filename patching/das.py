@@ -23,7 +23,7 @@ the share of W outside it and the IIA of W's component inside it alone (re-ortho
 from the full IIA flags the subspace as an illusion.
 
 Speed: a patch at position p cannot change earlier positions, so each item's unpatched keys and values are
-computed once (`patching.engines.prefix_cache`) and every fit and read at every site runs only positions p..end
+computed once (`patching.engines.cached_forward`) and every fit and read at every site runs only positions p..end
 on top of them: one token for `last`.
 """
 
@@ -69,7 +69,7 @@ class Interchanger:
         self.cache: list[list[tuple[Tensor, Tensor]]] = [None] * len(self.items)
         self.vectors: dict[tuple[Site, str], Tensor] = {}
         self.moments: dict[Site, list] = {site: [0, 0.0, 0.0] for site in self.sites}
-        """Per site, over every position of every item: (count, sum, sum of outer products)."""
+        """Per site, over every item's typical positions (`typical`): (count, sum, sum of outer products)."""
         self.predicted = torch.empty(len(self.items), dtype=torch.long)
         self._prepare(batch)
 
@@ -109,7 +109,7 @@ class Interchanger:
         """Whether the unpatched model predicts each item's own continuation."""
         return [int(self.predicted[i]) == item.own for i, item in enumerate(self.items)]
 
-    def groups(self, examples: Sequence[DasExample], position: str) -> list[list[int]]:
+    def groups(self, examples: Sequence[DasExample]) -> list[list[int]]:
         """Example indices grouped so that their base runs share a length (one stacked forward each)."""
         grouped = defaultdict(list)
         for e, example in enumerate(examples):
@@ -143,7 +143,7 @@ class Interchanger:
     def hits(self, site: Site, position: str, examples: Sequence[DasExample], basis: Tensor) -> Tensor:
         """Per example, whether its patched top-1 next token is its label (bool [n])."""
         out = torch.zeros(len(examples), dtype=torch.bool)
-        for group in self.groups(examples, position):
+        for group in self.groups(examples):
             chosen = [examples[e] for e in group]
             top = self.logits(site, position, chosen, basis).argmax(-1).cpu()
             out[group] = top == torch.tensor([e.label for e in chosen])
@@ -167,7 +167,7 @@ def fit_basis(runner: Interchanger, site: Site, position: str, examples: Sequenc
     rotation = orthogonal(layer)
     optimizer = torch.optim.Adam(rotation.parameters(), lr=lr)
     labels = torch.tensor([e.label for e in examples], device=runner.device)
-    batches = [group[i:i + batch] for group in runner.groups(examples, position) for i in range(0, len(group), batch)]
+    batches = [group[i:i + batch] for group in runner.groups(examples) for i in range(0, len(group), batch)]
     total = epochs * len(batches)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / total)
     for _ in range(epochs):

@@ -91,11 +91,12 @@ def run_das(model_dir, data_dir, out, request: DasRequest = DasRequest(), *, ove
     refuse_existing(out, overwrite)
     start = time.perf_counter()
     dataset = load_dataset(data_dir)
-    model, tokenizer, checkpoint = load_checkpoint(model_dir, placement or Placement(precision="fp32"))
+    placement = placement or Placement(precision="fp32")
+    model, tokenizer, checkpoint = load_checkpoint(model_dir, placement)
     model.requires_grad_(False)
     target = request.target or checkpoint.target or "theorem"
     site_list = sites(model, request.components, list(request.layers) if request.layers is not None else None)
-    with compute(model, (placement or Placement(precision="fp32")).precision) as precision:
+    with compute(model, placement.precision) as precision:
         items, spans = _split_items(dataset, tokenizer, target, request.limit)
         runner = Interchanger(model, items, site_list)
         if request.labels == "model":
@@ -219,8 +220,9 @@ def first_layers(table, threshold: float = THRESHOLD):
     """Per (model, k, position, method): the first site in forward order whose held-out-pairs IIA (all
     pairings) reaches `threshold`; layer -1 and component None where none does."""
     import pandas as pd
+    from tsft.models.architectures import COMPONENTS
 
-    order = {c: i for i, c in enumerate(("resid_pre", "attn_out", "mlp_hidden", "mlp_out", "resid_post"))}
+    order = {c: i for i, c in enumerate(COMPONENTS)}
     held = table[(table["split"] == "heldout_pairs") & (table["pairing"] == "all")]
     rows: list[dict] = []
     for (model, k, position, method), group in held.groupby(["model", "k", "position", "method"], sort=True):

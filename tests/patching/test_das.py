@@ -36,7 +36,7 @@ def test_interchange_matches_nnsight_on_the_whole_sequence(arch_model, tokenizer
     basis = random_basis(arch_model.config.hidden_size, 4, seed=3)
     engine = make_engine("nnsight", arch_model, tokenizer)
     checked = 0
-    for group in runner.groups(examples, position):
+    for group in runner.groups(examples):
         chosen = [examples[e] for e in group]
         with torch.no_grad():
             ours = runner.logits(site, position, chosen, basis)
