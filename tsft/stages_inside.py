@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tsft import jobs
 from tsft.models.cards import Checkpoint, run_name
+from tsft.patching.deltas import VARIANTS
 from tsft.plan import Inputs, Job, _first, _first_seed, _runs, base_dir, data_dir
 from tsft.presets import Preset
 
@@ -172,6 +173,5 @@ def plan_deltas(inputs: Inputs, preset: Preset) -> list[Job]:
     return [Job("deltas", folder.name, jobs.deltas, inputs.out / "deltas" / folder.name / "deltas.parquet",
                 {"out": inputs.out / "deltas" / folder.name, "base": base_dir(inputs), "model": folder,
                  "data": data_dir(inputs), "limit": limit, "device": inputs.device,
-                 "variants": ("base", "attn", "mlp", "blocks", "all") if s == preset.seeds[0]
-                 else ("attn", "mlp", "blocks", "all")})
+                 "variants": tuple(v for v in VARIANTS if v != "base" or s == preset.seeds[0])})
             for s, folder in chosen]
