@@ -23,7 +23,10 @@ batch (bf16 weights), so the distance to the machine's limit shows. The last lin
 (vs_hf_generate: problems/s over HF's at its best batch; agree: the share of the `--hf-n` problems
 whose graded answer - the extracted final answer - is the same under both). Needs the model in
 tsft's cache (`tsft models get smollm2-135m-instruct`).
-Usage: python bench/real_generate.py [--n 768] [--hf-n 128] [--threads 2] [--model PATH]
+With `--data` (a data folder: its test originals) and `--hf-n` equal to `--n`, it is also the agreement check
+on every problem: each engine's accuracy is printed; with `--precision fp32` the exactness check (identical text
+on every problem expected).
+Usage: python bench/real_generate.py [--n 768] [--hf-n 128] [--threads 2] [--model PATH] [--data DIR]
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from tsft.models.loading import load_model
 from tsft.models.precision import autocast
 from tsft.models.prompts import encode_prompt, prompt_format, prompt_text, set_prompt_format
 from tsft.models.registry import get_model
-from tsft.tasks.grading import extract_answer
+from tsft.tasks.dataset import load_dataset
+from tsft.tasks.grading import extract_answer, grade
 from tsft.tasks.world.generate import WorldConfig, generate_split
 
 
@@ -77,6 +81,10 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=320)
     parser.add_argument("--hf-batches", default="32,64,128")
     parser.add_argument("--slots", default="128,256")
+    parser.add_argument("--precision", default="bf16", choices=("bf16", "fp32"),
+                        help="fp32: the exactness check (identical text expected; the speed is not the point)")
+    parser.add_argument("--data", default=None, help="a data folder whose test originals are the prompts (default: "
+                                                      "theorem-world tests of seed 11)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -87,14 +95,15 @@ def main() -> None:
     if args.model is None:
         fmt = replace(fmt, system="none", instruction="theorem")
     set_prompt_format(tokenizer, fmt)
-    problems = generate_split(WorldConfig(seed=11), "test", args.n)
+    problems = (load_dataset(args.data).split("test") if args.data else generate_split(WorldConfig(seed=11), "test",
+                                                                                        args.n))[:args.n]
     prompts = [prompt_text(p, tokenizer) for p in problems]
     encoded = [encode_prompt(tokenizer, p) for p in prompts]
-    print(f"bf16 path: {cpu_path()}, {args.threads} threads, {len(prompts)} prompts "
+    print(f"{args.precision}; bf16 path: {cpu_path()}, {args.threads} threads, {len(prompts)} prompts "
           f"({min(map(len, encoded))}-{max(map(len, encoded))} tokens), model {folder}")
 
     hf, ours = {}, {}
-    with autocast("bf16", "cpu"):
+    with autocast(args.precision, "cpu"):
         for batch in map(int, args.hf_batches.split(",")):
             hf[batch] = timed(lambda b=batch: hf_generate(model, tokenizer, prompts[:args.hf_n], args.max_new_tokens,
                                                           b))
@@ -112,6 +121,9 @@ def main() -> None:
     (hf_texts, hf_s), (tokens, our_s, stats) = hf[hf_best], ours[our_best]
     texts = [tokenizer.decode(t, skip_special_tokens=True) for t in tokens[:args.hf_n]]
     new_tokens = sum(map(len, tokens))
+    for name, outputs in (("hf generate", hf_texts), ("tsft decoder", texts)):
+        right = sum(grade(extract_answer(o) or "", p.answer) for o, p in zip(outputs, problems, strict=False))
+        print(f"{name} accuracy on the {args.hf_n}: {right / len(texts):.3f}")
     agree = sum(extract_answer(a) == extract_answer(b) for a, b in zip(hf_texts, texts, strict=True)) / len(texts)
     identical = sum(a == b for a, b in zip(hf_texts, texts, strict=True)) / len(texts)
     floor = linear_time(model, our_best)

@@ -31,11 +31,11 @@ from tsft.models.prompts import (
     prompt_text,
     set_prompt_format,
 )
-from tsft.models.provenance import write_request
+from tsft.models.provenance import save_tables
 from tsft.models.targets import named_theorem, same_theorem
 from tsft.tasks.dataset import load_dataset
 from tsft.tasks.grading import extract_answer, grade
-from tsft.tasks.io import atomic_dir, refuse_existing
+from tsft.tasks.io import refuse_existing
 from tsft.tasks.schema import Problem
 
 TARGET_NEW_TOKENS = {"answer": 24, "solution": 160, "theorem": 320}
@@ -203,10 +203,7 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
                "precision": used, "device": placement.device, "dtype": placement.dtype, "prompt": fmt.to_dict(),
                "shot_ids": sorted(shown),
                "shot_target": shot_target if shots else None}
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        frame.to_parquet(tmp / "predictions.parquet", index=False)
-        summary.to_csv(tmp / "summary.csv", index=False)
-        write_request(tmp, request, start)
+    save_tables(out, {"predictions.parquet": frame, "summary.csv": summary}, request, overwrite, start)
     return frame, summary
 
 

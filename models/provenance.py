@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import transformers
 from tsft.models.cards import git_commit
-from tsft.tasks.io import atomic_file
+from tsft.tasks.io import atomic_dir, atomic_file, write_json
 
 
 def provenance(start: float | None = None, **versions: str) -> dict:
@@ -33,3 +33,24 @@ def write_request(folder: str | Path, request: dict, start: float | None = None,
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps({**request, **provenance(start, **versions)}, indent=2, default=str) + "\n")
     return path
+
+
+def save_tables(out: str | Path, tables: dict, request: dict, overwrite: bool = False,
+                start: float | None = None) -> Path:
+    """Write `tables` ({file name: a DataFrame (.parquet or .csv), a dict of tensors (.safetensors) or a
+    JSON-able value (.json)}) and request.json (`write_request`) into a new folder `out` in one atomic step (the
+    folders of evaluation and patching; probes and lenses add files to a folder that keeps other things)."""
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        for name, table in tables.items():
+            if name.endswith(".csv"):
+                table.to_csv(tmp / name, index=False)
+            elif name.endswith(".json"):
+                write_json(tmp / name, table)
+            elif name.endswith(".safetensors"):
+                from safetensors.torch import save_file
+
+                save_file(table, str(tmp / name))
+            else:
+                table.to_parquet(tmp / name, index=False)
+        write_request(tmp, request, start)
+    return Path(out)

@@ -46,6 +46,7 @@ class DasRequest:
     per_base: int = 2
     """Cross-template sources drawn per base item."""
     epochs: int = 8
+    """Passes over the training examples per fit (at least patching.das.MIN_STEPS optimizer steps)."""
     lr: float = 1e-2
     target: str | None = None
     """Style whose next token is the label (None: the checkpoint's own, else theorem)."""
@@ -79,6 +80,7 @@ def run_das(model_dir, data_dir, out, request: DasRequest = DasRequest(), *, ove
     from tqdm.auto import tqdm
     from tsft.models.placement import Placement, load_checkpoint
     from tsft.models.precision import compute
+    from tsft.models.provenance import save_tables
     from tsft.patching.das import Interchanger
     from tsft.patching.das_items import model_labels
     from tsft.patching.run import check_layers
@@ -117,26 +119,11 @@ def run_das(model_dir, data_dir, out, request: DasRequest = DasRequest(), *, ove
     table = _tidy(rows, checkpoint.name)
     first = first_layers(table)
     counts = {split: {p: sum(e.pairing == p for e in chosen) for p in PAIRINGS} for split, chosen in examples.items()}
-    _save(out, {"das.parquet": table, "first.parquet": first, "bases.safetensors": bases},
-          {"kind": "das", "request": request.to_dict(), "model": str(model_dir),
-                                  "data": str(data_dir), "target": target, "precision": precision,
-                                  "items": len(items), "examples": counts, "empty": empty}, overwrite, start)
+    save_tables(out, {"das.parquet": table, "first.parquet": first, "bases.safetensors": bases},
+                {"kind": "das", "request": request.to_dict(), "model": str(model_dir), "data": str(data_dir),
+                 "target": target, "precision": precision, "items": len(items), "examples": counts,
+                 "empty": empty}, overwrite, start)
     return table, first
-
-
-def _save(out, tables: dict, request: dict, overwrite: bool, start: float) -> None:
-    from tsft.models.provenance import write_request
-    from tsft.tasks.io import atomic_dir
-
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        for name, table in tables.items():
-            if name.endswith(".safetensors"):
-                from safetensors.torch import save_file
-
-                save_file(table, str(tmp / name))
-            else:
-                table.to_parquet(tmp / name, index=False)
-        write_request(tmp, request, start)
 
 
 def _split_items(dataset, tokenizer, target: str, limit: int):

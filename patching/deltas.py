@@ -52,9 +52,9 @@ def run_deltas(base_dir, tuned_dir, data_dir, out, *, variants: tuple[str, ...] 
     from tsft.models.evaluate import TARGET_NEW_TOKENS, eval_splits, evaluate_splits, grade_outputs
     from tsft.models.placement import Placement, load_checkpoint
     from tsft.models.precision import compute
-    from tsft.models.provenance import write_request
+    from tsft.models.provenance import save_tables
     from tsft.tasks.dataset import load_dataset
-    from tsft.tasks.io import atomic_dir, refuse_existing
+    from tsft.tasks.io import refuse_existing
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
@@ -75,9 +75,8 @@ def run_deltas(base_dir, tuned_dir, data_dir, out, *, variants: tuple[str, ...] 
                       "original_id": r["original_id"], "correct": bool(r["correct"]), "output": r["output"]}
                      for r in graded]
     frame = pd.DataFrame(rows)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        frame.to_parquet(tmp / "deltas.parquet", index=False)
-        write_request(tmp, {"kind": "deltas", "base": str(base_dir), "model": str(tuned_dir), "data": str(data_dir),
-                            "variants": list(variants), "limit": limit, "kinds": list(kinds),
-                            "precision": precision}, start)
+    save_tables(out, {"deltas.parquet": frame},
+                {"kind": "deltas", "base": str(base_dir), "model": str(tuned_dir), "data": str(data_dir),
+                 "variants": list(variants), "limit": limit, "kinds": list(kinds), "precision": precision},
+                overwrite, start)
     return frame

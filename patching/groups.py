@@ -36,14 +36,14 @@ import torch
 from tsft.models.images import is_vision_model, require_encoder
 from tsft.models.placement import Placement, load_checkpoint
 from tsft.models.prompts import encode_target
-from tsft.models.provenance import write_request
+from tsft.models.provenance import save_tables
 from tsft.models.targets import render_target
 from tsft.patching.activation import patch_sweep
 from tsft.patching.conditions import PatchRequest
 from tsft.patching.engines import HooksEngine
 from tsft.patching.pairs import PatchPair, continuation, prompt_side
 from tsft.tasks.dataset import load_dataset
-from tsft.tasks.io import atomic_dir, refuse_existing
+from tsft.tasks.io import refuse_existing
 
 GROUPS = ("image", "text", "last")
 COMPONENTS = ("resid_pre", "attn_out", "mlp_out")
@@ -123,7 +123,5 @@ def run_group_patch(model_dir, data_dir, out, *, target: str | None = None, limi
     request = {"kind": "groups", "model": str(model_dir), "name": name, "model_kind": card.get("kind"),
                "config": card.get("config", {}), "data": str(data_dir), "target": target, "pairs": len(pairs),
                "rejected": rejected[:20], "n_rejected": len(rejected), "components": list(components)}
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        frame.to_parquet(tmp / "groups.parquet", index=False)
-        write_request(tmp, request, start)
+    save_tables(out, {"groups.parquet": frame}, request, overwrite, start)
     return frame

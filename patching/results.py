@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tsft.models.provenance import write_request
-from tsft.tasks.io import atomic_dir, write_json
+from tsft.models.provenance import save_tables
 
 KEYS = ["model", "engine", "method", "direction", "metric", "pair_type", "layer", "component", "position"]
 
@@ -51,15 +50,7 @@ def layer_component_table(summary, position: str | None = None, column: str = "n
 
 def save_results(out: str | Path, frame, request: dict, overwrite: bool = False, start: float | None = None,
                  extra: dict | None = None) -> Path:
-    """Write pairs.parquet, summary.parquet, any `extra` tables ({file name: frame}) and request.json (with its
-    provenance, seconds since `start`) into `out` in one atomic step."""
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        frame.to_parquet(tmp / "pairs.parquet", index=False)
-        summarize(frame).to_parquet(tmp / "summary.parquet", index=False)
-        for name, table in (extra or {}).items():
-            if name.endswith(".json"):
-                write_json(tmp / name, table)
-            else:
-                table.to_parquet(tmp / name, index=False)
-        write_request(tmp, request, start)
-    return Path(out)
+    """Write pairs.parquet, summary.parquet and any `extra` tables ({file name: table}) with request.json
+    (`models.provenance.save_tables`)."""
+    return save_tables(out, {"pairs.parquet": frame, "summary.parquet": summarize(frame), **(extra or {})},
+                       request, overwrite, start)

@@ -17,7 +17,7 @@ from tsft.models.cards import Checkpoint, ModelError
 from tsft.models.evaluate import TARGET_NEW_TOKENS, eval_splits
 from tsft.models.placement import Placement, load_checkpoint
 from tsft.models.precision import compute
-from tsft.models.provenance import write_request
+from tsft.models.provenance import save_tables
 from tsft.patching.ablation import RandomDirectionEngine, ablation_sweep, faithfulness_table
 from tsft.patching.activation import patch_sweep
 from tsft.patching.attribution import attribution_sweep, compare_with_exact
@@ -30,7 +30,7 @@ from tsft.patching.results import save_results, summarize, tidy
 from tsft.patching.sites import block_size
 from tsft.patching.tracing import causal_trace, trace_prompts
 from tsft.tasks.dataset import load_dataset
-from tsft.tasks.io import atomic_dir, refuse_existing
+from tsft.tasks.io import refuse_existing
 from tsft.tasks.pairs import perturbation_pairs, surface_pairs, theorem_swap_pairs
 
 PAIR_TYPES = ("theorem_swap", "surface", "perturbed", "perturbed:<kind>")
@@ -215,11 +215,9 @@ def run_transplant(a_dir, b_dir, data_dir, out, *, width: int = 1, limit: int = 
         rows = transplant_sweep(model_b, model_a, tok_b, splits, new_tokens, width, names=(name_a, name_b),
                                 random_draws=random_draws)
     frame = pd.DataFrame(rows)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        frame.to_parquet(tmp / "transplant.parquet", index=False)
-        write_request(tmp, {"kind": "transplant", "a": str(a_dir), "b": str(b_dir), "data": str(data_dir),
-                            "width": width, "limit": limit, "precision": precision, "random_draws": random_draws},
-                      start)
+    save_tables(out, {"transplant.parquet": frame},
+                {"kind": "transplant", "a": str(a_dir), "b": str(b_dir), "data": str(data_dir), "width": width,
+                 "limit": limit, "precision": precision, "random_draws": random_draws}, overwrite, start)
     return frame
 
 

@@ -31,10 +31,10 @@ from tsft.models.architectures import architecture
 from tsft.models.evaluate import TARGET_NEW_TOKENS, eval_splits, splits_accuracy
 from tsft.models.placement import Placement, load_checkpoint
 from tsft.models.precision import compute
-from tsft.models.provenance import write_request
+from tsft.models.provenance import save_tables
 from tsft.patching.weights import block_of
 from tsft.tasks.dataset import load_dataset
-from tsft.tasks.io import atomic_dir, refuse_existing
+from tsft.tasks.io import refuse_existing
 
 TOP_K = 8
 
@@ -150,11 +150,9 @@ def run_spectral(base_dir, model_dirs, out, *, pairs: tuple[tuple[str, str], ...
                              for row in spectral_rows(base, model, k, bases)])
     overlap = pd.DataFrame([{"a": a, "b": b, **row} for a, b in pairs if a in tuned and b in tuned
                             for row in overlap_rows(base, tuned[a], tuned[b], k)])
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        spectral.to_parquet(tmp / "spectral.parquet", index=False)
-        overlap.to_parquet(tmp / "overlap.parquet", index=False)
-        write_request(tmp, {"kind": "spectral", "base": str(base_dir), "base_name": base_name, "k": k,
-                            "models": [str(m) for m in model_dirs], "pairs": [list(p) for p in pairs]}, start)
+    save_tables(out, {"spectral.parquet": spectral, "overlap.parquet": overlap},
+                {"kind": "spectral", "base": str(base_dir), "base_name": base_name, "k": k,
+                 "models": [str(m) for m in model_dirs], "pairs": [list(p) for p in pairs]}, overwrite, start)
     return spectral, overlap
 
 
@@ -183,8 +181,7 @@ def run_spectral_restore(base_dir, tuned_dir, data_dir, out, *, ks: tuple[int, .
         rows += [{"model": name, "k": label, "kind": row["kind"], "n": row["n"], "accuracy": row["accuracy"]}
                  for row in scored]
     frame = pd.DataFrame(rows)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        frame.to_parquet(tmp / "restore.parquet", index=False)
-        write_request(tmp, {"kind": "restore", "base": str(base_dir), "model": str(tuned_dir), "ks": list(ks),
-                            "limit": limit, "kinds": list(kinds)}, start)
+    save_tables(out, {"restore.parquet": frame}, {"kind": "restore", "base": str(base_dir), "model": str(tuned_dir),
+                                                  "ks": list(ks), "limit": limit, "kinds": list(kinds)},
+                overwrite, start)
     return frame

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from tsft.models.architectures import Architecture, architecture
 from tsft.models.placement import load_checkpoint
-from tsft.models.provenance import write_request
-from tsft.tasks.io import atomic_dir, refuse_existing
+from tsft.models.provenance import save_tables
+from tsft.tasks.io import refuse_existing
 
 
 def block_of(name: str, arch: Architecture) -> tuple[int, str]:
@@ -79,8 +79,6 @@ def run_weights(base_dir, model_dirs, out, overwrite: bool = False):
         frames.append(frame)
     frame = pd.concat(frames, ignore_index=True)
     frame.insert(1, "base", base_name)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        frame.to_parquet(tmp / "weights.parquet", index=False)
-        write_request(tmp, {"kind": "weights", "base": str(base_dir), "models": [str(m) for m in model_dirs]},
-                      start)
+    save_tables(out, {"weights.parquet": frame},
+                {"kind": "weights", "base": str(base_dir), "models": [str(m) for m in model_dirs]}, overwrite, start)
     return Path(out), frame

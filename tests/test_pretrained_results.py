@@ -15,7 +15,7 @@ from tsft.analysis.inside import probe_peaks, probe_transfer
 ROOT = Path(__file__).resolve().parents[1]
 GEMMA = ROOT / "results" / "pretrained" / "gemma-3-270m"
 SMOLLM2_DAS = ROOT / "results" / "pretrained" / "smollm2-135m-instruct" / "das"
-SMOLLM2_RECHECK = ROOT / "results" / "pretrained" / "smollm2-135m-instruct" / "das-recheck"
+SMOLLM2_DAS_SEED1 = ROOT / "results" / "pretrained" / "smollm2-135m-instruct" / "das-seed1"
 
 
 def _readme() -> str:
@@ -59,19 +59,41 @@ def test_gemma_probe_and_patching_numbers_are_the_tables():
            f"{len(gap)} pairs" in readme
 
 
-@pytest.mark.parametrize(("folder", "said", "position", "component", "layer", "method", "k"), [
-    (SMOLLM2_RECHECK, "recheck ", *row) for row in (
-        ("last", "resid_post", 20, "das", 1), ("last", "resid_post", 20, "das_used", 1),
-        ("last", "mlp_out", 29, "das", 1), ("last", "mlp_out", 29, "das_used", 1),
-        ("last", "resid_post", 10, "das", 1))] + [(SMOLLM2_DAS, "", *row) for row in [
-    ("last", "resid_post", 10, "das", 1), ("last", "mlp_out", 10, "das", 1), ("last", "resid_post", 10, "full", 576),
-    ("last", "resid_post", 10, "random", 1), ("last", "resid_post", 20, "das", 1),
-    ("last", "resid_post", 20, "das_used", 1), ("ask", "resid_post", 0, "full", 576),
-]])
-def test_smollm2_das_numbers_are_the_table(folder, said, position, component, layer, method, k):
+def _heldout(folder: Path, split: str = "heldout_pairs"):
     table = pd.read_parquet(folder / "das.parquet")
-    row = table[(table["split"] == "heldout_pairs") & (table["pairing"] == "all") & (table["position"] == position)
-                & (table["component"] == component) & (table["layer"] == layer) & (table["method"] == method)
-                & (table["k"] == k)]
+    return table[(table["split"] == split) & (table["pairing"] == "all")]
+
+
+@pytest.mark.parametrize(("folder", "said", "position", "component", "layer", "method", "k"), [
+    (SMOLLM2_DAS, "", *row) for row in (
+        ("last", "resid_post", 10, "das", 1), ("last", "resid_post", 10, "full", 576),
+        ("last", "resid_post", 10, "random", 1), ("last", "resid_post", 10, "das_used", 1),
+        ("last", "mlp_out", 10, "das", 1), ("last", "resid_post", 29, "das", 1), ("ask", "resid_post", 0, "full", 576),
+        ("ask", "attn_out", 0, "das", 1), ("ask", "attn_out", 0, "das_used", 1))] + [
+    (SMOLLM2_DAS_SEED1, "seed 1 ", *row) for row in (
+        ("last", "resid_post", 10, "das", 1), ("last", "resid_post", 10, "das_used", 1),
+        ("last", "mlp_out", 10, "das", 1), ("last", "resid_post", 29, "das", 1), ("ask", "attn_out", 0, "das", 1),
+        ("ask", "attn_out", 0, "das_used", 1))])
+def test_smollm2_das_numbers_are_the_table(folder, said, position, component, layer, method, k):
+    table = _heldout(folder)
+    row = table[(table["position"] == position) & (table["component"] == component) & (table["layer"] == layer)
+                & (table["method"] == method) & (table["k"] == k)]
     assert len(row) == 1
     assert f"{said}{method} k={k} {component} {layer} at {position}: {row['iia'].iloc[0]:.2f}" in _readme()
+
+
+def test_smollm2_das_held_out_templates_and_illusion_flags_are_the_tables():
+    said = []
+    for folder in (SMOLLM2_DAS, SMOLLM2_DAS_SEED1):
+        table = _heldout(folder, "heldout_templates")
+        row = table[(table["position"] == "last") & (table["component"] == "resid_post") & (table["layer"] == 10)
+                    & (table["method"] == "das") & (table["k"] == 1)]
+        said.append(f"{row['iia'].iloc[0]:.2f}")
+    assert f"on held-out templates it falls to {said[0]} and {said[1]}" in _readme()
+    flagged = []
+    for folder in (SMOLLM2_DAS, SMOLLM2_DAS_SEED1):
+        table = _heldout(folder)
+        pivot = table[table["k"] == 1].pivot_table(index=["position", "component", "layer"], columns="method",
+                                                    values="iia")
+        flagged.append(set(pivot.index[pivot["das"] - pivot["das_used"] > 0.2]))
+    assert flagged == [{("ask", "attn_out", 0), ("ask", "mlp_out", 20)}, {("ask", "attn_out", 0)}]

@@ -311,7 +311,9 @@ def das_command(
     ks: Annotated[str, Opt("--k", help="Comma-separated subspace dimensions.")] = "1,4,16",
     limit: Annotated[int, Opt(help="Theorem-swap pairs per split (train, held-out pairs, held-out templates).",
                               min=1)] = 64,
-    epochs: Annotated[int, Opt(help="Passes over the training examples per fit.", min=1)] = 8,
+    epochs: Annotated[int, Opt(help="Passes over the training examples per fit (more where the examples are few: "
+                                    "every fit takes tsft.patching.das.MIN_STEPS steps at least).",
+                                min=1)] = 8,
     lr: Annotated[float, Opt(help="Adam's learning rate for the rotation (above 0).")] = 1e-2,
     target: TargetOpt = None,
     labels: Annotated[str, Opt(help="target (the style's token as written) | model (the model's own prediction for "

@@ -142,6 +142,7 @@ def plan_lens(inputs: Inputs, preset: Preset) -> list[Job]:
 
 
 DAS_EPOCHS = 4
+"""Passes per DAS fit (a fit takes at least patching.das.MIN_STEPS steps whatever this says)."""
 
 
 def das_layers(depth: int) -> tuple[int, ...]:

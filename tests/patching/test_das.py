@@ -12,9 +12,20 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 import torch
-from tsft.patching.das import Interchanger, fit_basis, interchange, principal_basis, random_basis, used_space, within
+from tsft.patching.das import (
+    MIN_STEPS,
+    Interchanger,
+    fit_basis,
+    interchange,
+    principal_basis,
+    random_basis,
+    used_space,
+    within,
+)
 from tsft.patching.das_items import DasExample, DasItem, make_examples, make_items
 from tsft.patching.engines import make_engine
 from tsft.patching.sites import Site
@@ -108,6 +119,26 @@ def test_das_finds_a_planted_direction_and_a_random_one_does_not(tokenizer):
     inside, outside = within(learned, space)
     held_out = runner.iia(site, "ask", test, learned)
     assert outside < 0.1 and runner.iia(site, "ask", test, inside) >= held_out - 0.05  # the used part carries it
+
+
+def test_a_fit_depends_only_on_its_seed(tokenizer):
+    """The orthogonal parametrization draws the rest of its rotation from the global generator: a fit must not
+    change with that generator's state, and a fit of few examples still takes MIN_STEPS steps."""
+    model, items, _ = _planted(tokenizer)
+    model.requires_grad_(False)
+    site = Site(0, "resid_pre")
+    runner = Interchanger(model, items, [site])
+    examples = make_examples(items, runner.correct(), per_base=0)[:8]
+    fits = []
+    for disturbance in (1, 2):
+        torch.manual_seed(disturbance)
+        fits.append(fit_basis(runner, site, "ask", examples, k=2, epochs=1, lr=0.02, seed=3))
+    assert torch.equal(fits[0], fits[1])
+    steps = []
+    original = torch.optim.Adam.step
+    with mock.patch.object(torch.optim.Adam, "step", lambda self, *a, **k: steps.append(1) or original(self, *a, **k)):
+        fit_basis(runner, site, "ask", examples, k=2, epochs=1, lr=0.02, seed=3)
+    assert len(steps) == MIN_STEPS
 
 
 def test_interchange_swaps_only_the_subspace():
