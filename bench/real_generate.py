@@ -21,8 +21,10 @@ batch (bf16 weights), so the distance to the machine's limit shows. The last lin
     vs_hf_generate=<r>x problems_per_s=<p> tok_per_s=<t> agree=<a>
 
 (vs_hf_generate: problems/s over HF's at its best batch; agree: the share of the `--hf-n` problems
-whose graded answer - the extracted final answer - is the same under both). Needs the model in
-tsft's cache (`tsft models get smollm2-135m-instruct`).
+whose graded answer - the extracted final answer - is the same under both). With more than one HF
+batch size, each is also set against the best: how far bf16 alone moves HF's own answers, the bar
+for `agree`. `--dump FILE` writes the problems whose texts differ. Needs the model in tsft's cache
+(`tsft models get smollm2-135m-instruct`).
 With `--data` (a data folder: its test originals) and `--hf-n` equal to `--n`, it is also the agreement check
 on every problem: each engine's accuracy is printed; with `--precision fp32` the exactness check (identical text
 on every problem expected).
@@ -32,8 +34,10 @@ Usage: python bench/real_generate.py [--n 768] [--hf-n 128] [--threads 2] [--mod
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 from tsft.models.decoding import DecodeStats, decode_greedy
@@ -66,6 +70,13 @@ def linear_time(model, rows: int, repeats: int = 5) -> float:
     return (time.perf_counter() - start) / repeats
 
 
+def agreement(texts_a: list[str], texts_b: list[str]) -> tuple[float, float]:
+    """Shares of outputs whose graded answers are the same, and whose whole texts are."""
+    pairs = list(zip(texts_a, texts_b, strict=True))
+    return (sum(extract_answer(a) == extract_answer(b) for a, b in pairs) / len(pairs),
+            sum(a == b for a, b in pairs) / len(pairs))
+
+
 def timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -85,6 +96,8 @@ def main() -> None:
                         help="fp32: the exactness check (identical text expected; the speed is not the point)")
     parser.add_argument("--data", default=None, help="a data folder whose test originals are the prompts (default: "
                                                       "theorem-world tests of seed 11)")
+    parser.add_argument("--dump", default=None, help="write the problems whose texts differ (JSON lines: problem id, "
+                                                     "answer, each engine's output) to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -124,8 +137,15 @@ def main() -> None:
     for name, outputs in (("hf generate", hf_texts), ("tsft decoder", texts)):
         right = sum(grade(extract_answer(o) or "", p.answer) for o, p in zip(outputs, problems, strict=False))
         print(f"{name} accuracy on the {args.hf_n}: {right / len(texts):.3f}")
-    agree = sum(extract_answer(a) == extract_answer(b) for a, b in zip(hf_texts, texts, strict=True)) / len(texts)
-    identical = sum(a == b for a, b in zip(hf_texts, texts, strict=True)) / len(texts)
+    agree, identical = agreement(hf_texts, texts)
+    for batch in sorted(set(hf) - {hf_best}):  # HF against itself: how far the batch alone moves bf16 answers
+        same, same_text = agreement(hf[batch][0], hf_texts)
+        print(f"hf generate batch {batch} vs batch {hf_best}: graded answers agree {same:.3f}, identical text "
+              f"{same_text:.3f}")
+    if args.dump:
+        differing = [{"id": p.id, "answer": p.answer, "hf": a, "tsft": b}
+                     for p, a, b in zip(problems, hf_texts, texts, strict=False) if a != b]
+        Path(args.dump).write_text("".join(json.dumps(row) + "\n" for row in differing))
     floor = linear_time(model, our_best)
     hf_rate, our_rate = args.hf_n / hf_s, len(prompts) / our_s
     print(f"best: hf batch {hf_best}, tsft {our_best} slots; new tokens {new_tokens} (mean "
