@@ -13,6 +13,12 @@ and `first.parquet`: per k, position and method, the first (layer, component) in
 held-out-pairs IIA over all pairings reaches `THRESHOLD`; `bases.safetensors` holds every learned basis (k x d,
 key `<site>|<position>|k<k>`). Written atomically with request.json.
 
+With `scan`, the full-vector patch (no fit: one patched run per example) is read first at every layer of the
+requested components, and the bases are fitted at `layers` and, per component and position, at the first layer
+where the full patch reaches `THRESHOLD` on held-out pairs and the two layers below it: the fits land where the
+variable arrives instead of on a fixed grid that may straddle it. The table then has `full` rows at every layer
+and the other methods' rows at the fitted ones.
+
     from tsft.patching.das_run import DasRequest, run_das
     run_das("runs/quick/sft/theorem-full-s0", "runs/quick/data", "runs/das", DasRequest(layers=(0, 2)))
 """
@@ -53,6 +59,8 @@ class DasRequest:
     labels: str = "target"
     """target (the style's token as written) | model (the model's own prediction for each theorem's prompt)."""
     seed: int = 0
+    scan: bool = False
+    """Also read the full-vector patch at every layer and fit where it first reaches THRESHOLD (module doc)."""
 
     def check(self) -> DasRequest:
         if self.labels not in LABELS:
@@ -97,7 +105,8 @@ def run_das(model_dir, data_dir, out, request: DasRequest = DasRequest(), *, ove
     model, tokenizer, checkpoint = load_checkpoint(model_dir, placement)
     model.requires_grad_(False)
     target = request.target or checkpoint.target or "theorem"
-    site_list = sites(model, request.components, list(request.layers) if request.layers is not None else None)
+    layers = None if request.scan or request.layers is None else list(request.layers)
+    site_list = sites(model, request.components, layers)
     with compute(model, placement.precision) as precision:
         items, spans = _split_items(dataset, tokenizer, target, request.limit)
         runner = Interchanger(model, items, site_list)
@@ -110,12 +119,15 @@ def run_das(model_dir, data_dir, out, request: DasRequest = DasRequest(), *, ove
         if empty and not allow_empty:
             raise ValueError(empty)
         rows, bases = [], {}
-        bar = tqdm(total=len(site_list) * len(request.positions), desc="das", unit="site", disable=not progress)
-        for site in site_list if not empty else ():
-            for position in request.positions:
-                rows += _site_rows(runner, site, position, examples, request, slice(*spans["train"]), bases)
-                bar.update()
-        bar.close()
+        pairs = [(site, position) for site in site_list for position in request.positions] if not empty else []
+        if request.scan:
+            rows = [row for site, position in tqdm(pairs, desc="das scan", unit="site", disable=not progress)
+                    for row in _full_rows(runner, site, position, examples)]
+            fitted = _fitted_sites(rows, request.layers)
+            pairs = [(site, position) for site, position in pairs if (site.component, site.layer, position) in fitted]
+        for site, position in tqdm(pairs, desc="das", unit="site", disable=not progress):
+            rows += _site_rows(runner, site, position, examples, request, slice(*spans["train"]), bases,
+                               full=not request.scan)
     table = _tidy(rows, checkpoint.name)
     first = first_layers(table)
     counts = {split: {p: sum(e.pairing == p for e in chosen) for p in PAIRINGS} for split, chosen in examples.items()}
@@ -160,25 +172,57 @@ def _hits(runner, site, position, examples, basis) -> dict[str, tuple[float, int
     return out
 
 
+def _read(runner, site, position: str, examples: dict, method: str, k: int, basis,
+          outside: float = float("nan")) -> list[dict]:
+    """One basis's IIA rows at a site and position, on every split and pairing."""
+    return [{"layer": site.layer, "component": site.component, "position": position, "k": k, "method": method,
+             "split": split, "pairing": pairing, "iia": iia, "n": n, "outside": outside}
+            for split, chosen in examples.items()
+            for pairing, (iia, n) in _hits(runner, site, position, chosen, basis).items()]
+
+
+def _full_rows(runner, site, position: str, examples: dict) -> list[dict]:
+    """The full-vector patch's rows (k = the site's width)."""
+    import torch
+
+    width = runner.vectors[(site, position)].shape[1]
+    return _read(runner, site, position, examples, "full", width, torch.eye(width))
+
+
+def _fitted_sites(full_rows: list[dict], layers) -> set[tuple[str, int, str]]:
+    """(component, layer, position) to fit after a scan: `layers` (every scanned one when None), and per component
+    and position the first layer whose held-out-pairs full-patch IIA reaches THRESHOLD and the two below it."""
+    import pandas as pd
+
+    held = pd.DataFrame(full_rows, columns=COLUMNS)
+    held = held[(held["split"] == "heldout_pairs") & (held["pairing"] == "all")]
+    fitted = set()
+    for (component, position), group in held.groupby(["component", "position"]):
+        scanned = set(group["layer"])
+        fitted |= {(component, layer, position) for layer in (scanned if layers is None else layers)
+                   if layer in scanned}
+        reached = group[group["iia"] >= THRESHOLD]["layer"]
+        if len(reached):
+            first = int(reached.min())
+            fitted |= {(component, layer, position) for layer in (first - 2, first - 1, first) if layer in scanned}
+    return fitted
+
+
 def _site_rows(runner, site, position: str, examples: dict, request: DasRequest, train: slice,
-               bases: dict) -> list[dict]:
-    """Every method's IIA at one site and position; the learned bases are added to `bases`."""
+               bases: dict, full: bool = True) -> list[dict]:
+    """Every method's IIA at one site and position (the full patch's unless `full` is False: a scan read it);
+    the learned bases are added to `bases`."""
     import torch
     from tsft.patching.das import fit_basis, principal_basis, random_basis, used_space, within
 
     train_vectors = runner.vectors[(site, position)][train]
     width = train_vectors.shape[1]
     space = used_space(runner.covariance(site))
-    base = dict(layer=site.layer, component=site.component, position=position)
-    rows = []
+    rows = _full_rows(runner, site, position, examples) if full else []
 
     def read(method: str, k: int, basis, outside=float("nan")):
-        for split, chosen in examples.items():
-            for pairing, (iia, n) in _hits(runner, site, position, chosen, basis).items():
-                rows.append({**base, "k": k, "method": method, "split": split, "pairing": pairing, "iia": iia,
-                             "n": n, "outside": outside})
+        rows.extend(_read(runner, site, position, examples, method, k, basis, outside))
 
-    read("full", width, torch.eye(width))
     for k in sorted(set(min(k, width) for k in request.ks)):
         with torch.enable_grad():
             learned = fit_basis(runner, site, position, examples["train"], k, request.epochs, request.lr,

@@ -319,6 +319,8 @@ def das_command(
     labels: Annotated[str, Opt(help="target (the style's token as written) | model (the model's own prediction for "
                                     "each theorem's prompt: for a model that names no theorem right).")] = "target",
     seed: Annotated[int, Opt(help="Seeds the fits, the draws and the random bases.")] = 0,
+    scan: Annotated[bool, Opt(help="Read the full-vector patch at every layer first, and fit also at the first "
+                                   "layer where it reaches 0.8 on held-out pairs and the two below it.")] = False,
     overwrite: OverwriteOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = None,
     precision: Annotated[str, Opt(help="fp32 | bf16 | fp16 | auto (fp32 by default: fits are compared across "
                                        "sites).")] = "fp32",
@@ -331,7 +333,8 @@ def das_command(
 
     request = DasRequest(components=tuple(split_list(components) or ()), layers=parse_layers(layers),
                          positions=tuple(split_list(positions) or ()), ks=parse_ints("--k", ks, minimum=1),
-                         limit=limit, epochs=epochs, lr=lr, target=target, labels=labels, seed=seed)
+                         limit=limit, epochs=epochs, lr=lr, target=target, labels=labels, seed=seed,
+                         scan=scan)
     try:
         table, first = run_das(model, data, out, request.check(), overwrite=overwrite,
                                placement=Placement(device, dtype, precision))
@@ -339,7 +342,7 @@ def das_command(
         fail(str(err))
     held = table[(table["split"] == "heldout_pairs") & (table["pairing"] == "all")]
     for position, group in held.groupby("position", sort=False):
-        shown = group.pivot_table(index=["component", "layer"], columns=["method", "k"], values="iia", sort=False)
+        shown = group.pivot_table(index=["component", "layer"], columns=["method", "k"], values="iia", sort=True)
         print_frame(shown.round(3).reset_index(), f"{model.name}: held-out IIA at {position}")
     print_frame(first[first["method"].isin(["das", "full"])].drop(columns="model"),
                 f"first site with held-out IIA >= {first['threshold'].iloc[0] if len(first) else 0.8}")

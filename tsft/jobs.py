@@ -167,11 +167,12 @@ def lens(out, models, data, limit, style):
 
 
 def das(out, model, data, limit, layers, epochs, device):
-    """Distributed alignment search of the model's own theorem choice at `layers` (patching.das_run)."""
+    """Distributed alignment search of the model's own theorem choice at `layers` and where the full-vector patch
+    first carries it (a scan of every layer; patching.das_run)."""
     from tsft.models.placement import Placement
     from tsft.patching.das_run import DasRequest, run_das
 
-    run_das(model, data, out, DasRequest(layers=tuple(layers), limit=limit, labels="model", epochs=epochs),
+    run_das(model, data, out, DasRequest(layers=tuple(layers), limit=limit, labels="model", epochs=epochs, scan=True),
             placement=Placement(device), progress=False, allow_empty=True)
 
 

@@ -146,8 +146,9 @@ DAS_EPOCHS = 4
 
 
 def das_layers(depth: int) -> tuple[int, ...]:
-    """The layers DAS searches: every layer of a model up to 4 deep, else the first, the last and two between
-    (each layer costs about 10 minutes of one CPU thread on a 135M model)."""
+    """The layers DAS fits at in every model: every layer of a model up to 4 deep, else the first, the last and two
+    between (each layer costs about 10 minutes of one CPU thread on a 135M model); the job's scan adds where the
+    full-vector patch first carries the variable (patching.das_run)."""
     step = 1 if depth <= 4 else max(1, depth // 3)
     return tuple(sorted({*range(0, depth, step), depth - 1}))
 

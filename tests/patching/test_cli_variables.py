@@ -66,6 +66,30 @@ def test_das_writes_its_tables_and_the_full_patch_is_exact_where_it_must_be(live
     assert {"model", "k", "position", "method", "layer", "component", "iia"} <= set(first.columns)
 
 
+def test_a_scan_reads_the_full_patch_everywhere_and_fits_where_it_first_carries_the_variable(lively_dir, data_dir,
+                                                                                           tmp_path):
+    out = tmp_path / "scan"
+    code, output = invoke("patch", "das", "--model", lively_dir, "--data", data_dir, "--out", out,
+                          "--components", "resid_pre,resid_post", "--layers", "1", "--k", "1", "--limit", "32",
+                          "--epochs", "1", "--labels", "model", "--target", "theorem", "--scan")
+    assert code == 0, output
+    table = pd.read_parquet(out / "das.parquet")
+    full = table[table["method"] == "full"]
+    assert set(full["layer"]) == {0, 1}  # both layers scanned though only layer 1 was asked for
+    held = full[(full["split"] == "heldout_pairs") & (full["pairing"] == "all")]
+    expected = {(c, 1, p) for c in ("resid_pre", "resid_post") for p in ("last", "ask")}
+    for (component, position), group in held.groupby(["component", "position"]):
+        reached = group.loc[group["iia"] >= 0.8, "layer"]
+        if len(reached):
+            expected |= {(component, layer, position) for layer in range(max(0, reached.min() - 2), reached.min() + 1)}
+    fitted = table[table["method"] == "das"]
+    assert set(zip(fitted["component"], fitted["layer"], fitted["position"], strict=True)) == expected
+    # swapping layer 0's input at the ask word makes the prompt its sibling (IIA 1 with the model's labels), so
+    # the scan fits there though --layers did not ask for layer 0
+    assert ("resid_pre", 0, "ask") in expected
+    assert len(full) == len(full.drop_duplicates(["layer", "component", "position", "split", "pairing"]))
+
+
 @pytest.mark.parametrize(("args", "said"), [
     (("--k", "0"), "bad --k '0'"),
     (("--positions", "middle"), "unknown DAS position 'middle'"),
