@@ -120,14 +120,13 @@ def run_das(model_dir, data_dir, out, request: DasRequest = DasRequest(), *, ove
             raise ValueError(empty)
         rows, bases = [], {}
         pairs = [(site, position) for site in site_list for position in request.positions] if not empty else []
+        rows = [row for site, position in tqdm(pairs, desc="das full patch", unit="site", disable=not progress)
+                for row in _full_rows(runner, site, position, examples)]
         if request.scan:
-            rows = [row for site, position in tqdm(pairs, desc="das scan", unit="site", disable=not progress)
-                    for row in _full_rows(runner, site, position, examples)]
             fitted = _fitted_sites(rows, request.layers)
             pairs = [(site, position) for site, position in pairs if (site.component, site.layer, position) in fitted]
         for site, position in tqdm(pairs, desc="das", unit="site", disable=not progress):
-            rows += _site_rows(runner, site, position, examples, request, slice(*spans["train"]), bases,
-                               full=not request.scan)
+            rows += _site_rows(runner, site, position, examples, request, slice(*spans["train"]), bases)
     table = _tidy(rows, checkpoint.name)
     first = first_layers(table)
     counts = {split: {p: sum(e.pairing == p for e in chosen) for p in PAIRINGS} for split, chosen in examples.items()}
@@ -209,8 +208,8 @@ def _fitted_sites(full_rows: list[dict], layers) -> set[tuple[str, int, str]]:
 
 
 def _site_rows(runner, site, position: str, examples: dict, request: DasRequest, train: slice,
-               bases: dict, full: bool = True) -> list[dict]:
-    """Every method's IIA at one site and position (the full patch's unless `full` is False: a scan read it);
+               bases: dict) -> list[dict]:
+    """The fitted methods' IIA at one site and position (the full patch's rows are read before, at every site);
     the learned bases are added to `bases`."""
     import torch
     from tsft.patching.das import fit_basis, principal_basis, random_basis, used_space, within
@@ -218,7 +217,7 @@ def _site_rows(runner, site, position: str, examples: dict, request: DasRequest,
     train_vectors = runner.vectors[(site, position)][train]
     width = train_vectors.shape[1]
     space = used_space(runner.covariance(site))
-    rows = _full_rows(runner, site, position, examples) if full else []
+    rows = []
 
     def read(method: str, k: int, basis, outside=float("nan")):
         rows.extend(_read(runner, site, position, examples, method, k, basis, outside))
