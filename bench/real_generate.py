@@ -23,8 +23,9 @@ batch (bf16 weights), so the distance to the machine's limit shows. The last lin
 (vs_hf_generate: problems/s over HF's at its best batch; agree: the share of the `--hf-n` problems
 whose graded answer - the extracted final answer - is the same under both). With more than one HF
 batch size, each is also set against the best: how far bf16 alone moves HF's own answers, the bar
-for `agree`. `--dump FILE` writes the problems whose texts differ. Needs the model in tsft's cache
-(`tsft models get smollm2-135m-instruct`).
+for `agree`. `--dump FILE` writes the problems whose texts differ. `--hf-fast` times HF's own fast paths
+too (the static cache, with and without a compiled forward, and `generate_batch`'s continuous batching) on
+the same problems. Needs the model in tsft's cache (`tsft models get smollm2-135m-instruct`).
 With `--data` (a data folder: its test originals) and `--hf-n` equal to `--n`, it is also the agreement check
 on every problem: each engine's accuracy is printed; with `--precision fp32` the exactness check (identical text
 on every problem expected).
@@ -77,6 +78,37 @@ def agreement(texts_a: list[str], texts_b: list[str]) -> tuple[float, float]:
             sum(a == b for a, b in pairs) / len(pairs))
 
 
+def hf_generate_batch(model, tokenizer, encoded: list[list[int]], max_new_tokens: int) -> list[str]:
+    """transformers' own continuous batching (`generate_batch`, paged cache); it takes no stopping criterion, so a row
+    stops at eos or `max_new_tokens` (a theorem-SFT checkpoint ends with eos after its answer line)."""
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
+                              pad_token_id=tokenizer.pad_token_id)
+    out = model.generate_batch(encoded, generation_config=config, warmup=False)
+    order = sorted(out, key=lambda request: int(request.rsplit("_", 1)[-1]))  # ids are req_<input index>
+    return [tokenizer.decode(out[r].generated_tokens, skip_special_tokens=True) for r in order]
+
+
+def hf_fast_paths(model, tokenizer, prompts: list[str], encoded: list[list[int]], max_new_tokens: int, batch: int):
+    """HF's fast paths on the same prompts: the static cache, the static cache with the forward compiled (inductor;
+    the compile counted, as an evaluation would pay it), and `generate_batch`."""
+    from transformers.generation.configuration_utils import CompileConfig
+
+    def static() -> list[str]:
+        return hf_generate(model, tokenizer, prompts, max_new_tokens, batch, static=True)
+
+    yield f"static cache, batch {batch}", static
+    compiled = CompileConfig(mode="default")
+    compiled._compile_all_devices = True  # generate compiles only on accelerators unless told
+    model.generation_config.compile_config = compiled
+    try:
+        yield f"static cache compiled, batch {batch}", static
+    finally:
+        model.generation_config.compile_config = None
+    yield "generate_batch (its own batching)", lambda: hf_generate_batch(model, tokenizer, encoded, max_new_tokens)
+
+
 def timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -96,6 +128,9 @@ def main() -> None:
                         help="fp32: the exactness check (identical text expected; the speed is not the point)")
     parser.add_argument("--data", default=None, help="a data folder whose test originals are the prompts (default: "
                                                       "theorem-world tests of seed 11)")
+    parser.add_argument("--hf-fast", action="store_true",
+                        help="also time HF's fast paths (static cache, compiled, generate_batch) at the best batch on "
+                             "the first --hf-n problems, each against HF generate's answers")
     parser.add_argument("--dump", default=None, help="write the problems whose texts differ (JSON lines: problem id, "
                                                      "answer, each engine's output) to this file")
     args = parser.parse_args()
@@ -131,6 +166,14 @@ def main() -> None:
 
     hf_best = min(hf, key=lambda b: hf[b][1])
     our_best = min(ours, key=lambda s: ours[s][1])
+    if args.hf_fast:
+        with autocast(args.precision, "cpu"):
+            for name, run in hf_fast_paths(model, tokenizer, prompts[:args.hf_n], encoded[:args.hf_n],
+                                           args.max_new_tokens, hf_best):
+                texts, seconds = timed(run)
+                same, same_text = agreement(hf[hf_best][0], texts)
+                print(f"hf {name}: {args.hf_n / seconds:.2f} problems/s ({seconds:.1f} s); graded "
+                      f"answers agree with hf generate {same:.3f}, identical text {same_text:.3f}")
     (hf_texts, hf_s), (tokens, our_s, stats) = hf[hf_best], ours[our_best]
     texts = [tokenizer.decode(t, skip_special_tokens=True) for t in tokens[:args.hf_n]]
     new_tokens = sum(map(len, tokens))
