@@ -12,8 +12,9 @@ reimplementation - without those costs:
   as HF's `generate` pads a batch. A prefill takes at most `refill` prompts (the first fill of every slot is
   several such groups): neighbours in the queue have nearly the same length, so a group pads little, and a
   prefill's elementwise work stays in cache (on 2 CPU cores, 256 theorem-world prompts prefill in 27.6 s as 8
-  groups against 53.8 s as one, 1 thread). When the queue is empty and at most half the slots are busy, the busy slots
-  move to the front of the cache and the batch shrinks to them.
+  groups against 53.8 s as one, 1 thread). Busy rows are kept in the first slots: when rows stop, the last busy
+  rows move into their slots (their keys and values copied), so a decode step runs the model on the busy rows
+  only and reads a contiguous front part of the cache, and an empty slot costs nothing.
 * **Decode attention as two batched matmuls** (`slot_attention`, registered in transformers' attention
   interface for the call): one query per row over a contiguous cache, the query heads of each key/value head
   side by side. On 2 CPU cores it is 3-5x faster than the sdpa kernel for one query per row. Prefills run the
@@ -180,13 +181,26 @@ class _Decoder:
             self.rows[slot] = None
             self.finished += 1
 
+    def _busy(self) -> int:
+        """How many rows are decoding (they hold the first slots)."""
+        return sum(row is not None for row in self.rows)
+
+    def _compact(self) -> None:
+        """Move the busy rows beyond the first `_busy()` slots into the empty slots among them."""
+        busy = self._busy()
+        holes = [s for s in range(busy) if self.rows[s] is None]
+        movers = [s for s in range(busy, len(self.rows)) if self.rows[s] is not None]
+        if movers:
+            self.cache.move(torch.tensor(movers, device=self.device), torch.tensor(holes, device=self.device))
+            for hole, mover in zip(holes, movers, strict=True):
+                self.rows[hole], self.rows[mover] = self.rows[mover], None
+
     def _step(self) -> None:
-        busy = [s for s, row in enumerate(self.rows) if row is not None]
-        starts = torch.tensor([row.start if row else 0 for row in self.rows])
-        written = torch.tensor([row.start + len(self.prompts[row.index]) + len(row.tokens) - 1 if row else 0
-                                for row in self.rows])
+        rows = self.rows[:self._busy()]
+        starts = torch.tensor([row.start for row in rows])
+        written = torch.tensor([row.start + len(self.prompts[row.index]) + len(row.tokens) - 1 for row in rows])
         length = self.cache.fit(int(written.max()) + 1)
-        ids = torch.tensor([[row.tokens[-1] if row else self.pad] for row in self.rows])
+        ids = torch.tensor([[row.tokens[-1]] for row in rows])
         span = torch.arange(length)
         visible = ((span[None] >= starts[:, None]) & (span[None] <= written[:, None]))[:, None]
         mask = self.masks.build(visible.to(self.device), written[:, None].to(self.device), span.to(self.device),
@@ -195,15 +209,11 @@ class _Decoder:
         start = time.perf_counter()
         tokens = self._forward(ids, (written - starts)[:, None], mask)
         self.stats.steps += 1
-        self.stats.busy_slot_steps += len(busy)
+        self.stats.busy_slot_steps += len(rows)
         self.stats.step_seconds += time.perf_counter() - start
-        for slot in busy:
+        for slot in range(len(rows)):
             self._append(slot, int(tokens[slot]))
-
-    def _shrink(self) -> None:
-        busy = [s for s, row in enumerate(self.rows) if row is not None]
-        self.cache.keep(torch.tensor(busy, device=self.device))
-        self.rows = [self.rows[s] for s in busy]
+        self._compact()
 
     def run(self, progress: bool) -> list[list[int]]:
         from tqdm.auto import tqdm
@@ -211,13 +221,12 @@ class _Decoder:
         self.finished = 0
         bar = tqdm(total=len(self.prompts), desc="generate", disable=not progress, leave=False)
         while self.queue or any(self.rows):
-            free = [s for s, row in enumerate(self.rows) if row is None]
+            free = list(range(self._busy(), len(self.rows)))
             if self.queue and (len(free) >= self.refill or len(free) == len(self.rows)):
                 for group in range(0, len(free), self.refill):
                     if self.queue:
                         self._prefill(free[group:group + self.refill])
-            elif not self.queue and 0 < len(self.rows) - len(free) <= len(self.rows) // 2:
-                self._shrink()
+                self._compact()  # a prefill's rows that stopped at their first token leave holes
             if any(self.rows):
                 self._step()
             bar.update(self.finished - bar.n)

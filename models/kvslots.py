@@ -25,8 +25,9 @@ class SlotCache:
 
     The model calls `update` once per attention layer. Before each forward the decoder says what the forward is:
     `prefill(rows, width)` (prompts of `width` tokens written to positions 0..width-1 of those rows; attention
-    sees only them) or `decode(positions)` (one token per row written at its position; attention sees every
-    position of every row)."""
+    sees only them) or `decode(positions)` (one token for each of the first len(positions) rows, written at its
+    position; attention sees every position of those rows). The decoder keeps its busy rows first (`move`), so a
+    decode step reads a contiguous front part of the cache and computes nothing for empty slots."""
 
     BLOCK = 32
 
@@ -57,12 +58,11 @@ class SlotCache:
     def decode(self, positions: torch.Tensor) -> None:
         self._rows, self._positions = None, positions
 
-    def keep(self, rows: torch.Tensor) -> None:
-        """Keep only `rows`, moved to the front (the batch shrinks to them)."""
+    def move(self, sources: torch.Tensor, targets: torch.Tensor) -> None:
+        """Copy the keys and values of rows `sources` to rows `targets` (every layer)."""
         for store in (self.keys, self.values):
-            for layer, tensor in store.items():
-                store[layer] = tensor.index_select(0, rows)
-        self.slots = len(rows)
+            for tensor in store.values():
+                tensor[targets] = tensor[sources]
 
     def _store(self, layer: int, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if layer not in self.keys:
@@ -77,7 +77,9 @@ class SlotCache:
             keys[self._rows, :, :self._width] = key.to(keys.dtype)
             values[self._rows, :, :self._width] = value.to(values.dtype)
             return key, value
-        rows = torch.arange(self.slots, device=keys.device)
+        busy = len(self._positions)
+        keys, values = keys[:busy], values[:busy]
+        rows = torch.arange(busy, device=keys.device)
         keys[rows, :, self._positions] = key[:, :, 0].to(keys.dtype)
         values[rows, :, self._positions] = value[:, :, 0].to(values.dtype)
         return keys, values

@@ -152,9 +152,9 @@ def test_rows_stop_where_the_answer_line_rule_on_the_decoded_text_stops_them(tok
     assert reasons["answer"] >= 20 and reasons["eos"] >= 5 and 128 - sum(reasons.values()) >= 5, reasons
 
 
-def test_continuous_batching_refills_and_shrinks(tokenizer, prompts, monkeypatch):
+def test_continuous_batching_refills_and_compacts(tokenizer, prompts, monkeypatch):
     calls = collections.Counter()
-    for name in ("prefill", "keep"):
+    for name in ("prefill", "move"):
         real = getattr(SlotCache, name)
 
         def counted(self, *args, _real=real, _name=name):
@@ -164,9 +164,17 @@ def test_continuous_batching_refills_and_shrinks(tokenizer, prompts, monkeypatch
         monkeypatch.setattr(SlotCache, name, counted)
     model = _chaotic(tiny_model(tokenizer, "llama", seed=3))
     stopping = _frequent_eos(model, tokenizer, prompts)
-    ours, _ = _ours(model, stopping, prompts[:60], 50, slots=8, refill=2)
-    assert calls["prefill"] > 10 and calls["keep"] >= 1
+    decode_rows = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: decode_rows.append(len(kwargs["input_ids"])) if kwargs["input_ids"].shape[1] == 1
+        else None, with_kwargs=True)
+    ours, tokens = _ours(model, stopping, prompts[:60], 50, slots=8, refill=2)
+    hook.remove()
+    assert calls["prefill"] > 10 and calls["move"] >= 1
     assert ours == hf_generate(model, stopping, prompts[:60], 50, batch_size=60)
+    # a decode step runs only rows still decoding: every row's tokens after its prefill's first, nothing more
+    assert sum(decode_rows) == sum(len(t) for t in tokens) - len(tokens)
+    assert min(decode_rows) < 8
 
 
 def test_the_first_fill_prefills_groups_of_refill_prompts(tokenizer, prompts):
