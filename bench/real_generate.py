@@ -101,11 +101,11 @@ def hf_fast_paths(model, tokenizer, prompts: list[str], encoded: list[list[int]]
     yield f"static cache, batch {batch}", static
     compiled = CompileConfig(mode="default")
     compiled._compile_all_devices = True  # generate compiles only on accelerators unless told
-    model.generation_config.compile_config = compiled
+    saved, model.generation_config.compile_config = model.generation_config.compile_config, compiled
     try:
         yield f"static cache compiled, batch {batch}", static
     finally:
-        model.generation_config.compile_config = None
+        model.generation_config.compile_config = saved
     yield "generate_batch (its own batching)", lambda: hf_generate_batch(model, tokenizer, encoded, max_new_tokens)
 
 
