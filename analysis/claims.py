@@ -33,7 +33,9 @@ one-sided tests at 2.5% each: the 95% interval inside the margin.
   a "supported" becomes "inconclusive".
 * **Checkpoints that did not learn** are not read: C1, C2 and C3 are `inconclusive`, "not meaningful", when an
   arm's accuracy on the originals is not determined above `ClaimSettings.learned` (0.2): robustness and
-  differences near 0% say nothing about rules, however tight their intervals.
+  differences near 0% say nothing about rules, however tight their intervals. C4 likewise, when the patched
+  theorem-SFT checkpoints were evaluated and have not learned: where a model keeps rules it does not apply is
+  no finding (the share is still reported).
 * **Beside the accuracy difference**, C1 and C2 carry the random-slopes logistic model of the same comparison
   (analysis.twostage: question intercepts conditioned out within each run, each run's own intercept and drop
   under perturbation, combined over seeds with a calibrated t interval), in log-odds, and whether the two agree
@@ -227,7 +229,10 @@ def c4_runs(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSett
     return patched_runs(patch_pairs, models, "theorem", settings.params)
 
 
-def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings) -> dict:
+def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings,
+             predictions: pd.DataFrame | None = None) -> dict:
+    """C4 on the patched theorem-SFT runs; with `predictions` (joined with the models' facts), read only where
+    those runs have learned the task."""
     control = "the base model before SFT"
     present = set(patch_pairs["model"]) if not patch_pairs.empty else set()
     runs = c4_runs(patch_pairs, models, settings)
@@ -236,6 +241,13 @@ def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSet
     estimate = mlp_share(patch_pairs, runs)
     base_name = settings.base_name(models)
     base = mlp_share(patch_pairs, [base_name]) if base_name in present else NAN
+    effect, scope = "MLP share of restored logit difference (theorem-swap pairs)", f"theorem-{settings.params}"
+    evaluated = final(predictions) if predictions is not None and len(predictions) else pd.DataFrame({"model": []})
+    subject = evaluated[evaluated["model"].isin(runs)]
+    unlearned = _not_learned({"theorem-SFT": subject}, settings.learned) if len(subject) else ""
+    if unlearned:
+        return _row("C4", estimate, 0.5, "inconclusive", effect, control, base, scope=scope,
+                    note=f"not meaningful: {unlearned}: where it keeps rules it does not apply says nothing")
     note = "" if base_name in present else "control not measured (base not patched)"
     if base.excludes(0.5) > 0:
         note = "the base's MLP share is above 0.5 too: not specific to theorem-SFT"
@@ -246,8 +258,7 @@ def claim_c4(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSet
             result, said = _random_block_reading(result, random, match)
             note = "; ".join(filter(None, [note, said]))
     result, said = _layer_zero_reading(result, mlp_share(without_layer_zero(patch_pairs), runs), estimate)
-    return _row("C4", estimate, 0.5, result, "MLP share of restored logit difference "
-                "(theorem-swap pairs)", control, base, scope=f"theorem-{settings.params}",
+    return _row("C4", estimate, 0.5, result, effect, control, base, scope=scope,
                 note="; ".join(filter(None, [note, said])))
 
 
@@ -298,4 +309,5 @@ def claims_from(predictions: pd.DataFrame, matched: pd.DataFrame, patch_pairs: p
     facts (analysis.problems), C1 and C2 also carry the mixed model's reading (`glmm_*` columns)."""
     return pd.DataFrame([claim_c1(predictions, matched, settings, problems),
                          claim_c2(predictions, settings, problems),
-                         claim_c3(predictions, settings, problems), claim_c4(patch_pairs, models, settings)])
+                         claim_c3(predictions, settings, problems),
+                         claim_c4(patch_pairs, models, settings, predictions)])

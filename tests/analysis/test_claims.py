@@ -100,3 +100,18 @@ def test_claims_read_on_checkpoints_that_did_not_learn_are_not_meaningful():
         assert "answer-SFT has not learned" in row["note"]
     learned = world({"answer": (0.6, 0.2), "theorem": (0.6, 0.55)}, n=300, seeds=range(3))
     assert claim_c2(learned, ClaimSettings())["verdict"] == "supported"
+
+
+def test_c4_on_theorem_sft_checkpoints_that_did_not_learn_is_not_meaningful():
+    """The same MLP-heavy patching effects: read as C4's answer where theorem-SFT learned the task, not where its
+    accuracy on the originals is near 0% (as on the quick preset); without evaluations the share is read alone."""
+    models = models_table(["theorem-full-s0"])
+    mlp_heavy = patch_pairs("theorem-full-s0", {(0, "mlp_out"): 0.6, (0, "attn_out"): 0.2}, n_pairs=30, noise=0.05)
+    learned = world({"theorem": (0.8, 0.7)}, seeds=(0,))
+    assert claim_c4(mlp_heavy, models, ClaimSettings(), learned)["verdict"] == "supported"
+    unlearned = world({"theorem": (0.05, 0.02)}, seeds=(0,))
+    row = claim_c4(mlp_heavy, models, ClaimSettings(), unlearned)
+    assert row["verdict"] == "inconclusive" and row["note"].startswith("not meaningful: theorem-SFT has not learned")
+    assert row["value"] > 0.5 and row["ci_low"] > 0.5  # the share itself is still reported
+    other = world({"theorem": (0.05, 0.02)}, seeds=(1,))  # a run that was not patched is not C4's subject
+    assert claim_c4(mlp_heavy, models, ClaimSettings(), other)["verdict"] == "supported"
