@@ -54,18 +54,19 @@ def _lora_hooks(selection) -> tuple[Callable | None, Callable | None]:
 
 def train_sft(base: str | Path, data: str | Path, out: str | Path, config: SFTConfig, resume: bool = False,
               overwrite: bool = False, progress: bool = True, dist: Dist | None = None,
-              variant: str | None = None) -> dict:
+              variant: str | None = None, report: Callable[[str], None] | None = None) -> dict:
     """Fine-tune `base` on `data`'s train split; returns the run card (status 'complete'). `variant` marks a run
     that is not one of its arm's seeds (a learning-rate trial, the memorization arm, a token-matched control):
-    recorded in the card, so analyses keep it apart. The run folder is locked while it trains (a second writer is
-    refused); --overwrite replaces a finished run only once the new one is complete."""
+    recorded in the card, so analyses keep it apart. `report` gets one line per evaluation (a log's progress). The
+    run folder is locked while it trains (a second writer is refused); --overwrite replaces a finished run only once
+    the new one is complete."""
     dist = dist or init()
     return checkpoint.guarded(Path(out), overwrite, resume, dist.main, lambda folder, replace: _train_sft(
-        base, data, folder, config, resume, replace, progress, dist, variant))
+        base, data, folder, config, resume, replace, progress, dist, variant, report))
 
 
 def _train_sft(base, data, out: Path, config: SFTConfig, resume: bool, overwrite: bool, progress: bool, dist: Dist,
-               variant: str | None) -> dict:
+               variant: str | None, report: Callable[[str], None] | None = None) -> dict:
     data = Path(data)
     selection = parse_selection(config.params)
     dataset = load_dataset(data)
@@ -96,7 +97,8 @@ def _train_sft(base, data, out: Path, config: SFTConfig, resume: bool, overwrite
                                                 f"{data}/{split}.jsonl"))
     adapter, export = _lora_hooks(selection)
     run = Run(model=model, tokenizer=tokenizer, examples=examples, out=out, card=card, dist=dist,
-              device=device_for(dist), evaluate=evaluate, adapter=adapter, export=export, progress=progress)
+              device=device_for(dist), evaluate=evaluate, adapter=adapter, export=export, progress=progress,
+              report=report)
     return Trainer(run, config, resume_from).fit()
 
 

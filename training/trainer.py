@@ -102,6 +102,9 @@ class Run:
     export: Callable[[object], object] | None = None
     """The model to save as the HF folder (LoRA: merged); default the trained model itself."""
     progress: bool = True
+    report: Callable[[str], None] | None = None
+    """Called with one line per evaluation (step, loss, validation accuracy and the best so far): a long run's
+    progress in a log, where no progress bar is drawn."""
 
 
 class Trainer:
@@ -229,7 +232,21 @@ class Trainer:
             if self.run.dist.main:
                 self.metrics["evals"].append({"step": self.step, "target_tokens_seen":
                                               self.metrics["target_tokens_seen"], **result})
+                if self.run.report is not None:
+                    self.run.report(self._evaluation_line())
         barrier(self.run.dist)
+
+    def _evaluation_line(self) -> str:
+        """'<run>: step s/n, loss l, validation accuracy a (best b at step t)' for the latest evaluation."""
+        latest = self.metrics["evals"][-1]
+        said = [f"step {self.step}/{self.config.steps}", f"loss {self.latest_loss:.4f}"]
+        if "heldout_accuracy" in latest:
+            evals = [e for e in self.metrics["evals"] if "heldout_accuracy" in e]
+            best = max(evals, key=lambda e: (e["heldout_accuracy"], -e["step"]))
+            split = {"val": "validation", "test": "test"}.get(self.run.card.get("eval_split"), "held-out")
+            said.append(f"{split} accuracy {latest['heldout_accuracy']:.3f} "
+                        f"(best {best['heldout_accuracy']:.3f} at step {best['step']})")
+        return f"{self.run.out.name}: " + ", ".join(said)
 
     def _best_step(self) -> int | None:
         """The evaluated step with the highest held-out accuracy (the earliest of ties), under `patience`."""
@@ -282,6 +299,7 @@ class Trainer:
         while self.step < config.steps and stopped is None:
             start = time.perf_counter()
             loss, tokens, targets = self.train_step()
+            self.latest_loss = loss
             elapsed = time.perf_counter() - start
             self.metrics["tokens_seen"] += tokens
             self.metrics["target_tokens_seen"] += targets

@@ -62,6 +62,11 @@ def quiet() -> None:
     hf_logging.disable_progress_bar()
 
 
+def _flushed(line: str) -> None:
+    """A training run's line per evaluation, written at once (a worker's stdout into a log is block-buffered)."""
+    print(f"      {line}", flush=True)
+
+
 def data(out, preset: Preset, seed):
     from tsft.tasks.build import build
 
@@ -107,7 +112,7 @@ def sft(out, base, data, target, params, seed, lr, preset: Preset, variant=None,
     from tsft.training.sft import train_sft
 
     config = sft_config(target, params, seed, lr, preset, **(settings or {}))
-    train_sft(base, data, out, config, resume=True, progress=False, variant=variant)
+    train_sft(base, data, out, config, resume=True, progress=False, variant=variant, report=_flushed)
 
 
 def lr_trial(out, base, data, target, params, lr, preset: Preset):
@@ -118,7 +123,7 @@ def lr_trial(out, base, data, target, params, lr, preset: Preset):
     steps = preset.lr_trial_steps
     config = sft_config(target, params, preset.seeds[0], lr, preset, steps=steps, eval_every=steps, patience=0,
                         curve_size=0, curve_every=0, keep_checkpoints=1)
-    train_sft(base, data, out, config, resume=True, progress=False, variant="lr-trial")
+    train_sft(base, data, out, config, resume=True, progress=False, variant="lr-trial", report=_flushed)
     for name in ("model.safetensors", "training_state", "checkpoints"):
         path = Path(out) / name
         if path.is_dir():

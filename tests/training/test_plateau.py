@@ -80,3 +80,16 @@ def test_the_periodic_evaluation_reads_validation_and_writes_the_curve(base_dir,
                 for line in (data / "perturbed" / f"{kind}.jsonl").read_text().splitlines())
     assert len(curve) == 3 + every and set(curve["step"]) == {4}
     assert not (tmp_path / "run" / "checkpoints").exists()  # the readings need no kept checkpoint
+
+
+def test_each_evaluation_reports_one_line_with_the_best_so_far(tokenizer, dataset, tmp_path):
+    curve = {2: 0.1, 4: 0.5, 6: 0.4, 8: 0.5}
+    trainer = _trainer(tokenizer, dataset, tmp_path / "plateau", curve, steps=12, eval_every=2, save_every=2,
+                       patience=2, keep_checkpoints=1, log_every=1)
+    lines: list[str] = []
+    trainer.run.report = lines.append
+    card = trainer.fit()
+    losses = dict(card["metrics"]["loss"])
+    best = {2: (0.1, 2), 4: (0.5, 4), 6: (0.5, 4), 8: (0.5, 4)}  # ties keep the earlier step
+    assert lines == [f"plateau: step {s}/12, loss {losses[s]:.4f}, held-out accuracy {a:.3f} "
+                     f"(best {best[s][0]:.3f} at step {best[s][1]})" for s, a in curve.items()]
