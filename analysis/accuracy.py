@@ -7,8 +7,10 @@ test originals with all their perturbed versions).
 * **Accuracy** per (target, params, kind): mean over seeds, interval, spread over seeds.
 * **Robustness** = accuracy on a perturbation kind / accuracy on the originals *that have that
   kind* (reorder_givens, say, does not apply to every problem); `surface` pools every
-  answer-invariant kind (all but out_of_range and the diagram world's given_swap, whose new numbers
-  change the answer). 1 = no loss.
+  answer-invariant shift: all kinds but out_of_range and the diagram world's given_swap (whose new numbers
+  change the answer) and the renames that draw from the very pools training draws from (`entity_rename`,
+  `letter_rename`: fresh samples of the training distribution, kept per kind as in-distribution controls; the
+  `_novel` renames are the shifts). 1 = no loss.
 * **Matched accuracy.** Differences in robustness only mean something between checkpoints that
   are equally good in distribution. `matched_steps` reads the training curves (greedy accuracy on
   held-out originals at each evaluation step) and picks, per seed, the first step at which every
@@ -29,11 +31,14 @@ import numpy as np
 import pandas as pd
 from tsft.analysis.seeds import seed_interval
 from tsft.analysis.stats import Estimate, accuracy_stat, cluster_bootstrap, difference, robustness_stat
+from tsft.tasks.world.perturb import IN_DISTRIBUTION
 
 SURFACE = "surface"
-"""The pooled kind: every answer-invariant perturbation."""
+"""The pooled kind: every answer-invariant shift (`surface_kinds`)."""
 CHANGES_ANSWER = frozenset({"out_of_range", "given_swap"})
 """Kinds whose new numbers change the reference answer (text world and diagram world)."""
+IN_DISTRIBUTION_KINDS = IN_DISTRIBUTION
+"""Renames drawn from training's own pools: in-distribution controls, reported per kind, never pooled as a shift."""
 UNIT_COLUMNS = ["original_correct", "original_n", "correct", "n"]
 """Per test original (one bootstrap unit): correct answers and count on the original, then on its versions of
 the kind measured (the original itself when the kind is `original`)."""
@@ -75,7 +80,9 @@ def final(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def surface_kinds(kinds) -> list[str]:
-    return sorted(k for k in set(kinds) if k != "original" and k not in CHANGES_ANSWER)
+    """The kinds pooled as `surface`: neither the originals, nor a kind that changes the answer, nor an
+    in-distribution control."""
+    return sorted(k for k in set(kinds) if k != "original" and k not in CHANGES_ANSWER | IN_DISTRIBUTION_KINDS)
 
 
 def _select(frame: pd.DataFrame, kind: str) -> pd.DataFrame:

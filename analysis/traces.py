@@ -222,7 +222,8 @@ CHECKPOINT = ("model", "target", "params", "seed")
 
 def trace_table(scored: pd.DataFrame, surface: list[str], by: tuple[str, ...] = ARM) -> pd.DataFrame:
     """Per `by` (an arm, seeds pooled; or CHECKPOINT) and kind group: mean part scores and the share of outputs by
-    first error, final checkpoints; kind groups are original, surface (answer-invariant kinds pooled), each kind."""
+    first error, final checkpoints; kind groups are original, surface (the kinds analysis.accuracy.surface_kinds
+    pools), each kind."""
     if scored.empty:
         return pd.DataFrame()
     frame = scored[scored["final"].astype(bool)]

@@ -142,12 +142,12 @@ class Preset:
 LR = (("full", 1e-3), ("mlp", 3e-3), ("attn", 3e-3))
 ALL = ("answer", "solution", "theorem")
 SELECTIONS = ("full", "mlp", "attn")
-QUICK_KINDS = ("entity_rename", "reorder_givens", "distractor", "paraphrase", "heldout_template")
+QUICK_KINDS = ("entity_rename_novel", "reorder_givens", "distractor", "paraphrase", "heldout_template")
 
 PRESETS = {
     "smoke": Preset("smoke", n_train=240, n_test=100, base_preset="tiny", base_steps=20, targets=ALL,
                     params=SELECTIONS, seeds=(0,), sft_steps=8, sft_batch=8, lr=LR, eval_every=4, eval_size=8,
-                    kinds=("entity_rename", "paraphrase"), eval_limit=8, patch_limit=8, probe_limit=100,
+                    kinds=("entity_rename_novel", "paraphrase"), eval_limit=8, patch_limit=8, probe_limit=100,
                     probe_components=("resid_post",), probe_labels=("theorem",), transplant_limit=6, layer_runs=True,
                     jobs=2),
     "quick": Preset("quick", n_train=2000, n_test=500, base_preset="small", base_steps=300, targets=ALL,

@@ -39,15 +39,17 @@ def bernoulli(rng: np.random.Generator, p: float, n: int) -> np.ndarray:
 @pytest.fixture
 def world_predictions():
     """answer-SFT: 60% on originals, 20% under surface kinds; theorem-SFT: 60% and 55%; solution: 70% / 65%.
-    Two seeds each, 300 originals; out_of_range at 0% for everyone (it changes the answer)."""
-    rng = np.random.default_rng(0)
+    Two seeds each, 300 originals; out_of_range at 0% for everyone (it changes the answer); entity_rename, the
+    in-distribution control, at the originals' rate (drawn apart, so the other draws do not depend on it)."""
+    rng, control = np.random.default_rng(0), np.random.default_rng(100)
     frames, n = [], 300
     for seed in (0, 1):
         for target, (p_orig, p_surface) in {"answer": (0.6, 0.2), "theorem": (0.6, 0.55),
                                             "solution": (0.7, 0.65)}.items():
             model = f"{target}-full-s{seed}"
-            perturbed = {"entity_rename": bernoulli(rng, p_surface, n), "paraphrase": bernoulli(rng, p_surface, n),
-                         "out_of_range": np.zeros(n)}
+            perturbed = {"entity_rename_novel": bernoulli(rng, p_surface, n),
+                         "paraphrase": bernoulli(rng, p_surface, n), "out_of_range": np.zeros(n),
+                         "entity_rename": bernoulli(control, p_orig, n)}
             frames.append(predictions_for(model, bernoulli(rng, p_orig, n), perturbed, seed))
     frame = pd.concat(frames, ignore_index=True)
     models = models_table(sorted(frame["model"].unique()))

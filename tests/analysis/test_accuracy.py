@@ -32,16 +32,16 @@ def test_accuracy_and_robustness_match_hand_computation(world_predictions):
         assert row["accuracy"] == pytest.approx(orig)
         assert row["n_seeds"] == 2 and row["ci_low"] < row["accuracy"] < row["ci_high"]
         surface = table.loc[(target, "full", SURFACE)]
-        hand = np.mean([g[g.kind.isin(["entity_rename", "paraphrase"])].correct.mean()
+        hand = np.mean([g[g.kind.isin(["entity_rename_novel", "paraphrase"])].correct.mean()
                         / g[g.kind == "original"].correct.mean() for g in per_seed])
         assert surface["robustness"] == pytest.approx(hand)
     assert table.loc[("answer", "full", SURFACE), "robustness_high"] < table.loc[("theorem", "full", SURFACE),
                                                                                  "robustness_low"]
 
 
-def test_surface_pools_answer_invariant_kinds_only():
-    assert surface_kinds(["original", "out_of_range", "paraphrase", "entity_rename"]) == ["entity_rename",
-                                                                                        "paraphrase"]
+def test_surface_pools_answer_invariant_shifts_only():
+    kinds = ["original", "out_of_range", "paraphrase", "entity_rename", "entity_rename_novel", "letter_rename"]
+    assert surface_kinds(kinds) == ["entity_rename_novel", "paraphrase"]  # renames from training's pools are controls
 
 
 def test_robustness_uses_only_originals_that_have_the_kind():

@@ -19,7 +19,8 @@ def world(rates: dict[str, tuple[float, float]], params: str = "full", seeds=(0,
     for seed in seeds:
         for target, (p_orig, p_surface) in rates.items():
             model = f"{target}-{params}-s{seed}"
-            perturbed = {"paraphrase": bernoulli(rng, p_surface, n), "entity_rename": bernoulli(rng, p_surface, n)}
+            perturbed = {"paraphrase": bernoulli(rng, p_surface, n),
+                         "entity_rename_novel": bernoulli(rng, p_surface, n)}
             frames.append(predictions_for(model, bernoulli(rng, p_orig, n), perturbed, seed))
     frame = pd.concat(frames, ignore_index=True)
     facts = models_table(sorted(frame["model"].unique()))[["model", "target", "params", "seed"]]
