@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 from tsft.analysis import accuracy, mixed, twostage
 from tsft.analysis.accuracy import ACCURACY, ROBUSTNESS, SURFACE, arm_difference, final, matched_steps, with_facts
+from tsft.analysis.budget import runs_of, with_variants
 from tsft.analysis.controls import C4_NULLS, c4_control
 from tsft.analysis.inside import mlp_share, patched_runs
 from tsft.analysis.problems import original_templates
@@ -168,7 +169,9 @@ def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSe
     return _with_glmm(row, theorem, answer, problems, interaction=True)
 
 
-def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.DataFrame | None = None) -> dict:
+def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.DataFrame | None = None,
+             controls: pd.DataFrame | None = None) -> dict:
+    """C2 on the final checkpoints; `controls` (analysis.budget.with_variants) adds the token-matched control."""
     control = "solution-SFT (steps, no theorem named)"
     frame = final(predictions)
     theorem, answer = _runs(frame, "theorem", settings.params), _runs(frame, "answer", settings.params)
@@ -194,9 +197,25 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
             note = "solution-SFT beats theorem-SFT: showing steps, not naming theorems, explains the gain"
         elif versus.excludes(0.0) == 0:
             note = "theorem-SFT does not beat the solution control (interval contains 0)"
+    tokens = runs_of(controls, "solution", settings.params, "tokens") if controls is not None else pd.DataFrame()
+    if len(tokens):
+        result, said = _token_matched_reading(result, arm_difference(theorem, tokens, SURFACE, ACCURACY, templates)[0])
+        note = "; ".join(filter(None, [note, said]))
     row = _row("C2", estimate, 0.0, result, "accuracy(theorem) - accuracy(answer), surface-perturbed", control,
                versus, scope="final checkpoints; control value = theorem - solution", note=note, interval=interval)
     return _with_glmm(row, theorem, answer, problems, interaction=False)
+
+
+def _token_matched_reading(result: str, versus: Estimate) -> tuple[str, str]:
+    """C2 after the token-matched control (solution-SFT given theorem-SFT's target tokens), under the one rule:
+    determined above theorem-SFT, the budget explains the gain (not supported); undetermined, noted."""
+    said = f"theorem - solution at equal target tokens {versus.value:.2f} [{versus.low:.2f}, {versus.high:.2f}]"
+    side = versus.excludes(0.0)
+    if side < 0:
+        return "not supported", f"{said}: given theorem-SFT's target tokens, solution-SFT beats it"
+    if side == 0:
+        return result, f"{said}: at equal target tokens theorem-SFT does not beat solution-SFT"
+    return result, said
 
 
 def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.DataFrame | None = None) -> dict:
@@ -300,14 +319,17 @@ def claims_table(results, settings: ClaimSettings | None = None) -> pd.DataFrame
     settings = settings or ClaimSettings()
     predictions = with_facts(results.predictions, results.models)
     matched = matched_steps(results.curves, results.models, settings.params)
-    return claims_from(predictions, matched, results.patch_pairs, results.models, settings, results.problems)
+    return claims_from(predictions, matched, results.patch_pairs, results.models, settings, results.problems,
+                       with_variants(results.predictions, results.models))
 
 
 def claims_from(predictions: pd.DataFrame, matched: pd.DataFrame, patch_pairs: pd.DataFrame, models: pd.DataFrame,
-                settings: ClaimSettings, problems: pd.DataFrame | None = None) -> pd.DataFrame:
+                settings: ClaimSettings, problems: pd.DataFrame | None = None,
+                controls: pd.DataFrame | None = None) -> pd.DataFrame:
     """C1-C4 from predictions already joined with the models' facts and the matched steps; with the problems'
-    facts (analysis.problems), C1 and C2 also carry the mixed model's reading (`glmm_*` columns)."""
+    facts (analysis.problems), C1 and C2 also carry the mixed model's reading (`glmm_*` columns); with the
+    control runs' predictions (analysis.budget.with_variants), C2 reads the token-matched control."""
     return pd.DataFrame([claim_c1(predictions, matched, settings, problems),
-                         claim_c2(predictions, settings, problems),
+                         claim_c2(predictions, settings, problems, controls),
                          claim_c3(predictions, settings, problems),
                          claim_c4(patch_pairs, models, settings, predictions)])

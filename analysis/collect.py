@@ -23,8 +23,8 @@ from tsft.analysis.problems import original_templates, problem_facts
 from tsft.models.cards import parse_run_name
 from tsft.tasks.io import read_json
 
-MODEL_COLUMNS = ["model", "kind", "target", "params", "seed", "variant", "lr", "steps", "trainable", "total",
-                 "tokens_seen", "target_tokens_seen", "train_seconds", "folder"]
+MODEL_COLUMNS = ["model", "kind", "target", "params", "seed", "variant", "lr", "steps", "published_step", "stopped",
+                 "trainable", "total", "tokens_seen", "target_tokens_seen", "train_seconds", "folder"]
 """`variant` names a run that is none of its arm's seeds (lr-trial, memorize, tokens: `tsft train sft`'s
 variant); analyses of the arms leave such runs out (analysis.accuracy.arm_runs)."""
 
@@ -79,7 +79,8 @@ def model_facts(card: dict, folder: Path | str) -> dict:
             "target": config.get("target", guess.get("target")), "params": config.get("params", guess.get("params")),
             "seed": int(config.get("seed", guess.get("seed", 0))), "variant": card.get("variant"),
             "lr": config.get("lr"),
-            "steps": config.get("steps"), "trainable": card.get("parameters", {}).get("trainable"),
+            "steps": config.get("steps"), "published_step": card.get("step"), "stopped": card.get("stopped"),
+            "trainable": card.get("parameters", {}).get("trainable"),
             "total": card.get("parameters", {}).get("total"), "tokens_seen": metrics.get("tokens_seen"),
             "target_tokens_seen": metrics.get("target_tokens_seen"), "train_seconds": metrics.get("train_seconds"),
             "folder": str(folder)}

@@ -1,6 +1,7 @@
 """Every analysis table from one results folder, saved as parquet (the figures and the report read these).
 
-`analysis_tables(results)` computes E1-E7, the random-location controls (analysis.controls), the instruments' own checks
+`analysis_tables(results)` computes E1-E7, each run's plateau and the training controls (analysis.budget), the
+random-location controls (analysis.controls), the instruments' own checks
 (analysis.instruments), the claims (with their mixed-model readings), the claims at final /
 matched / OOD-peak checkpoints, the step-level trace scores, the contamination scan and the diagram world's
 reading tables (analysis.vision) from `analysis.collect.Results`;
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from tsft.analysis import (
     accuracy,
+    budget,
     contamination,
     controls,
     inside,
@@ -68,7 +70,10 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
         "controls": controls.controls_table(results.patch_pairs, c4_runs(results.patch_pairs, models, settings),
                                             results.transplant, effects, importance, models, cross,
                                             results.cross_pairs, acc),
-        "claims": claims_from(preds, matched, results.patch_pairs, models, settings, results.problems),
+        "claims": claims_from(preds, matched, results.patch_pairs, models, settings, results.problems,
+                              budget.with_variants(results.predictions, models)),
+        "training": budget.training_table(models, results.curves),
+        "budget": budget.budget_table(results.predictions, models, results.problems, settings.learned),
         "shares": shares.share_table(results.patch_pairs, models, settings.params, base),
         "mixed": mixed.kind_model(preds, results.problems, settings.params),
         "run_peaks": run_peaks, "readings": readings.claim_readings(preds, matched, run_peaks, settings),

@@ -5,8 +5,9 @@
 * F13 `f13_readings` - C1 and C2 at the final, matched and OOD-peak checkpoints, with their 95% intervals;
 * F14 `f14_updates`  - the SVD view of the updates: effective rank per block, theorem vs answer overlap by layer;
 * `mixed_sentences`, `checkpoint_reading_sentences`, `chain_sentences`, `contamination_sentence`,
-  `update_sentences`, `cross_control_sentences` - the report's plain-words lines for the mixed model, the
-  readings, the chain, the contamination scan, the updates and cross-checkpoint patching against its control.
+  `update_sentences`, `cross_control_sentences`, `budget_sentences` - the report's plain-words lines for the mixed
+  model, the readings, the chain, the contamination scan, the updates, cross-checkpoint patching against its
+  control and the training controls.
 
 Like every figure module, nothing here computes a statistic: it draws analysis/ tables.
 """
@@ -163,3 +164,17 @@ def cross_control_sentences(cross: pd.DataFrame) -> list[str]:
                      f"{verdict} its random-direction control (max over draws {peak['control_max']:.2f}).")
     return lines
 
+
+def budget_sentences(budget: pd.DataFrame) -> list[str]:
+    """Per training control (analysis.budget): each measure's difference with its interval, and how it was made;
+    robustness only where both sides learned the task."""
+    lines = []
+    for comparison, part in (budget.groupby("comparison", sort=False) if len(budget) else []):
+        said = "; ".join(f"{r['measure']} " + (interval_text(r['value'], r['ci_low'], r['ci_high'])
+                                              if r["learned"] or not r["measure"].startswith("robustness")
+                                              else "not read (a side has not learned the task)")
+                         for _, r in part.iterrows())
+        first = part.iloc[0]
+        lines.append(f"{comparison}: {said} ({int(first['runs_a'])} vs {int(first['runs_b'])} runs; "
+                     f"{first['interval']}).")
+    return lines

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 from tsft.figures.evidence import (
+    budget_sentences,
     chain_sentences,
     checkpoint_reading_sentences,
     contamination_sentence,
@@ -58,10 +59,10 @@ READING = ("Diagram problems leave one given to the figure. Each test problem is
            "where the figure's value is read (1 = fully restored). Theorem-SFT minus answer-SFT, paired over the "
            "same pairs, with 95% bootstrap intervals:")
 VISION_TABLES = ("figure_gaps", "reading", "figure_probes")
-SHOWN_TABLES = ("accuracy", "selection", "matched", "mixed", "run_peaks", "traces", "contamination", "patching",
-                "probe_peaks", "e7", "controls", "shares", "mib", "lens_decodable", "das_first", "deltas",
-                "delta_contrast", "estimates", "ablation_agreement",
-                "erasure", "restore", "transplant", "models")
+SHOWN_TABLES = ("accuracy", "training", "budget", "selection", "matched", "mixed", "run_peaks", "traces",
+                "contamination", "patching", "probe_peaks", "e7", "controls", "shares", "mib", "lens_decodable",
+                "das_first", "deltas", "delta_contrast", "estimates", "ablation_agreement", "erasure", "restore",
+                "transplant", "models")
 OOD_PEAK = ("Out-of-distribution accuracy can peak before the last step. Every kept checkpoint of the full-tuning "
             "runs is evaluated, and C1 and C2 are read at the final checkpoints, at checkpoints matched on held-out "
             "accuracy, and at each run's peak accuracy on surface-perturbed problems. The last reading picks each "
@@ -112,6 +113,10 @@ DAS = ("Distributed alignment search asks whether the theorem chosen is a variab
 DELTAS = ("Delta inference (TAIA): the base with only the fine-tune's attention updates, only its MLP updates, or "
           "both, beside the base and the checkpoint, seeds pooled. TAIA reports that attention-only generalizes better "
           "under shift, against the reading that the feed-forward layers carry what SFT taught.")
+BUDGET = ("Two training controls. Theorem-SFT's outputs are longer, so per step it sees more target tokens than "
+          "solution-SFT: solution-SFT given theorem-SFT's target tokens to its plateau, seed by seed, says whether "
+          "theorem-SFT's lead is the budget (C2 reads it under the one rule for controls). Answer-SFT trained until "
+          "it fits its training problems is the memorization regime, read against answer-SFT at its plateau.")
 RESTORE = ("The base with only the top-k singular directions of theorem-SFT's update added back, in every layer "
            "matrix: how few directions carry what SFT taught.")
 
@@ -248,6 +253,8 @@ def _evidence_html(tables: dict) -> str:
             f"<h3>Final, matched and OOD-peak checkpoints</h3><p>{OOD_PEAK}</p>"
             f"{_list(checkpoint_reading_sentences(tables.get('readings', empty)))}"
             f"<h3>Where the chain breaks</h3><p>{CHAIN}</p>{_list(chain_sentences(tables.get('traces', empty)))}"
+            f"<h3>Training controls: the token budget and memorization (bears on C1 and C2)</h3><p>{BUDGET}</p>"
+            f"{_list(budget_sentences(tables.get('budget', empty)))}"
             f"<h3>Contamination</h3><p>{html.escape(contamination_sentence(tables.get('contamination', empty)))}</p>"
             f"<h3>What SFT wrote into the weights (bears on C3 and C4)</h3><p>{UPDATES}</p>"
             f"{_list(update_sentences(tables.get('spectral', empty), tables.get('overlap', empty)))}"

@@ -9,6 +9,8 @@ reproduce`), so whatever quotes it can be checked against it:
 * **Accuracy per arm** (final checkpoints): seeds, originals with the seeds' spread, pooled surface
   perturbations, robustness;
 * **Claims**: verdict, effect with its interval and seeds, the control's value, the random-slopes model beside;
+* **Training**: each run's plateau (the step it published, why it stopped, validation and train accuracy) and
+  the training controls (token-matched solution-SFT, the memorization arm: analysis.budget);
 * **C4's share readings** (analysis.shares) and the **figures** (links to the PNGs, else the HTML files).
 
 Numbers are printed to 3 decimals (`figures.theme.number`), as the tables hold them rounded.
@@ -82,6 +84,32 @@ def claim_lines(claims: pd.DataFrame) -> list[str]:
     return [*lines, "", *notes, ""] if notes else [*lines, ""]
 
 
+def training_lines(training: pd.DataFrame) -> list[str]:
+    if training.empty:
+        return []
+    lines = ["## Training: where each run stopped", "",
+             "| run | lr | published step / at most | stopped | validation accuracy | train accuracy | target tokens |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['lr']:.0e} | {_count(r['published_step'])} / {_count(r['max_steps'])} | "
+              f"{r['stopped']} | {number(r['validation_accuracy'])} | {number(r['train_accuracy'])} | "
+              f"{_count(r['target_tokens_seen'])} |" for _, r in training.iterrows()]
+    return [*lines, ""]
+
+
+def budget_lines(budget: pd.DataFrame) -> list[str]:
+    if budget.empty:
+        return []
+    lines = ["## Training controls", "", "| comparison | measure | difference [95% CI] | runs | interval |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['comparison']} | {r['measure']} | {interval_text(r['value'], r['ci_low'], r['ci_high'])} | "
+              f"{int(r['runs_a'])} vs {int(r['runs_b'])} | {r['interval']} |" for _, r in budget.iterrows()]
+    return [*lines, ""]
+
+
+def _count(value) -> str:
+    return str(int(value)) if pd.notna(value) else "n/a"
+
+
 def share_lines(shares: pd.DataFrame) -> list[str]:
     if shares.empty:
         return []
@@ -107,7 +135,8 @@ def summary_markdown(tables: dict, meta: dict, folder: Path) -> str:
     title = f"# Results: {Path(str(meta.get('results', folder))).name}"
     parts = [title, "", "Written from `tables/` by `tsft analyze`; do not edit by hand.", "",
              *run_lines(meta), *accuracy_lines(tables.get("accuracy", empty)),
-             *claim_lines(tables.get("claims", empty)), *share_lines(tables.get("shares", empty)),
+             *claim_lines(tables.get("claims", empty)), *training_lines(tables.get("training", empty)),
+             *budget_lines(tables.get("budget", empty)), *share_lines(tables.get("shares", empty)),
              *figure_lines(folder)]
     return "\n".join(parts).rstrip() + "\n"
 

@@ -1,0 +1,97 @@
+"""Where each run stopped, and the two training controls: the token budget and memorization.
+
+* `training_table` - per fine-tuned run (the arms' seeds and the controls): learning rate, the step whose weights
+  it published (its best validation accuracy under the plateau rule), why it stopped (`plateau`, `steps`,
+  `train_accuracy`, `target_tokens`), that step's validation accuracy, the last train accuracy where the run
+  measured one, and the target tokens it saw: each arm's plateau, and how far the memorization arm fits its
+  training problems.
+* `budget_table` - the controls read against the arms, each as a difference with the arms' interval
+  (analysis.accuracy.arm_difference: a t interval over runs plus a template-cluster bootstrap with two or more
+  runs a side, else the paired bootstrap, said in `interval`), on the originals' accuracy, the surface pool's
+  accuracy and its robustness; `learned` says whether both sides' accuracy on the originals is determined above
+  the claims' level (ClaimSettings.learned): where not, robustness differences are not read:
+
+  - **theorem - solution, token-matched**: theorem-SFT's outputs are longer, so per step it sees more target
+    tokens than solution-SFT. The `tokens` runs give solution-SFT, seed by seed, as many target tokens as
+    theorem-SFT saw to its plateau; if theorem-SFT's lead over solution-SFT is gone at equal tokens, it was the
+    budget. Beside it, the same difference against the solution arm (equal step rule).
+  - **memorization - answer**: answer-SFT trained until it fits its training problems (`memorize`) against
+    answer-SFT at its validation plateau: what the regime the paper is about does to accuracy and robustness.
+
+C2 reads the token-matched difference as a control under the one rule for controls (analysis.claims).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from tsft.analysis.accuracy import ACCURACY, FACTS, ROBUSTNESS, SURFACE, arm_difference, estimate, final, surface_kinds
+from tsft.analysis.problems import original_templates
+
+MEASURES = (("original", ACCURACY, "accuracy"), (SURFACE, ACCURACY, "accuracy"), (SURFACE, ROBUSTNESS, "robustness"))
+"""(kind, statistic, its name) of each difference."""
+COMPARISONS = (("theorem - solution, token-matched", ("theorem", "full", None), ("solution", "full", "tokens")),
+               ("theorem - solution, same step rule", ("theorem", "full", None), ("solution", "full", None)),
+               ("memorization - answer at its plateau", ("answer", "full", "memorize"), ("answer", "full", None)))
+"""(name, run A, run B): each run as (target, params, variant; None = the arm's own seeds)."""
+
+
+def with_variants(predictions: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Final predictions of every fine-tuned run, the controls included, joined with target, params, seed and
+    variant (None for an arm's own seeds)."""
+    tuned = models[models["target"].notna()] if len(models) else models
+    if predictions.empty or tuned.empty:
+        return pd.DataFrame(columns=["model", "kind", "original_id", "correct", *FACTS, "variant"])
+    facts = tuned[["model", *FACTS, "variant"]].drop_duplicates("model")
+    frame = final(predictions).merge(facts, on="model", how="inner")
+    return frame.assign(variant=frame["variant"].where(frame["variant"].notna(), None))
+
+
+def runs_of(frame: pd.DataFrame, target: str, params: str, variant: str | None) -> pd.DataFrame:
+    chosen = frame[(frame["target"] == target) & (frame["params"] == params)]
+    return chosen[chosen["variant"].isna()] if variant is None else chosen[chosen["variant"] == variant]
+
+
+def budget_table(predictions: pd.DataFrame, models: pd.DataFrame, problems: pd.DataFrame | None = None,
+                 learned: float = 0.2) -> pd.DataFrame:
+    """Each comparison whose two sides were evaluated, on each measure (see the module docstring)."""
+    frame = with_variants(predictions, models)
+    templates = original_templates(problems) if problems is not None and len(problems) and "kind" in problems \
+        else None
+    rows = []
+    for name, side_a, side_b in COMPARISONS:
+        a, b = runs_of(frame, *side_a), runs_of(frame, *side_b)
+        if a.empty or b.empty:
+            continue
+        both = all(estimate(side, "original", ACCURACY).low > learned for side in (a, b))
+        for kind, stat, measure in MEASURES:
+            if kind == SURFACE and not surface_kinds(pd.concat([a["kind"], b["kind"]])):
+                continue
+            found, interval = arm_difference(a, b, kind, stat, templates)
+            rows.append({"comparison": name, "measure": f"{measure} ({kind})", **found.as_dict(),
+                         "runs_a": a["model"].nunique(), "runs_b": b["model"].nunique(), "interval": interval,
+                         "learned": both})
+    return pd.DataFrame(rows)
+
+
+def training_table(models: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Per fine-tuned run (no learning-rate trial): its plateau and stopping (see the module docstring)."""
+    tuned = models[models["target"].notna()] if len(models) else models
+    tuned = tuned[tuned["variant"] != "lr-trial"] if len(tuned) else tuned
+    if tuned.empty:
+        return pd.DataFrame()
+    rows = []
+    for _, run in tuned.sort_values(["target", "params", "variant", "seed"], na_position="first").iterrows():
+        evals = curves[curves["model"] == run["model"]] if len(curves) else pd.DataFrame()
+        published = evals[evals["step"] == run["published_step"]] if len(evals) else evals
+        trained = evals.dropna(subset=["train_accuracy"]) if "train_accuracy" in evals else pd.DataFrame()
+        rows.append({"model": run["model"], "target": run["target"], "params": run["params"], "seed": run["seed"],
+                     "variant": run["variant"], "lr": run["lr"], "published_step": run["published_step"],
+                     "max_steps": run["steps"], "stopped": run["stopped"],
+                     "validation_accuracy": _last(published, "heldout_accuracy"),
+                     "train_accuracy": _last(trained, "train_accuracy"),
+                     "target_tokens_seen": run["target_tokens_seen"]})
+    return pd.DataFrame(rows)
+
+
+def _last(frame: pd.DataFrame, column: str) -> float:
+    return float(frame[column].iloc[-1]) if len(frame) and column in frame else float("nan")

@@ -1,0 +1,110 @@
+"""The training controls on planted results: the token-matched solution runs decide whether C2's lead over
+solution-SFT is the budget, the memorization arm is read against answer-SFT at its plateau, and each run's
+plateau is the step it published."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from tsft.analysis.budget import budget_table, training_table, with_variants
+from tsft.analysis.claims import claims_table
+from tsft.analysis.collect import MODEL_COLUMNS, Results
+
+from tests.analysis.conftest import bernoulli, predictions_for
+
+N = 400
+
+
+def planted(rates: dict[tuple[str, str | None], tuple[float, float]], seeds=(0, 1, 2)) -> Results:
+    """Runs of full tuning: (target, variant) -> (accuracy on originals, on two surface shifts), per seed."""
+    rng = np.random.default_rng(7)
+    frames, models = [], []
+    for (target, variant), (p_orig, p_surface) in rates.items():
+        for seed in seeds if variant != "memorize" else (0,):
+            name = f"{target}-full-s{seed}" + (f"-{variant}" if variant else "")
+            perturbed = {"paraphrase": bernoulli(rng, p_surface, N), "distractor": bernoulli(rng, p_surface, N)}
+            frames.append(predictions_for(name, bernoulli(rng, p_orig, N), perturbed, seed))
+            models.append({"model": name, "kind": "sft", "target": target, "params": "full", "seed": seed,
+                           "variant": variant, "steps": 800, "published_step": 650, "stopped": "plateau"})
+    return Results(folder=None, models=pd.DataFrame(models, columns=MODEL_COLUMNS),
+                   predictions=pd.concat(frames, ignore_index=True))
+
+
+ARMS = {("answer", None): (0.8, 0.4), ("theorem", None): (0.85, 0.75), ("solution", None): (0.8, 0.6)}
+
+
+def test_the_arms_seeds_and_the_controls_are_kept_apart():
+    results = planted({**ARMS, ("solution", "tokens"): (0.8, 0.6)})
+    frame = with_variants(results.predictions, results.models)
+    assert set(frame.loc[frame["variant"] == "tokens", "model"]) == {f"solution-full-s{s}-tokens" for s in range(3)}
+    assert frame.loc[frame["model"] == "solution-full-s0", "variant"].isna().all()
+
+
+def test_c2_stands_when_theorem_sft_leads_solution_sft_at_equal_tokens_too():
+    results = planted({**ARMS, ("solution", "tokens"): (0.8, 0.6)})
+    row = claims_table(results).set_index("claim").loc["C2"]
+    assert row["verdict"] == "supported" and "at equal target tokens" in row["note"]
+    table = budget_table(results.predictions, results.models).set_index(["comparison", "measure"])
+    lead = table.loc[("theorem - solution, token-matched", "accuracy (surface)")]
+    assert lead["ci_low"] > 0 and lead["value"] == pytest.approx(0.15, abs=0.05)
+    assert lead["interval"].startswith("t interval over runs (3 vs 3)")
+
+
+def test_c2_is_not_supported_when_the_budget_explains_the_lead():
+    """Solution-SFT given theorem-SFT's tokens does better than theorem-SFT: the lead over answer-SFT stays, but
+    naming theorems is not what bought it."""
+    results = planted({**ARMS, ("solution", "tokens"): (0.9, 0.88)})
+    row = claims_table(results).set_index("claim").loc["C2"]
+    assert row["verdict"] == "not supported" and "solution-SFT beats it" in row["note"]
+    assert row["ci_low"] > 0  # theorem still beats answer
+
+
+def test_an_undetermined_budget_control_changes_no_verdict():
+    results = planted({**ARMS, ("solution", "tokens"): (0.85, 0.75)})
+    row = claims_table(results).set_index("claim").loc["C2"]
+    assert row["verdict"] == "supported" and "does not beat solution-SFT" in row["note"]
+
+
+def test_memorization_is_read_against_answer_sft_at_its_plateau():
+    results = planted({**ARMS, ("answer", "memorize"): (0.95, 0.2)})
+    table = budget_table(results.predictions, results.models).set_index(["comparison", "measure"])
+    drop = table.loc[("memorization - answer at its plateau", "robustness (surface)")]
+    assert drop["ci_high"] < 0 and drop["runs_a"] == 1 and drop["runs_b"] == 3
+    assert drop["interval"].startswith("paired bootstrap")  # one memorization run: seed 0 with seed 0
+    assert ("theorem - solution, token-matched", "accuracy (surface)") not in table.index  # no tokens runs
+
+
+def test_each_runs_plateau_is_the_step_it_published():
+    models = pd.DataFrame([
+        {"model": "answer-full-s0", "target": "answer", "params": "full", "seed": 0, "variant": None, "lr": 1e-4,
+         "steps": 800, "published_step": 100, "stopped": "plateau", "target_tokens_seen": 900},
+        {"model": "answer-full-s0-memorize", "target": "answer", "params": "full", "seed": 0,
+         "variant": "memorize", "lr": 1e-4, "steps": 2000, "published_step": 150, "stopped": "train_accuracy",
+         "target_tokens_seen": 1400},
+        {"model": "answer-full-lr0.0001", "target": "answer", "params": "full", "seed": 0, "variant": "lr-trial",
+         "lr": 1e-4, "steps": 100, "published_step": 100, "stopped": "steps", "target_tokens_seen": 900}],
+        columns=MODEL_COLUMNS)
+    curves = pd.DataFrame([
+        {"model": "answer-full-s0", "step": 50, "heldout_accuracy": 0.6},
+        {"model": "answer-full-s0", "step": 100, "heldout_accuracy": 0.7},
+        {"model": "answer-full-s0", "step": 150, "heldout_accuracy": 0.65},
+        {"model": "answer-full-s0-memorize", "step": 100, "heldout_accuracy": 0.7, "train_accuracy": 0.8},
+        {"model": "answer-full-s0-memorize", "step": 150, "heldout_accuracy": 0.66, "train_accuracy": 0.92}])
+    table = training_table(models, curves).set_index("model")
+    assert list(table.index) == ["answer-full-s0", "answer-full-s0-memorize"]  # no learning-rate trial
+    assert table.loc["answer-full-s0", "validation_accuracy"] == 0.7  # the published step's, not the last
+    assert np.isnan(table.loc["answer-full-s0", "train_accuracy"])
+    assert table.loc["answer-full-s0-memorize", ["validation_accuracy", "train_accuracy"]].tolist() == [0.66, 0.92]
+
+
+def test_robustness_differences_are_marked_unread_where_a_side_did_not_learn():
+    results = planted({("theorem", None): (0.1, 0.05), ("solution", None): (0.1, 0.02),
+                       ("solution", "tokens"): (0.1, 0.05)})
+    table = budget_table(results.predictions, results.models)
+    assert len(table) and not table["learned"].any()
+    from tsft.figures.evidence import budget_sentences
+
+    assert all("robustness (surface) not read" in line for line in budget_sentences(table))
+    learned = budget_table(planted(ARMS).predictions, planted(ARMS).models)
+    assert learned["learned"].all()
