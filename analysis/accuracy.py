@@ -202,14 +202,23 @@ def selection_table(predictions: pd.DataFrame, reference: str = "full") -> pd.Da
     return pd.DataFrame(rows)
 
 
-def matched_steps(curves: pd.DataFrame, models: pd.DataFrame, params: str = "full") -> pd.DataFrame:
+def matched_steps(curves: pd.DataFrame, models: pd.DataFrame, params: str = "full",
+                  scored: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per seed: the first evaluation step at which each `params` run reaches the lowest best held-out accuracy
-    among the targets compared (columns model, target, seed, step, heldout_accuracy, matched_to)."""
+    among the targets compared (columns model, target, seed, step, heldout_accuracy, matched_to).
+
+    `scored` (predictions, or any frame with model and step): only steps whose checkpoint has test predictions are
+    candidates, so a run's curve files (written every `curve_every` steps, a multiple of the evaluation interval)
+    can always serve the match; None: every evaluated step (what a planner that can still evaluate checkpoints
+    uses)."""
     if curves.empty or "heldout_accuracy" not in curves:
         return pd.DataFrame(columns=["model", "target", "seed", "step", "heldout_accuracy", "matched_to"])
     runs = arm_runs(models)
     runs = runs[runs["params"] == params]
     frame = curves.dropna(subset=["heldout_accuracy"]).merge(runs[["model", "target", "seed"]], on="model")
+    if scored is not None:
+        steps = scored[["model", "step"]].drop_duplicates() if len(scored) else pd.DataFrame(columns=["model", "step"])
+        frame = frame.merge(steps.astype({"step": int}), on=["model", "step"])
     rows = []
     for seed, group in frame.groupby("seed"):
         if group["target"].nunique() < 2:

@@ -318,7 +318,7 @@ def claims_table(results, settings: ClaimSettings | None = None) -> pd.DataFrame
     """C1-C4 verdicts from collected results (analysis.collect.Results)."""
     settings = settings or ClaimSettings()
     predictions = with_facts(results.predictions, results.models)
-    matched = matched_steps(results.curves, results.models, settings.params)
+    matched = matched_steps(results.curves, results.models, settings.params, results.predictions)
     return claims_from(predictions, matched, results.patch_pairs, results.models, settings, results.problems,
                        with_variants(results.predictions, results.models))
 

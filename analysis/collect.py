@@ -222,4 +222,15 @@ def _with_steps(evals: list[pd.DataFrame], models: pd.DataFrame) -> pd.DataFrame
     steps = frame["model"].map(models.set_index("model")["steps"])
     frame["step"] = pd.to_numeric(frame["step"], errors="coerce").fillna(pd.to_numeric(steps, errors="coerce"))
     frame["step"] = frame["step"].fillna(-1).astype(int)
-    return frame
+    return _without_repeats(frame)
+
+
+def _without_repeats(frame: pd.DataFrame) -> pd.DataFrame:
+    """A run's curve rows (final = False) at the step its final evaluation scored are the same checkpoint's
+    answers on a subset of the problems: keep the final evaluation's, so no original counts twice there."""
+    if "final" not in frame:
+        return frame
+    final = frame["final"].astype(bool)
+    scored = frame.loc[final, ["model", "step"]].drop_duplicates().assign(repeat=True)
+    marked = frame[["model", "step"]].merge(scored, on=["model", "step"], how="left")["repeat"].fillna(False)
+    return frame[~(marked.to_numpy(dtype=bool) & ~final.to_numpy())].reset_index(drop=True)

@@ -6,7 +6,8 @@ kept intermediate checkpoint of the full-tuning runs (`eval-curve/`, beside `eva
 reads them:
 
 * `peak_table` - per run: the evaluated steps, the step of peak accuracy on the originals (in-distribution), the
-  step of peak accuracy on surface-perturbed problems (OOD), and the final step, with the accuracy at each;
+  step of peak accuracy on surface-perturbed problems (OOD), and the final step, with the accuracy at each, all on
+  the originals every graded step of the run shares (the training curves' first test originals);
 * `claim_readings` - C1 and C2 computed three ways: at the **final** checkpoints, at the **matched** checkpoints
   (equal held-out accuracy across targets, analysis.accuracy.matched_steps) and at each run's **OOD-peak**
   checkpoint.
@@ -43,12 +44,23 @@ def _peak(curve: pd.DataFrame, column: str) -> pd.Series:
     return curve.loc[curve[column].idxmax()] if curve[column].notna().any() else curve.iloc[-1]
 
 
+def shared_originals(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Each run's rows on the originals that every one of its graded steps scored: the curve files score a run's
+    first test originals, its final evaluation all of them, and a peak is only a peak on the same problems."""
+    kept = []
+    for _, rows in predictions.groupby("model", sort=False):
+        sets = [set(ids) for _, ids in rows.groupby("step")["original_id"]]
+        kept.append(rows[rows["original_id"].isin(set.intersection(*sets))])
+    return pd.concat(kept) if kept else predictions
+
+
 def peak_table(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Per run with more than the final evaluation: steps evaluated, peak steps and accuracies (PEAK_COLUMNS)."""
+    """Per run with more than the final evaluation: steps evaluated, peak steps and accuracies (PEAK_COLUMNS), every
+    step scored on the originals all of them share (`shared_originals`)."""
     if predictions.empty:
         return pd.DataFrame(columns=PEAK_COLUMNS)
     finals = predictions[predictions["final"].astype(bool)].groupby("model")["step"].max()
-    table = step_accuracy(predictions)
+    table = step_accuracy(shared_originals(predictions))
     if "surface" not in table or "original" not in table:
         return pd.DataFrame(columns=PEAK_COLUMNS)
     rows = []

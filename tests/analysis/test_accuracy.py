@@ -106,3 +106,18 @@ def test_template_table_is_the_mean_over_each_templates_instances():
     table = template_table(frame, templates).set_index("template")
     assert table.loc["a", "accuracy"] == 0.5 and table.loc["b", "accuracy"] == 1.0
     assert table.loc["a", "n"] == 2
+
+
+def test_matched_steps_take_only_steps_with_test_predictions():
+    """Validation every 50 steps, test predictions (the curve files) every 100: a match at 50 would have nothing
+    to read, so the first scored step that reaches the level is taken."""
+    curves = pd.DataFrame([{"model": m, "step": s, "heldout_accuracy": a} for m, points in {
+        "answer-full-s0": {50: 0.6, 100: 0.6, 150: 0.7}, "theorem-full-s0": {50: 0.6, 100: 0.7, 150: 0.7}}.items()
+        for s, a in points.items()])
+    models = models_table(["answer-full-s0", "theorem-full-s0"])
+    unrestricted = matched_steps(curves, models).set_index("model")["step"].to_dict()
+    assert unrestricted == {"answer-full-s0": 150, "theorem-full-s0": 100}
+    scored = pd.DataFrame([{"model": m, "step": s} for m in models["model"] for s in (100, 200)])
+    matched = matched_steps(curves, models, scored=scored).set_index("model")
+    assert matched["step"].to_dict() == {"answer-full-s0": 100, "theorem-full-s0": 100}
+    assert (matched["matched_to"] == 0.6).all()  # the best accuracy answer-SFT reached at a scored step

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from tsft.analysis.collect import collect, model_facts
 
@@ -107,7 +108,7 @@ def test_predictions_graded_while_training_are_intermediate_steps(tmp_path):
     write_eval(tmp_path / "eval" / "theorem-full-s0", run, "theorem-full-s0", 100, [1, 1])
     predictions = collect(tmp_path).predictions
     by_kind = predictions.groupby(["step", "final"])["correct"].mean().to_dict()
-    assert by_kind == {(50, False): 0.0, (100, False): 0.5, (100, True): 1.0}
+    assert by_kind == {(50, False): 0.0, (100, True): 1.0}  # at the final step the final evaluation's rows only
 
 
 @pytest.mark.parametrize(("target", "params", "seed"), [
@@ -119,3 +120,16 @@ def test_run_names_are_written_and_read_back_by_one_module(target, params, seed)
     parsed = parse_run_name(run_name(target, params, seed))
     assert parsed == {"target": target, "params": params.replace(":", "_").replace(",", "+"), "seed": seed}
     assert parse_run_name("theorem-full-lr0.0004") is None and parse_run_name("base") is None
+
+
+def test_curve_rows_at_the_final_step_give_way_to_the_final_evaluation():
+    from tsft.analysis.collect import _with_steps
+
+    curve = predictions_for("answer-full-s0", np.ones(3), {"paraphrase": np.ones(3)}, step=100, final=False)
+    earlier = predictions_for("answer-full-s0", np.zeros(3), {}, step=50, final=False)
+    last = predictions_for("answer-full-s0", np.ones(10), {"paraphrase": np.zeros(10)}, step=100)
+    models = pd.DataFrame([{"model": "answer-full-s0", "steps": 100}])
+    frame = _with_steps([curve, earlier, last], models)
+    at_100 = frame[frame["step"] == 100]
+    assert at_100["final"].all() and at_100.groupby(["kind", "original_id"]).size().max() == 1
+    assert len(at_100) == 20 and len(frame[frame["step"] == 50]) == 3  # earlier curve steps are kept

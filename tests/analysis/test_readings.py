@@ -33,6 +33,20 @@ def test_peak_steps_are_found_per_run():
     assert abs(peaks.loc["theorem-full-s0", "ood_peak_surface"] - 0.7) < 0.07
 
 
+def test_peaks_compare_steps_on_the_originals_they_share():
+    """The curve scores the first 40 originals, the final evaluation all 300; on the first 40 the step-50 model is
+    better on paraphrases, on the other 260 the final one is: read on all its problems the final step would look
+    like the peak, read on the shared 40 it is not."""
+    rest = np.arange(N) >= 40
+    early = predictions_for("theorem-full-s0", np.ones(40), {"paraphrase": np.ones(40)}, step=50, final=False)
+    late = predictions_for("theorem-full-s0", np.ones(N), {"paraphrase": rest.astype(float)}, step=100)
+    frame = pd.concat([early, late]).merge(models_table(["theorem-full-s0"])[["model", "target", "params", "seed"]],
+                                           on="model")
+    assert late["correct"][late["kind"] == "paraphrase"].mean() > 0.8  # on all its problems the final step leads
+    peak = peak_table(frame).set_index("model").loc["theorem-full-s0"]
+    assert peak["ood_peak_step"] == 50 and peak["final_surface"] == 0.0 and peak["ood_peak_surface"] == 1.0
+
+
 def test_claims_change_with_the_reading_and_each_reading_scores_its_own_checkpoints():
     predictions = _runs()
     peaks = peak_table(predictions)
