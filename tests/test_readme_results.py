@@ -39,3 +39,26 @@ def test_no_number_outside_the_block():
     start, end = section.index(BEGIN.format(folder=FOLDER)), section.index(END)
     outside = section[:start] + section[end:]
     assert not re.findall(r"(?<![\w.])-?\d+\.\d+", outside), "quote numbers inside the generated block only"
+
+
+def test_the_decisive_runs_stated_reading_is_the_codes():
+    """results/real-decisive/README.md states, before the evaluation, how the run will be read: each setting it
+    names is the one the code and the preset hold."""
+    from tsft.analysis.accuracy import surface_kinds
+    from tsft.analysis.claims import ClaimSettings
+    from tsft.tasks.world.perturb import KINDS
+
+    from tsft.presets import preset
+
+    text = " ".join((REPO / "results/real-decisive/README.md").read_text().split())
+    stated = text[text.index("## How it will be read"):]
+    real, settings = preset("real"), ClaimSettings()
+    expected = [f"patience {real.patience} evaluations", f"all {real.n_test} test originals",
+                f"determined above {settings.learned}", f"margin of {settings.margin} either way",
+                f"in fp32 on {real.patch_limit} pairs of each of {real.patch_seeds} seeds",
+                f"the first {real.curve_size} test originals with every perturbation, every {real.curve_every} steps"]
+    for phrase in expected:
+        assert phrase in stated, phrase
+    assert real.patch_precision == "fp32"
+    pool = surface_kinds(set(KINDS) - {"cue_conflict"})
+    assert ", ".join(pool[:-1]) + " and " + pool[-1] in stated  # the surface pool, as analysis.accuracy builds it
