@@ -87,12 +87,12 @@ def claim_lines(claims: pd.DataFrame) -> list[str]:
 def training_lines(training: pd.DataFrame) -> list[str]:
     if training.empty:
         return []
-    lines = ["## Training: where each run stopped", "",
-             "| run | lr | published step / at most | stopped | validation accuracy | train accuracy | target tokens |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["## Training: where each run stopped (accuracy at the published step)", "",
+             "| run | lr | published step / at most | stopped | validation | train | test originals | target tokens |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['lr']:.0e} | {_count(r['published_step'])} / {_count(r['max_steps'])} | "
               f"{r['stopped']} | {number(r['validation_accuracy'])} | {number(r['train_accuracy'])} | "
-              f"{_count(r['target_tokens_seen'])} |" for _, r in training.iterrows()]
+              f"{number(r['test_accuracy'])} | {_count(r['target_tokens_seen'])} |" for _, r in training.iterrows()]
     return [*lines, ""]
 
 

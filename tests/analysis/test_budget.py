@@ -91,11 +91,14 @@ def test_each_runs_plateau_is_the_step_it_published():
         {"model": "answer-full-s0", "step": 150, "heldout_accuracy": 0.65},
         {"model": "answer-full-s0-memorize", "step": 100, "heldout_accuracy": 0.7, "train_accuracy": 0.8},
         {"model": "answer-full-s0-memorize", "step": 150, "heldout_accuracy": 0.66, "train_accuracy": 0.92}])
-    table = training_table(models, curves).set_index("model")
+    test = pd.concat([predictions_for("answer-full-s0", np.array([1, 1, 0, 1]), {"paraphrase": np.zeros(4)}),
+                      predictions_for("answer-full-s0-memorize", np.array([1, 0, 0, 0]), {})])
+    table = training_table(models, curves, test).set_index("model")
     assert list(table.index) == ["answer-full-s0", "answer-full-s0-memorize"]  # no learning-rate trial
     assert table.loc["answer-full-s0", "validation_accuracy"] == 0.7  # the published step's, not the last
     assert np.isnan(table.loc["answer-full-s0", "train_accuracy"])
     assert table.loc["answer-full-s0-memorize", ["validation_accuracy", "train_accuracy"]].tolist() == [0.66, 0.92]
+    assert table["test_accuracy"].tolist() == [0.75, 0.25]  # the originals only
 
 
 def test_robustness_differences_are_marked_unread_where_a_side_did_not_learn():
