@@ -178,14 +178,14 @@ PRESETS["real"] = Preset(
     lr_trial_steps=100, memorize_steps=2000, token_matched_seeds=3, kinds=None, eval_limit=None, patch_limit=64,
     patch_precision="fp32", patch_seeds=3, probe_limit=300, transplant_limit=100, jobs=2)
 
-VISION_KINDS = ("rotate", "mirror", "move_label", "distractor_mark", "letter_rename", "entity_rename",
+VISION_KINDS = ("rotate", "mirror", "move_label", "distractor_mark", "letter_rename_novel", "entity_rename_novel",
                 "heldout_template")
 VISION = dict(modality="vision", targets=ALL, params=SELECTIONS, seeds=(0,), lr=LR, layer_runs=False,
               probe_components=("resid_post",), probe_labels=("figure_value", "theorem"),
               probe_positions=("image", "problem", "last"), probe_kinds=("rotate", "move_label"), base_facts=2000)
 VISION_PRESETS = {
     "smoke": Preset("smoke", n_train=160, n_test=60, base_preset="tiny", base_steps=16, sft_steps=8, sft_batch=8,
-                    eval_every=4, eval_size=8, kinds=("rotate", "letter_rename"), eval_limit=8, patch_limit=8,
+                    eval_every=4, eval_size=8, kinds=("rotate", "letter_rename_novel"), eval_limit=8, patch_limit=8,
                     probe_limit=60, transplant_limit=0, jobs=2, base_figures=200, **VISION),
     "quick": Preset("quick", n_train=2000, n_test=400, base_preset="small", base_steps=600, sft_steps=150,
                     sft_batch=16, eval_every=50, eval_size=48, kinds=VISION_KINDS, eval_limit=64, patch_limit=48,

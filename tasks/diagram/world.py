@@ -7,8 +7,10 @@ renders both again and recomputes the answer. Kinds:
 
 | kind             | acts on | change                                               | answer    |
 |------------------|---------|------------------------------------------------------|-----------|
-| entity_rename    | text    | the person's name                                    | invariant |
+| entity_rename    | text    | the person's name, to another name training uses     | invariant |
+| entity_rename_novel | text | the person's name, to one no training problem has    | invariant |
 | letter_rename    | both    | every vertex letter, in the text and on the figure   | invariant |
+| letter_rename_novel | both | every vertex letter, to letters training never uses  | invariant |
 | heldout_template | text    | a wording never used in training                     | invariant |
 | rotate           | image   | the figure turned by 90, 180 or 270 degrees          | invariant |
 | mirror           | image   | the figure mirrored left-right                       | invariant |
@@ -17,8 +19,10 @@ renders both again and recomputes the answer. Kinds:
 | out_of_range     | both    | values redrawn from the held-out range               | recomputed|
 | given_swap       | image   | another figure-only value: same text, new answer     | recomputed|
 
-`given_swap` is the diagram world's minimal pair: the two prompts have the same tokens except the
-figure's pixels, so patching (patching.groups) can ask where the model reads the figure's value.
+As in the text world, `entity_rename` and `letter_rename` draw from training's own pools (in-distribution
+controls) and the `_novel` kinds are the renaming shifts. `given_swap` is the diagram world's minimal pair: the
+two prompts have the same tokens except the figure's pixels, so patching (patching.groups) can ask where the
+model reads the figure's value.
 """
 
 from __future__ import annotations
@@ -151,6 +155,8 @@ def _given_swap(theorem: Theorem, surface: dict, rng: random.Random) -> None:
 KINDS = {
     "entity_rename": TEXT_KINDS["entity_rename"],
     "letter_rename": TEXT_KINDS["letter_rename"],
+    "entity_rename_novel": TEXT_KINDS["entity_rename_novel"],
+    "letter_rename_novel": TEXT_KINDS["letter_rename_novel"],
     "heldout_template": TEXT_KINDS["heldout_template"],
     "rotate": _rotate,
     "mirror": _mirror,
