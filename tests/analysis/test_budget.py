@@ -60,10 +60,13 @@ def test_c2_is_not_supported_when_the_budget_explains_the_lead():
     assert row["ci_low"] > 0  # theorem still beats answer
 
 
-def test_an_undetermined_budget_control_changes_no_verdict():
+def test_an_undetermined_budget_control_makes_c2_inconclusive():
+    """Theorem-SFT beats the solution arm, but not solution-SFT given its target tokens: the control cannot give
+    the gain to the theorems, so a supported C2 becomes inconclusive (not 'not supported': it is not determined)."""
     results = planted({**ARMS, ("solution", "tokens"): (0.85, 0.75)})
     row = claims_table(results).set_index("claim").loc["C2"]
-    assert row["verdict"] == "supported" and "does not beat solution-SFT" in row["note"]
+    assert row["verdict"] == "inconclusive" and "does not beat solution-SFT" in row["note"]
+    assert row["control_low"] > 0  # the solution arm alone would have let it stand
 
 
 def test_memorization_is_read_against_answer_sft_at_its_plateau():
