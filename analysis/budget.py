@@ -2,10 +2,10 @@
 
 * `training_table` - per fine-tuned run (the arms' seeds and the controls): learning rate, the step whose weights
   it published (its best validation accuracy under the plateau rule), why it stopped (`plateau`, `steps`,
-  `train_accuracy`, `target_tokens`), that step's validation accuracy, the last train accuracy where the run
-  measured one (the memorization arm: on its first 200 training problems), its final checkpoint's accuracy on
-  the test originals, and the target tokens it saw: each arm's plateau, and how far the memorization arm fits
-  its training problems against how it does on test.
+  `train_accuracy`, `target_tokens`), that step's validation accuracy, its final checkpoint's accuracy on its
+  first training problems (the evaluation's `train_predictions`; else the last the run measured while training)
+  and on the test originals, and the target tokens it saw: each arm's plateau, and how far each run, the
+  memorization arm above all, fits what it saw against how it does on test.
 * `budget_table` - the controls read against the arms, each as a difference with the arms' interval
   (analysis.accuracy.arm_difference: a t interval over runs plus a template-cluster bootstrap with two or more
   runs a side, else the paired bootstrap, said in `interval`), on the originals' accuracy, the surface pool's
@@ -74,10 +74,10 @@ def budget_table(predictions: pd.DataFrame, models: pd.DataFrame, problems: pd.D
     return pd.DataFrame(rows)
 
 
-def training_table(models: pd.DataFrame, curves: pd.DataFrame, predictions: pd.DataFrame | None = None
-                   ) -> pd.DataFrame:
+def training_table(models: pd.DataFrame, curves: pd.DataFrame, predictions: pd.DataFrame | None = None,
+                   train_predictions: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per fine-tuned run (no learning-rate trial): its plateau and stopping (see the module docstring)."""
-    test = _test_accuracy(predictions)
+    test, fitted = _test_accuracy(predictions), _accuracy(train_predictions)
     tuned = models[models["target"].notna()] if len(models) else models
     tuned = tuned[tuned["variant"] != "lr-trial"] if len(tuned) else tuned
     if tuned.empty:
@@ -91,7 +91,7 @@ def training_table(models: pd.DataFrame, curves: pd.DataFrame, predictions: pd.D
                      "variant": run["variant"], "lr": run["lr"], "published_step": run["published_step"],
                      "max_steps": run["steps"], "stopped": run["stopped"],
                      "validation_accuracy": _last(published, "heldout_accuracy"),
-                     "train_accuracy": _last(trained, "train_accuracy"),
+                     "train_accuracy": fitted.get(run["model"], _last(trained, "train_accuracy")),
                      "test_accuracy": test.get(run["model"], float("nan")),
                      "target_tokens_seen": run["target_tokens_seen"]})
     return pd.DataFrame(rows)
@@ -102,8 +102,14 @@ def _test_accuracy(predictions: pd.DataFrame | None) -> dict[str, float]:
     if predictions is None or predictions.empty:
         return {}
     originals = final(predictions)
-    originals = originals[originals["kind"] == "original"]
-    return originals.groupby("model")["correct"].mean().astype(float).to_dict()
+    return _accuracy(originals[originals["kind"] == "original"])
+
+
+def _accuracy(rows: pd.DataFrame | None) -> dict[str, float]:
+    """Each model's share of correct rows."""
+    if rows is None or rows.empty:
+        return {}
+    return rows.groupby("model")["correct"].mean().astype(float).to_dict()
 
 
 def _last(frame: pd.DataFrame, column: str) -> float:

@@ -37,6 +37,8 @@ class Results:
     models: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=MODEL_COLUMNS))
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    train_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """A final checkpoint's graded answers on its first training problems (`tsft eval --train`), kept apart."""
     patch_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
     cross_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
     transplant: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -163,6 +165,7 @@ def _cards(root: Path, found: dict[str, list[Path]]):
 
 
 READERS = {
+    "eval": (("train_predictions", "train_predictions.parquet"),),
     "sweep": (("patch_pairs", "pairs.parquet"), ("faithfulness", "faithfulness.parquet"),
               ("mib", "mib_scores.parquet")),
     "cross": (("cross_pairs", "pairs.parquet"),),

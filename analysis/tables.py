@@ -72,7 +72,7 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
                                             results.cross_pairs, acc),
         "claims": claims_from(preds, matched, results.patch_pairs, models, settings, results.problems,
                               budget.with_variants(results.predictions, models)),
-        "training": budget.training_table(models, results.curves, results.predictions),
+        "training": budget.training_table(models, results.curves, results.predictions, results.train_predictions),
         "budget": budget.budget_table(results.predictions, models, results.problems, settings.learned),
         "shares": shares.share_table(results.patch_pairs, models, settings.params, base),
         "mixed": mixed.kind_model(preds, results.problems, settings.params),

@@ -166,9 +166,12 @@ def eval_splits(dataset, names: Sequence[str] | None = None, limit: int | None =
 def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limit: int | None = None, *,
              max_new_tokens: int | None = None, batch_size: int | None = None, overwrite: bool = False,
              progress: bool = True, placement: Placement = Placement(), system: str | None = None,
-             instruction: str | None = None, shots: int = 0, shot_target: str = "solution", seed: int = 0):
+             instruction: str | None = None, shots: int = 0, shot_target: str = "solution", seed: int = 0,
+             train: int = 0):
     """Evaluate a model folder on a data folder (placed as `placement` says: device, weight dtype, compute
-    precision); write predictions.parquet, summary.csv and request.json to `out`.
+    precision); write predictions.parquet, summary.csv and request.json to `out`. `train` > 0 also grades the
+    first `train` training problems (what a fine-tune saw: how far it fits them) in the same decoder run, written
+    apart to train_predictions.parquet so no test table ever mixes them in.
 
     `system` and `instruction` replace those of the checkpoint's own prompt format (training.prompts; e.g. an
     instruction for a pretrained model); `shots` > 0 shows that many solved examples in `shot_target` style,
@@ -176,6 +179,8 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     of every split)."""
     import pandas as pd
 
+    if train and shots:
+        raise ValueError("train accuracy with shots would grade the shown training examples too: use one or the other")
     refuse_existing(out, overwrite)
     start = time.perf_counter()
     checkpoint = Checkpoint.open(model_dir)
@@ -190,20 +195,25 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     set_prompt_format(tokenizer, fmt)
     rows = []
     chosen = eval_splits(dataset, splits, limit, frozenset(shown))
+    fitted = dataset.train[:train]
     with compute(model, placement.precision) as used:
-        outputs = evaluate_splits(model, tokenizer, [problems for _, _, problems, _ in chosen], new_tokens,
-                                  batch_size or DECODER_SLOTS, progress)
-    for (split, kind, problems, originals), said in zip(chosen, outputs, strict=True):
+        outputs = evaluate_splits(model, tokenizer, [problems for _, _, problems, _ in chosen] + [fitted],
+                                  new_tokens, batch_size or DECODER_SLOTS, progress)
+    for (split, kind, problems, originals), said in zip(chosen, outputs, strict=False):
         rows += grade_outputs(problems, said, checkpoint.name, split, kind, originals)
     frame = pd.DataFrame(rows)
+    tables = {"predictions.parquet": frame}
+    if train:
+        tables["train_predictions.parquet"] = pd.DataFrame(grade_outputs(
+            fitted, outputs[-1], checkpoint.name, "train", "original", [p.id for p in fitted]))
     summary = summarize(frame)
     request = {"kind": "eval", "model": str(model_dir), "name": checkpoint.name,
                "model_kind": card.get("kind"), "step": card.get("step"), "config": card.get("config", {}),
                "data": str(data_dir), "splits": list(splits or []), "limit": limit, "max_new_tokens": new_tokens,
                "precision": used, "device": placement.device, "dtype": placement.dtype, "prompt": fmt.to_dict(),
                "shot_ids": sorted(shown),
-               "shot_target": shot_target if shots else None}
-    save_tables(out, {"predictions.parquet": frame, "summary.csv": summary}, request, overwrite, start)
+               "shot_target": shot_target if shots else None, "train": len(fitted)}
+    save_tables(out, {**tables, "summary.csv": summary}, request, overwrite, start)
     return frame, summary
 
 

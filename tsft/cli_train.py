@@ -176,7 +176,10 @@ def eval_command(
     out: Annotated[Path, Opt(help="Results folder: predictions.parquet and summary.csv.")],
     splits: Annotated[str | None, Opt(help="Comma-separated kinds to evaluate (original and/or perturbation "
                                            "kinds) (default: all).")] = None,
-    limit: Annotated[int | None, Opt(help="At most this many problems per split.", min=1)] = None,
+    limit: Annotated[int | None, Opt(help="The first N test originals, each with every perturbed version of it.",
+                                     min=1)] = None,
+    train: Annotated[int, Opt(help="Also grade the first N training problems (how far a fine-tune fits what it "
+                                   "saw), written apart to train_predictions.parquet.", min=0)] = 0,
     batch_size: Annotated[int | None, Opt(help="Rows generated together (tsft's decoder refills a finished row's "
                                                "slot with the next problem; default 256).", min=1)] = None,
     max_new_tokens: Annotated[int | None, Opt(help="Generation budget (default: by the run's target).", min=1)] = None,
@@ -201,7 +204,7 @@ def eval_command(
         _, summary = run_eval(model, data, out, _split_list(splits) if splits else None, limit,
                               max_new_tokens=max_new_tokens, batch_size=batch_size, overwrite=overwrite,
                               placement=Placement(device, precision=precision), system=system,
-                              instruction=instruction, shots=shots, shot_target=shot_style)
+                              instruction=instruction, shots=shots, shot_target=shot_style, train=train)
     except (*ERRORS, DataError) as err:
         fail(str(err))
     print_frame(summary.drop(columns=["model", "split"]), f"accuracy of {model} (95% bootstrap CI over problems)")

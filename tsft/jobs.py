@@ -134,12 +134,12 @@ def lr_trial(out, base, data, target, params, lr, preset: Preset):
             path.unlink()
 
 
-def evaluate(out, model, data, kinds, limit, device="cpu", batch_size=None):
+def evaluate(out, model, data, kinds, limit, device="cpu", batch_size=None, train=0):
     from tsft.models.evaluate import run_eval
     from tsft.models.placement import Placement
 
     run_eval(model, data, out, ["original", *kinds] if kinds else None, limit, batch_size=batch_size,
-             progress=False, placement=Placement(device))
+             progress=False, placement=Placement(device), train=train)
 
 
 FAITHFULNESS_KS = (1, 5, 10, 20, 45)

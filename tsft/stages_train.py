@@ -72,16 +72,23 @@ def theorem_budget(folder: Path) -> int | None:
     return at[0]["target_tokens_seen"] if at else card["metrics"]["target_tokens_seen"]
 
 
-def _eval_job(stage: str, name: str, model: Path, out: Path, inputs: Inputs, preset: Preset) -> Job:
+TRAIN_GRADED = 200
+"""Training problems each final checkpoint is also graded on (as many as the memorization arm's stopping rule
+reads; at most the evaluation's limit): its train accuracy beside its test accuracy."""
+
+
+def _eval_job(stage: str, name: str, model: Path, out: Path, inputs: Inputs, preset: Preset, train: int = 0) -> Job:
     return Job(stage, name, jobs.evaluate, out / "summary.csv",
                {"out": out, "model": model, "data": data_dir(inputs), "kinds": preset.kinds,
-                "limit": preset.eval_limit, "device": inputs.device, "batch_size": preset.gen_batch})
+                "limit": preset.eval_limit, "device": inputs.device, "batch_size": preset.gen_batch, "train": train})
 
 
 def plan_eval(inputs: Inputs, preset: Preset) -> list[Job]:
+    """Every final checkpoint on the test originals with their perturbations, and on its first training problems."""
     controls = [folder for *_, folder in control_runs(inputs, preset) if (folder / "config.json").is_file()]
     folders = [folder for *_, folder in _runs(inputs, preset)] + controls  # a control not trained is not planned
-    return [_eval_job("eval", folder.name, folder, inputs.out / "eval" / folder.name, inputs, preset)
+    train = min(TRAIN_GRADED, preset.eval_limit or TRAIN_GRADED)
+    return [_eval_job("eval", folder.name, folder, inputs.out / "eval" / folder.name, inputs, preset, train)
             for folder in folders]
 
 

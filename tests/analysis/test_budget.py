@@ -100,6 +100,9 @@ def test_each_runs_plateau_is_the_step_it_published():
     assert list(table.index) == ["answer-full-s0", "answer-full-s0-memorize"]  # no learning-rate trial
     assert table.loc["answer-full-s0", "validation_accuracy"] == 0.7  # the published step's, not the last
     assert np.isnan(table.loc["answer-full-s0", "train_accuracy"])
+    fitted = predictions_for("answer-full-s0", np.array([1, 1, 1, 0, 1]), {}).assign(split="train")
+    graded = training_table(models, curves, test, fitted).set_index("model")
+    assert graded.loc["answer-full-s0", "train_accuracy"] == 0.8  # its final checkpoint graded on train
     assert table.loc["answer-full-s0-memorize", ["validation_accuracy", "train_accuracy"]].tolist() == [0.66, 0.92]
     assert table["test_accuracy"].tolist() == [0.75, 0.25]  # the originals only
 

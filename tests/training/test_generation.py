@@ -88,6 +88,26 @@ def test_run_eval_writes_a_table_per_problem_and_a_summary(base_dir, data_dir, t
         run_eval(base_dir, data_dir, tmp_path / "other", splits=["nope"])
 
 
+def test_train_accuracy_is_graded_in_the_same_run_and_written_apart(base_dir, data_dir, dataset, tmp_path):
+    """The first training problems' answers are the ones a run on the train split alone gives (fp32: greedy is
+    exact), and no test table sees them."""
+    from tsft.models.evaluate import evaluate_problems
+    from tsft.models.loading import load_model
+
+    run_eval(base_dir, data_dir, tmp_path / "eval", splits=["original"], limit=2, max_new_tokens=6, progress=False,
+             placement=Placement(precision="fp32"), train=3)
+    fitted = pd.read_parquet(tmp_path / "eval" / "train_predictions.parquet")
+    tested = pd.read_parquet(tmp_path / "eval" / "predictions.parquet")
+    assert list(fitted["problem_id"]) == [p.id for p in dataset.train[:3]] and set(fitted["split"]) == {"train"}
+    assert set(tested["split"]) == {"test"} and len(tested) == 2
+    model, tokenizer = load_model(base_dir)
+    alone = evaluate_problems(model.eval(), tokenizer, dataset.train[:3], 6, 8)
+    assert list(fitted["output"]) == alone
+    assert json.loads((tmp_path / "eval" / "request.json").read_text())["train"] == 3
+    with pytest.raises(ValueError, match="shots"):
+        run_eval(base_dir, data_dir, tmp_path / "other", train=2, shots=1)
+
+
 def test_majority_baseline_answers_each_theorem_with_its_commonest_training_answer():
     from tsft.models.evaluate import majority_baseline
     from tsft.tasks.schema import Problem, TheoremApplication

@@ -68,8 +68,10 @@ def test_the_real_presets_shape_runs_every_stage(tmp_path):
     every = lines(data / "test.jsonl") + sum(lines(f) for f in (data / "perturbed").glob("*.jsonl"))
     evaluated = sorted(p.parent.name for p in (run / "eval").glob("*/predictions.parquet"))
     assert len(evaluated) == 8 + 1 + 2  # every final checkpoint, the memorization arm, token-matched per seed
-    for name in evaluated:  # every test original with every perturbation of it
+    for name in evaluated:  # every test original with every perturbation of it, and the first training problems
         assert len(pd.read_parquet(run / "eval" / name / "predictions.parquet")) == every, name
+        assert len(pd.read_parquet(run / "eval" / name / "train_predictions.parquet")) == 200, name
+    assert pd.read_parquet(run / "tables" / "training.parquet")["train_accuracy"].notna().all()
 
     for model in ("theorem-full-s0", "theorem-full-s1", "answer-full-s0", "answer-full-s1", "base"):
         request = json.loads((run / "patch" / model / "request.json").read_text())
