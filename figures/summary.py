@@ -84,26 +84,29 @@ def claim_lines(claims: pd.DataFrame) -> list[str]:
     return [*lines, "", *notes, ""] if notes else [*lines, ""]
 
 
+def _table(title: str, columns: list[str], rows: list[str]) -> list[str]:
+    """A '## title' section holding a Markdown table of `columns` and the already formatted `rows`."""
+    return [f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns), *rows, ""]
+
+
 def training_lines(training: pd.DataFrame) -> list[str]:
     if training.empty:
         return []
-    lines = ["## Training: where each run stopped (accuracy at the published step)", "",
-             "| run | lr | published step / at most | stopped | validation | train | test originals | target tokens |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['lr']:.0e} | {_count(r['published_step'])} / {_count(r['max_steps'])} | "
-              f"{r['stopped']} | {number(r['validation_accuracy'])} | {number(r['train_accuracy'])} | "
-              f"{number(r['test_accuracy'])} | {_count(r['target_tokens_seen'])} |" for _, r in training.iterrows()]
-    return [*lines, ""]
+    return _table("Training: where each run stopped (accuracy at the published step)",
+                  ["run", "lr", "published step / at most", "stopped", "validation", "train", "test originals",
+                   "target tokens"],
+                  [f"| {r['model']} | {r['lr']:.0e} | {_count(r['published_step'])} / {_count(r['max_steps'])} | "
+                   f"{r['stopped']} | {number(r['validation_accuracy'])} | {number(r['train_accuracy'])} | "
+                   f"{number(r['test_accuracy'])} | {_count(r['target_tokens_seen'])} |"
+                   for _, r in training.iterrows()])
 
 
 def budget_lines(budget: pd.DataFrame) -> list[str]:
     if budget.empty:
         return []
-    lines = ["## Training controls", "", "| comparison | measure | difference [95% CI] | runs | interval |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['comparison']} | {r['measure']} | {interval_text(r['value'], r['ci_low'], r['ci_high'])} | "
-              f"{int(r['runs_a'])} vs {int(r['runs_b'])} | {r['interval']} |" for _, r in budget.iterrows()]
-    return [*lines, ""]
+    return _table("Training controls", ["comparison", "measure", "difference [95% CI]", "runs", "interval"],
+                  [f"| {r['comparison']} | {r['measure']} | {interval_text(r['value'], r['ci_low'], r['ci_high'])} | "
+                   f"{int(r['runs_a'])} vs {int(r['runs_b'])} | {r['interval']} |" for _, r in budget.iterrows()])
 
 
 def _count(value) -> str:
@@ -113,11 +116,9 @@ def _count(value) -> str:
 def share_lines(shares: pd.DataFrame) -> list[str]:
     if shares.empty:
         return []
-    lines = ["## C4: the MLP share read several ways", "", "| reading | subject | value [95% CI] | seeds | pairs |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['reading']} | {r['subject']} | {interval_text(r['value'], r['ci_low'], r['ci_high'])} | "
-              f"{int(r['n_seeds'])} | {int(r['n_units'])} |" for _, r in shares.iterrows()]
-    return [*lines, ""]
+    return _table("C4: the MLP share read several ways", ["reading", "subject", "value [95% CI]", "seeds", "pairs"],
+                  [f"| {r['reading']} | {r['subject']} | {interval_text(r['value'], r['ci_low'], r['ci_high'])} | "
+                   f"{int(r['n_seeds'])} | {int(r['n_units'])} |" for _, r in shares.iterrows()])
 
 
 def figure_lines(folder: Path) -> list[str]:
