@@ -13,9 +13,10 @@
   the claims' level (ClaimSettings.learned): where not, robustness differences are not read:
 
   - **theorem - solution, token-matched**: theorem-SFT's outputs are longer, so per step it sees more target
-    tokens than solution-SFT. The `tokens` runs give solution-SFT, seed by seed, as many target tokens as
-    theorem-SFT saw to its plateau; if theorem-SFT's lead over solution-SFT is gone at equal tokens, it was the
-    budget. Beside it, the same difference against the solution arm (equal step rule).
+    tokens than solution-SFT. The `tokens` runs train theorem-SFT, seed by seed, on only as many target tokens
+    as solution-SFT saw to its plateau (a fraction of its own run, where the converse would cost several runs'
+    worth of solution-SFT steps); if theorem-SFT's lead over solution-SFT is gone at equal tokens, it was the
+    budget. Beside it, the same difference for the theorem arm itself (equal step rule).
   - **memorization - answer**: answer-SFT trained until it fits its training problems (`memorize`) against
     answer-SFT at its validation plateau: what the regime the paper is about does to accuracy and robustness.
 
@@ -30,7 +31,7 @@ from tsft.analysis.problems import original_templates
 
 MEASURES = (("original", ACCURACY, "accuracy"), (SURFACE, ACCURACY, "accuracy"), (SURFACE, ROBUSTNESS, "robustness"))
 """(kind, statistic, its name) of each difference."""
-COMPARISONS = (("theorem - solution, token-matched", ("theorem", "full", None), ("solution", "full", "tokens")),
+COMPARISONS = (("theorem - solution, token-matched", ("theorem", "full", "tokens"), ("solution", "full", None)),
                ("theorem - solution, same step rule", ("theorem", "full", None), ("solution", "full", None)),
                ("memorization - answer at its plateau", ("answer", "full", "memorize"), ("answer", "full", None)))
 """(name, run A, run B): each run as (target, params, variant; None = the arm's own seeds)."""

@@ -16,7 +16,7 @@ one-sided tests at 2.5% each: the 95% interval inside the margin.
   checkpoints, said so.
 * **C2** theorem-SFT learns rules that survive surface changes: accuracy on surface-perturbed
   problems of theorem-SFT minus answer-SFT, > 0. Controls: solution-SFT (the same arithmetic steps,
-  no theorem named) and, where trained, solution-SFT given theorem-SFT's target tokens (analysis.budget). Under the
+  no theorem named) and, where trained, theorem-SFT capped at solution-SFT's target tokens (analysis.budget). Under the
   one rule for controls: a control determined above theorem-SFT means the gain comes from showing steps (or from
   the budget), not from theorems, and the claim is `not supported`; a control that is not determined either way
   makes a `supported` `inconclusive` (it cannot give the gain to the theorems); determined below theorem-SFT,
@@ -202,9 +202,10 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
             note = "theorem-SFT does not beat the solution control (interval contains 0)"
             if result == "supported":  # the control is undetermined: the gain cannot be given to the theorems
                 result, note = "inconclusive", f"inconclusive: {note}, so showing steps may explain the gain"
-    tokens = runs_of(controls, "solution", settings.params, "tokens") if controls is not None else pd.DataFrame()
-    if len(tokens):
-        result, said = _token_matched_reading(result, arm_difference(theorem, tokens, SURFACE, ACCURACY, templates)[0])
+    tokens = runs_of(controls, "theorem", settings.params, "tokens") if controls is not None else pd.DataFrame()
+    if len(tokens) and len(solution):
+        result, said = _token_matched_reading(result, arm_difference(tokens, solution, SURFACE, ACCURACY,
+                                                                     templates)[0])
         note = "; ".join(filter(None, [note, said]))
     row = _row("C2", estimate, 0.0, result, "accuracy(theorem) - accuracy(answer), surface-perturbed", control,
                versus, scope="final checkpoints; control value = theorem - solution", note=note, interval=interval)
@@ -212,13 +213,13 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
 
 
 def _token_matched_reading(result: str, versus: Estimate) -> tuple[str, str]:
-    """C2 after the token-matched control (solution-SFT given theorem-SFT's target tokens), under the one rule:
-    determined above theorem-SFT, the budget explains the gain (not supported); undetermined, a 'supported'
-    becomes 'inconclusive' (the control cannot tell the theorems from the budget)."""
+    """C2 after the token-matched control (theorem-SFT capped at solution-SFT's target tokens, minus solution-SFT),
+    under the one rule: solution-SFT determined above it, the budget explains the gain (not supported);
+    undetermined, a 'supported' becomes 'inconclusive' (the control cannot tell the theorems from the budget)."""
     said = f"theorem - solution at equal target tokens {versus.value:.2f} [{versus.low:.2f}, {versus.high:.2f}]"
     side = versus.excludes(0.0)
     if side < 0:
-        return "not supported", f"{said}: given theorem-SFT's target tokens, solution-SFT beats it"
+        return "not supported", f"{said}: on solution-SFT's target tokens, theorem-SFT does worse than it"
     if side == 0:
         said = f"{said}: at equal target tokens theorem-SFT does not beat solution-SFT"
         return ("inconclusive", f"inconclusive: {said}") if result == "supported" else (result, said)

@@ -114,8 +114,8 @@ DELTAS = ("Delta inference (TAIA): the base with only the fine-tune's attention 
           "both, beside the base and the checkpoint, seeds pooled. TAIA reports that attention-only generalizes better "
           "under shift, against the reading that the feed-forward layers carry what SFT taught.")
 BUDGET = ("Two training controls. Theorem-SFT's outputs are longer, so per step it sees more target tokens than "
-          "solution-SFT: solution-SFT given theorem-SFT's target tokens to its plateau, seed by seed, says whether "
-          "theorem-SFT's lead is the budget (C2 reads it under the one rule for controls). Answer-SFT trained until "
+          "solution-SFT: theorem-SFT capped at the target tokens solution-SFT saw to its plateau, seed by seed, says "
+          "whether its lead is the budget (C2 reads it under the one rule for controls). Answer-SFT trained until "
           "it fits its training problems is the memorization regime, read against answer-SFT at its plateau.")
 RESTORE = ("The base with only the top-k singular directions of theorem-SFT's update added back, in every layer "
            "matrix: how few directions carry what SFT taught.")

@@ -10,7 +10,7 @@
   fine-tuned on the theorem world without its system prompt. Learning rates chosen on a validation split
   from a small grid, every run trained to its validation plateau, five seeds of answer / solution /
   theorem-SFT with full tuning and three of theorem-SFT MLP- and attention-only, a memorization arm and a
-  token-matched solution control, every test original with every perturbation, patching in fp32 on three
+  token-matched theorem control, every test original with every perturbation, patching in fp32 on three
   seeds. bf16 training on a CPU with native bf16. Its output is in the repository's results/real/.
 * `paper` - one GPU: the larger `base` preset, more data, three seeds, every variant and kind, and
   per-layer MLP-only runs for E7.
@@ -105,8 +105,10 @@ class Preset:
     """Also train answer-full's first seed until it fits its training problems (train accuracy >= 0.9 on the first
     200), for at most this many steps: the memorization regime (0: no such run)."""
     token_matched_seeds: int = 0
-    """Also train solution-full on as many target tokens as theorem-full saw to its plateau, for this many seeds:
-    theorem vs solution without a budget difference (0: none)."""
+    """Also train theorem-full capped at the target tokens solution-full saw to its plateau, for this many seeds:
+    theorem vs solution without a budget difference (theorem-SFT's targets are about four times longer, so at
+    equal steps it sees four times the tokens; capping it costs a fraction of a run, where giving solution-SFT
+    theorem-SFT's budget would cost several runs' worth of steps) (0: none)."""
     patch_precision: str = "auto"
     """Compute precision of the patching jobs (fp32 where a claim is decided on the maps)."""
     patch_seeds: int = 1

@@ -45,17 +45,17 @@ def plan_sft(inputs: Inputs, preset: Preset) -> list[Job]:
 
 
 def plan_controls(inputs: Inputs, preset: Preset) -> list[Job]:
-    """The memorization arm and the token-matched solution runs (tsft.plan.control_runs); a token-matched run
-    waits for its seed's theorem-full run, whose target tokens to its plateau are its budget."""
+    """The memorization arm and the token-matched theorem runs (tsft.plan.control_runs); a token-matched run
+    waits for its seed's solution-full run, whose target tokens to its plateau are its budget."""
     planned = []
     for t, pa, s, variant, folder in control_runs(inputs, preset):
         settings: dict = {"steps": preset.memorize_steps, "patience": 0, "train_eval_size": 200,
                           "stop_at_train_accuracy": 0.9, "eval_every": 100, "curve_every": 200}
         if variant == "tokens":
-            budget = theorem_budget(sft_dir(inputs, "theorem", "full", s))
+            budget = plateau_budget(sft_dir(inputs, "solution", "full", s))
             if budget is None:
                 continue
-            settings = {"steps": 4 * preset.sft_steps, "patience": 0, "max_target_tokens": budget}
+            settings = {"steps": preset.sft_steps, "patience": 0, "max_target_tokens": budget}
         planned.append(Job("sft-controls", folder.name, jobs.sft, folder / "run_card.json",
                            {"out": folder, "base": base_dir(inputs), "data": data_dir(inputs), "target": t,
                             "params": pa, "seed": s, "lr": chosen_lr(inputs, preset, t, pa), "preset": preset,
@@ -63,7 +63,7 @@ def plan_controls(inputs: Inputs, preset: Preset) -> list[Job]:
     return planned
 
 
-def theorem_budget(folder: Path) -> int | None:
+def plateau_budget(folder: Path) -> int | None:
     """The target tokens a finished run had trained on at the step it published (None: not finished)."""
     card = complete_card(folder)
     if card is None:

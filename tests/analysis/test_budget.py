@@ -35,14 +35,14 @@ ARMS = {("answer", None): (0.8, 0.4), ("theorem", None): (0.85, 0.75), ("solutio
 
 
 def test_the_arms_seeds_and_the_controls_are_kept_apart():
-    results = planted({**ARMS, ("solution", "tokens"): (0.8, 0.6)})
+    results = planted({**ARMS, ("theorem", "tokens"): (0.8, 0.6)})
     frame = with_variants(results.predictions, results.models)
-    assert set(frame.loc[frame["variant"] == "tokens", "model"]) == {f"solution-full-s{s}-tokens" for s in range(3)}
-    assert frame.loc[frame["model"] == "solution-full-s0", "variant"].isna().all()
+    assert set(frame.loc[frame["variant"] == "tokens", "model"]) == {f"theorem-full-s{s}-tokens" for s in range(3)}
+    assert frame.loc[frame["model"] == "theorem-full-s0", "variant"].isna().all()
 
 
 def test_c2_stands_when_theorem_sft_leads_solution_sft_at_equal_tokens_too():
-    results = planted({**ARMS, ("solution", "tokens"): (0.8, 0.6)})
+    results = planted({**ARMS, ("theorem", "tokens"): (0.85, 0.75)})
     row = claims_table(results).set_index("claim").loc["C2"]
     assert row["verdict"] == "supported" and "at equal target tokens" in row["note"]
     table = budget_table(results.predictions, results.models).set_index(["comparison", "measure"])
@@ -52,18 +52,18 @@ def test_c2_stands_when_theorem_sft_leads_solution_sft_at_equal_tokens_too():
 
 
 def test_c2_is_not_supported_when_the_budget_explains_the_lead():
-    """Solution-SFT given theorem-SFT's tokens does better than theorem-SFT: the lead over answer-SFT stays, but
-    naming theorems is not what bought it."""
-    results = planted({**ARMS, ("solution", "tokens"): (0.9, 0.88)})
+    """Theorem-SFT held to solution-SFT's target tokens does worse than solution-SFT: the lead over answer-SFT
+    stays, but naming theorems is not what bought it."""
+    results = planted({**ARMS, ("theorem", "tokens"): (0.7, 0.4)})
     row = claims_table(results).set_index("claim").loc["C2"]
-    assert row["verdict"] == "not supported" and "solution-SFT beats it" in row["note"]
+    assert row["verdict"] == "not supported" and "theorem-SFT does worse than it" in row["note"]
     assert row["ci_low"] > 0  # theorem still beats answer
 
 
 def test_an_undetermined_budget_control_makes_c2_inconclusive():
-    """Theorem-SFT beats the solution arm, but not solution-SFT given its target tokens: the control cannot give
-    the gain to the theorems, so a supported C2 becomes inconclusive (not 'not supported': it is not determined)."""
-    results = planted({**ARMS, ("solution", "tokens"): (0.85, 0.75)})
+    """Theorem-SFT beats the solution arm, but not when held to solution-SFT's target tokens: the control cannot
+    give the gain to the theorems, so a supported C2 becomes inconclusive (not 'not supported': not determined)."""
+    results = planted({**ARMS, ("theorem", "tokens"): (0.8, 0.6)})
     row = claims_table(results).set_index("claim").loc["C2"]
     assert row["verdict"] == "inconclusive" and "does not beat solution-SFT" in row["note"]
     assert row["control_low"] > 0  # the solution arm alone would have let it stand
@@ -109,7 +109,7 @@ def test_each_runs_plateau_is_the_step_it_published():
 
 def test_robustness_differences_are_marked_unread_where_a_side_did_not_learn():
     results = planted({("theorem", None): (0.1, 0.05), ("solution", None): (0.1, 0.02),
-                       ("solution", "tokens"): (0.1, 0.05)})
+                       ("theorem", "tokens"): (0.1, 0.05)})
     table = budget_table(results.predictions, results.models)
     assert len(table) and not table["learned"].any()
     from tsft.figures.evidence import budget_sentences

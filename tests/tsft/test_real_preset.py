@@ -68,15 +68,17 @@ def test_learning_rates_come_from_the_trials_on_validation(tmp_path):
 def test_the_controls_wait_for_their_budget(tmp_path):
     real, inputs = preset("real"), Inputs(tmp_path)
     assert [j.name for j in plan("sft-controls", inputs, real)] == ["answer-full-s0-memorize"]
-    theorem = tmp_path / "sft" / "theorem-full-s1"
-    theorem.mkdir(parents=True)
+    solution = tmp_path / "sft" / "solution-full-s1"
+    solution.mkdir(parents=True)
     evals = [{"step": 50, "target_tokens_seen": 1000}, {"step": 100, "target_tokens_seen": 2000}]
-    (theorem / "run_card.json").write_text(json.dumps({"status": "complete", "step": 50,
-                                                       "metrics": {"evals": evals, "target_tokens_seen": 3000}}))
+    (solution / "run_card.json").write_text(json.dumps({"status": "complete", "step": 50,
+                                                        "metrics": {"evals": evals, "target_tokens_seen": 3000}}))
     controls = {j.name: j.kwargs for j in plan("sft-controls", inputs, real)}
-    assert controls["solution-full-s1-tokens"]["settings"]["max_target_tokens"] == 1000  # theorem's, at its plateau
+    capped = controls["theorem-full-s1-tokens"]
+    assert capped["settings"]["max_target_tokens"] == 1000  # solution-SFT's, at its plateau
+    assert (capped["target"], capped["params"], capped["seed"]) == ("theorem", "full", 1)
     assert controls["answer-full-s0-memorize"]["settings"]["stop_at_train_accuracy"] == 0.9
-    assert "solution-full-s0-tokens" not in controls  # its theorem run has not finished
+    assert "theorem-full-s0-tokens" not in controls  # its solution run has not finished
 
 
 def test_an_arm_rate_overrides_its_selection_rate():
