@@ -37,8 +37,6 @@ SURFACE = "surface"
 """The pooled kind: every answer-invariant shift (`surface_kinds`)."""
 CHANGES_ANSWER = frozenset({"out_of_range", "given_swap"})
 """Kinds whose new numbers change the reference answer (text world and diagram world)."""
-IN_DISTRIBUTION_KINDS = IN_DISTRIBUTION
-"""Renames drawn from training's own pools: in-distribution controls, reported per kind, never pooled as a shift."""
 UNIT_COLUMNS = ["original_correct", "original_n", "correct", "n"]
 """Per test original (one bootstrap unit): correct answers and count on the original, then on its versions of
 the kind measured (the original itself when the kind is `original`)."""
@@ -81,8 +79,8 @@ def final(frame: pd.DataFrame) -> pd.DataFrame:
 
 def surface_kinds(kinds) -> list[str]:
     """The kinds pooled as `surface`: neither the originals, nor a kind that changes the answer, nor an
-    in-distribution control."""
-    return sorted(k for k in set(kinds) if k != "original" and k not in CHANGES_ANSWER | IN_DISTRIBUTION_KINDS)
+    in-distribution control (tasks.world.perturb.IN_DISTRIBUTION: renames drawn from training's own pools)."""
+    return sorted(k for k in set(kinds) if k != "original" and k not in CHANGES_ANSWER | IN_DISTRIBUTION)
 
 
 def _select(frame: pd.DataFrame, kind: str) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import pandas as pd
 from tsft.analysis.accuracy import ACCURACY, FACTS, ROBUSTNESS, SURFACE, arm_difference, estimate, final, surface_kinds
-from tsft.analysis.problems import original_templates
+from tsft.analysis.problems import cluster_templates
 
 MEASURES = (("original", ACCURACY, "accuracy"), (SURFACE, ACCURACY, "accuracy"), (SURFACE, ROBUSTNESS, "robustness"))
 """(kind, statistic, its name) of each difference."""
@@ -57,8 +57,7 @@ def budget_table(predictions: pd.DataFrame, models: pd.DataFrame, problems: pd.D
                  learned: float = 0.2) -> pd.DataFrame:
     """Each comparison whose two sides were evaluated, on each measure (see the module docstring)."""
     frame = with_variants(predictions, models)
-    templates = original_templates(problems) if problems is not None and len(problems) and "kind" in problems \
-        else None
+    templates = cluster_templates(problems)
     rows = []
     for name, side_a, side_b in COMPARISONS:
         a, b = runs_of(frame, *side_a), runs_of(frame, *side_b)

@@ -57,7 +57,7 @@ from tsft.analysis.accuracy import ACCURACY, ROBUSTNESS, SURFACE, arm_difference
 from tsft.analysis.budget import runs_of, with_variants
 from tsft.analysis.controls import C4_NULLS, c4_control
 from tsft.analysis.inside import mlp_share, patched_runs
-from tsft.analysis.problems import original_templates
+from tsft.analysis.problems import cluster_templates
 from tsft.analysis.shares import without_layer_zero
 from tsft.analysis.stats import NAN, Estimate, verdict
 
@@ -108,7 +108,7 @@ def _with_glmm(row: dict, theorem: pd.DataFrame, answer: pd.DataFrame, problems:
     if problems is None or problems.empty or not row["effect"]:
         return row
     kinds = accuracy.surface_kinds(pd.concat([theorem["kind"], answer["kind"]]))
-    fitted = twostage.claim_effect(theorem, answer, _templates(problems), kinds, interaction)
+    fitted = twostage.claim_effect(theorem, answer, cluster_templates(problems), kinds, interaction)
     if fitted is None:
         return row | {"glmm_agreement": "mixed model not fitted"}
     side = Estimate(row["value"], row["ci_low"], row["ci_high"], 0, 0).excludes(0.0)
@@ -137,13 +137,6 @@ def _missing(claim: str, what: str, control: str) -> dict:
     return _row(claim, NAN, float("nan"), "inconclusive", "", control, note=f"not measured: {what}")
 
 
-def _templates(problems: pd.DataFrame | None) -> pd.DataFrame | None:
-    """problem_id -> template of the test originals (the clusters of arm_difference), where the facts have them."""
-    if problems is None or not len(problems) or "template" not in problems:
-        return None
-    return original_templates(problems) if "kind" in problems else problems[["problem_id", "template"]]
-
-
 def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSettings,
              problems: pd.DataFrame | None = None) -> dict:
     control = "matched in-distribution accuracy (training curves)"
@@ -161,7 +154,7 @@ def claim_c1(predictions: pd.DataFrame, matched: pd.DataFrame, settings: ClaimSe
     theorem, answer = _runs(picks, "theorem", settings.params), _runs(picks, "answer", settings.params)
     if theorem.empty or answer.empty:
         return _missing("C1", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
-    estimate, interval = arm_difference(theorem, answer, SURFACE, ROBUSTNESS, _templates(problems))
+    estimate, interval = arm_difference(theorem, answer, SURFACE, ROBUSTNESS, cluster_templates(problems))
     effect = "robustness(theorem) - robustness(answer)"
     unlearned = _not_learned({"theorem-SFT": theorem, "answer-SFT": answer}, settings.learned)
     if unlearned:
@@ -181,7 +174,7 @@ def claim_c2(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
     solution = _runs(frame, "solution", settings.params)
     if theorem.empty or answer.empty:
         return _missing("C2", f"theorem-{settings.params} and answer-{settings.params} evaluations", control)
-    templates = _templates(problems)
+    templates = cluster_templates(problems)
     estimate, interval = arm_difference(theorem, answer, SURFACE, ACCURACY, templates)
     unlearned = _not_learned({"theorem-SFT": theorem, "answer-SFT": answer}, settings.learned)
     if unlearned:
@@ -233,7 +226,7 @@ def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
     full, mlp, attn = (_runs(frame, "theorem", p) for p in ("full", "mlp", "attn"))
     if full.empty or mlp.empty:
         return _missing("C3", "theorem-full and theorem-mlp evaluations", control)
-    templates = _templates(problems)
+    templates = cluster_templates(problems)
     estimate, interval = arm_difference(mlp, full, "original", ACCURACY, templates)
     unlearned = _not_learned({"full tuning": full}, settings.learned)
     if unlearned:

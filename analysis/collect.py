@@ -233,7 +233,6 @@ def _without_repeats(frame: pd.DataFrame) -> pd.DataFrame:
     answers on a subset of the problems: keep the final evaluation's, so no original counts twice there."""
     if "final" not in frame:
         return frame
-    final = frame["final"].astype(bool)
-    scored = frame.loc[final, ["model", "step"]].drop_duplicates().assign(repeat=True)
-    marked = frame[["model", "step"]].merge(scored, on=["model", "step"], how="left")["repeat"].fillna(False)
-    return frame[~(marked.to_numpy(dtype=bool) & ~final.to_numpy())].reset_index(drop=True)
+    final = frame["final"].astype(bool).to_numpy()
+    checkpoint = pd.MultiIndex.from_frame(frame[["model", "step"]])
+    return frame[final | ~checkpoint.isin(checkpoint[final])].reset_index(drop=True)

@@ -68,3 +68,11 @@ def original_templates(problems: pd.DataFrame) -> pd.DataFrame:
     """problem_id -> template of the test originals that have one (F8's instance groups)."""
     originals = problems[(problems["kind"] == "original") & problems["template"].notna()]
     return originals[["problem_id", "template"]].reset_index(drop=True)
+
+
+def cluster_templates(problems: pd.DataFrame | None) -> pd.DataFrame | None:
+    """problem_id -> template of the test originals (the clusters of analysis.accuracy.arm_difference), where the
+    facts have them; else None."""
+    if problems is None or not len(problems) or "template" not in problems:
+        return None
+    return original_templates(problems) if "kind" in problems else problems[["problem_id", "template"]]

@@ -197,15 +197,15 @@ def run_eval(model_dir, data_dir, out, splits: Sequence[str] | None = None, limi
     chosen = eval_splits(dataset, splits, limit, frozenset(shown))
     fitted = dataset.train[:train]
     with compute(model, placement.precision) as used:
-        outputs = evaluate_splits(model, tokenizer, [problems for _, _, problems, _ in chosen] + [fitted],
-                                  new_tokens, batch_size or DECODER_SLOTS, progress)
-    for (split, kind, problems, originals), said in zip(chosen, outputs, strict=False):
+        *outputs, fitted_outputs = evaluate_splits(model, tokenizer, [problems for _, _, problems, _ in chosen]
+                                                   + [fitted], new_tokens, batch_size or DECODER_SLOTS, progress)
+    for (split, kind, problems, originals), said in zip(chosen, outputs, strict=True):
         rows += grade_outputs(problems, said, checkpoint.name, split, kind, originals)
     frame = pd.DataFrame(rows)
     tables = {"predictions.parquet": frame}
     if train:
         tables["train_predictions.parquet"] = pd.DataFrame(grade_outputs(
-            fitted, outputs[-1], checkpoint.name, "train", "original", [p.id for p in fitted]))
+            fitted, fitted_outputs, checkpoint.name, "train", "original", [p.id for p in fitted]))
     summary = summarize(frame)
     request = {"kind": "eval", "model": str(model_dir), "name": checkpoint.name,
                "model_kind": card.get("kind"), "step": card.get("step"), "config": card.get("config", {}),

@@ -241,19 +241,21 @@ class Trainer:
         latest = self.metrics["evals"][-1]
         said = [f"step {self.step}/{self.config.steps}", f"loss {self.latest_loss:.4f}"]
         if "heldout_accuracy" in latest:
-            evals = [e for e in self.metrics["evals"] if "heldout_accuracy" in e]
-            best = max(evals, key=lambda e: (e["heldout_accuracy"], -e["step"]))
+            best = self._best_eval()
             split = {"val": "validation", "test": "test"}.get(self.run.card.get("eval_split"), "held-out")
             said.append(f"{split} accuracy {latest['heldout_accuracy']:.3f} "
                         f"(best {best['heldout_accuracy']:.3f} at step {best['step']})")
         return f"{self.run.out.name}: " + ", ".join(said)
 
-    def _best_step(self) -> int | None:
-        """The evaluated step with the highest held-out accuracy (the earliest of ties), under `patience`."""
+    def _best_eval(self) -> dict | None:
+        """The evaluation with the highest held-out accuracy so far (the earliest of ties), or None."""
         evals = [e for e in self.metrics["evals"] if "heldout_accuracy" in e]
-        if not self.config.patience or not evals:
-            return None
-        return max(evals, key=lambda e: (e["heldout_accuracy"], -e["step"]))["step"]
+        return max(evals, key=lambda e: (e["heldout_accuracy"], -e["step"])) if evals else None
+
+    def _best_step(self) -> int | None:
+        """The best evaluation's step (`_best_eval`), under `patience`; else None."""
+        best = self._best_eval() if self.config.patience else None
+        return None if best is None else best["step"]
 
     def _stop_reason(self) -> str | None:
         """Why training stops before `steps` (plateau, train fitted, token budget), or None."""

@@ -44,12 +44,17 @@ def plan_sft(inputs: Inputs, preset: Preset) -> list[Job]:
             for t, pa, s, folder in _runs(inputs, preset)]
 
 
+TRAIN_GRADED = 200
+"""Training problems each final checkpoint is also graded on (as many as the memorization arm's stopping rule
+reads, the same problems; at most the evaluation's limit): its train accuracy beside its test accuracy."""
+
+
 def plan_controls(inputs: Inputs, preset: Preset) -> list[Job]:
     """The memorization arm and the token-matched theorem runs (tsft.plan.control_runs); a token-matched run
     waits for its seed's solution-full run, whose target tokens to its plateau are its budget."""
     planned = []
     for t, pa, s, variant, folder in control_runs(inputs, preset):
-        settings: dict = {"steps": preset.memorize_steps, "patience": 0, "train_eval_size": 200,
+        settings: dict = {"steps": preset.memorize_steps, "patience": 0, "train_eval_size": TRAIN_GRADED,
                           "stop_at_train_accuracy": 0.9, "eval_every": 100, "curve_every": 200}
         if variant == "tokens":
             budget = plateau_budget(sft_dir(inputs, "solution", "full", s))
@@ -70,11 +75,6 @@ def plateau_budget(folder: Path) -> int | None:
         return None
     at = [e for e in card["metrics"]["evals"] if e["step"] == card["step"] and "target_tokens_seen" in e]
     return at[0]["target_tokens_seen"] if at else card["metrics"]["target_tokens_seen"]
-
-
-TRAIN_GRADED = 200
-"""Training problems each final checkpoint is also graded on (as many as the memorization arm's stopping rule
-reads; at most the evaluation's limit): its train accuracy beside its test accuracy."""
 
 
 def _eval_job(stage: str, name: str, model: Path, out: Path, inputs: Inputs, preset: Preset, train: int = 0) -> Job:
