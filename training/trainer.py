@@ -257,10 +257,15 @@ class Trainer:
         best = self._best_eval() if self.config.patience else None
         return None if best is None else best["step"]
 
+    def _at_token_budget(self) -> bool:
+        """Whether the run has seen its `max_target_tokens` (it stops here, evaluated like a last step)."""
+        budget = self.config.max_target_tokens
+        return bool(budget) and self.metrics["target_tokens_seen"] >= budget
+
     def _stop_reason(self) -> str | None:
         """Why training stops before `steps` (plateau, train fitted, token budget), or None."""
         config, evals = self.config, self.metrics["evals"]
-        if config.max_target_tokens and self.metrics["target_tokens_seen"] >= config.max_target_tokens:
+        if self._at_token_budget():
             return "target_tokens"
         threshold = getattr(config, "stop_at_train_accuracy", 0.0)
         if threshold and evals and evals[-1].get("train_accuracy", 0.0) >= threshold:
@@ -310,7 +315,8 @@ class Trainer:
                 self.metrics["loss"].append([self.step, round(loss, 6)])
             bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens / max(elapsed, 1e-9):.0f}")
             bar.update(1)
-            if (config.eval_every and self.step % config.eval_every == 0) or self.step == config.steps:
+            if (config.eval_every and self.step % config.eval_every == 0) or self.step == config.steps \
+                    or self._at_token_budget():
                 self._evaluate()
             stopped = self._stop_reason() if self.run.dist.main else None
             stopped = broadcast_object(stopped, self.run.dist)

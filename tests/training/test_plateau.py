@@ -49,11 +49,16 @@ def test_without_a_plateau_a_patient_run_trains_every_step(tokenizer, dataset, t
     assert card["stopped"] == "steps" and card["step"] == 6 and (tmp_path / "run" / "training_state").is_dir()
 
 
-def test_the_token_budget_stops_within_one_batch_of_it(tokenizer, dataset, tmp_path):
-    card = _trainer(tokenizer, dataset, tmp_path / "budget", steps=50, eval_every=0, save_every=50,
+def test_the_token_budget_stops_within_one_batch_of_it_and_evaluates_there(tokenizer, dataset, tmp_path):
+    flat = dict.fromkeys(range(1, 51), 0.5)  # a planted held-out curve at every step the run could stop at
+    card = _trainer(tokenizer, dataset, tmp_path / "budget", flat, steps=50, eval_every=7, save_every=50,
                     max_target_tokens=200).fit()
     seen, per_step = card["metrics"]["target_tokens_seen"], card["metrics"]["target_tokens_seen"] / card["step"]
     assert card["stopped"] == "target_tokens" and 200 <= seen < 200 + 2 * per_step and card["step"] < 50
+    steps = [e["step"] for e in card["metrics"]["evals"]]
+    assert card["step"] % 7 != 0  # the budget falls between scheduled evaluations (else the test shows nothing)
+    assert steps == sorted({*range(7, card["step"] + 1, 7), card["step"]})  # and the stopping step is evaluated
+    assert card["metrics"]["evals"][-1]["target_tokens_seen"] == seen
 
 
 def test_patience_needs_a_checkpoint_at_every_evaluation():

@@ -64,6 +64,7 @@ def test_the_real_presets_shape_runs_every_stage(tmp_path):
     per_step = card(run / "sft" / "theorem-full-s0")["metrics"]["evals"][0]
     per_step = per_step["target_tokens_seen"] / per_step["step"]
     assert budget <= tokens["metrics"]["target_tokens_seen"] < budget + 2 * per_step  # stopped within a step
+    assert tokens["metrics"]["evals"][-1]["step"] == tokens["step"]  # with its validation accuracy there
     assert card(run / "sft-controls" / "answer-full-s0-memorize")["config"]["stop_at_train_accuracy"] == 0.9
 
     data = run / "data"
