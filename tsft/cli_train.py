@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tsft.common import DeviceOpt, Opt, PrecisionOpt, fail, parse_ints, print_frame, print_rows
+from tsft.common import DeviceOpt, Opt, PrecisionOpt, console, fail, parse_ints, print_frame, print_rows
 
 train_app = typer.Typer(help="training/: base pretraining, SFT runs and the comparison matrix.",
                         no_args_is_help=True)
@@ -35,11 +35,9 @@ def _config(kind: type, file, overrides, **fixed):
 
 
 def _report(card: dict, start: float) -> None:
-    from rich.console import Console
-
     metrics = card.get("metrics", {})
     evals = metrics.get("evals") or [{}]
-    Console().print(f"{card.get('name')}: {card.get('status')} at step {card.get('step')} in "
+    console.print(f"{card.get('name')}: {card.get('status')} at step {card.get('step')} in "
                     f"{time.perf_counter() - start:.1f} s; trainable {card.get('parameters', {}).get('trainable')}"
                     f" of {card.get('parameters', {}).get('total')} parameters; last eval {evals[-1]}; "
                     f"target tokens seen {metrics.get('target_tokens_seen')}", highlight=False)

