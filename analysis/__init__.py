@@ -10,7 +10,7 @@
 * `accuracy`      - E1 accuracy / robustness per perturbation, matched accuracy, E2 selections, F8 templates;
 * `traces`        - step-level scores of generated theorem applications (naming, Cond, Map, Exec) and first errors;
 * `readings`      - per-run peak in- and out-of-distribution steps; C1 / C2 at final, matched and OOD-peak;
-* `budget`        - each run's plateau and accuracies; the token-matched and memorization controls;
+* `budget`        - each run's plateau and accuracies; the token-matched, memorization and step-cap controls;
 * `contamination` - verbatim test problems and canary strings in generations;
 * `inside`        - E3 patching map and MLP share, E4 probe peaks and transfer, E5-E7, the SVD view of updates;
 * `controls`      - random-location controls: each localisation claim against the same measurement elsewhere;

@@ -19,8 +19,13 @@
     budget. Beside it, the same difference for the theorem arm itself (equal step rule).
   - **memorization - answer**: answer-SFT trained until it fits its training problems (`memorize`) against
     answer-SFT at its validation plateau: what the regime the paper is about does to accuracy and robustness.
+  - **theorem-mlp to the step cap**: MLP-only theorem-SFT trained, seed by seed, to the step cap with the
+    plateau rule's stop off (`long`; its best validation checkpoint still published), against full tuning and
+    against MLP-only tuning stopped at its plateau: whether C3's difference is the layers' or the stopping rule's
+    (a validation curve with one lucky point stops a run early).
 
-C2 reads the token-matched difference as a control under the one rule for controls (analysis.claims).
+C2 reads the token-matched difference and C3 the step-cap difference under the one rule for controls
+(analysis.claims).
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ MEASURES = (("original", ACCURACY, "accuracy"), (SURFACE, ACCURACY, "accuracy"),
 """(kind, statistic, its name) of each difference."""
 COMPARISONS = (("theorem - solution, token-matched", ("theorem", "full", "tokens"), ("solution", "full", None)),
                ("theorem - solution, same step rule", ("theorem", "full", None), ("solution", "full", None)),
-               ("memorization - answer at its plateau", ("answer", "full", "memorize"), ("answer", "full", None)))
+               ("memorization - answer at its plateau", ("answer", "full", "memorize"), ("answer", "full", None)),
+               ("theorem-mlp to the step cap - theorem-full", ("theorem", "mlp", "long"), ("theorem", "full", None)),
+               ("theorem-mlp to the step cap - at its plateau", ("theorem", "mlp", "long"), ("theorem", "mlp", None)))
 """(name, run A, run B): each run as (target, params, variant; None = the arm's own seeds)."""
 
 

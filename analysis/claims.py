@@ -23,7 +23,9 @@ one-sided tests at 2.5% each: the 95% interval inside the margin.
   the verdict stands.
 * **C3** tuning only the MLP layers matches full tuning: accuracy on the originals of theorem-SFT
   with `mlp` minus `full`, inside an equivalence margin (default 5 points). Control:
-  attention-only tuning at the same budget (if it matches too, the MLPs are not special; noted).
+  attention-only tuning at the same budget (if it matches too, the MLPs are not special; noted). Where MLP-only
+  runs were also trained to the step cap (analysis.budget), the same equivalence read on them: a verdict of its
+  own that differs from C3's (determined either way) makes C3 `inconclusive`, the stopping rule deciding it.
 * **C4** the feed-forward layers carry the rules: the MLP share of the restored logit difference
   when patching theorem-swap pairs in theorem-SFT, > 0.5. Control: the same share in the base
   model before SFT (if it is as high, MLP dominance is not something theorem-SFT put there; noted), and
@@ -219,7 +221,9 @@ def _token_matched_reading(result: str, versus: Estimate) -> tuple[str, str]:
     return result, said
 
 
-def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.DataFrame | None = None) -> dict:
+def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.DataFrame | None = None,
+             controls: pd.DataFrame | None = None) -> dict:
+    """C3 on the final checkpoints; `controls` (analysis.budget.with_variants) adds the MLP-only runs to the cap."""
     control = "attention-only tuning at the same budget"
     effect = f"accuracy(mlp) - accuracy(full), originals; margin +-{settings.margin:.2f}"
     frame = final(predictions)
@@ -240,8 +244,24 @@ def claim_c3(predictions: pd.DataFrame, settings: ClaimSettings, problems: pd.Da
         versus, _ = arm_difference(attn, full, "original", ACCURACY, templates)
         if verdict(versus, 0.0, margin=settings.margin) == "supported":
             note = "attention-only matches full tuning too: the MLPs are not special here"
+    long = runs_of(controls, "theorem", "mlp", "long") if controls is not None else pd.DataFrame()
+    if len(long):
+        result, said = _stopping_reading(result, arm_difference(long, full, "original", ACCURACY, templates)[0],
+                                         settings.margin)
+        note = "; ".join(filter(None, [note, said]))
     return _row("C3", estimate, 0.0, result, effect, control, versus,
                 scope="final checkpoints; control value = attn - full", note=note, interval=interval)
+
+
+def _stopping_reading(result: str, versus: Estimate, margin: float) -> tuple[str, str]:
+    """C3 after MLP-only tuning trained to the step cap (minus full tuning): the same equivalence read on it. Its
+    own verdict determined and other than C3's, the stopping rule decides C3, which becomes inconclusive;
+    undetermined, C3 stands (the one rule for controls)."""
+    own = verdict(versus, 0.0, margin=margin)
+    said = f"mlp trained to the step cap - full {versus.value:.2f} [{versus.low:.2f}, {versus.high:.2f}] ({own})"
+    if "inconclusive" not in (own, result) and own != result:
+        return "inconclusive", f"inconclusive: {said}: where the plateau rule stopped MLP-only tuning decides C3"
+    return result, said
 
 
 def c4_runs(patch_pairs: pd.DataFrame, models: pd.DataFrame, settings: ClaimSettings) -> list[str]:
@@ -329,8 +349,9 @@ def claims_from(predictions: pd.DataFrame, matched: pd.DataFrame, patch_pairs: p
                 controls: pd.DataFrame | None = None) -> pd.DataFrame:
     """C1-C4 from predictions already joined with the models' facts and the matched steps; with the problems'
     facts (analysis.problems), C1 and C2 also carry the mixed model's reading (`glmm_*` columns); with the
-    control runs' predictions (analysis.budget.with_variants), C2 reads the token-matched control."""
+    control runs' predictions (analysis.budget.with_variants), C2 reads the token-matched control and C3 the
+    MLP-only runs to the step cap."""
     return pd.DataFrame([claim_c1(predictions, matched, settings, problems),
                          claim_c2(predictions, settings, problems, controls),
-                         claim_c3(predictions, settings, problems),
+                         claim_c3(predictions, settings, problems, controls),
                          claim_c4(patch_pairs, models, settings, predictions)])

@@ -10,7 +10,8 @@ reproduce`), so whatever quotes it can be checked against it:
   perturbations, robustness;
 * **Claims**: verdict, effect with its interval and seeds, the control's value, the random-slopes model beside;
 * **Training**: each run's plateau (the step it published, why it stopped, validation and train accuracy) and
-  the training controls (token-matched theorem-SFT, the memorization arm: analysis.budget);
+  the training controls (token-matched theorem-SFT, the memorization arm, runs to the step cap:
+  analysis.budget);
 * **C4's share readings** (analysis.shares) and the **figures** (links to the PNGs, else the HTML files).
 
 Numbers are printed to 3 decimals (`figures.theme.number`), as the tables hold them rounded.

@@ -60,5 +60,8 @@ def test_the_decisive_runs_stated_reading_is_the_codes():
     for phrase in expected:
         assert phrase in stated, phrase
     assert real.patch_precision == "fp32"
+    cap = f"theorem-mlp is also trained on each of its {len(real.seeds_of('theorem-mlp'))} seeds to the " \
+          f"{real.sft_steps}-step cap"
+    assert real.long_arms == ("theorem-mlp",) and cap in stated
     pool = surface_kinds(set(KINDS) - {"cue_conflict"})
     assert ", ".join(pool[:-1]) + " and " + pool[-1] in stated  # the surface pool, as analysis.accuracy builds it

@@ -38,9 +38,9 @@ def _report(card: dict, start: float) -> None:
     metrics = card.get("metrics", {})
     evals = metrics.get("evals") or [{}]
     console.print(f"{card.get('name')}: {card.get('status')} at step {card.get('step')} in "
-                    f"{time.perf_counter() - start:.1f} s; trainable {card.get('parameters', {}).get('trainable')}"
-                    f" of {card.get('parameters', {}).get('total')} parameters; last eval {evals[-1]}; "
-                    f"target tokens seen {metrics.get('target_tokens_seen')}", highlight=False)
+                  f"{time.perf_counter() - start:.1f} s; trainable {card.get('parameters', {}).get('trainable')}"
+                  f" of {card.get('parameters', {}).get('total')} parameters; last eval {evals[-1]}; "
+                  f"target tokens seen {metrics.get('target_tokens_seen')}", highlight=False)
 
 
 @train_app.command("base")

@@ -162,11 +162,12 @@ def chosen_lr(inputs: Inputs, preset: Preset, target: str, params: str) -> float
 
 def control_runs(inputs: Inputs, preset: Preset) -> list[tuple[str, str, int, str, Path]]:
     """(target, params, seed, variant, folder) of the control runs beside the matrix: the memorization arm
-    (answer-full, first seed, until it fits its training problems) and theorem-full capped at solution-full's
-    token budget (`token_matched_seeds` seeds)."""
+    (answer-full, first seed, until it fits its training problems), theorem-full capped at solution-full's
+    token budget (`token_matched_seeds` seeds) and the `long_arms` trained to the step cap on each of their seeds."""
     out = inputs.out / "sft-controls"
     runs = []
     if preset.memorize_steps:
         runs.append(("answer", "full", preset.seeds[0], "memorize"))
     runs += [("theorem", "full", seed, "tokens") for seed in preset.seeds[:preset.token_matched_seeds]]
+    runs += [(*arm.split("-", 1), seed, "long") for arm in preset.long_arms for seed in preset.seeds_of(arm)]
     return [(t, pa, s, v, out / f"{run_name(t, pa, s)}-{v}") for t, pa, s, v in runs]

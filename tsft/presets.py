@@ -9,9 +9,10 @@
 * `real` - the experiment that can decide: SmolLM2-135M-Instruct (fetched once by `tsft models get`)
   fine-tuned on the theorem world without its system prompt. Learning rates chosen on a validation split
   from a small grid, every run trained to its validation plateau, five seeds of answer / solution /
-  theorem-SFT with full tuning and three of theorem-SFT MLP- and attention-only, a memorization arm and a
-  token-matched theorem control, every test original with every perturbation, patching in fp32 on three
-  seeds. bf16 training on a CPU with native bf16. Its output is in the repository's results/real/.
+  theorem-SFT with full tuning and three of theorem-SFT MLP- and attention-only, a memorization arm, a
+  token-matched theorem control and theorem-SFT MLP-only trained to the step cap (the plateau stop off), every
+  test original with every perturbation, patching in fp32 on three seeds. bf16 training on a CPU with native
+  bf16. Its output is in the repository's results/real/.
 * `paper` - one GPU: the larger `base` preset, more data, three seeds, every variant and kind, and
   per-layer MLP-only runs for E7.
 
@@ -109,6 +110,10 @@ class Preset:
     theorem vs solution without a budget difference (theorem-SFT's targets are about four times longer, so at
     equal steps it sees four times the tokens; capping it costs a fraction of a run, where giving solution-SFT
     theorem-SFT's budget would cost several runs' worth of steps) (0: none)."""
+    long_arms: tuple[str, ...] = ()
+    """Arms (`target-params`) also trained, on each of their seeds, to `sft_steps` with the plateau rule's stop off
+    (variant `long`; the best validation checkpoint is still the one published): whether a comparison is decided by
+    where a noisy validation curve stopped an arm rather than by the arm. A resumed run may add arms here."""
     patch_precision: str = "auto"
     """Compute precision of the patching jobs (fp32 where a claim is decided on the maps)."""
     patch_seeds: int = 1
@@ -177,8 +182,9 @@ PRESETS["real"] = Preset(
     sft_steps=800, sft_batch=8, sft_micro_batch=4, patience=3, eval_every=50, eval_size=160, curve_size=64,
     curve_every=100, lr=(("full", 2e-4), ("mlp", 4e-4), ("attn", 4e-4)),
     lr_grid=(("full", (1e-4, 2e-4, 4e-4)), ("mlp", (2e-4, 4e-4, 8e-4)), ("attn", (2e-4, 4e-4, 8e-4))),
-    lr_trial_steps=100, memorize_steps=2000, token_matched_seeds=3, kinds=None, eval_limit=None, patch_limit=64,
-    patch_precision="fp32", patch_seeds=3, probe_limit=300, transplant_limit=100, jobs=2)
+    lr_trial_steps=100, memorize_steps=2000, token_matched_seeds=3, long_arms=("theorem-mlp",), kinds=None,
+    eval_limit=None, patch_limit=64, patch_precision="fp32", patch_seeds=3, probe_limit=300, transplant_limit=100,
+    jobs=2)
 
 VISION_KINDS = ("rotate", "mirror", "move_label", "distractor_mark", "letter_rename_novel", "entity_rename_novel",
                 "heldout_template")

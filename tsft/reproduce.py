@@ -111,12 +111,17 @@ def _checked(job: Job, call) -> float:
                          "to continue)") from err
 
 
+GROWING = ("seeds", "long_arms")
+"""Preset fields a resumed run may extend (the saved value must begin the new one): each adds runs and changes none
+of those already made."""
+
+
 def identity(meta: dict) -> dict:
-    """What must not change between a run and its resume: the preset's sizes (not its worker count, and not its
-    seeds, which may grow: check_meta) and inputs."""
+    """What must not change between a run and its resume: the preset's sizes (not its worker count, and not the
+    GROWING fields, which may grow: check_meta) and inputs."""
     normal = json.loads(json.dumps({"preset": meta["preset"], "inputs": meta["inputs"]}, default=str))
-    normal["preset"].pop("jobs", None)
-    normal["preset"].pop("seeds", None)
+    for key in ("jobs", *GROWING):
+        normal["preset"].pop(key, None)
     return normal
 
 
@@ -128,9 +133,11 @@ def check_meta(path: Path, meta: dict) -> dict:
     old, new = identity(saved), identity(meta)
     differ = [f"{part}.{key}: {old[part].get(key)!r} -> {new[part].get(key)!r}" for part in ("preset", "inputs")
               for key in sorted(set(old[part]) | set(new[part])) if old[part].get(key) != new[part].get(key)]
-    old_seeds, new_seeds = saved["preset"].get("seeds", []), meta["preset"].get("seeds", [])
-    if list(new_seeds[:len(old_seeds)]) != list(old_seeds):  # more seeds extend a run; other seeds are other runs
-        differ.append(f"preset.seeds: {old_seeds!r} -> {new_seeds!r} (a run is extended with more seeds only)")
+    for key in GROWING:  # more seeds (arms) extend a run; other seeds are other runs
+        old_value, new_value = list(saved["preset"].get(key) or []), list(meta["preset"].get(key) or [])
+        if new_value[:len(old_value)] != old_value:
+            differ.append(f"preset.{key}: {old_value!r} -> {new_value!r} (a run is extended, never changed: the "
+                          "saved value must begin the new one)")
     if differ:
         raise ValueError(f"{path}: this folder was made with other settings ({'; '.join(differ)}); continue it "
                          "with the same ones, or use another --out or --overwrite")

@@ -58,7 +58,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("base", "the base model", plan_base),
     Stage("lr", "learning-rate trials on validation, per arm", plan_lr),
     Stage("sft", "one checkpoint per target x selection x seed", plan_sft),
-    Stage("sft-controls", "the memorization arm and token-matched runs", plan_controls),
+    Stage("sft-controls", "the memorization arm, token-matched and step-cap runs", plan_controls),
     Stage("eval", "graded predictions of every final checkpoint", plan_eval),
     Stage("eval-matched", "predictions at matched held-out accuracy", plan_matched),
     Stage("eval-curve", "predictions of every other kept checkpoint", plan_curve),

@@ -50,12 +50,16 @@ reads, the same problems; at most the evaluation's limit): its train accuracy be
 
 
 def plan_controls(inputs: Inputs, preset: Preset) -> list[Job]:
-    """The memorization arm and the token-matched theorem runs (tsft.plan.control_runs); a token-matched run
-    waits for its seed's solution-full run, whose target tokens to its plateau are its budget."""
+    """The memorization arm, the token-matched theorem runs and the runs to the step cap (tsft.plan.control_runs);
+    a token-matched run waits for its seed's solution-full run, whose target tokens to its plateau are its budget.
+    A run to the cap keeps the arm's every setting but a patience no run of `sft_steps` can reach, so it still
+    publishes its best validation checkpoint."""
     planned = []
     for t, pa, s, variant, folder in control_runs(inputs, preset):
         settings: dict = {"steps": preset.memorize_steps, "patience": 0, "train_eval_size": TRAIN_GRADED,
                           "stop_at_train_accuracy": 0.9, "eval_every": 100, "curve_every": 200}
+        if variant == "long":
+            settings = {"patience": preset.sft_steps // max(preset.eval_every, 1) + 1} if preset.patience else {}
         if variant == "tokens":
             budget = plateau_budget(sft_dir(inputs, "solution", "full", s))
             if budget is None:

@@ -16,16 +16,19 @@ from tests.analysis.conftest import bernoulli, predictions_for
 N = 400
 
 
-def planted(rates: dict[tuple[str, str | None], tuple[float, float]], seeds=(0, 1, 2)) -> Results:
-    """Runs of full tuning: (target, variant) -> (accuracy on originals, on two surface shifts), per seed."""
+def planted(rates: dict[tuple[str, str | None], tuple[float, float]], seeds=(0, 1, 2), n: int = N) -> Results:
+    """Runs: (arm, variant) -> (accuracy on originals, on two surface shifts), per seed; an arm is a target (full
+    tuning) or `target-params`."""
     rng = np.random.default_rng(7)
     frames, models = [], []
-    for (target, variant), (p_orig, p_surface) in rates.items():
+    for (arm, variant), (p_orig, p_surface) in rates.items():
+        target, _, params = arm.partition("-")
+        params = params or "full"
         for seed in seeds if variant != "memorize" else (0,):
-            name = f"{target}-full-s{seed}" + (f"-{variant}" if variant else "")
-            perturbed = {"paraphrase": bernoulli(rng, p_surface, N), "distractor": bernoulli(rng, p_surface, N)}
-            frames.append(predictions_for(name, bernoulli(rng, p_orig, N), perturbed, seed))
-            models.append({"model": name, "kind": "sft", "target": target, "params": "full", "seed": seed,
+            name = f"{target}-{params}-s{seed}" + (f"-{variant}" if variant else "")
+            perturbed = {"paraphrase": bernoulli(rng, p_surface, n), "distractor": bernoulli(rng, p_surface, n)}
+            frames.append(predictions_for(name, bernoulli(rng, p_orig, n), perturbed, seed))
+            models.append({"model": name, "kind": "sft", "target": target, "params": params, "seed": seed,
                            "variant": variant, "steps": 800, "published_step": 650, "stopped": "plateau"})
     return Results(folder=None, models=pd.DataFrame(models, columns=MODEL_COLUMNS),
                    predictions=pd.concat(frames, ignore_index=True))
@@ -76,6 +79,25 @@ def test_memorization_is_read_against_answer_sft_at_its_plateau():
     assert drop["ci_high"] < 0 and drop["runs_a"] == 1 and drop["runs_b"] == 3
     assert drop["interval"].startswith("paired bootstrap")  # one memorization run: seed 0 with seed 0
     assert ("theorem - solution, token-matched", "accuracy (surface)") not in table.index  # no tokens runs
+
+
+def test_c3_is_inconclusive_when_where_the_plateau_rule_stopped_decides_it():
+    """MLP-only tuning 10 points behind full tuning at its plateau, level with it when trained to the step cap:
+    C3's 'not supported' is the stopping rule's, so it is inconclusive; when the runs to the cap stay behind, it
+    stands. The comparisons are in the budget table either way."""
+    arms = {("theorem", None): (0.85, 0.75), ("theorem-mlp", None): (0.75, 0.65)}
+    plateau = claims_table(planted(arms, n=2000)).set_index("claim").loc["C3"]
+    assert plateau["verdict"] == "not supported" and "step cap" not in plateau["note"]
+    results = planted({**arms, ("theorem-mlp", "long"): (0.85, 0.75)}, n=2000)
+    row = claims_table(results).set_index("claim").loc["C3"]
+    assert row["verdict"] == "inconclusive" and "where the plateau rule stopped MLP-only tuning" in row["note"]
+    assert "(supported)" in row["note"] and row["value"] == plateau["value"]  # the estimate is still the plateau's
+    table = budget_table(results.predictions, results.models).set_index(["comparison", "measure"])
+    gain = table.loc[("theorem-mlp to the step cap - at its plateau", "accuracy (original)")]
+    assert gain["ci_low"] > 0 and gain["value"] == pytest.approx(0.10, abs=0.03)
+    behind = planted({**arms, ("theorem-mlp", "long"): (0.76, 0.66)}, n=2000)
+    row = claims_table(behind).set_index("claim").loc["C3"]
+    assert row["verdict"] == "not supported" and "(not supported)" in row["note"]
 
 
 def test_each_runs_plateau_is_the_step_it_published():

@@ -1,7 +1,7 @@
 """The real preset's shape end to end on a tiny base: every stage the decisive run reaches only after a day of
-training (rates chosen on validation, runs stopped at their plateau, the memorization and token-matched controls,
-every test original with every perturbation, fp32 patching of several seeds), run here in minutes so a change
-that breaks one of them fails CI instead of a long run."""
+training (rates chosen on validation, runs stopped at their plateau, the memorization, token-matched and step-cap
+controls, every test original with every perturbation, fp32 patching of several seeds), run here in minutes so a
+change that breaks one of them fails CI instead of a long run."""
 
 from __future__ import annotations
 
@@ -66,11 +66,15 @@ def test_the_real_presets_shape_runs_every_stage(tmp_path):
     assert budget <= tokens["metrics"]["target_tokens_seen"] < budget + 2 * per_step  # stopped within a step
     assert tokens["metrics"]["evals"][-1]["step"] == tokens["step"]  # with its validation accuracy there
     assert card(run / "sft-controls" / "answer-full-s0-memorize")["config"]["stop_at_train_accuracy"] == 0.9
+    long = card(run / "sft-controls" / "theorem-mlp-s0-long")  # to the step cap, its best checkpoint published
+    evals = long["metrics"]["evals"]
+    assert long["stopped"] == "steps" and evals[-1]["step"] == shape.sft_steps
+    assert long["step"] == max(evals, key=lambda e: (e["heldout_accuracy"], -e["step"]))["step"]
 
     data = run / "data"
     every = lines(data / "test.jsonl") + sum(lines(f) for f in (data / "perturbed").glob("*.jsonl"))
     evaluated = sorted(p.parent.name for p in (run / "eval").glob("*/predictions.parquet"))
-    assert len(evaluated) == 8 + 1 + 2  # every final checkpoint, the memorization arm, token-matched per seed
+    assert len(evaluated) == 8 + 1 + 2 + 1  # every final checkpoint, memorization, token-matched per seed, the cap
     for name in evaluated:  # every test original with every perturbation of it, and the first training problems
         assert len(pd.read_parquet(run / "eval" / name / "predictions.parquet")) == every, name
         assert len(pd.read_parquet(run / "eval" / name / "train_predictions.parquet")) == 200, name

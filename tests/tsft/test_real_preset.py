@@ -67,7 +67,8 @@ def test_learning_rates_come_from_the_trials_on_validation(tmp_path):
 
 def test_the_controls_wait_for_their_budget(tmp_path):
     real, inputs = preset("real"), Inputs(tmp_path)
-    assert [j.name for j in plan("sft-controls", inputs, real)] == ["answer-full-s0-memorize"]
+    capped = [f"theorem-mlp-s{seed}-long" for seed in real.seeds_of("theorem-mlp")]
+    assert [j.name for j in plan("sft-controls", inputs, real)] == ["answer-full-s0-memorize", *capped]
     solution = tmp_path / "sft" / "solution-full-s1"
     solution.mkdir(parents=True)
     evals = [{"step": 50, "target_tokens_seen": 1000}, {"step": 100, "target_tokens_seen": 2000}]
@@ -79,6 +80,24 @@ def test_the_controls_wait_for_their_budget(tmp_path):
     assert (capped["target"], capped["params"], capped["seed"]) == ("theorem", "full", 1)
     assert controls["answer-full-s0-memorize"]["settings"]["stop_at_train_accuracy"] == 0.9
     assert "theorem-full-s0-tokens" not in controls  # its solution run has not finished
+    long = controls["theorem-mlp-s2-long"]
+    assert (long["target"], long["params"], long["seed"], long["variant"]) == ("theorem", "mlp", 2, "long")
+    evaluations = real.sft_steps // real.eval_every
+    assert long["settings"] == {"patience": evaluations + 1}  # no run of sft_steps reaches it: trained to the cap
+
+
+def test_a_resumed_run_may_add_seeds_and_arms_to_the_cap_but_change_neither(tmp_path):
+    from tsft.reproduce import check_meta
+
+    real = preset("real").to_dict()
+    saved = {"preset": {**real, "long_arms": []}, "inputs": {"model": None, "data": None, "seed": 0}}
+    path = tmp_path / "reproduce.json"
+    path.write_text(json.dumps(saved))
+    assert check_meta(path, {**saved, "preset": real})  # a run made before the step-cap arms takes them on
+    path.write_text(json.dumps({**saved, "preset": real}))
+    for key, value in (("long_arms", ("theorem-full",)), ("seeds", (1, 2))):
+        with pytest.raises(ValueError, match=rf"preset.{key}: .* \(a run is extended, never changed"):
+            check_meta(path, {**saved, "preset": {**real, key: value}})
 
 
 def test_an_arm_rate_overrides_its_selection_rate():
