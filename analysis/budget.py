@@ -26,10 +26,18 @@
 
 C2 reads the token-matched difference and C3 the step-cap difference under the one rule for controls
 (analysis.claims).
+
+* `lr_table` - how firmly the learning-rate trials chose: per arm and rate tried, the validation accuracy and loss
+  at the trial's last step with the accuracy's binomial standard error on the trial's `eval_size` problems, which
+  rate the arm's runs use, and how many standard errors of the difference each other rate lies below it (unpaired,
+  so conservative: the trials score the same problems). A chosen rate less than about 2 standard errors ahead was
+  not told apart from the next by the trials: a difference between arms trained at different rates may be the
+  rates'.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from tsft.analysis.accuracy import ACCURACY, FACTS, ROBUSTNESS, SURFACE, arm_difference, estimate, final, surface_kinds
 from tsft.analysis.problems import cluster_templates
@@ -121,3 +129,39 @@ def _accuracy(rows: pd.DataFrame | None) -> dict[str, float]:
 
 def _last(frame: pd.DataFrame, column: str) -> float:
     return float(frame[column].iloc[-1]) if len(frame) and column in frame else float("nan")
+
+
+def lr_table(models: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Each arm's learning-rate trials against the rate its runs use (see the module docstring)."""
+    if models.empty or curves.empty:
+        return pd.DataFrame()
+    trials = models[models["variant"] == "lr-trial"]
+    runs = models[models["target"].notna() & models["variant"].isna()]
+    rows = []
+    for (target, params), arm in trials.groupby(["target", "params"], sort=True):
+        used = set(runs.loc[(runs["target"] == target) & (runs["params"] == params), "lr"])
+        for _, trial in arm.iterrows():
+            last = curves[curves["model"] == trial["model"]].sort_values("step").tail(1)
+            if last.empty or "heldout_accuracy" not in last:
+                continue
+            accuracy, n = float(last["heldout_accuracy"].iloc[0]), trial["eval_size"]
+            rows.append({"target": target, "params": params, "lr": trial["lr"], "step": int(last["step"].iloc[0]),
+                         "validation_accuracy": accuracy, "validation_loss": _last(last, "heldout_loss"), "n": n,
+                         "se": float(np.sqrt(accuracy * (1 - accuracy) / n)) if pd.notna(n) and n else float("nan"),
+                         "chosen": trial["lr"] in used})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    arms = [_behind_chosen(arm) for _, arm in table.groupby(["target", "params"], sort=True)]
+    return pd.concat(arms, ignore_index=True)
+
+
+def _behind_chosen(arm: pd.DataFrame) -> pd.DataFrame:
+    """`se_behind`: how many standard errors of the difference each rate's accuracy lies below the chosen one's."""
+    chosen = arm[arm["chosen"]]
+    if chosen.empty:
+        return arm.assign(se_behind=float("nan")).sort_values("lr")
+    top = chosen.iloc[0]
+    spread = np.sqrt(top["se"] ** 2 + arm["se"] ** 2)
+    behind = (top["validation_accuracy"] - arm["validation_accuracy"]) / spread
+    return arm.assign(se_behind=behind.where(~arm["chosen"].astype(bool))).sort_values("lr")

@@ -24,7 +24,7 @@ from tsft.models.cards import parse_run_name
 from tsft.tasks.io import read_json
 
 MODEL_COLUMNS = ["model", "kind", "target", "params", "seed", "variant", "lr", "steps", "published_step", "stopped",
-                 "trainable", "total", "tokens_seen", "target_tokens_seen", "train_seconds", "folder"]
+                 "trainable", "total", "tokens_seen", "target_tokens_seen", "train_seconds", "eval_size", "folder"]
 """`variant` names a run that is none of its arm's seeds (lr-trial, memorize, tokens: `tsft train sft`'s
 variant); analyses of the arms leave such runs out (analysis.accuracy.arm_runs)."""
 
@@ -85,7 +85,7 @@ def model_facts(card: dict, folder: Path | str) -> dict:
             "trainable": card.get("parameters", {}).get("trainable"),
             "total": card.get("parameters", {}).get("total"), "tokens_seen": metrics.get("tokens_seen"),
             "target_tokens_seen": metrics.get("target_tokens_seen"), "train_seconds": metrics.get("train_seconds"),
-            "folder": str(folder)}
+            "eval_size": config.get("eval_size"), "folder": str(folder)}
 
 
 def _curve(card: dict) -> list[dict]:

@@ -74,6 +74,7 @@ def analysis_tables(results: Results, settings: ClaimSettings | None = None) -> 
                               budget.with_variants(results.predictions, models)),
         "training": budget.training_table(models, results.curves, results.predictions, results.train_predictions),
         "budget": budget.budget_table(results.predictions, models, results.problems, settings.learned),
+        "lr_trials": budget.lr_table(models, results.curves),
         "shares": shares.share_table(results.patch_pairs, models, settings.params, base),
         "mixed": mixed.kind_model(preds, results.problems, settings.params),
         "run_peaks": run_peaks, "readings": readings.claim_readings(preds, matched, run_peaks, settings),

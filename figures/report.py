@@ -59,7 +59,7 @@ READING = ("Diagram problems leave one given to the figure. Each test problem is
            "where the figure's value is read (1 = fully restored). Theorem-SFT minus answer-SFT, paired over the "
            "same pairs, with 95% bootstrap intervals:")
 VISION_TABLES = ("figure_gaps", "reading", "figure_probes")
-SHOWN_TABLES = ("accuracy", "training", "budget", "selection", "matched", "mixed", "run_peaks", "traces",
+SHOWN_TABLES = ("accuracy", "training", "lr_trials", "budget", "selection", "matched", "mixed", "run_peaks", "traces",
                 "contamination", "patching", "probe_peaks", "e7", "controls", "shares", "mib", "lens_decodable",
                 "das_first", "deltas", "delta_contrast", "estimates", "ablation_agreement", "erasure", "restore",
                 "transplant", "models")

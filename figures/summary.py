@@ -9,9 +9,9 @@ reproduce`), so whatever quotes it can be checked against it:
 * **Accuracy per arm** (final checkpoints): seeds, originals with the seeds' spread, pooled surface
   perturbations, robustness;
 * **Claims**: verdict, effect with its interval and seeds, the control's value, the random-slopes model beside;
-* **Training**: each run's plateau (the step it published, why it stopped, validation and train accuracy) and
-  the training controls (token-matched theorem-SFT, the memorization arm, runs to the step cap:
-  analysis.budget);
+* **Training**: each run's plateau (the step it published, why it stopped, validation and train accuracy), how
+  firmly the learning-rate trials chose each arm's rate, and the training controls (token-matched theorem-SFT,
+  the memorization arm, runs to the step cap: analysis.budget);
 * **C4's share readings** (analysis.shares) and the **figures** (links to the PNGs, else the HTML files).
 
 Numbers are printed to 3 decimals (`figures.theme.number`), as the tables hold them rounded.
@@ -102,6 +102,16 @@ def training_lines(training: pd.DataFrame) -> list[str]:
                    for _, r in training.iterrows()])
 
 
+def lr_lines(trials: pd.DataFrame) -> list[str]:
+    if trials.empty:
+        return []
+    return _table("Learning-rate trials: how firmly each arm's rate was chosen (validation, last step)",
+                  ["arm", "lr", "validation accuracy", "standard error", "its runs' rate", "standard errors behind"],
+                  [f"| {r['target']}-{r['params']} | {r['lr']:.0e} | {number(r['validation_accuracy'])} | "
+                   f"{number(r['se'])} | {'yes' if r['chosen'] else ''} | "
+                   f"{'' if pd.isna(r['se_behind']) else f'{r.se_behind:.1f}'} |" for _, r in trials.iterrows()])
+
+
 def budget_lines(budget: pd.DataFrame) -> list[str]:
     if budget.empty:
         return []
@@ -138,7 +148,7 @@ def summary_markdown(tables: dict, meta: dict, folder: Path) -> str:
     parts = [title, "", "Written from `tables/` by `tsft analyze`; do not edit by hand.", "",
              *run_lines(meta), *accuracy_lines(tables.get("accuracy", empty)),
              *claim_lines(tables.get("claims", empty)), *training_lines(tables.get("training", empty)),
-             *budget_lines(tables.get("budget", empty)), *share_lines(tables.get("shares", empty)),
+             *lr_lines(tables.get("lr_trials", empty)), *budget_lines(tables.get("budget", empty)), *share_lines(tables.get("shares", empty)),
              *figure_lines(folder)]
     return "\n".join(parts).rstrip() + "\n"
 

@@ -139,3 +139,31 @@ def test_robustness_differences_are_marked_unread_where_a_side_did_not_learn():
     assert all("robustness (surface) not read" in line for line in budget_sentences(table))
     learned = budget_table(planted(ARMS).predictions, planted(ARMS).models)
     assert learned["learned"].all()
+
+
+def test_lr_trials_say_how_many_standard_errors_each_rate_lies_behind_the_chosen_one():
+    """Planted trials: the chosen rate is the one the arm's runs use; the others' distance is the accuracy
+    difference over the unpaired standard error of the difference, each side binomial on `eval_size` problems."""
+    from tsft.analysis.budget import lr_table
+    from tsft.figures.summary import lr_lines
+
+    trials = {1e-4: 0.60, 2e-4: 0.55, 4e-4: 0.30}
+    rows = [{"model": f"theorem-full-lr{lr:g}", "target": "theorem", "params": "full", "seed": 0,
+             "variant": "lr-trial", "lr": lr, "eval_size": 160} for lr in trials]
+    rows += [{"model": "theorem-full-s0", "target": "theorem", "params": "full", "seed": 0, "variant": None,
+              "lr": 1e-4, "eval_size": 160},
+             {"model": "answer-full-lr0.0001", "target": "answer", "params": "full", "seed": 0,
+              "variant": "lr-trial", "lr": 1e-4, "eval_size": 160}]  # an arm whose runs have not started
+    models = pd.DataFrame(rows, columns=MODEL_COLUMNS)
+    curves = pd.DataFrame([{"model": f"theorem-full-lr{lr:g}", "step": step, "heldout_accuracy": acc - 0.2 * (
+        step == 50), "heldout_loss": 0.1} for lr, acc in trials.items() for step in (50, 100)]
+        + [{"model": "answer-full-lr0.0001", "step": 100, "heldout_accuracy": 0.3, "heldout_loss": 0.4}])
+    table = lr_table(models, curves).set_index(["target", "lr"])
+    assert table["step"].eq(100).all()  # the trial's last step
+    se = {lr: np.sqrt(p * (1 - p) / 160) for lr, p in trials.items()}
+    assert table.loc[("theorem", 2e-4), "se"] == pytest.approx(se[2e-4])
+    assert table.loc[("theorem", 2e-4), "se_behind"] == pytest.approx(0.05 / np.hypot(se[1e-4], se[2e-4]))
+    assert table.loc[("theorem", 4e-4), "se_behind"] > 2 > table.loc[("theorem", 2e-4), "se_behind"]
+    assert table.loc[("theorem", 1e-4), "chosen"] and np.isnan(table.loc[("theorem", 1e-4), "se_behind"])
+    assert not table.loc[("answer", 1e-4), "chosen"] and np.isnan(table.loc[("answer", 1e-4), "se_behind"])
+    assert "| theorem-full | 2e-04 | 0.550 | 0.039 |  | 0.9 |" in lr_lines(table.reset_index())

@@ -88,7 +88,7 @@ def test_the_real_presets_shape_runs_every_stage(tmp_path):
     assert claims.loc["C4", "n_seeds"] == 2  # theorem-full's patched seeds
     readings = set(pd.read_parquet(run / "tables" / "readings.parquet")["reading"])
     assert readings == {"final", "matched", "ood_peak"}
-    for table in ("effective_robustness", "deltas", "lens", "erasure", "shares", "training", "budget"):
+    for table in ("effective_robustness", "deltas", "lens", "erasure", "shares", "training", "budget", "lr_trials"):
         assert not pd.read_parquet(run / "tables" / f"{table}.parquet").empty, table
     das = json.loads((run / "das" / "theorem-full-s0" / "request.json").read_text())
     assert das["precision"] == "fp32" and das["request"]["scan"]  # (a tiny base answers nothing: no example to fit)
