@@ -148,8 +148,8 @@ def summary_markdown(tables: dict, meta: dict, folder: Path) -> str:
     parts = [title, "", "Written from `tables/` by `tsft analyze`; do not edit by hand.", "",
              *run_lines(meta), *accuracy_lines(tables.get("accuracy", empty)),
              *claim_lines(tables.get("claims", empty)), *training_lines(tables.get("training", empty)),
-             *lr_lines(tables.get("lr_trials", empty)), *budget_lines(tables.get("budget", empty)), *share_lines(tables.get("shares", empty)),
-             *figure_lines(folder)]
+             *lr_lines(tables.get("lr_trials", empty)), *budget_lines(tables.get("budget", empty)),
+             *share_lines(tables.get("shares", empty)), *figure_lines(folder)]
     return "\n".join(parts).rstrip() + "\n"
 
 
