@@ -137,9 +137,10 @@ def lr_table(models: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     trials = models[models["variant"] == "lr-trial"]
     runs = models[models["target"].notna() & models["variant"].isna()]
-    rows = []
+    arms = []
     for (target, params), arm in trials.groupby(["target", "params"], sort=True):
         used = set(runs.loc[(runs["target"] == target) & (runs["params"] == params), "lr"])
+        rows = []
         for _, trial in arm.iterrows():
             last = curves[curves["model"] == trial["model"]].sort_values("step").tail(1)
             if last.empty or "heldout_accuracy" not in last:
@@ -149,11 +150,9 @@ def lr_table(models: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
                          "validation_accuracy": accuracy, "validation_loss": _last(last, "heldout_loss"), "n": n,
                          "se": float(np.sqrt(accuracy * (1 - accuracy) / n)) if pd.notna(n) and n else float("nan"),
                          "chosen": trial["lr"] in used})
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    arms = [_behind_chosen(arm) for _, arm in table.groupby(["target", "params"], sort=True)]
-    return pd.concat(arms, ignore_index=True)
+        if rows:
+            arms.append(_behind_chosen(pd.DataFrame(rows)))
+    return pd.concat(arms, ignore_index=True) if arms else pd.DataFrame()
 
 
 def _behind_chosen(arm: pd.DataFrame) -> pd.DataFrame:

@@ -65,3 +65,21 @@ def test_the_decisive_runs_stated_reading_is_the_codes():
     assert real.long_arms == ("theorem-mlp",) and cap in stated
     pool = surface_kinds(set(KINDS) - {"cue_conflict"})
     assert ", ".join(pool[:-1]) + " and " + pool[-1] in stated  # the surface pool, as analysis.accuracy builds it
+
+
+def test_the_decisive_readmes_validation_numbers_are_the_run_cards():
+    """Why the step-cap runs were added, in results/real-decisive/README.md, quotes seed 0's validation curves:
+    each number is the committed run card's."""
+    import json
+
+    text = " ".join((REPO / "results/real-decisive/README.md").read_text().split())
+    cards = {name: json.loads((REPO / "results/real-decisive/sft" / name / "run_card.json").read_text())
+             for name in ("theorem-mlp-s0", "theorem-full-s0")}
+    mlp = {e["step"]: f"{e['heldout_accuracy']:.3f}" for e in cards["theorem-mlp-s0"]["metrics"]["evals"]}
+    full = {e["step"]: f"{e['heldout_accuracy']:.3f}" for e in cards["theorem-full-s0"]["metrics"]["evals"]}
+    stop, best = max(mlp), cards["theorem-mlp-s0"]["step"]
+    after = ", ".join(mlp[step] for step in sorted(mlp) if step > best)
+    assert f"theorem-mlp-s0 stopped at step {stop} (best {mlp[best]} at {best}, then {after})" in text
+    peak = cards["theorem-full-s0"]["step"]
+    assert f"theorem-full-s0 was at {full[stop]} at step {stop} and reached {full[peak]} at {peak}" in text
+    assert cards["theorem-mlp-s0"]["stopped"] == "plateau" and peak > stop

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tsft.analysis.budget import budget_table, training_table, with_variants
+from tsft.analysis.budget import budget_table, lr_table, training_table, with_variants
 from tsft.analysis.claims import claims_table
 from tsft.analysis.collect import MODEL_COLUMNS, Results
 
@@ -144,7 +144,6 @@ def test_robustness_differences_are_marked_unread_where_a_side_did_not_learn():
 def test_lr_trials_say_how_many_standard_errors_each_rate_lies_behind_the_chosen_one():
     """Planted trials: the chosen rate is the one the arm's runs use; the others' distance is the accuracy
     difference over the unpaired standard error of the difference, each side binomial on `eval_size` problems."""
-    from tsft.analysis.budget import lr_table
     from tsft.figures.summary import lr_lines
 
     trials = {1e-4: 0.60, 2e-4: 0.55, 4e-4: 0.30}
